@@ -1,0 +1,18 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// One executable over one library. No third-party packages: the toolchain, Glibc and a
+// small C target for what Swift must not do (the code between fork and exec).
+let package = Package(
+    name: "solo",
+    products: [
+        .executable(name: "solo", targets: ["solo"]),
+    ],
+    targets: [
+        .target(name: "CSoloSpawn"),
+        .target(name: "SoloKit", dependencies: ["CSoloSpawn"]),
+        .executableTarget(name: "solo", dependencies: ["SoloKit"]),
+        .testTarget(name: "SoloKitTests", dependencies: ["SoloKit"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["SoloKit", "solo"]),
+    ]
+)

@@ -1,0 +1,166 @@
+// The guardian: kills the workers' process trees when the supervisor dies, however it dies.
+//
+// PR_SET_PDEATHSIG kills a worker when the supervisor dies, but not the worker's children:
+// they would be re-parented to init and live on. The guardian is forked from the supervisor
+// (no exec), lives in its own session so that a signal to the supervisor's process group does
+// not reach it, and learns every worker's process group through a pipe. When that pipe reaches
+// EOF (the supervisor exited or was SIGKILLed) it SIGKILLs every registered group, then scans
+// /proc for stragglers whose session or group is registered, and exits.
+//
+// The child runs only system calls on static buffers: no malloc, no stdio, no Swift.
+#define _GNU_SOURCE 1
+#include "CSoloSpawn.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { MAX_GROUPS = 65536 };
+static int32_t groups[MAX_GROUPS];
+static int group_count;
+static char dirent_buffer[32768];
+static char stat_buffer[1024];
+
+static void add_group(int32_t id) {
+    for (int i = 0; i < group_count; i++) if (groups[i] == id) return;
+    if (group_count < MAX_GROUPS) groups[group_count++] = id;
+}
+
+static void remove_group(int32_t id) {
+    for (int i = 0; i < group_count; i++) {
+        if (groups[i] != id) continue;
+        groups[i] = groups[--group_count];
+        return;
+    }
+}
+
+static int registered(long id) {
+    for (int i = 0; i < group_count; i++) if (groups[i] == id) return 1;
+    return 0;
+}
+
+// Fields 5 and 6 of /proc/PID/stat (pgrp, session), read after the last ')' because the
+// command name in field 2 may hold spaces and parentheses.
+static int read_group_and_session(const char *pid, long *pgrp, long *session) {
+    char path[64] = "/proc/";
+    size_t n = strlen(pid);
+    if (n > 40) return -1;
+    memcpy(path + 6, pid, n);
+    memcpy(path + 6 + n, "/stat", 6);
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    long got = syscall(SYS_read, fd, stat_buffer, sizeof stat_buffer - 1);
+    syscall(SYS_close, fd);
+    if (got <= 0) return -1;
+    stat_buffer[got] = 0;
+    char *p = strrchr(stat_buffer, ')');
+    if (!p) return -1;
+    // ") S ppid pgrp session"
+    int field = 0;
+    long values[4] = {0};
+    for (p++; *p && field < 4; p++) {
+        if (*p == ' ') { field++; continue; }
+        if (field >= 2 && *p >= '0' && *p <= '9') values[field] = values[field] * 10 + (*p - '0');
+    }
+    *pgrp = values[2];
+    *session = values[3];
+    return 0;
+}
+
+// Kills every process whose group or session is registered; returns how many it signalled.
+static int sweep(void) {
+    int killed = 0;
+    int dir = (int)syscall(SYS_openat, AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) return 0;
+    for (;;) {
+        long got = syscall(SYS_getdents64, dir, dirent_buffer, sizeof dirent_buffer);
+        if (got <= 0) break;
+        for (long offset = 0; offset < got;) {
+            struct dirent64 *entry = (struct dirent64 *)(dirent_buffer + offset);
+            offset += entry->d_reclen;
+            if (entry->d_name[0] < '1' || entry->d_name[0] > '9') continue;
+            long pgrp, session;
+            if (read_group_and_session(entry->d_name, &pgrp, &session) != 0) continue;
+            if (!registered(pgrp) && !registered(session)) continue;
+            long pid = 0;
+            for (const char *c = entry->d_name; *c; c++) pid = pid * 10 + (*c - '0');
+            if (syscall(SYS_kill, (pid_t)pid, SIGKILL) == 0) killed++;
+        }
+    }
+    syscall(SYS_close, dir);
+    return killed;
+}
+
+static void guardian_main(int input) {
+    // Survive what is meant for the supervisor (a terminal's ^C, a kill of its group).
+    syscall(SYS_setsid);
+    struct sigaction ignore = {0};
+    ignore.sa_handler = SIG_IGN;
+    int ignored[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE, SIGTTIN, SIGTTOU};
+    for (unsigned i = 0; i < sizeof ignored / sizeof ignored[0]; i++) sigaction(ignored[i], &ignore, NULL);
+    sigset_t empty;
+    sigemptyset(&empty);
+    sigprocmask(SIG_SETMASK, &empty, NULL);
+    prctl(PR_SET_NAME, "solo-guardian", 0, 0, 0);
+
+    // Keep only the pipe; stdio goes to /dev/null so that a closed terminal cannot hurt.
+    int null = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDWR | O_CLOEXEC);
+    for (int fd = 0; fd < 3; fd++) if (null >= 0 && null != fd) syscall(SYS_dup3, null, fd, 0);
+    int keep = (int)syscall(SYS_fcntl, input, F_DUPFD_CLOEXEC, 3);
+    if (keep < 0) _exit(1);
+    if (syscall(SYS_close_range, 4U, ~0U, 0) != 0) {
+        for (int fd = 4; fd < 4096; fd++) syscall(SYS_close, fd);
+    }
+    if (keep != 3) { syscall(SYS_dup3, keep, 3, O_CLOEXEC); }
+    input = 3;
+
+    int32_t record[256];
+    size_t pending = 0;  // bytes of a partial record carried over
+    for (;;) {
+        long got = syscall(SYS_read, input, (char *)record + pending, sizeof record - pending);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) break;
+        size_t total = pending + (size_t)got;
+        size_t whole = total / sizeof(int32_t);
+        for (size_t i = 0; i < whole; i++) {
+            if (record[i] > 0) add_group(record[i]);
+            else if (record[i] < 0) remove_group(-record[i]);
+        }
+        pending = total % sizeof(int32_t);
+        if (pending) memmove(record, (char *)record + whole * sizeof(int32_t), pending);
+    }
+
+    if (group_count == 0) _exit(0);
+    for (int i = 0; i < group_count; i++) syscall(SYS_kill, -groups[i], SIGKILL);
+    // Processes that left their group but not their session, and forks that raced the kill.
+    struct timespec pause = {0, 10 * 1000 * 1000};
+    for (int round = 0; round < 100 && sweep() > 0; round++) nanosleep(&pause, NULL);
+    _exit(0);
+}
+
+int solo_guardian_start(int *write_fd, pid_t *pid) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) return errno;
+    pid_t child = fork();
+    if (child < 0) {
+        int saved = errno;
+        close(fds[0]);
+        close(fds[1]);
+        return saved;
+    }
+    if (child == 0) {
+        syscall(SYS_close, fds[1]);
+        guardian_main(fds[0]);
+    }
+    close(fds[0]);
+    *write_fd = fds[1];
+    *pid = child;
+    return 0;
+}

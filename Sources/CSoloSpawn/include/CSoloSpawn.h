@@ -1,0 +1,118 @@
+// CSoloSpawn: the few things Swift cannot do safely or cannot import.
+//
+// - solo_spawn: everything between fork and exec (no Swift may run there).
+// - solo_guardian_start: a tiny forked process that kills the workers' process groups when the
+//   supervisor dies, however it dies.
+// - thin wrappers for Linux calls that Swift's Glibc module leaves out (epoll, signalfd,
+//   pipe2, close_range, prctl) or cannot call (variadic functions, function-like macros).
+//
+// Every function returns 0 or an errno value unless it says otherwise. No _GNU_SOURCE here:
+// it breaks Swift's Glibc module (see notes/swift-linux.md); the .c files define it.
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+
+// MARK: - spawning
+
+struct solo_rlimit {
+    int resource;       // RLIMIT_*
+    uint64_t soft;      // UINT64_MAX = unlimited
+    uint64_t hard;
+};
+
+struct solo_spawn_request {
+    const char *_Nonnull path;              // the program, already resolved by the caller
+    char *_Nullable const *_Nonnull argv;   // NULL-terminated
+    char *_Nullable const *_Nonnull envp;   // NULL-terminated
+    const char *_Nullable directory;        // chdir here (after dropping privileges); NULL: stay
+    const int *_Nonnull fds;                // the child's fd i is a copy of fds[i]; -1 leaves it closed
+    int nfds;                               // every descriptor >= nfds is closed in the child
+    int new_session;                        // setsid(): own session and process group
+    int death_signal;                       // PR_SET_PDEATHSIG; 0 for none
+    int umask;                              // -1 leaves it as it is
+    int set_ids;                            // switch to uid/gid/groups below
+    uid_t uid;
+    gid_t gid;
+    const gid_t *_Nullable groups;
+    int ngroups;
+    const struct solo_rlimit *_Nullable rlimits;
+    int nrlimits;
+};
+
+// Steps of the child, reported back when one fails.
+enum solo_spawn_stage {
+    SOLO_STAGE_NONE = 0,
+    SOLO_STAGE_SIGNALS = 1,
+    SOLO_STAGE_SESSION = 2,
+    SOLO_STAGE_DEATHSIG = 3,
+    SOLO_STAGE_FDS = 4,
+    SOLO_STAGE_RLIMIT = 5,
+    SOLO_STAGE_GROUPS = 6,
+    SOLO_STAGE_SETGID = 7,
+    SOLO_STAGE_SETUID = 8,
+    SOLO_STAGE_CHDIR = 9,
+    SOLO_STAGE_EXEC = 10,
+    SOLO_STAGE_CLONE = 11,
+};
+
+// Starts a child (clone with CLONE_VM|CLONE_VFORK, as glibc's posix_spawn does) and runs the
+// request's steps in it. Returns 0 and the pid, or an errno and the stage that failed; a child
+// that failed has been reaped already.
+int solo_spawn(const struct solo_spawn_request *_Nonnull request, pid_t *_Nonnull pid,
+               int *_Nonnull failed_stage);
+
+// MARK: - the guardian
+
+// Forks the guardian: a process in its own session that reads process-group ids from a pipe
+// (a positive int32 adds one, a negative one removes it) and, when the pipe reaches EOF
+// because the supervisor is gone, SIGKILLs every registered group and every process whose
+// session or group is registered. Returns 0 with the write end (CLOEXEC) and the pid.
+int solo_guardian_start(int *_Nonnull write_fd, pid_t *_Nonnull pid);
+
+// MARK: - epoll
+
+struct solo_event {
+    uint32_t events;
+    uint64_t token;
+};
+
+enum {
+    SOLO_EPOLLIN = 0x001,
+    SOLO_EPOLLOUT = 0x004,
+    SOLO_EPOLLERR = 0x008,
+    SOLO_EPOLLHUP = 0x010,
+};
+
+int solo_epoll_create(int *_Nonnull fd);
+int solo_epoll_add(int epfd, int fd, uint32_t events, uint64_t token);
+int solo_epoll_modify(int epfd, int fd, uint32_t events, uint64_t token);
+int solo_epoll_remove(int epfd, int fd);
+// Returns the number of events (>= 0) or -errno.
+int solo_epoll_wait(int epfd, struct solo_event *_Nonnull events, int max, int timeout_ms);
+
+// MARK: - signals
+
+// Blocks the signals for the calling thread (call before any other thread exists).
+int solo_block_signals(const int *_Nonnull signals, int count);
+int solo_ignore_signal(int signal);
+int solo_signalfd(const int *_Nonnull signals, int count, int *_Nonnull fd);
+// Reads one signal: returns 1 with its number and sender, 0 when none is pending, -errno.
+int solo_signalfd_read(int fd, int *_Nonnull signo, pid_t *_Nonnull sender);
+
+// MARK: - descriptors and processes
+
+int solo_pipe(int fds[_Nonnull 2]);                 // O_CLOEXEC on both ends
+int solo_set_nonblocking(int fd);
+int solo_set_cloexec(int fd, int on);
+int solo_set_child_subreaper(void);
+int solo_reset_signal_mask(void);
+
+// Decodes a wait status: returns 1 with the exit code, 2 with the signal, 0 otherwise.
+int solo_decode_wait_status(int status, int *_Nonnull value);
+
+// Binds a TCP socket to addr:port (host byte order) without SO_REUSEADDR and without listen().
+// cloexec: whether the socket is closed on exec. Returns 0 with the fd, or an errno.
+int solo_bind_lock(uint32_t addr, uint16_t port, int cloexec, int *_Nonnull fd);
+// Reads the address a socket is bound to (host byte order).
+int solo_socket_address(int fd, uint32_t *_Nonnull addr, uint16_t *_Nonnull port);

@@ -1,0 +1,154 @@
+// Wrappers for Linux calls that Swift's Glibc module does not import (epoll, signalfd, pipe2,
+// prctl) or cannot call (variadic fcntl), each returning 0 or an errno.
+#define _GNU_SOURCE 1
+#include "CSoloSpawn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int solo_epoll_create(int *fd) {
+    int r = epoll_create1(EPOLL_CLOEXEC);
+    if (r < 0) return errno;
+    *fd = r;
+    return 0;
+}
+
+static int control(int epfd, int op, int fd, uint32_t events, uint64_t token) {
+    struct epoll_event event;
+    memset(&event, 0, sizeof event);
+    event.events = events;
+    event.data.u64 = token;
+    return epoll_ctl(epfd, op, fd, &event) == 0 ? 0 : errno;
+}
+
+int solo_epoll_add(int epfd, int fd, uint32_t events, uint64_t token) {
+    return control(epfd, EPOLL_CTL_ADD, fd, events, token);
+}
+
+int solo_epoll_modify(int epfd, int fd, uint32_t events, uint64_t token) {
+    return control(epfd, EPOLL_CTL_MOD, fd, events, token);
+}
+
+int solo_epoll_remove(int epfd, int fd) {
+    struct epoll_event unused;
+    return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, &unused) == 0 ? 0 : errno;
+}
+
+int solo_epoll_wait(int epfd, struct solo_event *events, int max, int timeout_ms) {
+    struct epoll_event raw[64];
+    if (max > 64) max = 64;
+    int n = epoll_wait(epfd, raw, max, timeout_ms);
+    if (n < 0) return -errno;
+    for (int i = 0; i < n; i++) {
+        events[i].events = raw[i].events;
+        events[i].token = raw[i].data.u64;
+    }
+    return n;
+}
+
+static void fill(sigset_t *set, const int *signals, int count) {
+    sigemptyset(set);
+    for (int i = 0; i < count; i++) sigaddset(set, signals[i]);
+}
+
+int solo_block_signals(const int *signals, int count) {
+    sigset_t set;
+    fill(&set, signals, count);
+    return pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+int solo_reset_signal_mask(void) {
+    sigset_t empty;
+    sigemptyset(&empty);
+    return pthread_sigmask(SIG_SETMASK, &empty, NULL);
+}
+
+int solo_ignore_signal(int signal) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = SIG_IGN;
+    return sigaction(signal, &action, NULL) == 0 ? 0 : errno;
+}
+
+int solo_signalfd(const int *signals, int count, int *fd) {
+    sigset_t set;
+    fill(&set, signals, count);
+    int r = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (r < 0) return errno;
+    *fd = r;
+    return 0;
+}
+
+int solo_signalfd_read(int fd, int *signo, pid_t *sender) {
+    struct signalfd_siginfo info;
+    for (;;) {
+        ssize_t got = read(fd, &info, sizeof info);
+        if (got == (ssize_t)sizeof info) {
+            *signo = (int)info.ssi_signo;
+            *sender = (pid_t)info.ssi_pid;
+            return 1;
+        }
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0 && errno == EAGAIN) return 0;
+        return got < 0 ? -errno : -EIO;
+    }
+}
+
+int solo_pipe(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC) == 0 ? 0 : errno;
+}
+
+int solo_set_nonblocking(int fd) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) return errno;
+    return fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0 ? 0 : errno;
+}
+
+int solo_set_cloexec(int fd, int on) {
+    int flags = fcntl(fd, F_GETFD);
+    if (flags < 0) return errno;
+    flags = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
+    return fcntl(fd, F_SETFD, flags) == 0 ? 0 : errno;
+}
+
+int solo_set_child_subreaper(void) {
+    return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 ? 0 : errno;
+}
+
+int solo_bind_lock(uint32_t addr, uint16_t port, int cloexec, int *fd) {
+    int s = socket(AF_INET, SOCK_STREAM | (cloexec ? SOCK_CLOEXEC : 0), 0);
+    if (s < 0) return errno;
+    // Deliberately no SO_REUSEADDR: with it, a contender that also sets it could bind the
+    // same address while we hold it (notes/swift-linux.md section 6).
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(addr);
+    if (bind(s, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        int saved = errno;
+        close(s);
+        return saved;
+    }
+    *fd = s;
+    return 0;
+}
+
+int solo_socket_address(int fd, uint32_t *addr, uint16_t *port) {
+    struct sockaddr_in sa;
+    socklen_t len = sizeof sa;
+    if (getsockname(fd, (struct sockaddr *)&sa, &len) != 0) return errno;
+    if (sa.sin_family != AF_INET) return EAFNOSUPPORT;
+    *addr = ntohl(sa.sin_addr.s_addr);
+    *port = ntohs(sa.sin_port);
+    return 0;
+}

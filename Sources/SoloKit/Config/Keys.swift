@@ -1,0 +1,210 @@
+/// The config keys: one table per section. Each key parses its value into the model and
+/// renders it back, so `solo config check` prints exactly what runs, and an unknown key can
+/// be matched against the known ones.
+struct KeySpec<Model>: Sendable {
+    let name: String
+    let apply: @Sendable (inout Model, String, KeyContext) throws(ValueError) -> Void
+    let render: @Sendable (Model) -> String
+}
+
+/// What a value may refer to: relative paths are relative to the file that holds them.
+struct KeyContext {
+    let baseDirectory: String
+
+    func path(_ value: String) -> String {
+        Path.resolve(Values.unquote(value), against: baseDirectory)
+    }
+}
+
+enum Keys {
+    // MARK: - [global]
+
+    static let global: [KeySpec<GlobalConfig>] = [
+        KeySpec(name: "lock_port", apply: { model, value, _ throws(ValueError) in
+            model.lockPort = UInt16(try Values.integer(value, in: 1...65535, example: "3800"))
+        }, render: { "\($0.lockPort)" }),
+        KeySpec(name: "lock_addr", apply: { model, value, _ throws(ValueError) in
+            if value == "auto" || value == "per-user" { model.lockAddress = nil; return }
+            guard let address = LockAddress.parse(value), address >> 24 == 127 else {
+                throw ValueError("\(quoted(value)) is not a loopback address (try 127.0.0.1, or auto for one per user)")
+            }
+            model.lockAddress = address
+        }, render: { $0.lockAddress.map(LockAddress.format) ?? "auto" }),
+        KeySpec(name: "state_dir", apply: { model, value, context in
+            model.stateDirectory = context.path(value)
+        }, render: { $0.stateDirectory }),
+        KeySpec(name: "log_dir", apply: { model, value, context in
+            model.logDirectory = value.isEmpty ? nil : context.path(value)
+        }, render: { $0.logDirectory ?? "" }),
+        KeySpec(name: "log_file", apply: { model, value, context in
+            model.logFile = context.path(value)
+        }, render: { $0.logFile }),
+        KeySpec(name: "include", apply: { model, value, context in
+            model.includes += value.split(whereSeparator: { $0 == " " || $0 == "," }).map { context.path(String($0)) }
+        }, render: { $0.includes.joined(separator: " ") }),
+    ]
+
+    // MARK: - pools
+
+    static let pool: [KeySpec<PoolConfig>] = [
+        KeySpec(name: "command", apply: { model, value, _ throws(ValueError) in
+            let split = try CommandWords.split(value)
+            guard !split.words.isEmpty else { throw ValueError("is empty (write the worker's command line)") }
+            model.command = split.words
+        }, render: { CommandWords.join($0.command) }),
+        KeySpec(name: "directory", apply: { model, value, context in
+            model.directory = context.path(value)
+        }, render: { $0.directory }),
+        KeySpec(name: "workers", apply: { model, value, _ throws(ValueError) in
+            if value.contains("-") {
+                throw ValueError("\(quoted(value)): a range of workers needs queue-depth scaling, which this version does not have yet (write a number, like 4)")
+            }
+            model.workers = try Values.integer(value, in: 0...4096, example: "4")
+        }, render: { "\($0.workers)" }),
+        KeySpec(name: "user", apply: { model, value, _ throws(ValueError) in
+            model.user = try accountName(value)
+        }, render: { $0.user ?? "" }),
+        KeySpec(name: "group", apply: { model, value, _ throws(ValueError) in
+            model.group = try accountName(value)
+        }, render: { $0.group ?? "" }),
+        KeySpec(name: "umask", apply: { model, value, _ throws(ValueError) in
+            model.umask = value == "inherit" ? nil : try Values.octalMode(value)
+        }, render: { $0.umask.map { "0" + String($0, radix: 8) } ?? "inherit" }),
+        KeySpec(name: "environment", apply: { model, value, _ throws(ValueError) in
+            model.environment = try Values.environment(value).map { EnvironmentVariable(name: $0.0, value: $0.1) }
+        }, render: { pool in
+            pool.environment.map { "\($0.name)=\"\(escapeQuoted($0.value))\"" }.joined(separator: ", ")
+        }),
+        KeySpec(name: "clear_env", apply: { model, value, _ throws(ValueError) in
+            model.clearEnvironment = try Values.bool(value)
+        }, render: { $0.clearEnvironment ? "yes" : "no" }),
+        KeySpec(name: "pass_env", apply: { model, value, _ throws(ValueError) in
+            let names = value.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
+            if let bad = names.first(where: { !Values.isEnvironmentName($0) }) {
+                throw ValueError("\(quoted(bad)) is not a variable name (write NAME, OTHER)")
+            }
+            model.passEnvironment = names
+        }, render: { $0.passEnvironment.joined(separator: ", ") }),
+        KeySpec(name: "stop_signal", apply: { model, value, _ throws(ValueError) in
+            model.stopSignal = try Values.signal(value)
+        }, render: { Signals.name(of: $0.stopSignal) }),
+        KeySpec(name: "stop_timeout", apply: { model, value, _ throws(ValueError) in
+            model.stopTimeout = try Values.duration(value)
+        }, render: { Values.formatDuration($0.stopTimeout) }),
+        KeySpec(name: "max_jobs", apply: { model, value, _ throws(ValueError) in
+            if isNone(value) { model.maxJobs = nil; return }
+            let range = try Values.range(value) { (text) throws(ValueError) in
+                try Values.integer(text, in: 0...1_000_000_000, example: "1000-2000")
+            }
+            model.maxJobs = range == 0...0 ? nil : spreadBelow(range, by: { $0 / 10 })
+            if let jobs = model.maxJobs, jobs.lowerBound < 1 {
+                throw ValueError("\(quoted(value)) would let a worker recycle before its first job (start the range at 1 or more)")
+            }
+        }, render: { $0.maxJobs.map { Values.formatRange($0) { "\($0)" } } ?? "none" }),
+        KeySpec(name: "memory_limit", apply: { model, value, _ throws(ValueError) in
+            model.memoryLimit = isNone(value) ? nil : try nonZero(Values.size(value), value)
+        }, render: { $0.memoryLimit.map(Values.formatSize) ?? "none" }),
+        KeySpec(name: "memory_kill", apply: { model, value, _ throws(ValueError) in
+            model.memoryKill = isNone(value) ? nil : try nonZero(Values.size(value), value)
+        }, render: { $0.memoryKill.map(Values.formatSize) ?? "none" }),
+        KeySpec(name: "memory_interval", apply: { model, value, _ throws(ValueError) in
+            let interval = try Values.duration(value)
+            guard interval >= .milliseconds(10) else { throw ValueError("\(quoted(value)) is too short (10ms at least; 1s is usual)") }
+            model.memoryInterval = interval
+        }, render: { Values.formatDuration($0.memoryInterval) }),
+        KeySpec(name: "max_lifetime", apply: { model, value, _ throws(ValueError) in
+            if isNone(value) { model.maxLifetime = nil; return }
+            let range = try Values.range(value, Values.duration)
+            guard range.lowerBound >= .seconds(1) else { throw ValueError("\(quoted(value)) is too short (1s at least; try 1h)") }
+            model.maxLifetime = spreadBelow(range, by: { $0 / 10 })
+        }, render: { $0.maxLifetime.map { Values.formatRange($0, Values.formatDuration) } ?? "none" }),
+        KeySpec(name: "backoff_min", apply: { model, value, _ throws(ValueError) in
+            model.backoffMin = try Values.duration(value)
+        }, render: { Values.formatDuration($0.backoffMin) }),
+        KeySpec(name: "backoff_max", apply: { model, value, _ throws(ValueError) in
+            model.backoffMax = try Values.duration(value)
+        }, render: { Values.formatDuration($0.backoffMax) }),
+        KeySpec(name: "backoff_reset", apply: { model, value, _ throws(ValueError) in
+            model.backoffReset = try Values.duration(value)
+        }, render: { Values.formatDuration($0.backoffReset) }),
+        KeySpec(name: "queue", apply: { model, value, _ throws(ValueError) in
+            guard isNone(value) else {
+                throw ValueError("\(quoted(value)): this version supports only queue = none (workers poll their own queue)")
+            }
+            model.queue = .none
+        }, render: { _ in "none" }),
+        KeySpec(name: "log_file", apply: { model, value, context in
+            model.logFile = value.isEmpty || value == "stderr" ? nil : context.path(value)
+        }, render: { $0.logFile ?? "stderr" }),
+    ] + Resources.byName.map { resource, _ in limitKey(resource) }
+
+    /// `rlimit_nofile = 4096`, `rlimit_core = unlimited`, `rlimit_as = 1G`, `rlimit_nofile = 1024:4096`.
+    static func limitKey(_ resource: String) -> KeySpec<PoolConfig> {
+        KeySpec(name: "rlimit_" + resource, apply: { model, value, _ throws(ValueError) in
+            let parts = value.split(separator: ":", maxSplits: 1).map { String($0.trimmingSpaces()) }
+            guard !parts.isEmpty else { throw ValueError("is empty (write a number, SOFT:HARD or unlimited)") }
+            let soft = try limitValue(resource, parts[0])
+            let hard = parts.count > 1 ? try limitValue(resource, parts[1]) : soft
+            guard soft <= hard else { throw ValueError("the soft limit \(parts[0]) is above the hard limit \(parts[1])") }
+            model.limits.removeAll { $0.name == resource }
+            model.limits.append(LimitSetting(name: resource, soft: soft, hard: hard))
+        }, render: { pool in
+            guard let limit = pool.limits.first(where: { $0.name == resource }) else { return "inherit" }
+            let soft = renderLimit(resource, limit.soft), hard = renderLimit(resource, limit.hard)
+            return soft == hard ? soft : soft + ":" + hard
+        })
+    }
+
+    static let countedLimits: Set<String> = ["nofile", "nproc"]
+
+    static func limitValue(_ resource: String, _ text: String) throws(ValueError) -> UInt64 {
+        if text == "unlimited" || text == "infinity" { return ResourceLimit.unlimited }
+        if countedLimits.contains(resource) {
+            return UInt64(try Values.integer(text, in: 0...Int(Int32.max), example: "4096"))
+        }
+        if resource == "cpu" { return UInt64(try Values.duration(text).nanoseconds / 1_000_000_000) }
+        return try Values.size(text)
+    }
+
+    static func renderLimit(_ resource: String, _ value: UInt64) -> String {
+        if value == ResourceLimit.unlimited { return "unlimited" }
+        if countedLimits.contains(resource) { return "\(value)" }
+        if resource == "cpu" { return Values.formatDuration(.seconds(Int64(value))) }
+        return Values.formatSize(value)
+    }
+
+    // MARK: - helpers
+
+    static func isNone(_ value: String) -> Bool {
+        ["none", "off", "no", "unlimited", ""].contains(value.lowercased())
+    }
+
+    /// A single value V is read as V minus a tenth up to V, so that a pool's workers spread out
+    /// and never exceed what was written; `V-V` asks for exactly V.
+    static func spreadBelow<T: Comparable>(_ range: ClosedRange<T>, by tenth: (T) -> T) -> ClosedRange<T> where T: AdditiveArithmetic {
+        guard range.lowerBound == range.upperBound else { return range }
+        return (range.upperBound - tenth(range.upperBound))...range.upperBound
+    }
+
+    static func nonZero(_ value: UInt64, _ text: String) throws(ValueError) -> UInt64 {
+        guard value > 0 else { throw ValueError("\(quoted(text)) is zero (write none for no limit)") }
+        return value
+    }
+
+    static func accountName(_ value: String) throws(ValueError) -> String? {
+        if value.isEmpty { return nil }
+        guard value.allSatisfy({ $0.isLetter || $0.isNumber || "_-.$".contains($0) }) else {
+            throw ValueError("\(quoted(value)) is not a user or group name")
+        }
+        return value
+    }
+
+    static func escapeQuoted(_ value: String) -> String {
+        var result = ""
+        for c in value {
+            if c == "\"" || c == "\\" { result.append("\\") }
+            result.append(c)
+        }
+        return result
+    }
+}

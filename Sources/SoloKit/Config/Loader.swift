@@ -1,0 +1,198 @@
+import Glibc
+
+/// A config that loaded, and what is worth a warning in it.
+public struct LoadedConfig {
+    public var config: SoloConfig
+    public var warnings: [ConfigIssue]
+}
+
+/// Reads the main config file and its includes into a validated `SoloConfig`, collecting
+/// every problem with its `file:line` rather than stopping at the first.
+public struct ConfigLoader {
+    /// How files are found; replaced in tests by an in-memory set of files.
+    public var readFile: (String) throws(Errno) -> String = { (path) throws(Errno) in try Files.readText(path, limit: 1 << 20) }
+    public var glob: (String) -> [String] = Files.glob
+    public var uid: UInt32 = getuid()
+    public var home: String? = getenv("HOME").map { String(cString: $0) }
+    public var currentDirectory: String = Files.currentDirectory()
+    /// Checks that need the machine (directories, programs, accounts); off in pure tests.
+    public var checkMachine = true
+
+    public init() {}
+
+    static let poolNameCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+    public func load(_ path: String) throws(ConfigErrors) -> LoadedConfig {
+        let file = Path.resolve(path, against: currentDirectory)
+        var issues: [ConfigIssue] = []
+        var global = GlobalConfig()
+        var globalKeysSet: Set<String> = []
+        var pools: [PoolConfig] = []
+        var poolEntries: [String: [INIEntry]] = [:]
+
+        let text: String
+        do { text = try readFile(file) } catch {
+            throw ConfigErrors(issues: [ConfigIssue(file: file, line: 0, message: "cannot read the config file: \(error)")])
+        }
+        let (sections, syntaxIssues) = INI.parse(text, file: file)
+        issues += syntaxIssues
+
+        var globalLine: Int? = nil
+        for section in sections where section.name == "global" {
+            if let first = globalLine {
+                issues.append(ConfigIssue(file: file, line: section.line, message: "a second [global] section (the first is at line \(first); merge them)"))
+                continue
+            }
+            globalLine = section.line
+            globalKeysSet = apply(section.entries, to: &global, keys: Keys.global, others: Keys.pool.map(\.name),
+                                  othersAre: "a pool key: put it in a [pool] section", file: file, issues: &issues)
+        }
+        fillGlobalDefaults(&global, set: globalKeysSet)
+
+        var files: [(String, [INISection])] = [(file, sections.filter { $0.name != "global" })]
+        for pattern in global.includes {
+            let matches = glob(pattern)
+            if matches.isEmpty {
+                issues.append(ConfigIssue(file: file, line: globalLine ?? 0, key: "include",
+                                          message: "\(quoted(pattern)) matches no file", severity: .warning))
+            }
+            for included in matches where included != file {
+                do {
+                    let (includedSections, includedIssues) = INI.parse(try readFile(included), file: included)
+                    issues += includedIssues
+                    for section in includedSections where section.name == "global" {
+                        issues.append(ConfigIssue(file: included, line: section.line, message: "[global] belongs in the main file \(file), not in an included one"))
+                    }
+                    files.append((included, includedSections.filter { $0.name != "global" }))
+                } catch {
+                    issues.append(ConfigIssue(file: included, line: 0, message: "cannot read the included file: \(error)"))
+                }
+            }
+        }
+
+        for (path, poolSections) in files {
+            for section in poolSections {
+                if let problem = Self.poolNameProblem(section.name) {
+                    issues.append(ConfigIssue(file: path, line: section.line, message: problem))
+                    continue
+                }
+                if let earlier = pools.first(where: { $0.name == section.name }) {
+                    issues.append(ConfigIssue(file: path, line: section.line, message: "pool [\(section.name)] is defined twice (first at \(earlier.file):\(earlier.line)); rename one"))
+                    continue
+                }
+                var pool = PoolConfig(name: section.name, file: path, line: section.line)
+                let set = apply(section.entries, to: &pool, keys: Keys.pool, others: Keys.global.map(\.name),
+                                othersAre: "a [global] key: put it in [global] of \(file)", file: path, issues: &issues)
+                fillPoolDefaults(&pool, set: set, global: global)
+                issues += validate(pool, set: set, entries: section.entries)
+                poolEntries[pool.name] = section.entries
+                pools.append(pool)
+            }
+        }
+        if pools.isEmpty && !issues.contains(where: { $0.severity == .error }) {
+            issues.append(ConfigIssue(file: file, line: 0, message: "no pool is defined (add a section such as [mailer] with command = ...)"))
+        }
+
+        let errors = issues.filter { $0.severity == .error }
+        if !errors.isEmpty { throw ConfigErrors(issues: issues) }
+        return LoadedConfig(config: SoloConfig(file: file, global: global, pools: pools),
+                            warnings: issues.filter { $0.severity == .warning })
+    }
+
+    /// Applies a section's entries through the key table; returns the keys that were set.
+    private func apply<Model>(_ entries: [INIEntry], to model: inout Model, keys: [KeySpec<Model>], others: [String],
+                              othersAre: String, file: String, issues: inout [ConfigIssue]) -> Set<String> {
+        var seen: [String: Int] = [:]
+        let context = KeyContext(baseDirectory: Path.directory(of: file))
+        for entry in entries {
+            if let first = seen[entry.key] {
+                issues.append(ConfigIssue(file: file, line: entry.line, key: entry.key, message: "is set twice (first at line \(first)); keep one"))
+                continue
+            }
+            seen[entry.key] = entry.line
+            guard let spec = keys.first(where: { $0.name == entry.key }) else {
+                var message = "unknown key"
+                if others.contains(entry.key) {
+                    message += ": it is \(othersAre)"
+                } else if let guess = Values.suggestion(for: entry.key, among: keys.map(\.name)) {
+                    message += " (did you mean \(guess)?)"
+                }
+                issues.append(ConfigIssue(file: file, line: entry.line, key: entry.key, message: message))
+                continue
+            }
+            do {
+                try spec.apply(&model, entry.value, context)
+            } catch {
+                issues.append(ConfigIssue(file: file, line: entry.line, key: entry.key, message: error.message))
+            }
+        }
+        return Set(seen.keys)
+    }
+
+    private func fillGlobalDefaults(_ global: inout GlobalConfig, set: Set<String>) {
+        if !set.contains("state_dir") {
+            if uid == 0 {
+                global.stateDirectory = "/var/lib/solo"
+            } else {
+                global.stateDirectory = Path.normalize((home ?? "/tmp") + "/.local/state/solo")
+            }
+        }
+        if !set.contains("log_file") {
+            global.logFile = (global.logDirectory ?? global.stateDirectory) + "/solo.log"
+        }
+    }
+
+    private func fillPoolDefaults(_ pool: inout PoolConfig, set: Set<String>, global: GlobalConfig) {
+        if !set.contains("directory") { pool.directory = Path.directory(of: pool.file) }
+        if !set.contains("log_file"), let logDirectory = global.logDirectory {
+            pool.logFile = logDirectory + "/" + pool.name + ".log"
+        }
+    }
+
+    static func poolNameProblem(_ name: String) -> String? {
+        if name.isEmpty { return "a section without a name (write [mailer])" }
+        if name.count > 64 { return "pool name [\(name.prefix(20))...] is longer than 64 characters" }
+        if !name.allSatisfy({ poolNameCharacters.contains($0) }) || name.first == "." || name.first == "-" {
+            return "pool name [\(name)] may hold only letters, digits, _, . and - (like [mail-worker])"
+        }
+        return nil
+    }
+
+    /// Checks that involve several keys, or the machine.
+    private func validate(_ pool: PoolConfig, set: Set<String>, entries: [INIEntry]) -> [ConfigIssue] {
+        var issues: [ConfigIssue] = []
+        func line(_ key: String) -> Int { entries.first { $0.key == key }?.line ?? pool.line }
+        func problem(_ key: String?, _ message: String, _ severity: ConfigIssue.Severity = .error) {
+            issues.append(ConfigIssue(file: pool.file, line: key.map(line) ?? pool.line, key: key, message: message, severity: severity))
+        }
+
+        if !set.contains("command") {
+            problem(nil, "pool [\(pool.name)] has no command (add command = /path/to/worker)")
+        }
+        if let limit = pool.memoryLimit, let kill = pool.memoryKill, kill < limit {
+            problem("memory_kill", "\(Values.formatSize(kill)) is below memory_limit \(Values.formatSize(limit)) (the hard limit must be the higher one)")
+        }
+        if pool.backoffMax < pool.backoffMin {
+            problem("backoff_max", "\(Values.formatDuration(pool.backoffMax)) is below backoff_min \(Values.formatDuration(pool.backoffMin))")
+        }
+        if let raw = entries.first(where: { $0.key == "command" }), let shell = try? CommandWords.split(raw.value).shellSyntax {
+            problem("command", "\(quoted(String(shell))) is passed to the program as it is: no shell runs (write sh -c '...' for shell syntax)", .warning)
+        }
+        guard checkMachine else { return issues }
+
+        if !Files.isDirectory(pool.directory) {
+            problem(set.contains("directory") ? "directory" : nil, "directory \(pool.directory) does not exist (workers will fail to start until it does)", .warning)
+        }
+        if let program = pool.command.first, set.contains("command"),
+           ProgramPath.resolve(program, searchPath: ProgramPath.searchPath(for: pool), directory: pool.directory) == nil {
+            problem("command", "\(program) is not an executable file here (workers will fail to start until it is)", .warning)
+        }
+        if let user = pool.user, Accounts.user(user) == nil {
+            problem("user", "no user \(quoted(user)) on this machine (see /etc/passwd; a number works too)")
+        }
+        if let group = pool.group, Accounts.group(group) == nil {
+            problem("group", "no group \(quoted(group)) on this machine (see /etc/group; a number works too)")
+        }
+        return issues
+    }
+}

@@ -1,0 +1,82 @@
+import Glibc
+
+/// The whole configuration: the [global] section and every pool, from the main file and
+/// its includes.
+public struct SoloConfig: Equatable, Sendable {
+    /// Absolute path of the main file.
+    public var file: String
+    public var global: GlobalConfig
+    public var pools: [PoolConfig]
+
+    public func pool(named name: String) -> PoolConfig? { pools.first { $0.name == name } }
+}
+
+public struct GlobalConfig: Equatable, Sendable {
+    public var lockPort: UInt16 = 3800
+    /// nil: the per-user loopback address (127.0.0.1 for root).
+    public var lockAddress: UInt32? = nil
+    public var stateDirectory: String = ""
+    public var logDirectory: String? = nil
+    /// Where `solo check` sends the background supervisor's own output.
+    public var logFile: String = ""
+    public var includes: [String] = []
+}
+
+public struct EnvironmentVariable: Equatable, Sendable {
+    public var name: String
+    public var value: String
+}
+
+public struct LimitSetting: Equatable, Sendable {
+    public var name: String        // nofile, core, ...
+    public var soft: UInt64        // ResourceLimit.unlimited for none
+    public var hard: UInt64
+}
+
+/// Where a pool's jobs come from.
+public enum QueueSetting: Equatable, Sendable {
+    /// Workers poll their own queue; solo only counts their `ok` / `fail` / `retry` lines.
+    case none
+}
+
+public struct PoolConfig: Equatable, Sendable {
+    public var name: String
+    public var file: String
+    public var line: Int
+
+    public var command: [String] = []
+    public var directory: String = ""
+    public var workers: Int = 1
+    public var user: String? = nil
+    public var group: String? = nil
+    public var umask: UInt32? = 0o022
+    public var environment: [EnvironmentVariable] = []
+    public var clearEnvironment = true
+    public var passEnvironment: [String] = []
+    public var limits: [LimitSetting] = []
+
+    public var stopSignal: Int32 = SIGTERM
+    public var stopTimeout: Duration = .seconds(30)
+
+    /// Each worker draws its job limit from this range; nil: no limit.
+    public var maxJobs: ClosedRange<Int>? = 1000...2000
+    public var memoryLimit: UInt64? = nil
+    public var memoryKill: UInt64? = nil
+    public var memoryInterval: Duration = .seconds(1)
+    /// Each worker draws its lifetime from this range; nil: no limit.
+    public var maxLifetime: ClosedRange<Duration>? = nil
+
+    public var backoffMin: Duration = .milliseconds(100)
+    public var backoffMax: Duration = .seconds(60)
+    public var backoffReset: Duration = .seconds(10)
+
+    public var queue: QueueSetting = .none
+    /// nil: the supervisor's own standard error.
+    public var logFile: String? = nil
+
+    public init(name: String, file: String, line: Int) {
+        self.name = name
+        self.file = file
+        self.line = line
+    }
+}

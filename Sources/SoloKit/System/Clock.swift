@@ -1,0 +1,64 @@
+import Glibc
+
+/// A point on the monotonic clock: what deadlines are made of. Never goes back, never jumps
+/// with the wall clock.
+public struct Moment: Comparable, Hashable, Sendable {
+    public let nanoseconds: Int64
+
+    public init(nanoseconds: Int64) { self.nanoseconds = nanoseconds }
+
+    public static func now() -> Moment {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Moment(nanoseconds: Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec))
+    }
+
+    public static func < (a: Moment, b: Moment) -> Bool { a.nanoseconds < b.nanoseconds }
+
+    public static func + (moment: Moment, duration: Duration) -> Moment {
+        Moment(nanoseconds: moment.nanoseconds &+ duration.nanoseconds)
+    }
+
+    public static func - (a: Moment, b: Moment) -> Duration {
+        .nanoseconds(a.nanoseconds - b.nanoseconds)
+    }
+
+    /// Milliseconds from `now` until this moment, rounded up, for epoll_wait; 0 if past.
+    public func millisecondsFrom(_ now: Moment) -> Int32 {
+        let remaining = nanoseconds - now.nanoseconds
+        if remaining <= 0 { return 0 }
+        return Int32(clamping: (remaining + 999_999) / 1_000_000)
+    }
+}
+
+extension Duration {
+    /// The whole duration in nanoseconds (saturating).
+    public var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (ns, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return seconds < 0 ? .min : .max }
+        return ns &+ attoseconds / 1_000_000_000
+    }
+
+    public var seconds: Double { Double(nanoseconds) / 1e9 }
+}
+
+/// Wall-clock time for log lines: local time with its offset, to the millisecond
+/// (`2026-11-23T05:37:00.123+0000`), formatted without Foundation.
+public enum WallClock {
+    public static func timestamp() -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var seconds = ts.tv_sec
+        var parts = tm()
+        localtime_r(&seconds, &parts)
+        var buffer = [CChar](repeating: 0, count: 40)
+        let n = strftime(&buffer, 40, "%Y-%m-%dT%H:%M:%S", &parts)
+        var offset = [CChar](repeating: 0, count: 8)
+        strftime(&offset, 8, "%z", &parts)
+        let millis = Int(ts.tv_nsec / 1_000_000)
+        let head = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let zone = String(cString: offset)
+        return head + "." + (millis < 10 ? "00" : millis < 100 ? "0" : "") + String(millis) + zone
+    }
+}

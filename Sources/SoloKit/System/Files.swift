@@ -1,0 +1,90 @@
+import Glibc
+
+/// Whole-file helpers over open/read/stat. Everything is opened close-on-exec.
+public enum Files {
+    /// The whole file, refusing files larger than `limit` bytes.
+    public static func read(_ path: String, limit: Int = 16 << 20) throws(Errno) -> [UInt8] {
+        let fd = try FileDescriptor.open(path, O_RDONLY)
+        defer { fd.close() }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let result = try chunk.withUnsafeMutableBytes { raw in Result { () throws(Errno) in try fd.read(into: raw) } }.get()
+            guard case .bytes(let n) = result else { break }
+            bytes.append(contentsOf: chunk[0..<n])
+            if bytes.count > limit { throw Errno(EFBIG) }
+        }
+        return bytes
+    }
+
+    public static func readText(_ path: String, limit: Int = 16 << 20) throws(Errno) -> String {
+        String(decoding: try read(path, limit: limit), as: UTF8.self)
+    }
+
+    /// Writes a file atomically: `path.new`, then rename.
+    public static func writeAtomically(_ path: String, _ text: String, mode: mode_t = 0o644) throws(Errno) {
+        let temporary = path + ".new"
+        let fd = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode: mode)
+        do { try fd.writeAll(text) } catch { fd.close(); throw error }
+        fd.close()
+        _ = try valueOrErrno { rename(temporary, path) }.get()
+    }
+
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    public static func isExecutableFile(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG && access(path, X_OK) == 0
+    }
+
+    public static func currentDirectory() -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buffer, buffer.count) != nil else { return "/" }
+        return String(cString: buffer)
+    }
+
+    /// The absolute, symlink-free path of an existing file.
+    public static func realPath(_ path: String) throws(Errno) -> String {
+        guard let resolved = realpath(path, nil) else { throw Errno.current }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    /// The running executable (/proc/self/exe): how solo starts itself without PATH.
+    public static func executablePath() -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard n > 0 else { return nil }
+        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Paths matching a shell pattern, sorted; none is not an error.
+    public static func glob(_ pattern: String) -> [String] {
+        var result = glob_t()
+        defer { globfree(&result) }
+        guard Glibc.glob(pattern, 0, nil, &result) == 0 else { return [] }
+        var paths: [String] = []
+        for i in 0..<Int(result.gl_pathc) {
+            if let p = result.gl_pathv[i] { paths.append(String(cString: p)) }
+        }
+        return paths.sorted()
+    }
+
+    /// mkdir -p.
+    public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(Errno) {
+        if isDirectory(path) { return }
+        let parent = Path.directory(of: path)
+        if parent != path && !isDirectory(parent) { try makeDirectories(parent, mode: mode) }
+        if mkdir(path, mode) != 0 && errno != EEXIST { throw Errno.current }
+    }
+
+    /// Opens a log file for appending (created 0640 when missing).
+    public static func openForAppend(_ path: String) throws(Errno) -> FileDescriptor {
+        try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_APPEND, mode: 0o640)
+    }
+}
