@@ -46,9 +46,9 @@ static int registered(long id) {
     return 0;
 }
 
-// Fields 5 and 6 of /proc/PID/stat (pgrp, session), read after the last ')' because the
-// command name in field 2 may hold spaces and parentheses.
-static int read_group_and_session(const char *pid, long *pgrp, long *session) {
+// Fields 3, 5 and 6 of /proc/PID/stat (state, pgrp, session), read after the last ')' because
+// the command name in field 2 may hold spaces and parentheses.
+static int read_group_and_session(const char *pid, char *state, long *pgrp, long *session) {
     char path[64] = "/proc/";
     size_t n = strlen(pid);
     if (n > 40) return -1;
@@ -63,6 +63,7 @@ static int read_group_and_session(const char *pid, long *pgrp, long *session) {
     char *p = strrchr(stat_buffer, ')');
     if (!p) return -1;
     // ") S ppid pgrp session"
+    *state = p[1] == ' ' ? p[2] : '?';
     int field = 0;
     long values[4] = {0};
     for (p++; *p && field < 4; p++) {
@@ -87,7 +88,9 @@ static int sweep(void) {
             offset += entry->d_reclen;
             if (entry->d_name[0] < '1' || entry->d_name[0] > '9') continue;
             long pgrp, session;
-            if (read_group_and_session(entry->d_name, &pgrp, &session) != 0) continue;
+            char state;
+            if (read_group_and_session(entry->d_name, &state, &pgrp, &session) != 0) continue;
+            if (state == 'Z' || state == 'X') continue;  // dead already, waiting to be reaped
             if (!registered(pgrp) && !registered(session)) continue;
             long pid = 0;
             for (const char *c = entry->d_name; *c; c++) pid = pid * 10 + (*c - '0');
@@ -110,16 +113,14 @@ static void guardian_main(int input) {
     sigprocmask(SIG_SETMASK, &empty, NULL);
     prctl(PR_SET_NAME, "solo-guardian", 0, 0, 0);
 
-    // Keep only the pipe; stdio goes to /dev/null so that a closed terminal cannot hurt.
+    // Keep only the pipe, as fd 3; stdio goes to /dev/null so that a closed terminal cannot hurt.
     int null = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDWR | O_CLOEXEC);
     for (int fd = 0; fd < 3; fd++) if (null >= 0 && null != fd) syscall(SYS_dup3, null, fd, 0);
-    int keep = (int)syscall(SYS_fcntl, input, F_DUPFD_CLOEXEC, 3);
-    if (keep < 0) _exit(1);
+    if (input != 3 && syscall(SYS_dup3, input, 3, O_CLOEXEC) < 0) _exit(1);
+    input = 3;
     if (syscall(SYS_close_range, 4U, ~0U, 0) != 0) {
         for (int fd = 4; fd < 4096; fd++) syscall(SYS_close, fd);
     }
-    if (keep != 3) { syscall(SYS_dup3, keep, 3, O_CLOEXEC); }
-    input = 3;
 
     int32_t record[256];
     size_t pending = 0;  // bytes of a partial record carried over

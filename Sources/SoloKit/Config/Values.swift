@@ -193,16 +193,15 @@ public enum Values {
         return "\(bytes)"
     }
 
-    /// 90 s → `1m30s`; 0.5 s → `500ms`.
+    /// Exact, for configs: 90 s → `1m30s`; 0.5 s → `500ms`; 1.5 s → `1.5s`.
     public static func formatDuration(_ duration: Duration) -> String {
         let ns = duration.nanoseconds
         if ns == 0 { return "0s" }
         if ns % 1_000_000_000 != 0 {
-            if ns < 1_000_000_000 || ns % 1_000_000 == 0 && ns < 10_000_000_000 {
-                return ns % 1_000_000 == 0 ? "\(ns / 1_000_000)ms" : "\(ns / 1000)us"
+            if ns >= 1_000_000_000 && ns % 100_000_000 == 0 {
+                return "\(ns / 1_000_000_000).\(ns % 1_000_000_000 / 100_000_000)s"
             }
-            let tenths = (ns + 50_000_000) / 100_000_000
-            return "\(tenths / 10).\(tenths % 10)s"
+            return ns % 1_000_000 == 0 ? "\(ns / 1_000_000)ms" : "\(ns / 1000)us"
         }
         var seconds = ns / 1_000_000_000
         var text = ""
@@ -212,6 +211,17 @@ public enum Values {
         }
         if seconds > 0 || text.isEmpty { text += "\(seconds)s" }
         return text
+    }
+
+    /// Approximate, for log lines: `350ms`, `8.5s`, `2m13s`.
+    public static func formatElapsed(_ duration: Duration) -> String {
+        let ns = duration.nanoseconds
+        if ns < 1_000_000_000 { return "\(max(0, ns) / 1_000_000)ms" }
+        if ns < 60_000_000_000 {
+            let tenths = (ns + 50_000_000) / 100_000_000
+            return "\(tenths / 10).\(tenths % 10)s"
+        }
+        return formatDuration(.seconds((ns + 500_000_000) / 1_000_000_000))
     }
 
     public static func formatRange<T>(_ range: ClosedRange<T>, _ element: (T) -> String) -> String {

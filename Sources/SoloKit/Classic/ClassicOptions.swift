@@ -1,0 +1,93 @@
+/// A command line that is wrong, with what to write instead; exits 2.
+public struct UsageError: Error, Equatable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// The switches of the classic Perl `solo` (`perl -s` style: `-name` or `-name=value`, before
+/// the command): `solo -port=3801 [-addr=A] [-verbose] [-silent] [-timeout=SEC] [-sleep=SEC]
+/// [-noport] COMMAND [ARGS...]`.
+public struct ClassicOptions: Equatable, Sendable {
+    public var port: UInt16?
+    public var address: UInt32?
+    public var verbose = false
+    public var silent = false
+    public var noport = false
+    public var timeout: UInt32?
+    public var sleep: Duration?
+    public var command: [String] = []
+
+    static let switches = ["port", "addr", "verbose", "silent", "timeout", "sleep", "noport"]
+
+    /// Whether a command line is the classic form (its first word is a switch).
+    public static func isClassic(_ arguments: [String]) -> Bool {
+        guard let first = arguments.first, first.hasPrefix("-"), first != "-" else { return false }
+        let name = switchName(first)
+        return switches.contains(name)
+    }
+
+    static func switchName(_ argument: String) -> String {
+        var text = Substring(argument)
+        while text.hasPrefix("-") { text = text.dropFirst() }
+        return String(text.prefix { $0 != "=" })
+    }
+
+    public static func parse(_ arguments: [String]) throws(UsageError) -> ClassicOptions {
+        var options = ClassicOptions()
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            if argument == "--" { index += 1; break }
+            guard argument.hasPrefix("-"), argument != "-" else { break }
+            let name = switchName(argument)
+            let value: String? = argument.firstIndex(of: "=").map { String(argument[argument.index(after: $0)...]) }
+            func required() throws(UsageError) -> String {
+                guard let value, !value.isEmpty else { throw UsageError("-\(name) needs a value: write -\(name)=VALUE (no space)") }
+                return value
+            }
+            func noValue() throws(UsageError) {
+                if value != nil { throw UsageError("-\(name) takes no value") }
+            }
+            switch name {
+            case "port":
+                let text = try required()
+                guard let port = UInt16(text), port > 0, text.allSatisfy(\.isNumber) else {
+                    throw UsageError("-port=\(text) is not a port number (1 to 65535)")
+                }
+                options.port = port
+            case "addr":
+                let text = try required()
+                guard let address = LockAddress.parse(text), address >> 24 == 127 else {
+                    throw UsageError("-addr=\(text) is not a loopback address (try -addr=127.0.0.1)")
+                }
+                options.address = address
+            case "verbose": try noValue(); options.verbose = true
+            case "silent": try noValue(); options.silent = true
+            case "noport": try noValue(); options.noport = true
+            case "timeout":
+                let text = try required()
+                guard let seconds = UInt32(text), seconds > 0 else {
+                    throw UsageError("-timeout=\(text) is not a number of seconds (like -timeout=3600)")
+                }
+                options.timeout = seconds
+            case "sleep":
+                let text = try required()
+                guard let seconds = Double(text), seconds >= 0, seconds < 1e9 else {
+                    throw UsageError("-sleep=\(text) is not a number of seconds (like -sleep=5)")
+                }
+                options.sleep = .nanoseconds(Int64(seconds * 1e9))
+            default:
+                let hint = Values.suggestion(for: name, among: switches).map { " (did you mean -\($0)?)" } ?? ""
+                throw UsageError("unknown switch \(argument)\(hint); switches are -port=PORT -addr=ADDR -verbose -silent -timeout=SEC -sleep=SEC -noport")
+            }
+            index += 1
+        }
+        options.command = Array(arguments[index...])
+        if options.port == nil && !options.noport {
+            throw UsageError("Usage: solo -port=PORT COMMAND (or -noport)")
+        }
+        if options.noport { options.port = nil }
+        return options
+    }
+}

@@ -1,0 +1,55 @@
+import Glibc
+
+/// Classic solo: take the port lock, then become the command, which inherits the bound
+/// socket and so holds the lock for exactly as long as it lives.
+public enum ClassicSolo {
+    /// Runs the classic form; returns only to exit with the status it gives.
+    public static func run(_ options: ClassicOptions) -> Int32 {
+        // Before the bind, as the original does: the alarm survives exec and ends the run.
+        if let timeout = options.timeout { alarm(timeout) }
+
+        if let port = options.port {
+            let address: UInt32
+            if let given = options.address {
+                address = given
+            } else {
+                do { address = try LockAddress.forUser(getuid()) } catch {
+                    complain("solo(\(port)): \(error)")
+                    return 2
+                }
+            }
+            if options.verbose { say("solo: bind \(LockAddress.format(address)):\(port)\n") }
+            do {
+                // Inheritable on purpose: the lock is the command's to hold.
+                _ = try PortLock.acquire(address: address, port: port, inheritable: true)
+            } catch Errno.addressInUse where options.silent {
+                return 0
+            } catch {
+                // Like the original's `die`: the errno is the exit status (98: address in use).
+                complain("solo(\(port)): \(error)")
+                return error.rawValue
+            }
+        }
+
+        if let pause = options.sleep {
+            var request = timespec(tv_sec: Int(pause.nanoseconds / 1_000_000_000), tv_nsec: Int(pause.nanoseconds % 1_000_000_000))
+            var remaining = timespec()
+            while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+        }
+
+        guard let program = options.command.first else { return 0 }
+        let searchPath = getenv("PATH").map { String(cString: $0) } ?? ProgramPath.defaultSearchPath
+        guard let path = ProgramPath.resolve(program, searchPath: searchPath, directory: Files.currentDirectory()) else {
+            let reason = program.contains("/") && Files.exists(program) ? "permission denied" : "command not found"
+            complain("solo: \(program): \(reason)")
+            return 127
+        }
+        let argv = options.command.map { strdup($0) } + [nil]
+        execv(path, argv)
+        complain("solo: \(program): \(Errno.current)")
+        return 127
+    }
+
+    static func say(_ text: String) { try? FileDescriptor.standardOutput.writeAll(text) }
+    static func complain(_ text: String) { try? FileDescriptor.standardError.writeAll(text + "\n") }
+}

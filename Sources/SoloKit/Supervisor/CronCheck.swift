@@ -1,0 +1,103 @@
+import Glibc
+
+/// `solo check`: the cron entry. Silent when the supervisor holds its lock; otherwise starts
+/// it in the background (own session, output to the log file) and waits until it holds the
+/// lock and has started its workers.
+public enum CronCheck {
+    /// Exit statuses shared by `solo run` and `solo check`.
+    public static let exitAlreadyRunning: Int32 = 98
+    public static let exitConfig: Int32 = 78
+
+    public struct Outcome {
+        public var status: Int32
+        /// What to print on standard error (nothing when all is well: cron mails any output).
+        public var messages: [String]
+    }
+
+    public static func run(config: SoloConfig, executable: String, timeout: Duration) -> Outcome {
+        let global = config.global
+        let address: UInt32
+        if let given = global.lockAddress {
+            address = given
+        } else {
+            do { address = try LockAddress.forUser(getuid()) } catch { return Outcome(status: 2, messages: ["solo: \(error)"]) }
+        }
+        do {
+            if try PortLock.isHeld(address: address, port: global.lockPort) { return Outcome(status: 0, messages: []) }
+        } catch {
+            return Outcome(status: 1, messages: ["solo: cannot test the lock \(LockAddress.format(address)):\(global.lockPort): \(error)"])
+        }
+
+        let logPath = global.logFile
+        let log: FileDescriptor
+        let null: FileDescriptor
+        let notify: (read: FileDescriptor, write: FileDescriptor)
+        do {
+            try Files.makeDirectories(Path.directory(of: logPath))
+            log = try Files.openForAppend(logPath)
+        } catch {
+            return Outcome(status: 1, messages: ["solo: cannot open the log file \(logPath): \(error)"])
+        }
+        defer { log.close() }
+        do {
+            null = try FileDescriptor.open("/dev/null", O_RDWR)
+            notify = try FileDescriptor.pipe()
+        } catch {
+            return Outcome(status: 1, messages: ["solo: cannot prepare the supervisor: \(error)"])
+        }
+        defer { null.close(); notify.read.close() }
+
+        var request = SpawnRequest(path: executable, arguments: [executable, "run", "--notify-fd", "3", config.file],
+                                   environment: Supervisor.currentEnvironment(), descriptors: [null, log, log, notify.write])
+        request.newSession = true
+        let pid: pid_t
+        do { pid = try spawn(request) } catch {
+            notify.write.close()
+            return Outcome(status: 1, messages: ["solo: cannot start the supervisor: \(error)"])
+        }
+        notify.write.close()
+
+        let (lines, timedOut) = readLines(notify.read, until: Moment.now() + timeout)
+        let problems = lines.filter { $0.hasPrefix("problem: ") }.map { String($0.dropFirst("problem: ".count)) }
+        let errors = lines.filter { $0.hasPrefix("error: ") }.map { String($0.dropFirst("error: ".count)) }
+
+        if lines.contains("ready") {
+            if problems.isEmpty { return Outcome(status: 0, messages: []) }
+            return Outcome(status: 1, messages: ["solo: started the supervisor (pid \(pid)), but:"] + problems.map { "  " + $0 }
+                           + ["  it keeps retrying; see \(logPath)"])
+        }
+        if timedOut {
+            return Outcome(status: 1, messages: ["solo: the supervisor (pid \(pid)) did not report ready within \(Values.formatDuration(timeout)); see \(logPath)"])
+        }
+        let status = Processes.wait(for: pid)
+        if lines.contains("busy") || status == .exited(exitAlreadyRunning) {
+            return Outcome(status: 0, messages: [])  // another check started it first
+        }
+        var messages = errors.map { "solo: " + $0 }
+        messages.append("solo: the supervisor exited (\(status?.description ?? "unknown status")) before it was ready; see \(logPath)")
+        return Outcome(status: 1, messages: messages)
+    }
+
+    /// Lines from the notify pipe until EOF, "ready", "busy" or the deadline.
+    static func readLines(_ fd: FileDescriptor, until deadline: Moment) -> (lines: [String], timedOut: Bool) {
+        var buffer = LineBuffer(maximumLine: 4096, overflow: .truncate)
+        var lines: [String] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            var poller = pollfd(fd: fd.rawValue, events: Int16(POLLIN), revents: 0)
+            let wait = deadline.millisecondsFrom(Moment.now())
+            if wait == 0 { return (lines, true) }
+            let ready = poll(&poller, 1, wait)
+            if ready < 0 && errno == EINTR { continue }
+            if ready == 0 { return (lines, true) }
+            let result = chunk.withUnsafeMutableBytes { raw in Result { () throws(Errno) in try fd.read(into: raw) } }
+            guard case .success(.bytes(let n)) = result else {
+                for case .line(let bytes) in buffer.finish() { lines.append(String(decoding: bytes, as: UTF8.self)) }
+                return (lines, false)
+            }
+            let pieces = chunk.withUnsafeBytes { buffer.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            for case .line(let bytes) in pieces { lines.append(String(decoding: bytes, as: UTF8.self)) }
+            if lines.contains("ready") || lines.contains("busy") { return (lines, false) }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import Glibc
+
+/// A log destination: a file opened for appending (reopened on SIGUSR1, after logrotate has
+/// moved it) or the supervisor's standard error.
+public final class LogSink {
+    public let path: String?
+    private var descriptor: FileDescriptor
+
+    /// Standard error.
+    public init() {
+        path = nil
+        descriptor = .standardError
+    }
+
+    public init(path: String) throws(Errno) {
+        self.path = path
+        try Files.makeDirectories(Path.directory(of: path))
+        descriptor = try Files.openForAppend(path)
+    }
+
+    /// Opens the file anew (logrotate moved the old one away). On failure the old descriptor
+    /// stays in use, so nothing is lost.
+    public func reopen() throws(Errno) {
+        guard let path else { return }
+        let fresh = try Files.openForAppend(path)
+        descriptor.close()
+        descriptor = fresh
+    }
+
+    /// Writes whole lines; a failing log never stops the supervisor.
+    public func write(_ bytes: [UInt8]) {
+        try? descriptor.writeAll(bytes)
+    }
+
+    public func close() {
+        if path != nil { descriptor.close() }
+    }
+}
+
+/// Formats log lines with a timestamp, reusing the formatted second while it lasts.
+public struct LogLine {
+    /// `2026-11-23T05:37:00.123+0000 mailer[2] 4242: ` + text + newline.
+    public static func append(_ text: UnsafeRawBufferPointer, prefix: String, to output: inout [UInt8]) {
+        output.append(contentsOf: WallClock.timestamp().utf8)
+        output.append(UInt8(ascii: " "))
+        output.append(contentsOf: prefix.utf8)
+        output.append(contentsOf: text)
+        output.append(UInt8(ascii: "\n"))
+    }
+
+    public static func make(_ text: String, prefix: String) -> [UInt8] {
+        var output: [UInt8] = []
+        var copy = text
+        copy.withUTF8 { append(UnsafeRawBufferPointer($0), prefix: prefix, to: &output) }
+        return output
+    }
+}

@@ -1,0 +1,197 @@
+import Glibc
+
+/// A request from a pool to start a worker in a slot, with the limits drawn for it.
+public struct SpawnOrder: Equatable, Sendable {
+    public var slot: Int
+    public var jobLimit: Int?
+    public var lifetime: Duration?
+}
+
+/// What a pool asks the supervisor to do; the pool itself makes no system call.
+public enum PoolCommand: Equatable, Sendable {
+    case spawn(SpawnOrder)
+    case signal(worker: UInt64, pid: pid_t, signal: Int32)
+    case closeInput(worker: UInt64)
+    case log(String)
+}
+
+/// One pool: `workers` slots, each kept filled with a worker. What the pool wants (how many
+/// workers, or none when stopping) is kept apart from what is (the live workers), and
+/// `reconcile` closes the gap, as runit's and s6's supervisors do.
+public final class Pool {
+    public struct Slot: Sendable {
+        /// The worker that fills the slot; a worker being recycled has already left it.
+        public var current: UInt64?
+        public var backoff: Backoff
+        /// While set, the slot waits (back-off) before its next start.
+        public var restartAt: Moment?
+        public var restarts = 0
+        public var lastExit: String?
+    }
+
+    public let config: PoolConfig
+    public let policy: WorkerPolicy
+    public private(set) var desiredWorkers: Int
+    public private(set) var slots: [Slot]
+    /// Every live worker: the slots' current ones and those still draining.
+    public private(set) var workers: [UInt64: Worker] = [:]
+    public private(set) var stopping = false
+    public private(set) var nextMemorySample: Moment?
+
+    public var name: String { config.name }
+    public var isIdle: Bool { workers.isEmpty }
+    public var samplesMemory: Bool { config.memoryLimit != nil || config.memoryKill != nil }
+
+    public init(config: PoolConfig) {
+        self.config = config
+        policy = WorkerPolicy(pool: config)
+        desiredWorkers = config.workers
+        let backoff = Backoff(minimum: config.backoffMin, maximum: config.backoffMax, reset: config.backoffReset)
+        slots = Array(repeating: Slot(backoff: backoff), count: config.workers)
+    }
+
+    // MARK: - wanting
+
+    /// Spawn orders for every empty slot that is not waiting out a back-off.
+    public func reconcile(now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
+        guard !stopping else { return [] }
+        var orders: [PoolCommand] = []
+        var drawnJobs: [Int] = []
+        var drawnLifetimes: [Duration] = []
+        for index in 0..<desiredWorkers where slots[index].current == nil && slots[index].restartAt == nil {
+            let others = workers.values.filter { !$0.isLeaving }
+            let jobLimit = config.maxJobs.map { range in
+                RecyclePolicy.drawJobLimit(range, othersRemaining: others.compactMap(\.jobsRemaining) + drawnJobs, using: &random)
+            }
+            let lifetime = config.maxLifetime.map { range in
+                RecyclePolicy.drawLifetime(range, othersRemaining: others.compactMap { $0.lifetimeDeadline.map { $0 - now } } + drawnLifetimes, using: &random)
+            }
+            jobLimit.map { drawnJobs.append($0) }
+            lifetime.map { drawnLifetimes.append($0) }
+            orders.append(.spawn(SpawnOrder(slot: index, jobLimit: jobLimit, lifetime: lifetime)))
+        }
+        return orders
+    }
+
+    /// Stops every worker gracefully and starts no more.
+    public func stop(now: Moment) -> [PoolCommand] {
+        stopping = true
+        for index in slots.indices { slots[index].restartAt = nil }
+        return workers.keys.sorted().flatMap { handle($0, .retire(.shutdown), now: now) }
+    }
+
+    /// Kills every worker at once (a second TERM during a stop).
+    public func kill(now: Moment) -> [PoolCommand] {
+        stopping = true
+        return workers.keys.sorted().flatMap { handle($0, .kill, now: now) }
+    }
+
+    // MARK: - what happened
+
+    public func spawned(_ order: SpawnOrder, id: UInt64, pid: pid_t, now: Moment) {
+        workers[id] = Worker(id: id, slot: order.slot, pid: pid, started: now, jobLimit: order.jobLimit,
+                             lifetimeLimit: order.lifetime, policy: policy)
+        slots[order.slot].current = id
+        if samplesMemory && nextMemorySample == nil { nextMemorySample = now + config.memoryInterval }
+    }
+
+    /// A worker that could not start counts as a death at once: the slot backs off.
+    public func spawnFailed(_ order: SpawnOrder, error: String, now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
+        let delay = slots[order.slot].backoff.delay(afterExitWith: .zero, planned: false, using: &random)
+        slots[order.slot].restartAt = now + max(delay, config.backoffMin)
+        slots[order.slot].lastExit = error
+        let wait = Values.formatElapsed(max(delay, config.backoffMin))
+        return [.log("worker \(order.slot) cannot start: \(error) (retrying in \(wait))")]
+    }
+
+    public func handle(_ id: UInt64, _ event: WorkerEvent, now: Moment) -> [PoolCommand] {
+        var random = SystemRandomNumberGenerator()
+        return handle(id, event, now: now, using: &random)
+    }
+
+    public func handle(_ id: UInt64, _ event: WorkerEvent, now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
+        guard var worker = workers[id] else { return [] }
+        let actions = worker.handle(event, now: now, policy: policy)
+        workers[id] = worker
+        var commands: [PoolCommand] = []
+        for action in actions {
+            switch action {
+            case .signal(let signal): commands.append(.signal(worker: id, pid: worker.pid, signal: signal))
+            case .closeInput: commands.append(.closeInput(worker: id))
+            case .replace: if slots[worker.slot].current == id { slots[worker.slot].current = nil }
+            case .log(let message): commands.append(.log(message))
+            }
+        }
+        if case .exited = event { commands += exited(worker, now: now, using: &random) }
+        return commands
+    }
+
+    /// Delivers `.timeout` to every worker whose deadline has passed, ends back-offs that
+    /// are over, and takes a memory sample when one is due (`sample` measures a worker).
+    public func expire(now: Moment, sample: (Worker) -> UInt64?) -> [PoolCommand] {
+        var commands: [PoolCommand] = []
+        for (id, worker) in workers.sorted(by: { $0.key < $1.key }) {
+            if let deadline = worker.nextDeadline, deadline <= now { commands += handle(id, .timeout, now: now) }
+        }
+        for index in slots.indices {
+            if let restartAt = slots[index].restartAt, restartAt <= now { slots[index].restartAt = nil }
+        }
+        if let due = nextMemorySample, due <= now {
+            nextMemorySample = workers.isEmpty ? nil : now + config.memoryInterval
+            for (id, worker) in workers.sorted(by: { $0.key < $1.key }) where worker.isAlive {
+                if let bytes = sample(worker) { commands += handle(id, .memory(bytes), now: now) }
+            }
+        }
+        return commands
+    }
+
+    public var nextDeadline: Moment? {
+        var earliest = nextMemorySample
+        func consider(_ moment: Moment?) {
+            guard let moment else { return }
+            if earliest == nil || moment < earliest! { earliest = moment }
+        }
+        for worker in workers.values { consider(worker.nextDeadline) }
+        for slot in slots { consider(slot.restartAt) }
+        return earliest
+    }
+
+    // MARK: - deaths
+
+    private func exited(_ worker: Worker, now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
+        workers[worker.id] = nil
+        let status = worker.exitStatus ?? .exited(-1)
+        let uptime = now - worker.started
+        let summary = "after \(Values.formatElapsed(uptime)), \(worker.jobsDone) job\(worker.jobsDone == 1 ? "" : "s")"
+        let who = "worker \(worker.slot) (pid \(worker.pid))"
+
+        guard slots[worker.slot].current == worker.id else {
+            // Already replaced: a recycle finishing, or a worker stopped by a shutdown.
+            if worker.retireReason == .shutdown || stopping { return [.log("\(who) stopped: \(status) \(summary)")] }
+            return [.log("\(who) finished recycling: \(status) \(summary)")]
+        }
+        slots[worker.slot].current = nil
+        if stopping { return [.log("\(who) stopped: \(status) \(summary)")] }
+
+        let planned = worker.exitWasPlanned
+        let delay = slots[worker.slot].backoff.delay(afterExitWith: uptime, planned: planned, using: &random)
+        if delay > .zero { slots[worker.slot].restartAt = now + delay }
+        let next = delay > .zero ? "restarting in \(Values.formatElapsed(delay))" : "restarting now"
+
+        if planned {
+            slots[worker.slot].lastExit = "recycled: \(status)"
+            return [.log("\(who) exited on reaching its job limit: \(status) \(summary); \(next)")]
+        }
+        slots[worker.slot].restarts += 1
+        let failures = slots[worker.slot].backoff.failures
+        let streak = failures > 1 ? " (\(failures) quick deaths in a row)" : ""
+        if let bytes = worker.killedForMemory {
+            slots[worker.slot].lastExit = "killed at memory_kill (\(Values.formatSize(bytes)))"
+            return [.log("\(who) was killed for memory (\(Values.formatSize(bytes))): \(status) \(summary); \(next)\(streak)")]
+        }
+        var cause = "\(status)"
+        if case .signaled(SIGKILL) = status { cause += " (not sent by solo: out of memory?)" }
+        slots[worker.slot].lastExit = cause
+        return [.log("\(who) died: \(cause) \(summary); \(next)\(streak)")]
+    }
+}

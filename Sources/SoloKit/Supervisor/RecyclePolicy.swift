@@ -1,0 +1,56 @@
+/// Why a worker is being replaced on purpose.
+public enum RetireReason: Equatable, Sendable, CustomStringConvertible {
+    case jobs(done: Int, limit: Int)
+    case memory(bytes: UInt64, limit: UInt64)
+    case lifetime(age: Duration, limit: Duration)
+    case restart
+    case shutdown
+
+    public var description: String {
+        switch self {
+        case .jobs(let done, let limit): return "\(done) jobs done (limit \(limit))"
+        case .memory(let bytes, let limit):
+            return "memory \(Values.formatSize(bytes)) over memory_limit \(Values.formatSize(limit))"
+        case .lifetime(let age, let limit):
+            return "lifetime \(Values.formatElapsed(age)) reached (limit \(Values.formatElapsed(limit)))"
+        case .restart: return "restart requested"
+        case .shutdown: return "shutting down"
+        }
+    }
+}
+
+/// Draws each worker's job limit and lifetime so that a pool's workers do not recycle
+/// together. A plain uniform draw per worker still lets two workers land close (gunicorn's
+/// users see whole pools restart at once with max_requests_jitter), so each draw is the best
+/// of a few uniform candidates: the one farthest from what the pool's other workers have left
+/// (Mitchell's best-candidate sampling). Every value of the range stays possible.
+public enum RecyclePolicy {
+    static let candidates = 8
+
+    /// A job limit from `range`, spread away from `othersRemaining` (jobs the other workers
+    /// have left before their own limits).
+    public static func drawJobLimit(_ range: ClosedRange<Int>, othersRemaining: [Int], using random: inout some RandomNumberGenerator) -> Int {
+        bestCandidate(count: othersRemaining.isEmpty ? 1 : candidates, draw: { Int.random(in: range, using: &random) },
+                      distance: { candidate in othersRemaining.map { abs($0 - candidate) }.min() ?? 0 })
+    }
+
+    /// A lifetime from `range`, spread away from the other workers' remaining lifetimes.
+    public static func drawLifetime(_ range: ClosedRange<Duration>, othersRemaining: [Duration], using random: inout some RandomNumberGenerator) -> Duration {
+        let low = range.lowerBound.nanoseconds, high = range.upperBound.nanoseconds
+        let remaining = othersRemaining.map(\.nanoseconds)
+        let ns = bestCandidate(count: remaining.isEmpty ? 1 : candidates, draw: { Int64.random(in: low...high, using: &random) },
+                               distance: { candidate in remaining.map { abs($0 - candidate) }.min() ?? 0 })
+        return .nanoseconds(ns)
+    }
+
+    static func bestCandidate<T: Comparable>(count: Int, draw: () -> T, distance: (T) -> T) -> T {
+        var best = draw()
+        var bestDistance = distance(best)
+        for _ in 1..<max(count, 1) {
+            let candidate = draw()
+            let d = distance(candidate)
+            if d > bestDistance { best = candidate; bestDistance = d }
+        }
+        return best
+    }
+}

@@ -1,0 +1,269 @@
+import Glibc
+
+/// Every state a worker can be in; `solo status` and the logs speak the same words.
+public enum WorkerState: String, Sendable {
+    /// Spawned; not yet `ready` (its ready line, its first job, or a second alive).
+    case starting
+    /// Alive and available.
+    case ready
+    /// Holding a job (feed mode).
+    case busy
+    /// Asked to finish and exit (EOF on stdin, or `stop_signal` in poll mode).
+    case draining
+    /// Being forced out: the next signal on the stop ladder, up to SIGKILL.
+    case stopping
+    /// Reaped.
+    case exited
+    /// Dead; its slot waits before the next start.
+    case backoff
+}
+
+/// How a worker is stopped: each step does something and then waits; when the wait runs out
+/// the next step follows. The ladder is data, so a recycle, a shutdown and a memory kill are
+/// the same mechanism with different steps.
+public struct StopStep: Equatable, Sendable {
+    public enum Action: Equatable, Sendable {
+        case closeInput
+        case signal(Int32)
+    }
+
+    public var action: Action
+    public var state: WorkerState
+    /// nil: wait for as long as it takes.
+    public var wait: Duration?
+}
+
+/// What a pool's workers are told to do, from the pool's config.
+public struct WorkerPolicy: Equatable, Sendable {
+    public var stopSignal: Int32
+    public var stopTimeout: Duration
+    public var memoryLimit: UInt64?
+    public var memoryKill: UInt64?
+    /// How long a worker that says nothing stays `starting`.
+    public var startGrace: Duration = .seconds(1)
+    /// How long to wait after SIGKILL before saying the process seems stuck.
+    public var killWait: Duration = .seconds(5)
+
+    public init(pool: PoolConfig) {
+        stopSignal = pool.stopSignal
+        stopTimeout = pool.stopTimeout
+        memoryLimit = pool.memoryLimit
+        memoryKill = pool.memoryKill
+    }
+
+    /// Poll mode: `stop_signal` at once (Laravel and Symfony workers finish the current job
+    /// on SIGTERM), SIGKILL after `stop_timeout`.
+    public var gracefulLadder: [StopStep] {
+        var steps: [StopStep] = []
+        if stopSignal != SIGKILL { steps.append(StopStep(action: .signal(stopSignal), state: .draining, wait: stopTimeout)) }
+        steps.append(StopStep(action: .signal(SIGKILL), state: .stopping, wait: killWait))
+        return steps
+    }
+
+    public var killLadder: [StopStep] {
+        [StopStep(action: .signal(SIGKILL), state: .stopping, wait: killWait)]
+    }
+}
+
+public enum WorkerEvent: Equatable, Sendable {
+    case message(WorkerMessage)
+    /// The resident memory of the worker's whole process tree.
+    case memory(UInt64)
+    /// The moment a deadline of this worker has passed.
+    case timeout
+    /// Leave on purpose; a recycle or restart gets a replacement at once.
+    case retire(RetireReason)
+    /// Leave now: SIGKILL.
+    case kill
+    case exited(ExitStatus)
+}
+
+public enum WorkerAction: Equatable, Sendable {
+    /// Send a signal to the worker's process group.
+    case signal(Int32)
+    case closeInput
+    /// The worker is leaving on purpose: its slot should start a replacement now, so that
+    /// capacity does not dip while it drains.
+    case replace
+    case log(String)
+}
+
+/// One worker process: its counters, limits and state machine. Pure: events in, actions out,
+/// no system calls, so every transition is tested without processes.
+public struct Worker: Sendable {
+    public let id: UInt64
+    public let slot: Int
+    public let pid: pid_t
+    public let started: Moment
+    public let jobLimit: Int?
+    public let lifetimeLimit: Duration?
+
+    public private(set) var state: WorkerState = .starting
+    public private(set) var jobsDone = 0
+    public private(set) var retireReason: RetireReason?
+    /// The tree RSS that triggered memory_kill, if that is how it ended.
+    public private(set) var killedForMemory: UInt64?
+    public private(set) var exitStatus: ExitStatus?
+    public private(set) var residentBytes: UInt64?
+    public private(set) var statusText: String?
+    public private(set) var invalidLines = 0
+    public private(set) var stageDeadline: Moment?
+    private var ladder: [StopStep] = []
+    private var killSent = false
+
+    public init(id: UInt64, slot: Int, pid: pid_t, started: Moment, jobLimit: Int?, lifetimeLimit: Duration?, policy: WorkerPolicy) {
+        self.id = id
+        self.slot = slot
+        self.pid = pid
+        self.started = started
+        self.jobLimit = jobLimit
+        self.lifetimeLimit = lifetimeLimit
+        stageDeadline = started + policy.startGrace
+    }
+
+    public var isAlive: Bool { state != .exited && state != .backoff }
+    public var isLeaving: Bool { state == .draining || state == .stopping }
+    public var lifetimeDeadline: Moment? { lifetimeLimit.map { started + $0 } }
+
+    /// The earliest moment at which this worker wants a `.timeout`.
+    public var nextDeadline: Moment? {
+        let lifetime = isLeaving || !isAlive ? nil : lifetimeDeadline
+        switch (stageDeadline, lifetime) {
+        case let (a?, b?): return min(a, b)
+        case let (a?, nil): return a
+        case let (nil, b?): return b
+        case (nil, nil): return nil
+        }
+    }
+
+    /// Jobs left before the limit (nil: no limit).
+    public var jobsRemaining: Int? { jobLimit.map { max(0, $0 - jobsDone) } }
+
+    /// Whether the worker left because solo wanted it to, or did its drawn number of jobs.
+    public var exitWasPlanned: Bool {
+        if killedForMemory != nil { return false }
+        if retireReason != nil { return true }
+        if let jobLimit, jobsDone >= jobLimit { return true }
+        return false
+    }
+
+    public mutating func handle(_ event: WorkerEvent, now: Moment, policy: WorkerPolicy) -> [WorkerAction] {
+        switch (state, event) {
+        case (.exited, _), (.backoff, _):
+            return []
+
+        case (_, .exited(let status)):
+            state = .exited
+            exitStatus = status
+            stageDeadline = nil
+            return []
+
+        case (.starting, .message(let message)), (.ready, .message(let message)), (.busy, .message(let message)),
+             (.draining, .message(let message)), (.stopping, .message(let message)):
+            return receive(message, now: now, policy: policy)
+
+        case (.starting, .memory(let bytes)), (.ready, .memory(let bytes)), (.busy, .memory(let bytes)):
+            residentBytes = bytes
+            if let kill = policy.memoryKill, bytes >= kill { return killForMemory(bytes, kill, now: now, policy: policy) }
+            if let limit = policy.memoryLimit, bytes >= limit {
+                return retire(.memory(bytes: bytes, limit: limit), replace: true, now: now, policy: policy)
+            }
+            return []
+
+        case (.draining, .memory(let bytes)), (.stopping, .memory(let bytes)):
+            residentBytes = bytes
+            if let kill = policy.memoryKill, bytes >= kill, !killSent {
+                return killForMemory(bytes, kill, now: now, policy: policy)
+            }
+            return []
+
+        case (.starting, .timeout), (.ready, .timeout), (.busy, .timeout):
+            if let lifetime = lifetimeLimit, let deadline = lifetimeDeadline, now >= deadline {
+                return retire(.lifetime(age: now - started, limit: lifetime), replace: true, now: now, policy: policy)
+            }
+            if state == .starting, let deadline = stageDeadline, now >= deadline {
+                state = .ready
+                stageDeadline = nil
+            }
+            return []
+
+        case (.draining, .timeout), (.stopping, .timeout):
+            guard let deadline = stageDeadline, now >= deadline else { return [] }
+            return climbLadder(now: now)
+
+        case (.starting, .retire(let reason)), (.ready, .retire(let reason)), (.busy, .retire(let reason)):
+            return retire(reason, replace: reason != .shutdown, now: now, policy: policy)
+
+        case (.draining, .retire), (.stopping, .retire):
+            return []
+
+        case (.starting, .kill), (.ready, .kill), (.busy, .kill), (.draining, .kill), (.stopping, .kill):
+            if killSent { return [] }
+            if retireReason == nil { retireReason = .shutdown }
+            return start(policy.killLadder, now: now)
+        }
+    }
+
+    private mutating func receive(_ message: WorkerMessage, now: Moment, policy: WorkerPolicy) -> [WorkerAction] {
+        switch message {
+        case .ready:
+            if state == .starting { state = .ready; stageDeadline = nil }
+            return []
+        case .status(let text):
+            statusText = text
+            return []
+        case .invalid(let line):
+            invalidLines += 1
+            guard invalidLines <= 3 else { return [] }
+            let shown = line.count > 120 ? String(line.prefix(120)) + "..." : line
+            let more = invalidLines == 3 ? " (further invalid lines from this worker are not logged)" : ""
+            return [.log("worker \(slot) (pid \(pid)) wrote an invalid line on fd 3: \(quoted(shown)); expected ok, fail, retry, ready or status\(more)")]
+        case .ok, .fail, .retry:
+            jobsDone += 1
+            if state == .starting { state = .ready; stageDeadline = nil }
+            if state == .busy { state = .ready }
+            if let jobLimit, jobsDone >= jobLimit, !isLeaving {
+                return retire(.jobs(done: jobsDone, limit: jobLimit), replace: true, now: now, policy: policy)
+            }
+            return []
+        }
+    }
+
+    private mutating func retire(_ reason: RetireReason, replace: Bool, now: Moment, policy: WorkerPolicy) -> [WorkerAction] {
+        retireReason = reason
+        var actions: [WorkerAction] = []
+        if reason != .shutdown {
+            actions.append(.log("recycling worker \(slot) (pid \(pid)): \(reason)"))
+        }
+        if replace { actions.append(.replace) }
+        return actions + start(policy.gracefulLadder, now: now)
+    }
+
+    private mutating func killForMemory(_ bytes: UInt64, _ kill: UInt64, now: Moment, policy: WorkerPolicy) -> [WorkerAction] {
+        killedForMemory = bytes
+        let log = WorkerAction.log("killing worker \(slot) (pid \(pid)): memory \(Values.formatSize(bytes)) over memory_kill \(Values.formatSize(kill))")
+        return [log] + start(policy.killLadder, now: now)
+    }
+
+    private mutating func start(_ steps: [StopStep], now: Moment) -> [WorkerAction] {
+        ladder = steps
+        return climbLadder(now: now)
+    }
+
+    /// Takes the next step of the stop ladder.
+    private mutating func climbLadder(now: Moment) -> [WorkerAction] {
+        guard !ladder.isEmpty else {
+            stageDeadline = nil
+            return [.log("worker \(slot) (pid \(pid)) is still alive after SIGKILL (stuck in the kernel?); waiting for it")]
+        }
+        let step = ladder.removeFirst()
+        state = step.state
+        stageDeadline = step.wait.map { now + $0 }
+        switch step.action {
+        case .closeInput: return [.closeInput]
+        case .signal(let signal):
+            if signal == SIGKILL { killSent = true }
+            return [.signal(signal)]
+        }
+    }
+}

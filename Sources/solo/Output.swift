@@ -1,0 +1,43 @@
+import SoloKit
+
+let soloVersion = "0.1.0"
+
+func printError(_ text: String) {
+    try? FileDescriptor.standardError.writeAll(text + "\n")
+}
+
+func print(_ text: String) {
+    try? FileDescriptor.standardOutput.writeAll(text.hasSuffix("\n") ? text : text + "\n")
+}
+
+/// Loads a config, printing every problem (`file:line: ...`) on failure and warnings always.
+func loadConfig(_ path: String) -> LoadedConfig? {
+    do {
+        let loaded = try ConfigLoader().load(path)
+        for warning in loaded.warnings { printError(warning.description) }
+        return loaded
+    } catch {
+        printError(error.description)
+        let count = error.issues.filter { $0.severity == .error }.count
+        printError("solo: \(count) error\(count == 1 ? "" : "s") in the configuration; nothing was started")
+        return nil
+    }
+}
+
+let helpText = """
+    usage: solo COMMAND [OPTIONS]
+           solo -port=PORT [-addr=ADDR] [-verbose] [-silent] [-timeout=SEC] [-sleep=SEC] [-noport] COMMAND [ARGS...]
+
+    Supervisor commands (FILE defaults to $SOLO_CONFIG, else /etc/solo/solo.conf):
+      solo run [FILE]            run the supervisor in the foreground, holding the config's lock_port
+      solo check [FILE]          for cron: start the supervisor in the background unless it runs;
+                                 silent when it does
+      solo config check [FILE]   validate the configuration and print it with defaults filled in
+      solo version               print the version
+
+    Classic form: take the port lock on a loopback address, then exec COMMAND, which holds the
+    lock for as long as it lives. A held lock exits 98 ("Address already in use"), or 0 with -silent.
+
+    Exit statuses: 0 done; 1 failure; 2 bad usage; 78 bad configuration; 98 already running;
+    127 (classic) COMMAND cannot be executed. See solo(1) and solo.conf(5).
+    """
