@@ -96,7 +96,7 @@ enum Keys {
             let range = try Values.range(value) { (text) throws(ValueError) in
                 try Values.integer(text, in: 0...1_000_000_000, example: "1000-2000")
             }
-            model.maxJobs = range == 0...0 ? nil : spreadBelow(range, by: { $0 / 10 })
+            model.maxJobs = range == 0...0 ? nil : spreadBelow(range, written: value, by: { $0 / 10 })
             if let jobs = model.maxJobs, jobs.lowerBound < 1 {
                 throw ValueError("\(quoted(value)) would let a worker recycle before its first job (start the range at 1 or more)")
             }
@@ -116,7 +116,7 @@ enum Keys {
             if isNone(value) { model.maxLifetime = nil; return }
             let range = try Values.range(value, Values.duration)
             guard range.lowerBound >= .seconds(1) else { throw ValueError("\(quoted(value)) is too short (1s at least; try 1h)") }
-            model.maxLifetime = spreadBelow(range, by: { $0 / 10 })
+            model.maxLifetime = spreadBelow(range, written: value, by: { $0 / 10 })
         }, render: { $0.maxLifetime.map { Values.formatRange($0, Values.formatDuration) } ?? "none" }),
         KeySpec(name: "backoff_min", apply: { model, value, _ throws(ValueError) in
             model.backoffMin = try Values.duration(value)
@@ -141,12 +141,13 @@ enum Keys {
     /// `rlimit_nofile = 4096`, `rlimit_core = unlimited`, `rlimit_as = 1G`, `rlimit_nofile = 1024:4096`.
     static func limitKey(_ resource: String) -> KeySpec<PoolConfig> {
         KeySpec(name: "rlimit_" + resource, apply: { model, value, _ throws(ValueError) in
+            model.limits.removeAll { $0.name == resource }
+            if value == "inherit" { return }
             let parts = value.split(separator: ":", maxSplits: 1).map { String($0.trimmingSpaces()) }
-            guard !parts.isEmpty else { throw ValueError("is empty (write a number, SOFT:HARD or unlimited)") }
+            guard !parts.isEmpty else { throw ValueError("is empty (write a number, SOFT:HARD, unlimited or inherit)") }
             let soft = try limitValue(resource, parts[0])
             let hard = parts.count > 1 ? try limitValue(resource, parts[1]) : soft
             guard soft <= hard else { throw ValueError("the soft limit \(parts[0]) is above the hard limit \(parts[1])") }
-            model.limits.removeAll { $0.name == resource }
             model.limits.append(LimitSetting(name: resource, soft: soft, hard: hard))
         }, render: { pool in
             guard let limit = pool.limits.first(where: { $0.name == resource }) else { return "inherit" }
@@ -181,8 +182,8 @@ enum Keys {
 
     /// A single value V is read as V minus a tenth up to V, so that a pool's workers spread out
     /// and never exceed what was written; `V-V` asks for exactly V.
-    static func spreadBelow<T: Comparable>(_ range: ClosedRange<T>, by tenth: (T) -> T) -> ClosedRange<T> where T: AdditiveArithmetic {
-        guard range.lowerBound == range.upperBound else { return range }
+    static func spreadBelow<T: Comparable>(_ range: ClosedRange<T>, written: String, by tenth: (T) -> T) -> ClosedRange<T> where T: AdditiveArithmetic {
+        guard !written.contains("-") else { return range }
         return (range.upperBound - tenth(range.upperBound))...range.upperBound
     }
 
