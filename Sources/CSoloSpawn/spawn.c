@@ -17,6 +17,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+// The kernel's struct sigaction (x86_64, aarch64), not glibc's: rt_sigaction is called raw.
+struct kernel_sigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    uint64_t mask;
+};
+
 struct child_args {
     const struct solo_spawn_request *request;
     sigset_t parent_mask;
@@ -48,17 +56,17 @@ static int child_main(void *opaque) {
     const struct solo_spawn_request *req = args->request;
 
     // Every signal back to its default action (SIG_IGN included: SIGPIPE is ignored in the
-    // supervisor); the mask is emptied last, right before exec.
-    // glibc's sigaction and sigprocmask are plain system calls without locks, as its own
-    // posix_spawn child uses them; they refuse glibc's internal signals with EINVAL.
+    // supervisor); the mask is emptied last, right before exec. Raw rt_sigaction, because
+    // glibc's sigaction refuses its two internal signals (32, 33), which a parent may have
+    // left ignored.
     for (int sig = 1; sig < NSIG; sig++) {
-        struct sigaction current;
+        struct kernel_sigaction current;
         if (sig == SIGKILL || sig == SIGSTOP) continue;
-        if (sigaction(sig, NULL, &current) != 0) continue;
-        if (current.sa_handler == SIG_DFL) continue;
-        struct sigaction dfl = {0};
-        dfl.sa_handler = SIG_DFL;
-        if (sigaction(sig, &dfl, NULL) != 0 && errno != EINVAL) fail(args, SOLO_STAGE_SIGNALS);
+        if (syscall(SYS_rt_sigaction, sig, NULL, &current, sizeof(uint64_t)) != 0) continue;
+        if (current.handler == SIG_DFL) continue;
+        struct kernel_sigaction dfl = {0};
+        dfl.handler = SIG_DFL;
+        if (syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(uint64_t)) != 0) fail(args, SOLO_STAGE_SIGNALS);
     }
 
     if (req->new_session && syscall(SYS_setsid) < 0) fail(args, SOLO_STAGE_SESSION);
@@ -109,9 +117,8 @@ static int child_main(void *opaque) {
     // After dropping privileges: a worker must not start in a directory its user can't enter.
     if (req->directory && syscall(SYS_chdir, req->directory) != 0) fail(args, SOLO_STAGE_CHDIR);
 
-    sigset_t empty;
-    sigemptyset(&empty);
-    sigprocmask(SIG_SETMASK, &empty, NULL);
+    uint64_t empty = 0;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, sizeof empty);
 
     syscall(SYS_execve, req->path, req->argv, req->envp);
     fail(args, SOLO_STAGE_EXEC);

@@ -32,6 +32,7 @@ import Testing
         #expect(ClassicOptions.isClassic(["-port=1", "x"]))
         #expect(ClassicOptions.isClassic(["--noport", "x"]))
         #expect(!ClassicOptions.isClassic(["run", "x"]))
+        #expect(ClassicOptions.isClassic(["-prot=1", "x"]), "a mistyped switch still gets the classic usage")
         #expect(!ClassicOptions.isClassic(["--help"]))
         #expect(!ClassicOptions.isClassic([]))
     }

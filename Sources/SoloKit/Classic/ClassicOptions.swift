@@ -20,11 +20,11 @@ public struct ClassicOptions: Equatable, Sendable {
 
     static let switches = ["port", "addr", "verbose", "silent", "timeout", "sleep", "noport"]
 
-    /// Whether a command line is the classic form (its first word is a switch).
+    /// Whether a command line is the classic form: its first word is a switch (any but the
+    /// help and version options), so that a mistyped switch gets the classic usage message.
     public static func isClassic(_ arguments: [String]) -> Bool {
         guard let first = arguments.first, first.hasPrefix("-"), first != "-" else { return false }
-        let name = switchName(first)
-        return switches.contains(name)
+        return !["help", "h", "version", "V"].contains(switchName(first))
     }
 
     static func switchName(_ argument: String) -> String {

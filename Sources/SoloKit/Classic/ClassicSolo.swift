@@ -5,8 +5,14 @@ import Glibc
 public enum ClassicSolo {
     /// Runs the classic form; returns only to exit with the status it gives.
     public static func run(_ options: ClassicOptions) -> Int32 {
+        // The command starts with a clean signal mask, whatever solo was started with: a
+        // blocked SIGALRM would void -timeout, a blocked SIGTERM would make it unstoppable.
+        Signals.unblockAll()
         // Before the bind, as the original does: the alarm survives exec and ends the run.
-        if let timeout = options.timeout { alarm(timeout) }
+        if let timeout = options.timeout {
+            signal(SIGALRM, SIG_DFL)
+            alarm(timeout)
+        }
 
         if let port = options.port {
             let address: UInt32

@@ -1,0 +1,164 @@
+import Foundation
+import Glibc
+import SoloKit
+import Testing
+
+/// Helpers for tests that run the real `solo` binary with real processes, pipes and signals.
+/// Every wait has a deadline and fails with what it was waiting for.
+
+struct Timeout: Error, CustomStringConvertible {
+    let what: String
+    var description: String { "timed out waiting for \(what)" }
+}
+
+/// Polls `condition` every 10 ms until it holds or `seconds` pass.
+func waitFor(_ what: String, seconds: Double = 10, _ condition: () -> Bool) throws {
+    let deadline = Date().addingTimeInterval(seconds)
+    while !condition() {
+        if Date() > deadline { throw Timeout(what: what) }
+        usleep(10_000)
+    }
+}
+
+/// The built `solo`, next to the test bundle.
+let soloBinary: String = {
+    let bundle = (try? Files.realPath("/proc/self/exe")) ?? CommandLine.arguments[0]
+    return Path.directory(of: bundle) + "/solo"
+}()
+
+/// A free TCP port on 127.0.0.1 (the kernel picks one; released before use).
+func freePort() throws -> UInt16 {
+    let lock = try PortLock.acquire(address: 0x7f00_0001, port: 0, inheritable: false)
+    defer { lock.release() }
+    return try lock.boundPort()
+}
+
+func isHeld(_ port: UInt16, address: UInt32 = 0x7f00_0001) -> Bool {
+    (try? PortLock.isHeld(address: address, port: port)) ?? false
+}
+
+/// Whether a process runs (a zombie does not).
+func isRunning(_ pid: pid_t) -> Bool {
+    guard pid > 0, let stat = ProcFS.stat(of: pid) else { return false }
+    return stat.state != "Z" && stat.state != "X"
+}
+
+/// A scratch directory, removed at the end.
+final class Scratch {
+    let path: String
+
+    init() {
+        var template = Array("/tmp/solo-test-XXXXXX".utf8CString)
+        path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    func file(_ name: String) -> String { path + "/" + name }
+
+    @discardableResult
+    func write(_ name: String, _ text: String, executable: Bool = false) -> String {
+        let target = file(name)
+        try? FileManager.default.createDirectory(atPath: Path.directory(of: target), withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: target, contents: Data(text.utf8),
+                                       attributes: [.posixPermissions: executable ? 0o755 : 0o644])
+        return target
+    }
+
+    func read(_ name: String) -> String {
+        (try? String(contentsOfFile: file(name), encoding: .utf8)) ?? ""
+    }
+
+    func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: file(name)) }
+
+    func list(_ name: String = ".") -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: file(name))) ?? []).sorted()
+    }
+
+    /// A solo.conf with a [global] section on `port` and the given pool sections.
+    @discardableResult
+    func config(port: UInt16, global: String = "", _ pools: String) -> String {
+        write("solo.conf", "[global]\nlock_port = \(port)\nstate_dir = state\n\(global)\n\(pools)\n")
+    }
+}
+
+/// A child process with its output in files; killed at the end if still running.
+final class Child {
+    let process = Process()
+    let stdoutPath: String
+    let stderrPath: String
+
+    init(_ arguments: [String], in scratch: Scratch, name: String = "child", environment: [String: String]? = nil,
+         executable: String = soloBinary) throws {
+        stdoutPath = scratch.file("\(name).out")
+        stderrPath = scratch.file("\(name).err")
+        FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: scratch.path)
+        if let environment { process.environment = environment }
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
+        process.standardError = FileHandle(forWritingAtPath: stderrPath)
+        try process.run()
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    var pid: pid_t { process.processIdentifier }
+    var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
+    var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+    func signal(_ signal: Int32) { kill(pid, signal) }
+
+    /// The exit status, or 128 + the signal that ended it (as a shell reports it).
+    @discardableResult
+    func wait(seconds: Double = 10) throws -> Int32 {
+        try waitFor("\(process.arguments?.joined(separator: " ") ?? "child") to exit", seconds: seconds) { !process.isRunning }
+        process.waitUntilExit()
+        return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+    }
+}
+
+/// Runs a short command to completion.
+func runSolo(_ arguments: [String], in scratch: Scratch, environment: [String: String]? = nil, seconds: Double = 15) throws -> (status: Int32, stdout: String, stderr: String) {
+    let child = try Child(arguments, in: scratch, name: "run-\(UUID().uuidString.prefix(8))", environment: environment)
+    let status = try child.wait(seconds: seconds)
+    return (status, child.stdout, child.stderr)
+}
+
+/// A `solo run` in the foreground, with its log (standard error) in a file.
+final class RunningSupervisor {
+    let child: Child
+    let scratch: Scratch
+
+    init(_ scratch: Scratch, config: String = "solo.conf", environment: [String: String]? = nil) throws {
+        self.scratch = scratch
+        child = try Child(["run", config], in: scratch, name: "supervisor", environment: environment)
+    }
+
+    var pid: pid_t { child.pid }
+    var log: String { child.stderr }
+
+    func lines(containing text: String) -> [String] {
+        log.split(separator: "\n").map(String.init).filter { $0.contains(text) }
+    }
+
+    func waitForLog(_ text: String, count: Int = 1, seconds: Double = 10) throws {
+        try waitFor("\(count) log line(s) with \"\(text)\"; log so far:\n\(log)", seconds: seconds) {
+            lines(containing: text).count >= count
+        }
+    }
+
+    /// SIGTERM, then the exit status.
+    func stop(seconds: Double = 15) throws -> Int32 {
+        child.signal(SIGTERM)
+        return try child.wait(seconds: seconds)
+    }
+}
