@@ -12,6 +12,8 @@ let package = Package(
         .target(name: "CSoloSpawn"),
         .target(name: "SoloKit", dependencies: ["CSoloSpawn"]),
         .executableTarget(name: "solo", dependencies: ["SoloKit"]),
+        // The benchmark behind the README's figures (bench/run); Foundation is fine here.
+        .executableTarget(name: "solo-bench", dependencies: ["SoloKit"]),
         .testTarget(name: "SoloKitTests", dependencies: ["SoloKit"]),
         .testTarget(name: "IntegrationTests", dependencies: ["SoloKit", "solo"]),
     ]

@@ -2,7 +2,9 @@ import Glibc
 import SoloKit
 
 /// `solo run [FILE] [--notify-fd N]`: the supervisor in the foreground.
-func runCommand(_ rest: [String]) throws(UsageError) -> Int32 {
+/// (Untyped `throws` in this file: typed throws here crash the Swift 6.3 optimizer in release
+/// builds, "swifterror value can only be loaded and stored from".)
+func runCommand(_ rest: [String]) throws -> Int32 {
     // Before anything else, and before any thread exists: these signals reach only the
     // supervisor's signalfd, and every thread inherits the mask.
     try? Signals.block(Supervisor.handledSignals)
@@ -53,7 +55,7 @@ func runCommand(_ rest: [String]) throws(UsageError) -> Int32 {
 }
 
 /// `solo check [FILE]`: for cron. Silent when the supervisor runs; starts it otherwise.
-func checkCommand(_ rest: [String]) throws(UsageError) -> Int32 {
+func checkCommand(_ rest: [String]) throws -> Int32 {
     let arguments = try Arguments.parse(rest, command: "check", valued: ["config", "timeout"], flags: [])
     let path = try arguments.configPath(command: "check")
     var timeout = Duration.seconds(30)
@@ -71,7 +73,7 @@ func checkCommand(_ rest: [String]) throws(UsageError) -> Int32 {
 }
 
 /// `solo config check [FILE]`: validate, then print the effective configuration.
-func configCommand(_ rest: [String]) throws(UsageError) -> Int32 {
+func configCommand(_ rest: [String]) throws -> Int32 {
     guard rest.first == "check" else {
         throw UsageError("solo config: the subcommand is check (solo config check [FILE])")
     }
