@@ -37,18 +37,21 @@ public final class LogSink {
     }
 }
 
-/// Formats log lines with a timestamp, reusing the formatted second while it lasts.
-public struct LogLine {
-    /// `2026-11-23T05:37:00.123+0000 mailer[2] 4242: ` + text + newline.
-    public static func append(_ text: UnsafeRawBufferPointer, prefix: String, to output: inout [UInt8]) {
-        output.append(contentsOf: WallClock.timestamp().utf8)
+/// Formats log lines: `2026-11-23T05:54:19.168+0000 mailer[2] 4301: text`.
+public final class LogFormatter {
+    private let clock = Timestamper()
+
+    public init() {}
+
+    public func append(_ text: UnsafeRawBufferPointer, prefix: String, to output: inout [UInt8]) {
+        clock.append(to: &output)
         output.append(UInt8(ascii: " "))
         output.append(contentsOf: prefix.utf8)
         output.append(contentsOf: text)
         output.append(UInt8(ascii: "\n"))
     }
 
-    public static func make(_ text: String, prefix: String) -> [UInt8] {
+    public func line(_ text: String, prefix: String) -> [UInt8] {
         var output: [UInt8] = []
         var copy = text
         copy.withUTF8 { append(UnsafeRawBufferPointer($0), prefix: prefix, to: &output) }

@@ -19,6 +19,7 @@ public final class Supervisor {
     private let plans: [String: LaunchPlan]
     private let sinks: [String: LogSink]
     private let log = LogSink()
+    private let formatter = LogFormatter()
     private let epoll: Epoll
     private let signals: SignalDescriptor
     private let guardian = Guardian()
@@ -209,7 +210,7 @@ public final class Supervisor {
     private func appendLogLine(_ piece: LineBuffer.Piece, process: WorkerProcess, to text: inout [UInt8]) {
         switch piece {
         case .line(let bytes), .partial(let bytes), .truncated(let bytes):
-            bytes.withUnsafeBytes { LogLine.append($0, prefix: process.prefix, to: &text) }
+            bytes.withUnsafeBytes { formatter.append($0, prefix: process.prefix, to: &text) }
         }
     }
 
@@ -463,7 +464,7 @@ public final class Supervisor {
     // MARK: - reporting
 
     private func say(_ message: String) {
-        log.write(LogLine.make(message, prefix: "solo: "))
+        log.write(formatter.line(message, prefix: "solo: "))
     }
 
     /// Tells `solo check` that the supervisor is up, with any worker that could not start.

@@ -43,22 +43,38 @@ extension Duration {
     public var seconds: Double { Double(nanoseconds) / 1e9 }
 }
 
-/// Wall-clock time for log lines: local time with its offset, to the millisecond
-/// (`2026-11-23T05:37:00.123+0000`), formatted without Foundation.
-public enum WallClock {
-    public static func timestamp() -> String {
+/// Wall-clock timestamps for log lines: local time with its offset, to the millisecond
+/// (`2026-11-23T05:37:00.123+0000`), formatted without Foundation. The formatted second is
+/// kept until the clock leaves it, so a busy log pays for localtime and strftime once a second.
+public final class Timestamper {
+    private var second: Int = -1
+    private var head: [UInt8] = []
+    private var zone: [UInt8] = []
+
+    public init() {}
+
+    public func append(to output: inout [UInt8]) {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
-        var seconds = ts.tv_sec
+        if ts.tv_sec != second { format(ts.tv_sec) }
+        output.append(contentsOf: head)
+        let millis = Int(ts.tv_nsec / 1_000_000)
+        output.append(UInt8(ascii: "."))
+        output.append(UInt8(ascii: "0") + UInt8(millis / 100))
+        output.append(UInt8(ascii: "0") + UInt8(millis / 10 % 10))
+        output.append(UInt8(ascii: "0") + UInt8(millis % 10))
+        output.append(contentsOf: zone)
+    }
+
+    private func format(_ seconds: Int) {
+        second = seconds
+        var time = seconds
         var parts = tm()
-        localtime_r(&seconds, &parts)
+        localtime_r(&time, &parts)
         var buffer = [CChar](repeating: 0, count: 40)
         let n = strftime(&buffer, 40, "%Y-%m-%dT%H:%M:%S", &parts)
-        var offset = [CChar](repeating: 0, count: 8)
-        strftime(&offset, 8, "%z", &parts)
-        let millis = Int(ts.tv_nsec / 1_000_000)
-        let head = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let zone = String(cString: offset)
-        return head + "." + (millis < 10 ? "00" : millis < 100 ? "0" : "") + String(millis) + zone
+        head = buffer[0..<n].map { UInt8(bitPattern: $0) }
+        let z = strftime(&buffer, 40, "%z", &parts)
+        zone = buffer[0..<z].map { UInt8(bitPattern: $0) }
     }
 }
