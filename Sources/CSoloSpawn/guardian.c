@@ -46,9 +46,7 @@ static int registered(long id) {
     return 0;
 }
 
-// Fields 3, 5 and 6 of /proc/PID/stat (state, pgrp, session), read after the last ')' because
-// the command name in field 2 may hold spaces and parentheses.
-static int read_group_and_session(const char *pid, char *state, long *pgrp, long *session) {
+static int read_stat(const char *pid, struct solo_stat *stat) {
     char path[64] = "/proc/";
     size_t n = strlen(pid);
     if (n > 40) return -1;
@@ -60,19 +58,7 @@ static int read_group_and_session(const char *pid, char *state, long *pgrp, long
     syscall(SYS_close, fd);
     if (got <= 0) return -1;
     stat_buffer[got] = 0;
-    char *p = strrchr(stat_buffer, ')');
-    if (!p) return -1;
-    // ") S ppid pgrp session"
-    *state = p[1] == ' ' ? p[2] : '?';
-    int field = 0;
-    long values[4] = {0};
-    for (p++; *p && field < 4; p++) {
-        if (*p == ' ') { field++; continue; }
-        if (field >= 2 && *p >= '0' && *p <= '9') values[field] = values[field] * 10 + (*p - '0');
-    }
-    *pgrp = values[2];
-    *session = values[3];
-    return 0;
+    return solo_parse_stat(stat_buffer, stat);
 }
 
 // Kills every process whose group or session is registered; returns how many it signalled.
@@ -87,11 +73,10 @@ static int sweep(void) {
             struct dirent64 *entry = (struct dirent64 *)(dirent_buffer + offset);
             offset += entry->d_reclen;
             if (entry->d_name[0] < '1' || entry->d_name[0] > '9') continue;
-            long pgrp, session;
-            char state;
-            if (read_group_and_session(entry->d_name, &state, &pgrp, &session) != 0) continue;
-            if (state == 'Z' || state == 'X') continue;  // dead already, waiting to be reaped
-            if (!registered(pgrp) && !registered(session)) continue;
+            struct solo_stat stat;
+            if (read_stat(entry->d_name, &stat) != 0) continue;
+            if (stat.state == 'Z' || stat.state == 'X') continue;  // dead already, waiting to be reaped
+            if (!registered(stat.group) && !registered(stat.session)) continue;
             long pid = 0;
             for (const char *c = entry->d_name; *c; c++) pid = pid * 10 + (*c - '0');
             if (syscall(SYS_kill, (pid_t)pid, SIGKILL) == 0) killed++;

@@ -71,13 +71,6 @@ static int child_main(void *opaque) {
 
     if (req->new_session && syscall(SYS_setsid) < 0) fail(args, SOLO_STAGE_SESSION);
 
-    if (req->death_signal) {
-        if (syscall(SYS_prctl, PR_SET_PDEATHSIG, req->death_signal, 0, 0, 0) != 0)
-            fail(args, SOLO_STAGE_DEATHSIG);
-        // The parent may have died before prctl took effect.
-        if (syscall(SYS_getppid) != args->parent) { errno = ESRCH; fail(args, SOLO_STAGE_DEATHSIG); }
-    }
-
     // Move every source above the targets first, so that a source numbered like a target
     // cannot be overwritten before it is copied; dup2 then clears close-on-exec.
     int moved[64];
@@ -112,6 +105,15 @@ static int child_main(void *opaque) {
         if (syscall(SYS_setgroups, (size_t)req->ngroups, req->groups) != 0) fail(args, SOLO_STAGE_GROUPS);
         if (syscall(SYS_setresgid, req->gid, req->gid, req->gid) != 0) fail(args, SOLO_STAGE_SETGID);
         if (syscall(SYS_setresuid, req->uid, req->uid, req->uid) != 0) fail(args, SOLO_STAGE_SETUID);
+    }
+
+    // After the credentials: the kernel clears the parent-death signal when the uid or gid
+    // changes, so set before, it would be gone for every pool with `user =`.
+    if (req->death_signal) {
+        if (syscall(SYS_prctl, PR_SET_PDEATHSIG, req->death_signal, 0, 0, 0) != 0)
+            fail(args, SOLO_STAGE_DEATHSIG);
+        // The parent may have died before prctl took effect.
+        if (syscall(SYS_getppid) != args->parent) { errno = ESRCH; fail(args, SOLO_STAGE_DEATHSIG); }
     }
 
     // After dropping privileges: a worker must not start in a directory its user can't enter.

@@ -15,6 +15,35 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+int solo_parse_stat(const char *text, struct solo_stat *out) {
+    int64_t pid = 0;
+    const char *digit = text;
+    while (*digit >= '0' && *digit <= '9') pid = pid * 10 + (*digit++ - '0');
+    if (digit == text || *digit != ' ') return -1;
+    out->pid = (int32_t)pid;
+    const char *close = strrchr(text, ')');
+    if (!close || close[1] != ' ' || !close[2]) return -1;
+    out->state = close[2];
+    // Fields 4 (ppid) to 22 (starttime), space-separated, after ") S ".
+    const char *p = close + 3;
+    int64_t values[23] = {0};
+    for (int field = 4; field <= 22; field++) {
+        if (*p != ' ') return -1;
+        p++;
+        int negative = 0;
+        if (*p == '-') { negative = 1; p++; }
+        if (*p < '0' || *p > '9') return -1;
+        int64_t value = 0;
+        while (*p >= '0' && *p <= '9') value = value * 10 + (*p++ - '0');
+        values[field] = negative ? -value : value;
+    }
+    out->parent = (int32_t)values[4];
+    out->group = (int32_t)values[5];
+    out->session = (int32_t)values[6];
+    out->start_time = (uint64_t)values[22];
+    return 0;
+}
+
 int solo_epoll_create(int *fd) {
     int r = epoll_create1(EPOLL_CLOEXEC);
     if (r < 0) return errno;

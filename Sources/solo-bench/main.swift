@@ -184,7 +184,7 @@ func heldPortCheck(_ options: Options) -> [(String, [Double])] {
 }
 
 func replacementLatency(_ options: Options) -> [Double] {
-    let supervisor = BenchSupervisor(solo: options.solo, tools: options.tools, pool: "backoff_reset = 10ms")
+    let supervisor = BenchSupervisor(solo: options.solo, tools: options.tools, pool: "backoff_min = 10ms\nbackoff_reset = 10ms")
     defer { supervisor.stop() }
     guard var current = supervisor.announcements.next() else { fail("the first worker never started") }
     var latencies: [Double] = []
@@ -227,7 +227,7 @@ func hundredWorkers(_ options: Options) -> IdleFigures {
 
 func restartCost(_ options: Options) -> (restarts: Int, seconds: Double, cpuPerRestart: Double) {
     let supervisor = BenchSupervisor(solo: options.solo, tools: options.tools,
-                                     pool: "workers = 4\nbackoff_reset = 10ms", environment: ", BENCH_EXIT_MS=50")
+                                     pool: "workers = 4\nbackoff_min = 10ms\nbackoff_reset = 10ms", environment: ", BENCH_EXIT_MS=50")
     defer { supervisor.stop() }
     for _ in 0..<4 where supervisor.announcements.next() == nil { fail("workers did not start") }
     let seconds = options.quick ? 3.0 : 10.0

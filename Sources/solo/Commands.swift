@@ -1,14 +1,27 @@
 import Glibc
 import SoloKit
 
-/// `solo run [FILE] [--notify-fd N]`: the supervisor in the foreground.
+/// `solo run [FILE] [--log-file PATH] [--notify-fd N]`: the supervisor in the foreground.
 /// (Untyped `throws` in this file: typed throws here crash the Swift 6.3 optimizer in release
 /// builds, "swifterror value can only be loaded and stored from".)
 func runCommand(_ rest: [String]) throws -> Int32 {
     // Before anything else, and before any thread exists: these signals reach only the
     // supervisor's signalfd, and every thread inherits the mask.
     try? Signals.block(Supervisor.handledSignals)
-    let arguments = try Arguments.parse(rest, command: "run", valued: ["config", "notify-fd"], flags: [])
+    let arguments = try Arguments.parse(rest, command: "run", valued: ["config", "notify-fd", "log-file"], flags: [])
+    if let path = arguments.values["log-file"] {
+        // solo's own output (and the output of pools without a log file) goes there, and is
+        // reopened there on SIGUSR1, after logrotate has moved the old file away.
+        do {
+            let file = try Files.openForAppend(path)
+            dup2(file.rawValue, 1)
+            dup2(file.rawValue, 2)
+            file.close()
+        } catch {
+            printError("solo: cannot open --log-file \(path): \(error)")
+            return 1
+        }
+    }
     var notify: FileDescriptor? = nil
     if let text = arguments.values["notify-fd"] {
         guard let fd = Int32(text), fd > 2 else { throw UsageError("solo run: --notify-fd needs a descriptor number above 2") }
@@ -48,7 +61,8 @@ func runCommand(_ rest: [String]) throws -> Int32 {
         return fail(1, "solo: cannot create state_dir \(config.global.stateDirectory) or log_dir: \(error)")
     }
     let supervisor: Supervisor
-    do { supervisor = try Supervisor(config: config, lock: lock, notify: notify) } catch {
+    let options = Supervisor.Options(ownLogFile: arguments.values["log-file"], notify: notify)
+    do { supervisor = try Supervisor(config: config, lock: lock, options: options) } catch {
         return fail(1, "solo: \(error)")
     }
     return supervisor.run()
@@ -62,12 +76,15 @@ func checkCommand(_ rest: [String]) throws -> Int32 {
     if let text = arguments.values["timeout"] {
         do { timeout = try Values.duration(text) } catch { throw UsageError("solo check: --timeout \(error.message)") }
     }
-    guard let loaded = loadConfig(path) else { return CronCheck.exitConfig }
+    // Warnings wait until a supervisor is started: while one runs, check stays silent, or cron
+    // would mail the same warning every minute.
+    guard let loaded = loadConfig(path, showWarnings: false) else { return CronCheck.exitConfig }
     guard let executable = Files.executablePath() else {
         printError("solo: cannot find its own executable (/proc/self/exe)")
         return 1
     }
     let outcome = CronCheck.run(config: loaded.config, executable: executable, timeout: timeout)
+    if outcome.startedSupervisor { for warning in loaded.warnings { printError(warning.description) } }
     for message in outcome.messages { printError(message) }
     return outcome.status
 }

@@ -11,10 +11,10 @@ func print(_ text: String) {
 }
 
 /// Loads a config, printing every problem (`file:line: ...`) on failure and warnings always.
-func loadConfig(_ path: String) -> LoadedConfig? {
+func loadConfig(_ path: String, showWarnings: Bool = true) -> LoadedConfig? {
     do {
         let loaded = try ConfigLoader().load(path)
-        for warning in loaded.warnings { printError(warning.description) }
+        if showWarnings { for warning in loaded.warnings { printError(warning.description) } }
         return loaded
     } catch {
         printError(error.description)

@@ -48,7 +48,7 @@ import Testing
         #expect(first.status == 0)
         #expect(first.stdout.isEmpty && first.stderr.isEmpty, "cron mails any output")
         #expect(isHeld(port))
-        #expect(starts(scratch).count == 2, "check returns once the workers have started")
+        try waitFor("the workers check started") { starts(scratch).count == 2 }
         let log = scratch.read("state/solo.log")
         started = pid_t(log.components(separatedBy: "started (pid ").dropFirst().first?.prefix { $0.isNumber } ?? "") ?? 0
         #expect(started > 0 && isRunning(started))
@@ -68,6 +68,19 @@ import Testing
         started = pid_t(restarted ?? "") ?? 0
         kill(started, SIGTERM)
         try waitFor("the second supervisor to stop") { !isRunning(started) }
+    }
+
+    @Test func checkWarnsOnlyWhenItStartsTheSupervisor() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        scratch.config(port: port, global: "include = missing/*.conf", "[sleepers]\ncommand = sleep 600\n")
+        let first = try runSolo(["check", "solo.conf"], in: scratch)
+        let started = pid_t(scratch.read("state/solo.log").components(separatedBy: "started (pid ").dropFirst().first?.prefix { $0.isNumber } ?? "") ?? 0
+        defer { if started > 0 { kill(started, SIGTERM) } }
+        #expect(first.status == 0)
+        #expect(first.stderr.contains("warning: include"))
+        let second = try runSolo(["check", "solo.conf"], in: scratch)
+        #expect(second.status == 0 && second.stderr.isEmpty, "no mail every minute for the same warning")
     }
 
     @Test func checkSaysWhenWorkersCannotStart() throws {
@@ -279,10 +292,12 @@ import Testing
         let worker = try findWorkerWhenStarted(supervisor)
         try waitFor("the worker to exec sleep") { (try? String(contentsOfFile: "/proc/\(worker)/comm", encoding: .utf8)) == "sleep\n" }
         #expect(scratch.read("signals") == "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n")
-        let descriptors = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(worker)/fd")) ?? []).sorted()
-        #expect(descriptors == ["0", "1", "2", "3"], "stdin, stdout, stderr and fd 3 only")
-        let targets = descriptors.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(worker)/fd/\($0)") }
-        #expect(!targets.contains { $0.hasPrefix("socket:") || $0.contains("eventpoll") || $0.contains("signalfd") }, "\(targets)")
+        // The kernel renames the process a moment before it closes the close-on-exec
+        // descriptors of the shell: wait for the exec to finish.
+        func descriptors() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(worker)/fd")) ?? []).sorted() }
+        let targets = { descriptors().compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(worker)/fd/\($0)") } }
+        try waitFor("stdin, stdout, stderr and fd 3 only, not \(targets())", seconds: 2) { descriptors() == ["0", "1", "2", "3"] }
+        #expect(!targets().contains { $0.hasPrefix("socket:") || $0.contains("eventpoll") || $0.contains("signalfd") }, "\(targets())")
         let env = scratch.read("environment")
         #expect(env.contains("APP_ENV=test\n") && env.contains("GREETING=hello, world\n"))
         #expect(env.contains("SOLO_POOL=inspect\n") && env.contains("SOLO_WORKER=0\n") && env.contains("SOLO_FD=3\n"))
@@ -321,7 +336,8 @@ import Testing
         scratch.config(port: port, global: "log_dir = logs", "[talk]\ncommand = ./talk.sh\n")
         let supervisor = try RunningSupervisor(scratch)
         try waitFor("the pool's log file") { scratch.read("logs/talk.log").contains("line 3") }
-        let first = scratch.read("logs/talk.log").split(separator: "\n")[0]
+        #expect(scratch.read("logs/talk.log").contains(" solo: pool talk: started worker 0"), "solo's lines about the pool are there too")
+        let first = try #require(scratch.read("logs/talk.log").split(separator: "\n").first { $0.contains(" talk[0] ") })
         // 2026-11-23T05:54:19.168+0000 talk[0] 4301: line 1
         #expect(first.split(separator: " ").count == 5 && first.contains(" talk[0] ") && first.hasSuffix(": line 1"), "\(first)")
         #expect(scratch.read("logs/talk.log").contains(": err 1\n"), "stderr is captured too")
@@ -333,16 +349,72 @@ import Testing
         #expect(try supervisor.stop() == 0)
     }
 
-    @Test func leftoverProcessesInAWorkersGroupAreStopped() throws {
+    @Test func leftoversInAWorkersSessionAreStopped() throws {
         let scratch = Scratch()
         let port = try freePort()
-        scratch.write("leaver.sh", "#!/bin/sh\nsleep 600 &\necho $! > leftover\nsleep 0.2\nexit 0\n", executable: true)
-        scratch.config(port: port, "[leaver]\ncommand = ./leaver.sh\nbackoff_min = 10s\n")
+        // One leftover in the worker's group, one in a process group of its own (bash job
+        // control), both in the worker's session.
+        scratch.write("leaver.sh", """
+            #!/bin/bash
+            sleep 600 &
+            echo $! > in-group
+            set -m
+            sleep 600 &
+            echo $! > own-group
+            sleep 0.2
+            """, executable: true)
+        scratch.config(port: port, "[leaver]\ncommand = ./leaver.sh\nbackoff_min = 10s\nbackoff_reset = 20s\nstop_timeout = 1s\n")
         let supervisor = try RunningSupervisor(scratch)
-        try supervisor.waitForLog("left processes in its group")
-        let leftover = pid_t(scratch.read("leftover").trimmed) ?? 0
-        try waitFor("the leftover sleep to be stopped") { !isRunning(leftover) }
+        try supervisor.waitForLog("left processes behind")
+        let leftovers = ["in-group", "own-group"].compactMap { pid_t(scratch.read($0).trimmed) }
+        #expect(leftovers.count == 2)
+        #expect(ProcFS.stat(of: leftovers[1]).map { $0.group == leftovers[1] } == true, "in a group of its own")
+        try waitFor("both leftovers to be stopped") { !leftovers.contains(where: isRunning) }
         #expect(try supervisor.stop() == 0)
+    }
+
+    @Test func noProcessOfAWorkersSessionOutlivesASIGKILLedSupervisor() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        scratch.write("jobs.sh", "#!/bin/bash\nset -m\nsleep 600 &\necho $! > own-group\nwait\n", executable: true)
+        scratch.config(port: port, "[jobs]\ncommand = ./jobs.sh\n")
+        let supervisor = try RunningSupervisor(scratch)
+        try waitFor("the worker's child") { pid_t(scratch.read("own-group").trimmed) != nil }
+        let moved = pid_t(scratch.read("own-group").trimmed)!
+        supervisor.child.signal(SIGKILL)
+        try waitFor("the guardian to kill the moved child by its session", seconds: 5) { !isRunning(moved) }
+    }
+
+    @Test(.enabled(if: getuid() == 0, "needs root to switch users"))
+    func aWorkerOfAnotherUserDiesWithSoloEvenWithoutTheGuardian() throws {
+        let scratch = Scratch()
+        chmod(scratch.path, 0o777)
+        let port = try freePort()
+        scratch.config(port: port, "[nobody]\ncommand = sleep 600\nuser = nobody\n")
+        let supervisor = try RunningSupervisor(scratch)
+        let worker = try findWorkerWhenStarted(supervisor)
+        let guardian = try #require(ProcFS.children(of: supervisor.pid).first {
+            (try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8)) == "solo-guardian\n"
+        })
+        // The parent-death signal must survive the switch to another user.
+        kill(guardian, SIGKILL)
+        supervisor.child.signal(SIGKILL)
+        try waitFor("PR_SET_PDEATHSIG to kill the worker", seconds: 5) { !isRunning(worker) }
+    }
+
+    @Test func soloReopensItsOwnLogFileOnSIGUSR1() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        scratch.config(port: port, "[sleepers]\ncommand = sleep 600\n")
+        let supervisor = try Child(["run", "--log-file", "own.log", "solo.conf"], in: scratch, name: "supervisor")
+        try waitFor("solo's own log") { scratch.read("own.log").contains("started worker 0") }
+        rename(scratch.file("own.log"), scratch.file("own.log.1"))
+        supervisor.signal(SIGUSR1)
+        try waitFor("a new own.log after SIGUSR1") { scratch.read("own.log").contains("SIGUSR1: log files reopened") }
+        supervisor.signal(SIGTERM)
+        #expect(try supervisor.wait() == 0)
+        #expect(scratch.read("own.log").contains("solo: stopped"))
+        #expect(!scratch.read("own.log.1").contains("solo: stopped"))
     }
 }
 

@@ -195,6 +195,10 @@ func loadErrors(_ files: [String: String]) -> [String] {
         #expect(errors.contains("/etc/solo/solo.conf:1: pool [mailer] has no command (add command = /path/to/worker)"))
         #expect(errors.contains("/etc/solo/solo.conf:3: memory_kill: 128M is below memory_limit 256M (the hard limit must be the higher one)"))
         #expect(errors.contains("/etc/solo/solo.conf:5: backoff_max: 1s is below backoff_min 10s"))
+        #expect(errors.contains { $0.hasPrefix("/etc/solo/solo.conf:1: backoff_reset: 10s") } == false)
+        let spin = loadErrors(["/etc/solo/solo.conf": "[a]\ncommand = x\nbackoff_min = 5ms\nbackoff_reset = 1ms\n"])
+        #expect(spin.contains { $0.hasPrefix("/etc/solo/solo.conf:3: backoff_min: 5ms is too short") })
+        #expect(spin.contains { $0.hasPrefix("/etc/solo/solo.conf:4: backoff_reset: 1ms is below backoff_min") })
     }
 
     @Test func duplicatesAreRefused() {

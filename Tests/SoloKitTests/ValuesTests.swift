@@ -12,7 +12,7 @@ import Testing
         #expect(try Values.size("1.5G") == 3 << 29)
     }
 
-    @Test(arguments: ["12X", "", "M", "-5M", "1.5", "ten"])
+    @Test(arguments: ["12X", "", "M", "-5M", "1.5", "ten", "1e30G", "99999999999999999999", "20000000000G", "nanM"])
     func badSizes(_ text: String) {
         #expect(throws: ValueError.self) { try Values.size(text) }
     }
@@ -32,7 +32,7 @@ import Testing
         #expect(try Values.duration("1.5s") == .milliseconds(1500))
     }
 
-    @Test(arguments: ["5x", "", "s", "-1s", "1h-", "fast"])
+    @Test(arguments: ["5x", "", "s", "-1s", "1h-", "fast", "100000d100000d", "1e9d", "999999999999999999", "infs", "1..5s"])
     func badDurations(_ text: String) {
         #expect(throws: ValueError.self) { try Values.duration(text) }
     }
@@ -95,5 +95,44 @@ import Testing
         #expect(Values.suggestion(for: "memory_limt", among: keys) == "memory_limit")
         #expect(Values.suggestion(for: "worker", among: keys) == "workers")
         #expect(Values.suggestion(for: "zzzzzz", among: keys) == nil)
+    }
+}
+
+/// Random and mutated input never crashes a parser: it parses or it says what is wrong.
+@Suite struct ParserRobustnessTests {
+    static let alphabet = Array("0123456789.-:=;#[]\"' \tKMGTBkmgtbsmhdusinonefx\u{0}\u{7f}é\n")
+
+    func randomText(_ random: inout SplitMix64, length: Int) -> String {
+        String((0..<length).map { _ in Self.alphabet[Int(random.next() % UInt64(Self.alphabet.count))] })
+    }
+
+    @Test func valueParsersTakeAnything() {
+        var random = SplitMix64(state: 99)
+        for _ in 0..<20_000 {
+            let text = randomText(&random, length: Int(random.next() % 24))
+            _ = try? Values.size(text)
+            _ = try? Values.duration(text)
+            _ = try? Values.range(text, Values.duration)
+            _ = try? Values.environment(text)
+            _ = try? CommandWords.split(text)
+            _ = WorkerMessage.parse(Array(text.utf8))
+        }
+    }
+
+    @Test func configFilesTakeAnything() {
+        var random = SplitMix64(state: 100)
+        let keys = Keys.pool.map(\.name) + Keys.global.map(\.name)
+        for _ in 0..<2_000 {
+            var text = "[global]\n"
+            for _ in 0..<Int(random.next() % 8) {
+                let key = keys[Int(random.next() % UInt64(keys.count))]
+                text += random.next() % 5 == 0 ? "[pool\(random.next() % 3)]\n" : "\(key) = \(randomText(&random, length: Int(random.next() % 16)))\n"
+            }
+            do {
+                _ = try memoryLoader(["/etc/solo/solo.conf": text]).load("solo.conf")
+            } catch {
+                #expect(error.issues.allSatisfy { $0.description.hasPrefix("/etc/solo/solo.conf") }, "every error names the file")
+            }
+        }
     }
 }

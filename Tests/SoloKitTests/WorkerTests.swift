@@ -98,6 +98,23 @@ import Testing
         #expect(w.invalidLines == 10 && w.jobsDone == 0)
     }
 
+    @Test func linesReadAfterTheExitAreCountedButStartNothing() {
+        var w = worker(jobLimit: 2)
+        _ = w.handle(.message(.ok(nil)), now: t0, policy: policy())
+        #expect(w.handle(.finalMessage(.ok(nil)), now: t0, policy: policy()).isEmpty, "no recycle, no signal to a reaped pid")
+        _ = w.handle(.exited(.exited(0)), now: t0, policy: policy())
+        #expect(w.jobsDone == 2 && w.exitWasPlanned && w.retireReason == nil)
+    }
+
+    @Test func aLadderClimbsStepByStep() {
+        var ladder = StopLadder(policy().gracefulLadder)
+        #expect(ladder.climb(now: t0)?.action == .signal(SIGTERM))
+        #expect(ladder.deadline == t0 + .seconds(30) && !ladder.killSent)
+        #expect(ladder.climb(now: t0 + .seconds(30))?.action == .signal(SIGKILL))
+        #expect(ladder.killSent && ladder.isExhausted)
+        #expect(ladder.climb(now: t0 + .seconds(40)) == nil && ladder.deadline == nil)
+    }
+
     @Test func anUnplannedExitIsACrash() {
         var w = worker(jobLimit: 10)
         _ = w.handle(.message(.ok(nil)), now: t0, policy: policy())
@@ -175,7 +192,7 @@ import Testing
             let worker = spawnAll(pool, orders, now: now, nextID: &id)[0]
             for case .log(let line) in pool.handle(worker, .exited(.exited(3)), now: now + .milliseconds(10), using: &random) { logs.append(line) }
             now = pool.slots[0].restartAt ?? now
-            _ = pool.expire(now: now) { _ in nil }
+            _ = pool.expire(now: now, using: &random) { _ in nil }
         }
         #expect(logs[0].contains("died: exit status 3 after 10ms, 0 jobs; restarting now"))
         #expect(logs[1].contains("restarting in 1"), "\(logs[1])")
@@ -192,7 +209,7 @@ import Testing
         #expect(logs == [.log("worker 0 cannot start: cannot execute ./w: No such file or directory (retrying in 100ms)")])
         #expect(pool.reconcile(now: t0, using: &random).isEmpty)
         #expect(pool.nextDeadline == t0 + .milliseconds(100))
-        _ = pool.expire(now: t0 + .milliseconds(100)) { _ in nil }
+        _ = pool.expire(now: t0 + .milliseconds(100), using: &random) { _ in nil }
         #expect(pool.reconcile(now: t0 + .milliseconds(100), using: &random).count == 1)
     }
 
@@ -201,7 +218,7 @@ import Testing
         let pool = makePool(workers: 2)
         var id: UInt64 = 1
         let ids = spawnAll(pool, pool.reconcile(now: t0, using: &random), now: t0, nextID: &id)
-        let commands = pool.stop(now: t0)
+        let commands = pool.stop(now: t0, using: &random)
         #expect(commands == ids.map { .signal(worker: $0, pid: pid_t(1000 + $0), signal: SIGTERM) })
         for worker in ids { _ = pool.handle(worker, .exited(.exited(0)), now: t0, using: &random) }
         #expect(pool.isIdle)
@@ -218,7 +235,7 @@ import Testing
         let limited = makePool(workers: 1) { $0.memoryKill = 1000; $0.memoryInterval = .milliseconds(250) }
         let worker = spawnAll(limited, limited.reconcile(now: t0, using: &random), now: t0, nextID: &id)[0]
         #expect(limited.nextMemorySample == t0 + .milliseconds(250))
-        let commands = limited.expire(now: t0 + .milliseconds(250)) { _ in 5000 }
+        let commands = limited.expire(now: t0 + .milliseconds(250), using: &random) { _ in 5000 }
         #expect(commands.contains(.signal(worker: worker, pid: pid_t(1000 + worker), signal: SIGKILL)))
         #expect(limited.nextMemorySample == t0 + .milliseconds(500))
     }

@@ -70,6 +70,22 @@ int solo_spawn(const struct solo_spawn_request *_Nonnull request, pid_t *_Nonnul
 // session or group is registered. Returns 0 with the write end (CLOEXEC) and the pid.
 int solo_guardian_start(int *_Nonnull write_fd, pid_t *_Nonnull pid);
 
+// MARK: - /proc
+
+struct solo_stat {
+    int32_t pid;
+    char state;
+    int32_t parent;
+    int32_t group;
+    int32_t session;
+    uint64_t start_time;    // clock ticks after boot (field 22)
+};
+
+// Parses the text of /proc/PID/stat. The command name (field 2) may hold spaces and
+// parentheses, so fields are counted from the last ')'. Returns 0, or -1 for malformed text.
+// Used by the guardian (no allocation) and by Swift's ProcFS: one parser, tested once.
+int solo_parse_stat(const char *_Nonnull text, struct solo_stat *_Nonnull out);
+
 // MARK: - epoll
 
 struct solo_event {

@@ -172,8 +172,14 @@ public struct ConfigLoader {
         if let limit = pool.memoryLimit, let kill = pool.memoryKill, kill < limit {
             problem("memory_kill", "\(Values.formatSize(kill)) is below memory_limit \(Values.formatSize(limit)) (the hard limit must be the higher one)")
         }
+        if pool.backoffMin < .milliseconds(10) {
+            problem("backoff_min", "\(Values.formatDuration(pool.backoffMin)) is too short: a crash loop would burn a CPU (10ms at least; 100ms is usual)")
+        }
         if pool.backoffMax < pool.backoffMin {
             problem("backoff_max", "\(Values.formatDuration(pool.backoffMax)) is below backoff_min \(Values.formatDuration(pool.backoffMin))")
+        }
+        if pool.backoffReset < pool.backoffMin {
+            problem("backoff_reset", "\(Values.formatDuration(pool.backoffReset)) is below backoff_min \(Values.formatDuration(pool.backoffMin)) (a worker must stay up longer than the shortest back-off to count as healthy)")
         }
         if let raw = entries.first(where: { $0.key == "command" }), let shell = try? CommandWords.split(raw.value).shellSyntax {
             problem("command", "\(quoted(String(shell))) is passed to the program as it is: no shell runs (write sh -c '...' for shell syntax)", .warning)
@@ -187,8 +193,14 @@ public struct ConfigLoader {
            ProgramPath.resolve(program, searchPath: ProgramPath.searchPath(for: pool), directory: pool.directory) == nil {
             problem("command", "\(program) is not an executable file here (workers will fail to start until it is)", .warning)
         }
-        if let user = pool.user, Accounts.user(user) == nil {
-            problem("user", "no user \(quoted(user)) on this machine (see /etc/passwd; a number works too)")
+        if let user = pool.user {
+            if let account = Accounts.user(user) {
+                if uid != 0 && account.uid != uid {
+                    problem("user", "switching to \(user) needs solo to run as root (it runs as uid \(uid) here)", .warning)
+                }
+            } else {
+                problem("user", "no user \(quoted(user)) on this machine (see /etc/passwd; a number works too)")
+            }
         }
         if let group = pool.group, Accounts.group(group) == nil {
             problem("group", "no group \(quoted(group)) on this machine (see /etc/group; a number works too)")

@@ -29,8 +29,10 @@ public enum Values {
             if overflow { throw ValueError("\(quoted(text)) is too large") }
             return value
         }
-        if let fraction = Double(number), fraction >= 0, multiplier > 1 {
-            return UInt64(fraction * Double(multiplier))
+        if number.allSatisfy({ $0.isNumber || $0 == "." }), let fraction = Double(number), multiplier > 1 {
+            let bytes = fraction * Double(multiplier)
+            guard bytes < 1.8e19 else { throw ValueError("\(quoted(text)) is too large") }
+            return UInt64(bytes)
         }
         throw ValueError("\(quoted(text)) is not a size (try 128M, 1G or 512K)")
     }
@@ -41,6 +43,7 @@ public enum Values {
         let failure = ValueError("\(quoted(text)) is not a duration (try 30s, 500ms, 5m or 1h)")
         if let seconds = Int64(lower) {
             guard seconds >= 0 else { throw failure }
+            guard seconds < 9_000_000_000 else { throw ValueError("\(quoted(text)) is too long") }
             return .seconds(seconds)
         }
         var total: Int64 = 0
@@ -51,7 +54,7 @@ public enum Values {
             rest = rest.dropFirst(number.count)
             let unit = rest.prefix { $0.isLetter }
             rest = rest.dropFirst(unit.count)
-            guard let value = Double(number), value >= 0 else { throw failure }
+            guard !number.isEmpty, number.allSatisfy({ $0.isNumber || $0 == "." }), let value = Double(number) else { throw failure }
             let scale: Double
             switch unit {
             case "ms": scale = 1e6
@@ -63,8 +66,9 @@ public enum Values {
             default: throw failure
             }
             let ns = value * scale
-            guard ns < 9e18 else { throw ValueError("\(quoted(text)) is too long") }
-            total += Int64(ns)
+            let (sum, overflow) = total.addingReportingOverflow(ns < 9e18 ? Int64(ns) : .max)
+            guard ns < 9e18, !overflow, sum < 9_000_000_000_000_000_000 else { throw ValueError("\(quoted(text)) is too long") }
+            total = sum
         }
         return .nanoseconds(total)
     }

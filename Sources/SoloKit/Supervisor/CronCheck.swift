@@ -12,6 +12,8 @@ public enum CronCheck {
         public var status: Int32
         /// What to print on standard error (nothing when all is well: cron mails any output).
         public var messages: [String]
+        /// Whether this check started a supervisor (rather than finding one running).
+        public var startedSupervisor = false
     }
 
     public static func run(config: SoloConfig, executable: String, timeout: Duration) -> Outcome {
@@ -33,7 +35,7 @@ public enum CronCheck {
         let null: FileDescriptor
         let notify: (read: FileDescriptor, write: FileDescriptor)
         do {
-            try Files.makeDirectories(Path.directory(of: logPath))
+            try Files.makeDirectories(Path.directory(of: logPath), mode: 0o750)
             log = try Files.openForAppend(logPath)
         } catch {
             return Outcome(status: 1, messages: ["solo: cannot open the log file \(logPath): \(error)"])
@@ -47,7 +49,7 @@ public enum CronCheck {
         }
         defer { null.close(); notify.read.close() }
 
-        var request = SpawnRequest(path: executable, arguments: [executable, "run", "--notify-fd", "3", config.file],
+        var request = SpawnRequest(path: executable, arguments: [executable, "run", "--notify-fd", "3", "--log-file", logPath, config.file],
                                    environment: Supervisor.currentEnvironment(), descriptors: [null, log, log, notify.write])
         request.newSession = true
         let pid: pid_t
@@ -62,9 +64,9 @@ public enum CronCheck {
         let errors = lines.filter { $0.hasPrefix("error: ") }.map { String($0.dropFirst("error: ".count)) }
 
         if lines.contains("ready") {
-            if problems.isEmpty { return Outcome(status: 0, messages: []) }
+            if problems.isEmpty { return Outcome(status: 0, messages: [], startedSupervisor: true) }
             return Outcome(status: 1, messages: ["solo: started the supervisor (pid \(pid)), but:"] + problems.map { "  " + $0 }
-                           + ["  it keeps retrying; see \(logPath)"])
+                           + ["  it keeps retrying; see \(logPath)"], startedSupervisor: true)
         }
         if timedOut {
             return Outcome(status: 1, messages: ["solo: the supervisor (pid \(pid)) did not report ready within \(Values.formatDuration(timeout)); see \(logPath)"])
@@ -90,8 +92,7 @@ public enum CronCheck {
             let ready = poll(&poller, 1, wait)
             if ready < 0 && errno == EINTR { continue }
             if ready == 0 { return (lines, true) }
-            let result = chunk.withUnsafeMutableBytes { raw in Result { () throws(Errno) in try fd.read(into: raw) } }
-            guard case .success(.bytes(let n)) = result else {
+            guard case .bytes(let n)? = try? fd.read(into: &chunk) else {
                 for case .line(let bytes) in buffer.finish() { lines.append(String(decoding: bytes, as: UTF8.self)) }
                 return (lines, false)
             }

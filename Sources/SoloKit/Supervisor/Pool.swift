@@ -74,16 +74,16 @@ public final class Pool {
     }
 
     /// Stops every worker gracefully and starts no more.
-    public func stop(now: Moment) -> [PoolCommand] {
+    public func stop(now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
         stopping = true
         for index in slots.indices { slots[index].restartAt = nil }
-        return workers.keys.sorted().flatMap { handle($0, .retire(.shutdown), now: now) }
+        return workers.keys.sorted().flatMap { handle($0, .retire(.shutdown), now: now, using: &random) }
     }
 
     /// Kills every worker at once (a second TERM during a stop).
-    public func kill(now: Moment) -> [PoolCommand] {
+    public func kill(now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
         stopping = true
-        return workers.keys.sorted().flatMap { handle($0, .kill, now: now) }
+        return workers.keys.sorted().flatMap { handle($0, .kill, now: now, using: &random) }
     }
 
     // MARK: - what happened
@@ -102,11 +102,6 @@ public final class Pool {
         slots[order.slot].lastExit = error
         let wait = Values.formatElapsed(max(delay, config.backoffMin))
         return [.log("worker \(order.slot) cannot start: \(error) (retrying in \(wait))")]
-    }
-
-    public func handle(_ id: UInt64, _ event: WorkerEvent, now: Moment) -> [PoolCommand] {
-        var random = SystemRandomNumberGenerator()
-        return handle(id, event, now: now, using: &random)
     }
 
     public func handle(_ id: UInt64, _ event: WorkerEvent, now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
@@ -128,10 +123,10 @@ public final class Pool {
 
     /// Delivers `.timeout` to every worker whose deadline has passed, ends back-offs that
     /// are over, and takes a memory sample when one is due (`sample` measures a worker).
-    public func expire(now: Moment, sample: (Worker) -> UInt64?) -> [PoolCommand] {
+    public func expire(now: Moment, using random: inout some RandomNumberGenerator, sample: (Worker) -> UInt64?) -> [PoolCommand] {
         var commands: [PoolCommand] = []
         for (id, worker) in workers.sorted(by: { $0.key < $1.key }) {
-            if let deadline = worker.nextDeadline, deadline <= now { commands += handle(id, .timeout, now: now) }
+            if let deadline = worker.nextDeadline, deadline <= now { commands += handle(id, .timeout, now: now, using: &random) }
         }
         for index in slots.indices {
             if let restartAt = slots[index].restartAt, restartAt <= now { slots[index].restartAt = nil }
@@ -139,21 +134,14 @@ public final class Pool {
         if let due = nextMemorySample, due <= now {
             nextMemorySample = workers.isEmpty ? nil : now + config.memoryInterval
             for (id, worker) in workers.sorted(by: { $0.key < $1.key }) where worker.isAlive {
-                if let bytes = sample(worker) { commands += handle(id, .memory(bytes), now: now) }
+                if let bytes = sample(worker) { commands += handle(id, .memory(bytes), now: now, using: &random) }
             }
         }
         return commands
     }
 
     public var nextDeadline: Moment? {
-        var earliest = nextMemorySample
-        func consider(_ moment: Moment?) {
-            guard let moment else { return }
-            if earliest == nil || moment < earliest! { earliest = moment }
-        }
-        for worker in workers.values { consider(worker.nextDeadline) }
-        for slot in slots { consider(slot.restartAt) }
-        return earliest
+        ([nextMemorySample] + workers.values.map(\.nextDeadline) + slots.map(\.restartAt)).compactMap { $0 }.min()
     }
 
     // MARK: - deaths

@@ -7,10 +7,24 @@ import Glibc
 public final class Supervisor {
     enum Phase { case running, stopping, killing, done }
 
-    /// A process group left behind by a worker that exited: signalled, then SIGKILLed.
-    struct LingeringGroup {
-        var deadline: Moment
-        var killed: Bool
+    /// What a dead worker left behind in its session: its process group, and processes that
+    /// moved to groups of their own (re-parented to solo, the subreaper). They climb the pool's
+    /// stop ladder, as systemd stops what is left in a unit's cgroup.
+    struct LingeringSession {
+        var pool: Pool
+        var ladder: StopLadder
+    }
+
+    public struct Options {
+        /// `solo check` passes the file its output goes to, so that SIGUSR1 can reopen it.
+        public var ownLogFile: String?
+        /// `solo check` learns "ready" (or what went wrong) here.
+        public var notify: FileDescriptor?
+
+        public init(ownLogFile: String? = nil, notify: FileDescriptor? = nil) {
+            self.ownLogFile = ownLogFile
+            self.notify = notify
+        }
     }
 
     let config: SoloConfig
@@ -24,10 +38,11 @@ public final class Supervisor {
     private let signals: SignalDescriptor
     private let guardian = Guardian()
     private let inherited: [String]
+    private let ownLogFile: String?
 
     private var processes: [UInt64: WorkerProcess] = [:]
     private var byPid: [pid_t: UInt64] = [:]
-    private var lingering: [pid_t: LingeringGroup] = [:]
+    private var lingering: [pid_t: LingeringSession] = [:]
     private var strays: [pid_t: Moment] = [:]
     private var nextID: UInt64 = 1
     private var random = SystemRandomNumberGenerator()
@@ -37,18 +52,20 @@ public final class Supervisor {
     private var guardianStarted = Moment.now()
     /// Set while a guardian that died young waits to be started again.
     private var guardianRestartAt: Moment?
+    private var watchingGuardianPipe = false
     private var readBuffer = [UInt8](repeating: 0, count: 65536)
     private var eventBuffer = [solo_event](repeating: solo_event(), count: 64)
 
     static let signalToken: UInt64 = 0
+    static let guardianToken: UInt64 = 3
     public static let handledSignals = [SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU, SIGALRM]
 
-    /// Sets up everything that can fail before a worker starts. The caller has acquired the
-    /// lock; `notify`, if given, learns "ready" (or what went wrong) for `solo check`.
-    public init(config: SoloConfig, lock: PortLock, notify: FileDescriptor?) throws(StartupError) {
+    /// Sets up everything that can fail before a worker starts. The caller has acquired the lock.
+    public init(config: SoloConfig, lock: PortLock, options: Options = Options()) throws(StartupError) {
         self.config = config
         self.lock = lock
-        self.notify = notify
+        notify = options.notify
+        ownLogFile = options.ownLogFile
         inherited = Self.currentEnvironment()
         do {
             signals = try SignalDescriptor(signals: Self.handledSignals)
@@ -85,7 +102,7 @@ public final class Supervisor {
         reportReady()
         while phase != .done {
             let now = Moment.now()
-            let timeout = nextDeadline().map { $0.millisecondsFrom(now) } ?? -1
+            let timeout = nextDeadline(now: now).map { $0.millisecondsFrom(now) } ?? -1
             let events: [Epoll.Event]
             do { events = try epoll.wait(timeoutMilliseconds: timeout, into: &eventBuffer) } catch {
                 say("epoll_wait failed: \(error); stopping")
@@ -94,6 +111,7 @@ public final class Supervisor {
             for event in events { dispatch(event) }
             expire(Moment.now())
             reconcile()
+            watchGuardianPipe()
             finishStopIfDone()
         }
         guardian.stop()
@@ -105,7 +123,11 @@ public final class Supervisor {
     // MARK: - events
 
     private func dispatch(_ event: Epoll.Event) {
-        if event.token == Self.signalToken { return handleSignals() }
+        switch event.token {
+        case Self.signalToken: return handleSignals()
+        case Self.guardianToken: return tellGuardian(guardian.flush())
+        default: break
+        }
         guard let process = processes[event.token >> 2] else { return }
         switch event.token & 3 {
         case 1: readOutput(of: process, untilDrained: false)
@@ -150,33 +172,36 @@ public final class Supervisor {
                 strays[pid] = nil
             }
         }
-        lingering = lingering.filter { group, _ in
-            if Processes.groupExists(group) { return true }
-            guardian.unregister(group)
-            return false
-        }
+        // A reaped orphan may have been the last of a dead worker's session.
+        let orphans = orphansBySession()
+        for session in lingering.keys where !sessionHasMembers(session, orphans: orphans) { forget(session) }
     }
 
     private func workerExited(_ id: UInt64, status: ExitStatus, now: Moment) {
-        guard let process = processes[id] else { return }
-        // Its last words may still be in the pipes: a final `ok` counts before the exit does.
+        guard let process = processes.removeValue(forKey: id) else { return }
+        byPid[process.pid] = nil
+        // Its last words may still be in the pipes: a final `ok` counts, but starts nothing,
+        // and nothing is signalled: the pid is reaped and no longer names the process.
+        process.reaped = true
         readControl(of: process, untilDrained: true)
         readOutput(of: process, untilDrained: true)
         flushPartialLines(of: process)
         [process.output, process.control].compactMap { $0 }.forEach { epoll.remove($0) }
         process.closeAll()
-        processes[id] = nil
-        byPid[process.pid] = nil
         perform(process.pool.handle(id, .exited(status), now: now, using: &random), for: process.pool)
 
-        // Whatever the worker left in its process group goes too, as systemd does for a unit.
-        if Processes.groupExists(process.pid) {
-            let signal = process.pool.config.stopSignal
-            Processes.signalGroup(process.pid, signal)
-            lingering[process.pid] = LingeringGroup(deadline: now + process.pool.config.stopTimeout, killed: false)
-            say("pool \(process.pool.name): worker pid \(process.pid) left processes in its group; sent SIG\(Signals.name(of: signal)), SIGKILL in \(Values.formatDuration(process.pool.config.stopTimeout))")
+        // Whatever the worker left in its session goes too, as systemd does for a unit.
+        let session = process.pid
+        if sessionHasMembers(session, orphans: orphansBySession()) {
+            var ladder = StopLadder(process.pool.policy.gracefulLadder)
+            if let step = ladder.climb(now: now), case .signal(let signal) = step.action {
+                signalSession(session, signal)
+                let pool = process.pool
+                say("pool \(pool.name): worker pid \(session) left processes behind; sent SIG\(Signals.name(of: signal)), SIGKILL in \(Values.formatDuration(pool.config.stopTimeout)) if they stay")
+            }
+            lingering[session] = LingeringSession(pool: process.pool, ladder: ladder)
         } else {
-            guardian.unregister(process.pid)
+            tellGuardian(guardian.unregister(session))
         }
     }
 
@@ -185,8 +210,7 @@ public final class Supervisor {
     private func readOutput(of process: WorkerProcess, untilDrained: Bool) {
         guard let fd = process.output else { return }
         repeat {
-            let result = readBuffer.withUnsafeMutableBytes { raw in Result { () throws(Errno) in try fd.read(into: raw) } }
-            switch result {
+            switch Result(catching: { () throws(Errno) in try fd.read(into: &readBuffer) }) {
             case .success(.bytes(let n)):
                 var text: [UInt8] = []
                 readBuffer.withUnsafeBytes { raw in
@@ -223,8 +247,7 @@ public final class Supervisor {
     private func readControl(of process: WorkerProcess, untilDrained: Bool) {
         guard let fd = process.control else { return }
         repeat {
-            let result = readBuffer.withUnsafeMutableBytes { raw in Result { () throws(Errno) in try fd.read(into: raw) } }
-            switch result {
+            switch Result(catching: { () throws(Errno) in try fd.read(into: &readBuffer) }) {
             case .success(.bytes(let n)):
                 let pieces = readBuffer.withUnsafeBytes { raw in process.controlLines.append(UnsafeRawBufferPointer(rebasing: raw[0..<n])) }
                 deliver(pieces, from: process)
@@ -248,7 +271,8 @@ public final class Supervisor {
             case .line(let bytes): message = WorkerMessage.parse(bytes)
             case .partial, .truncated: message = .invalid("a line longer than \(process.controlLines.maximumLine / 1024)K")
             }
-            perform(process.pool.handle(process.id, .message(message), now: now, using: &random), for: process.pool)
+            let event: WorkerEvent = process.reaped ? .finalMessage(message) : .message(message)
+            perform(process.pool.handle(process.id, event, now: now, using: &random), for: process.pool)
         }
     }
 
@@ -259,6 +283,16 @@ public final class Supervisor {
     private func reopenLogs() {
         for sink in sinks.values {
             do { try sink.reopen() } catch { say("cannot reopen \(sink.path ?? "?"): \(error); still writing to the old file") }
+        }
+        if let path = ownLogFile {
+            do {
+                let fresh = try Files.openForAppend(path)
+                dup2(fresh.rawValue, 1)
+                dup2(fresh.rawValue, 2)
+                fresh.close()
+            } catch {
+                say("cannot reopen \(path): \(error); still writing to the old file")
+            }
         }
         say("SIGUSR1: log files reopened")
     }
@@ -277,7 +311,7 @@ public final class Supervisor {
                 processes[worker]?.input?.close()
                 processes[worker]?.input = nil
             case .log(let message):
-                say("pool \(pool.name): \(message)")
+                say("pool \(pool.name): \(message)", alsoTo: pool)
             }
         }
     }
@@ -285,30 +319,30 @@ public final class Supervisor {
     private func spawnWorker(_ pool: Pool, _ order: SpawnOrder) {
         let now = Moment.now()
         guard let plan = plans[pool.name] else { return }
+        var opened: [FileDescriptor] = []
+        func pipe() throws(Errno) -> (read: FileDescriptor, write: FileDescriptor) {
+            let ends = try FileDescriptor.pipe()
+            opened += [ends.read, ends.write]
+            return ends
+        }
+        let pid: pid_t
         let stdin: (read: FileDescriptor, write: FileDescriptor)
         let output: (read: FileDescriptor, write: FileDescriptor)
         let control: (read: FileDescriptor, write: FileDescriptor)
         do {
-            stdin = try FileDescriptor.pipe()
-            do { output = try FileDescriptor.pipe() } catch { stdin.read.close(); stdin.write.close(); throw error }
-            do { control = try FileDescriptor.pipe() } catch {
-                [stdin.read, stdin.write, output.read, output.write].forEach { $0.close() }
-                throw error
-            }
-        } catch {
-            return spawnFailed(pool, order, "cannot create pipes: \(error)", now: now)
-        }
-        let pid: pid_t
-        do {
+            stdin = try pipe()
+            output = try pipe()
+            control = try pipe()
             let request = try plan.request(for: order, descriptors: [stdin.read, output.write, output.write, control.write],
                                            inherited: inherited)
             pid = try spawn(request)
         } catch {
-            [stdin.read, stdin.write, output.read, output.write, control.read, control.write].forEach { $0.close() }
-            return spawnFailed(pool, order, error.description, now: now)
+            opened.forEach { $0.close() }
+            let reason = (error as? SpawnError)?.description ?? "cannot create pipes: \(error)"
+            return spawnFailed(pool, order, reason, now: now)
         }
         [stdin.read, output.write, control.write].forEach { $0.close() }
-        if !guardian.register(pid) { guardianLost(now: now) }
+        tellGuardian(guardian.register(pid))
 
         let id = nextID
         nextID += 1
@@ -328,7 +362,7 @@ public final class Supervisor {
         }
         let limit = order.jobLimit.map { "job limit \($0)" } ?? "no job limit"
         let lifetime = order.lifetime.map { ", lifetime \(Values.formatElapsed($0))" } ?? ""
-        say("pool \(pool.name): started worker \(order.slot) (pid \(pid), \(limit)\(lifetime))")
+        say("pool \(pool.name): started worker \(order.slot) (pid \(pid), \(limit)\(lifetime))", alsoTo: pool)
     }
 
     private func spawnFailed(_ pool: Pool, _ order: SpawnOrder, _ error: String, now: Moment) {
@@ -336,7 +370,14 @@ public final class Supervisor {
         perform(pool.spawnFailed(order, error: error, now: now, using: &random), for: pool)
     }
 
-    /// Starts a new guardian, at most once a second, and tells it every live group.
+    // MARK: - the guardian
+
+    /// Acts on what the guardian's pipe said: false means the guardian is gone.
+    private func tellGuardian(_ alive: Bool) {
+        if !alive { guardianLost(now: Moment.now()) }
+    }
+
+    /// Starts a new guardian, at most once a second, and tells it every live session.
     private func guardianLost(now: Moment) {
         guardian.lost()
         guard guardianRestartAt == nil else { return }
@@ -357,40 +398,66 @@ public final class Supervisor {
             say("cannot start a new guardian: \(error); retrying in 1s (until then a crash of solo may leave workers' children behind)")
             return
         }
-        for pid in byPid.keys { guardian.register(pid) }
-        for group in lingering.keys { guardian.register(group) }
+        for session in Array(byPid.keys) + Array(lingering.keys) where !guardian.register(session) {
+            return guardianLost(now: now)
+        }
+    }
+
+    /// Waits for the guardian's pipe to take what it could not take at once (rare: the
+    /// guardian reads as fast as it is written to, unless it is stopped).
+    private func watchGuardianPipe() {
+        guard let pipe = guardian.pipe else {
+            watchingGuardianPipe = false
+            return
+        }
+        if guardian.hasPending && !watchingGuardianPipe {
+            watchingGuardianPipe = (try? epoll.add(pipe, token: Self.guardianToken, readable: false, writable: true)) != nil
+        } else if !guardian.hasPending && watchingGuardianPipe {
+            epoll.remove(pipe)
+            watchingGuardianPipe = false
+        }
     }
 
     // MARK: - time
 
     private func expire(_ now: Moment) {
-        var orphans: [pid_t: [pid_t]]? = nil
+        var orphans: [pid_t: [ProcFS.ProcessStat]]? = nil
         for pool in pools {
-            let commands = pool.expire(now: now) { worker in
-                if orphans == nil { orphans = orphanedBySession() }
+            let commands = pool.expire(now: now, using: &random) { worker in
+                if orphans == nil { orphans = orphansBySession() }
                 return treeResidentBytes(of: worker, orphans: orphans ?? [:])
             }
             perform(commands, for: pool)
         }
         if let restart = guardianRestartAt, restart <= now { restartGuardian(now: now) }
-        for (group, state) in lingering where state.deadline <= now {
-            if !Processes.groupExists(group) {
-                lingering[group] = nil
-                guardian.unregister(group)
-            } else if !state.killed {
-                Processes.signalGroup(group, SIGKILL)
-                lingering[group] = LingeringGroup(deadline: now + .seconds(1), killed: true)
-            } else {
-                lingering[group] = LingeringGroup(deadline: now + .seconds(5), killed: true)
+        for (session, state) in lingering {
+            guard let deadline = state.ladder.deadline, deadline <= now else { continue }
+            if orphans == nil { orphans = orphansBySession() }
+            guard sessionHasMembers(session, orphans: orphans ?? [:]) else {
+                forget(session)
+                continue
             }
+            var ladder = state.ladder
+            if let step = ladder.climb(now: now), case .signal(let signal) = step.action {
+                signalSession(session, signal)
+            } else {
+                // SIGKILL was sent and something is still there: send it to any newcomer, and wait.
+                signalSession(session, SIGKILL)
+                ladder = StopLadder([StopStep(action: .signal(SIGKILL), state: .stopping, wait: .seconds(5))])
+                _ = ladder.climb(now: now)
+            }
+            lingering[session]?.ladder = ladder
         }
     }
 
-    private func nextDeadline() -> Moment? {
-        var deadlines = pools.compactMap(\.nextDeadline) + lingering.values.map(\.deadline)
+    private func nextDeadline(now: Moment) -> Moment? {
+        var deadlines = pools.compactMap(\.nextDeadline) + lingering.values.compactMap(\.ladder.deadline) + strays.values
         if let restart = guardianRestartAt { deadlines.append(restart) }
-        // While stopping, look for leftovers (children outside any worker group) regularly.
-        if phase != .running { deadlines.append(Moment.now() + .milliseconds(200)) }
+        // Stopping, with no worker left but leftovers that are not solo's children yet (they
+        // are re-parented to solo only when their parent dies, which no signal reports): look again.
+        if phase != .running && pools.allSatisfy(\.isIdle) && !lingering.isEmpty {
+            deadlines.append(now + .milliseconds(200))
+        }
         return deadlines.min()
     }
 
@@ -400,29 +467,48 @@ public final class Supervisor {
         for pool in pools { perform(pool.reconcile(now: now, using: &random), for: pool) }
     }
 
-    // MARK: - memory
+    // MARK: - sessions and memory
+
+    /// solo's own children that are not workers (nor the guardian), by the session they belong to.
+    private func orphansBySession() -> [pid_t: [ProcFS.ProcessStat]] {
+        var result: [pid_t: [ProcFS.ProcessStat]] = [:]
+        for child in ProcFS.children(of: getpid()) where byPid[child] == nil && child != guardian.pid {
+            if let stat = ProcFS.stat(of: child), stat.state != "Z" { result[stat.session, default: []].append(stat) }
+        }
+        return result
+    }
+
+    /// Whether a session has a live process: one in the worker's own group, or an orphan that
+    /// left it. Any other member descends from one of those, as solo is the only ancestor of a
+    /// worker outside its session.
+    private func sessionHasMembers(_ session: pid_t, orphans: [pid_t: [ProcFS.ProcessStat]]) -> Bool {
+        Processes.groupExists(session) || !(orphans[session] ?? []).isEmpty
+    }
+
+    /// Signals every process group of a dead worker's session that solo can see.
+    private func signalSession(_ session: pid_t, _ signal: Int32) {
+        Processes.signalGroup(session, signal)
+        for orphan in orphansBySession()[session] ?? [] where orphan.group != session && orphan.group > 1 {
+            Processes.signalGroup(orphan.group, signal)
+        }
+    }
+
+    private func forget(_ session: pid_t) {
+        lingering[session] = nil
+        tellGuardian(guardian.unregister(session))
+    }
 
     /// The resident memory of a worker and every descendant, including descendants that were
     /// re-parented to solo (the subreaper) but still belong to the worker's session.
-    private func treeResidentBytes(of worker: Worker, orphans: [pid_t: [pid_t]]) -> UInt64? {
+    private func treeResidentBytes(of worker: Worker, orphans: [pid_t: [ProcFS.ProcessStat]]) -> UInt64? {
         guard let process = processes[worker.id] else { return nil }
         guard let root = process.memory?.residentBytes() ?? ProcFS.residentBytes(of: worker.pid) else { return nil }
         var total = root
-        var roots = ProcFS.children(of: worker.pid)
-        roots += orphans[worker.pid] ?? []
+        let roots = ProcFS.children(of: worker.pid) + (orphans[worker.pid] ?? []).map(\.pid)
         for child in roots {
             for pid in ProcFS.tree(of: child) { total += ProcFS.residentBytes(of: pid) ?? 0 }
         }
         return total
-    }
-
-    /// solo's own children that are not workers, by the session they belong to.
-    private func orphanedBySession() -> [pid_t: [pid_t]] {
-        var result: [pid_t: [pid_t]] = [:]
-        for child in ProcFS.children(of: getpid()) where byPid[child] == nil && child != guardian.pid {
-            if let stat = ProcFS.stat(of: child) { result[stat.session, default: []].append(child) }
-        }
-        return result
     }
 
     // MARK: - stopping
@@ -430,18 +516,18 @@ public final class Supervisor {
     private func beginStop() {
         phase = .stopping
         let now = Moment.now()
-        for pool in pools { perform(pool.stop(now: now), for: pool) }
+        for pool in pools { perform(pool.stop(now: now, using: &random), for: pool) }
     }
 
     private func beginKill() {
         phase = .killing
         let now = Moment.now()
-        for pool in pools { perform(pool.kill(now: now), for: pool) }
-        for group in lingering.keys { Processes.signalGroup(group, SIGKILL) }
+        for pool in pools { perform(pool.kill(now: now, using: &random), for: pool) }
+        for session in lingering.keys { signalSession(session, SIGKILL) }
         for pid in strays.keys { Processes.signal(pid, SIGKILL) }
     }
 
-    /// Done once no worker, no lingering group and no other child remains.
+    /// Done once no worker, no leftover and no other child remains.
     private func finishStopIfDone() {
         guard phase == .stopping || phase == .killing else { return }
         guard pools.allSatisfy(\.isIdle), lingering.isEmpty else { return }
@@ -451,6 +537,7 @@ public final class Supervisor {
             phase = .done
             return
         }
+        // Children outside every worker's session (they started sessions of their own).
         for child in children {
             if let deadline = strays[child] {
                 if deadline <= now { Processes.signal(child, SIGKILL) }
@@ -463,8 +550,12 @@ public final class Supervisor {
 
     // MARK: - reporting
 
-    private func say(_ message: String) {
-        log.write(formatter.line(message, prefix: "solo: "))
+    /// A line in solo's own log, and in the pool's log file when it has one of its own, so
+    /// that whoever reads a pool's log sees its recycles and restarts among its output.
+    private func say(_ message: String, alsoTo pool: Pool? = nil) {
+        let line = formatter.line(message, prefix: "solo: ")
+        log.write(line)
+        if let pool, let path = pool.config.logFile, let sink = sinks[path] { sink.write(line) }
     }
 
     /// Tells `solo check` that the supervisor is up, with any worker that could not start.

@@ -33,6 +33,31 @@ public struct StopStep: Equatable, Sendable {
     public var wait: Duration?
 }
 
+/// A stop ladder being climbed: each step acts, then waits; when the wait runs out the next
+/// step follows. Workers and the leftovers of dead workers climb the same ladders.
+public struct StopLadder: Equatable, Sendable {
+    private var steps: [StopStep]
+    /// When the current step's wait runs out (nil: wait for as long as it takes).
+    public private(set) var deadline: Moment?
+    public private(set) var killSent = false
+
+    public init(_ steps: [StopStep]) { self.steps = steps }
+
+    public var isExhausted: Bool { steps.isEmpty }
+
+    /// Takes the next step, if any is left, and starts its wait.
+    public mutating func climb(now: Moment) -> StopStep? {
+        guard !steps.isEmpty else {
+            deadline = nil
+            return nil
+        }
+        let step = steps.removeFirst()
+        if case .signal(SIGKILL) = step.action { killSent = true }
+        deadline = step.wait.map { now + $0 }
+        return step
+    }
+}
+
 /// What a pool's workers are told to do, from the pool's config.
 public struct WorkerPolicy: Equatable, Sendable {
     public var stopSignal: Int32
@@ -75,6 +100,8 @@ public enum WorkerEvent: Equatable, Sendable {
     case retire(RetireReason)
     /// Leave now: SIGKILL.
     case kill
+    /// A line read from fd 3 after the worker was reaped: counted, but it starts nothing.
+    case finalMessage(WorkerMessage)
     case exited(ExitStatus)
 }
 
@@ -108,8 +135,7 @@ public struct Worker: Sendable {
     public private(set) var statusText: String?
     public private(set) var invalidLines = 0
     public private(set) var stageDeadline: Moment?
-    private var ladder: [StopStep] = []
-    private var killSent = false
+    private var ladder = StopLadder([])
 
     public init(id: UInt64, slot: Int, pid: pid_t, started: Moment, jobLimit: Int?, lifetimeLimit: Duration?, policy: WorkerPolicy) {
         self.id = id
@@ -128,12 +154,7 @@ public struct Worker: Sendable {
     /// The earliest moment at which this worker wants a `.timeout`.
     public var nextDeadline: Moment? {
         let lifetime = isLeaving || !isAlive ? nil : lifetimeDeadline
-        switch (stageDeadline, lifetime) {
-        case let (a?, b?): return min(a, b)
-        case let (a?, nil): return a
-        case let (nil, b?): return b
-        case (nil, nil): return nil
-        }
+        return [stageDeadline, lifetime].compactMap { $0 }.min()
     }
 
     /// Jobs left before the limit (nil: no limit).
@@ -158,6 +179,11 @@ public struct Worker: Sendable {
             stageDeadline = nil
             return []
 
+        case (_, .finalMessage(let message)):
+            if message.isOutcome { jobsDone += 1 }
+            if case .status(let text) = message { statusText = text }
+            return []
+
         case (.starting, .message(let message)), (.ready, .message(let message)), (.busy, .message(let message)),
              (.draining, .message(let message)), (.stopping, .message(let message)):
             return receive(message, now: now, policy: policy)
@@ -172,7 +198,7 @@ public struct Worker: Sendable {
 
         case (.draining, .memory(let bytes)), (.stopping, .memory(let bytes)):
             residentBytes = bytes
-            if let kill = policy.memoryKill, bytes >= kill, !killSent {
+            if let kill = policy.memoryKill, bytes >= kill, !ladder.killSent {
                 return killForMemory(bytes, kill, now: now, policy: policy)
             }
             return []
@@ -198,7 +224,7 @@ public struct Worker: Sendable {
             return []
 
         case (.starting, .kill), (.ready, .kill), (.busy, .kill), (.draining, .kill), (.stopping, .kill):
-            if killSent { return [] }
+            if ladder.killSent { return [] }
             if retireReason == nil { retireReason = .shutdown }
             return start(policy.killLadder, now: now)
         }
@@ -246,24 +272,21 @@ public struct Worker: Sendable {
     }
 
     private mutating func start(_ steps: [StopStep], now: Moment) -> [WorkerAction] {
-        ladder = steps
+        ladder = StopLadder(steps)
         return climbLadder(now: now)
     }
 
     /// Takes the next step of the stop ladder.
     private mutating func climbLadder(now: Moment) -> [WorkerAction] {
-        guard !ladder.isEmpty else {
+        guard let step = ladder.climb(now: now) else {
             stageDeadline = nil
             return [.log("worker \(slot) (pid \(pid)) is still alive after SIGKILL (stuck in the kernel?); waiting for it")]
         }
-        let step = ladder.removeFirst()
         state = step.state
-        stageDeadline = step.wait.map { now + $0 }
+        stageDeadline = ladder.deadline
         switch step.action {
         case .closeInput: return [.closeInput]
-        case .signal(let signal):
-            if signal == SIGKILL { killSent = true }
-            return [.signal(signal)]
+        case .signal(let signal): return [.signal(signal)]
         }
     }
 }

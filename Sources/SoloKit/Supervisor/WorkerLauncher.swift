@@ -65,9 +65,8 @@ struct LaunchPlan {
     func request(for order: SpawnOrder, descriptors: [FileDescriptor?], inherited: [String]) throws(SpawnError) -> SpawnRequest {
         let environment = WorkerEnvironment.build(pool: pool, slot: order.slot, jobLimit: order.jobLimit,
                                                   inherited: inherited, account: account)
-        let searchPath = environment.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? ProgramPath.defaultSearchPath
         let program = pool.command[0]
-        guard let path = ProgramPath.resolve(program, searchPath: searchPath, directory: pool.directory) else {
+        guard let path = ProgramPath.resolve(program, searchPath: ProgramPath.searchPath(for: pool), directory: pool.directory) else {
             let why: Errno = program.contains("/") && Files.exists(Path.resolve(program, against: pool.directory)) ? .permissionDenied : .noSuchFile
             throw SpawnError(stage: .exec, errno: why, path: program, directory: pool.directory)
         }
@@ -95,6 +94,8 @@ final class WorkerProcess {
     var outputLines = LineBuffer(maximumLine: 16 * 1024, overflow: .split)
     var controlLines = LineBuffer(maximumLine: 64 * 1024, overflow: .truncate)
     let memory: ResidentMemoryReader?
+    /// Set once the process is reaped: its pid no longer names it.
+    var reaped = false
 
     init(id: UInt64, pid: pid_t, pool: Pool, slot: Int, input: FileDescriptor, output: FileDescriptor, control: FileDescriptor) {
         self.id = id

@@ -18,21 +18,20 @@ public struct Epoll {
         descriptor = FileDescriptor(rawValue: fd)
     }
 
-    public func add(_ fd: FileDescriptor, token: UInt64, writable: Bool = false) throws(Errno) {
-        try check(solo_epoll_add(descriptor.rawValue, fd.rawValue, mask(writable), token))
+    public func add(_ fd: FileDescriptor, token: UInt64, readable: Bool = true, writable: Bool = false) throws(Errno) {
+        try check(solo_epoll_add(descriptor.rawValue, fd.rawValue, mask(readable: readable, writable: writable), token))
     }
 
     public func modify(_ fd: FileDescriptor, token: UInt64, readable: Bool = true, writable: Bool) throws(Errno) {
-        let events = (readable ? UInt32(SOLO_EPOLLIN) : 0) | (writable ? UInt32(SOLO_EPOLLOUT) : 0)
-        try check(solo_epoll_modify(descriptor.rawValue, fd.rawValue, events, token))
+        try check(solo_epoll_modify(descriptor.rawValue, fd.rawValue, mask(readable: readable, writable: writable), token))
     }
 
     public func remove(_ fd: FileDescriptor) {
         _ = solo_epoll_remove(descriptor.rawValue, fd.rawValue)
     }
 
-    private func mask(_ writable: Bool) -> UInt32 {
-        UInt32(SOLO_EPOLLIN) | (writable ? UInt32(SOLO_EPOLLOUT) : 0)
+    private func mask(readable: Bool, writable: Bool) -> UInt32 {
+        (readable ? UInt32(SOLO_EPOLLIN) : 0) | (writable ? UInt32(SOLO_EPOLLOUT) : 0)
     }
 
     /// Waits up to `timeoutMilliseconds` (-1: forever). EINTR returns no events.

@@ -43,6 +43,11 @@ public struct FileDescriptor: Hashable, Sendable {
         }
     }
 
+    /// Reads into the whole of `buffer` (its count is the most it reads).
+    public func read(into buffer: inout [UInt8]) throws(Errno) -> ReadResult {
+        try buffer.withUnsafeMutableBytes { raw in Result { () throws(Errno) in try read(into: raw) } }.get()
+    }
+
     public func pread(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(Errno) -> Int {
         try valueOrErrno { Glibc.pread(rawValue, buffer.baseAddress, buffer.count, off_t(offset)) }.get()
     }

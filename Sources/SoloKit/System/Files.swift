@@ -9,8 +9,7 @@ public enum Files {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
-            let result = try chunk.withUnsafeMutableBytes { raw in Result { () throws(Errno) in try fd.read(into: raw) } }.get()
-            guard case .bytes(let n) = result else { break }
+            guard case .bytes(let n) = try fd.read(into: &chunk) else { break }
             bytes.append(contentsOf: chunk[0..<n])
             if bytes.count > limit { throw Errno(EFBIG) }
         }

@@ -1,11 +1,17 @@
 import CSoloSpawn
 import Glibc
 
-/// The guardian process (see guardian.c): told of every worker's process group, it SIGKILLs
-/// them all when the supervisor dies, so no worker or grandchild outlives a `kill -9` of solo.
+/// The guardian process (see guardian.c): told of every worker's session, it SIGKILLs them all
+/// when the supervisor dies, so no worker or grandchild outlives a `kill -9` of solo.
+///
+/// The pipe to it is non-blocking: a stopped guardian (SIGSTOP, a debugger) must not hang the
+/// supervisor's loop. What the pipe does not take waits in `pending` until it is writable.
+/// Closing the pipe of a guardian that still holds live sessions would make it kill them, so
+/// the pipe is closed only when the guardian is known dead or nothing is registered.
 public final class Guardian {
     public private(set) var pid: pid_t = 0
-    private var pipe: FileDescriptor?
+    public private(set) var pipe: FileDescriptor?
+    private var pending: [UInt8] = []
 
     public init() {}
 
@@ -13,41 +19,55 @@ public final class Guardian {
         var fd: Int32 = -1
         var child: pid_t = 0
         try check(solo_guardian_start(&fd, &child))
-        pipe = FileDescriptor(rawValue: fd)
+        let descriptor = FileDescriptor(rawValue: fd)
+        try descriptor.setNonBlocking()
+        pipe = descriptor
         pid = child
+        pending = []
     }
 
     public var isRunning: Bool { pipe != nil }
+    public var hasPending: Bool { !pending.isEmpty }
 
-    /// Returns false when the guardian is gone (the caller restarts it and registers again).
-    @discardableResult
-    public func register(_ group: pid_t) -> Bool { send(Int32(group)) }
+    /// Returns false when the guardian is gone (the caller starts another and registers again).
+    public func register(_ session: pid_t) -> Bool { send(Int32(session)) }
 
-    @discardableResult
-    public func unregister(_ group: pid_t) -> Bool { send(-Int32(group)) }
+    public func unregister(_ session: pid_t) -> Bool { send(-Int32(session)) }
 
-    /// Called when the guardian's pid was reaped: it is gone, its pipe is useless.
+    /// Writes what the pipe did not take before; false when the guardian is gone.
+    public func flush() -> Bool {
+        guard let pipe else { return false }
+        while !pending.isEmpty {
+            let written: Int
+            do {
+                written = try pending.withUnsafeBytes { raw in Result { () throws(Errno) in try pipe.writeSome(raw) } }.get()
+            } catch {
+                return false
+            }
+            if written == 0 { return true }  // full: the loop waits for it to be writable
+            pending.removeFirst(written)
+        }
+        return true
+    }
+
+    /// The guardian died (reaped, or its pipe broke): forget it.
     public func lost() {
         pipe?.close()
         pipe = nil
         pid = 0
+        pending = []
     }
 
-    /// A clean stop: with no group registered the guardian exits on EOF, killing nothing.
+    /// A clean stop: with no session registered the guardian exits on EOF, killing nothing.
     public func stop() {
+        _ = flush()
         pipe?.close()
         pipe = nil
     }
 
     private func send(_ record: Int32) -> Bool {
-        guard let pipe else { return false }
-        var value = record
-        do {
-            try withUnsafeBytes(of: &value) { raw in Result { () throws(Errno) in try pipe.writeAll(raw) } }.get()
-            return true
-        } catch {
-            lost()
-            return false
-        }
+        guard pipe != nil else { return false }
+        withUnsafeBytes(of: record) { pending.append(contentsOf: $0) }
+        return flush()
     }
 }

@@ -1,3 +1,4 @@
+import CSoloSpawn
 import Glibc
 
 /// Readers for /proc: process status, children, and resident memory.
@@ -5,6 +6,7 @@ public enum ProcFS {
     public static let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
 
     public struct ProcessStat: Equatable {
+        public var pid: pid_t
         public var state: Character
         public var parent: pid_t
         public var group: pid_t
@@ -13,21 +15,17 @@ public enum ProcFS {
         public var startTime: UInt64
     }
 
-    /// Parses /proc/PID/stat text. The command name (field 2) may hold spaces and
-    /// parentheses, so the fields are counted from the last ')'.
-    public static func parseStat(_ text: Substring) -> ProcessStat? {
-        guard let close = text.lastIndex(of: ")") else { return nil }
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        // fields[0] is field 3 (state); field N is fields[N - 3].
-        guard fields.count > 19, let state = fields[0].first,
-              let parent = pid_t(fields[1]), let group = pid_t(fields[2]), let session = pid_t(fields[3]),
-              let start = UInt64(fields[19]) else { return nil }
-        return ProcessStat(state: state, parent: parent, group: group, session: session, startTime: start)
+    /// Parses /proc/PID/stat text (with the C parser the guardian uses).
+    public static func parseStat(_ text: String) -> ProcessStat? {
+        var raw = solo_stat()
+        guard solo_parse_stat(text, &raw) == 0 else { return nil }
+        return ProcessStat(pid: raw.pid, state: Character(UnicodeScalar(UInt8(bitPattern: raw.state))), parent: raw.parent,
+                           group: raw.group, session: raw.session, startTime: raw.start_time)
     }
 
     public static func stat(of pid: pid_t) -> ProcessStat? {
         guard let text = readSmall("/proc/\(pid)/stat") else { return nil }
-        return parseStat(Substring(text))
+        return parseStat(text)
     }
 
     /// The direct children of a process, from every thread's `children` list.
