@@ -71,6 +71,15 @@ static int child_main(void *opaque) {
 
     if (req->new_session && syscall(SYS_setsid) < 0) fail(args, SOLO_STAGE_SESSION);
 
+    // Tell the guardian about this session before anything of the worker runs: registered
+    // after the spawn returns, a worker could fork a grandchild and the supervisor die in
+    // between, and that grandchild would outlive it. (Best effort: the supervisor registers
+    // again after the spawn, which the guardian takes as a no-op.)
+    if (req->new_session && req->guardian_fd >= 0) {
+        int32_t session = (int32_t)syscall(SYS_getpid);
+        syscall(SYS_write, req->guardian_fd, &session, sizeof session);
+    }
+
     // Move every source above the targets first, so that a source numbered like a target
     // cannot be overwritten before it is copied; dup2 then clears close-on-exec.
     int moved[64];

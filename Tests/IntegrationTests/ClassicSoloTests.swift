@@ -34,7 +34,7 @@ import Testing
         let sockets = fds.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(holder)/fd/\($0)") }
             .filter { $0.hasPrefix("socket:") }
         #expect(sockets.count == 1, "the exec'd command holds the bound socket")
-        #expect((try? String(contentsOfFile: "/proc/\(holder)/comm", encoding: .utf8)) == "sleep\n", "solo became the command")
+        try waitFor("solo to become the command (same pid)") { (try? String(contentsOfFile: "/proc/\(holder)/comm", encoding: .utf8)) == "sleep\n" }
 
         // Bound, never listening: nothing can connect to it.
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

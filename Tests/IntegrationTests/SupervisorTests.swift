@@ -360,6 +360,7 @@ import Testing
             echo $! > in-group
             set -m
             sleep 600 &
+            cat /proc/$!/stat > own-group.stat
             echo $! > own-group
             sleep 0.2
             """, executable: true)
@@ -368,7 +369,8 @@ import Testing
         try supervisor.waitForLog("left processes behind")
         let leftovers = ["in-group", "own-group"].compactMap { pid_t(scratch.read($0).trimmed) }
         #expect(leftovers.count == 2)
-        #expect(ProcFS.stat(of: leftovers[1]).map { $0.group == leftovers[1] } == true, "in a group of its own")
+        let moved = try #require(ProcFS.parseStat(scratch.read("own-group.stat")))
+        #expect(moved.group == leftovers[1] && moved.session != moved.group, "in a group of its own, in the worker's session")
         try waitFor("both leftovers to be stopped") { !leftovers.contains(where: isRunning) }
         #expect(try supervisor.stop() == 0)
     }
@@ -382,6 +384,7 @@ import Testing
         try waitFor("the worker's child") { pid_t(scratch.read("own-group").trimmed) != nil }
         let moved = pid_t(scratch.read("own-group").trimmed)!
         supervisor.child.signal(SIGKILL)
+        defer { if isRunning(moved) { kill(moved, SIGKILL) } }
         try waitFor("the guardian to kill the moved child by its session", seconds: 5) { !isRunning(moved) }
     }
 

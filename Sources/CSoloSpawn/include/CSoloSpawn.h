@@ -29,6 +29,8 @@ struct solo_spawn_request {
     const int *_Nonnull fds;                // the child's fd i is a copy of fds[i]; -1 leaves it closed
     int nfds;                               // every descriptor >= nfds is closed in the child
     int new_session;                        // setsid(): own session and process group
+    int guardian_fd;                        // the guardian's pipe: the child registers its
+                                            // session there before it execs; -1 for none
     int death_signal;                       // PR_SET_PDEATHSIG; 0 for none
     int umask;                              // -1 leaves it as it is
     int set_ids;                            // switch to uid/gid/groups below

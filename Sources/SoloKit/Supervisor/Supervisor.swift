@@ -333,8 +333,9 @@ public final class Supervisor {
             stdin = try pipe()
             output = try pipe()
             control = try pipe()
-            let request = try plan.request(for: order, descriptors: [stdin.read, output.write, output.write, control.write],
+            var request = try plan.request(for: order, descriptors: [stdin.read, output.write, output.write, control.write],
                                            inherited: inherited)
+            request.guardian = guardian.pipeForChildren
             pid = try spawn(request)
         } catch {
             opened.forEach { $0.close() }

@@ -27,6 +27,10 @@ public final class Guardian {
     }
 
     public var isRunning: Bool { pipe != nil }
+
+    /// The pipe a new worker may register itself on before it execs: only while nothing waits
+    /// in `pending`, so that records keep their order.
+    public var pipeForChildren: FileDescriptor? { pending.isEmpty ? pipe : nil }
     public var hasPending: Bool { !pending.isEmpty }
 
     /// Returns false when the guardian is gone (the caller starts another and registers again).

@@ -38,6 +38,8 @@ public struct SpawnRequest {
     /// The child's descriptor i is a copy of `descriptors[i]`; nil leaves it closed.
     public var descriptors: [FileDescriptor?]
     public var newSession = true
+    /// The guardian's pipe, to which the child registers its session before exec.
+    public var guardian: FileDescriptor?
     public var deathSignal: Int32 = 0
     public var umask: mode_t?
     public var credentials: Credentials?
@@ -107,6 +109,7 @@ public func spawn(_ request: SpawnRequest) throws(SpawnError) -> pid_t {
                                     fds: fdBuffer.baseAddress!,
                                     nfds: Int32(fds.count),
                                     new_session: request.newSession ? 1 : 0,
+                                    guardian_fd: request.guardian?.rawValue ?? -1,
                                     death_signal: request.deathSignal,
                                     umask: request.umask.map { Int32($0) } ?? -1,
                                     set_ids: credentials == nil ? 0 : 1,
