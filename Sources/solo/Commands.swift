@@ -12,12 +12,7 @@ func runCommand(_ rest: [String]) throws -> Int32 {
     if let path = arguments.values["log-file"] {
         // solo's own output (and the output of pools without a log file) goes there, and is
         // reopened there on SIGUSR1, after logrotate has moved the old file away.
-        do {
-            let file = try Files.openForAppend(path)
-            dup2(file.rawValue, 1)
-            dup2(file.rawValue, 2)
-            file.close()
-        } catch {
+        do { try Files.redirectOutput(to: path) } catch {
             printError("solo: cannot open --log-file \(path): \(error)")
             return 1
         }

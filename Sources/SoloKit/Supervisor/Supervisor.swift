@@ -285,12 +285,7 @@ public final class Supervisor {
             do { try sink.reopen() } catch { say("cannot reopen \(sink.path ?? "?"): \(error); still writing to the old file") }
         }
         if let path = ownLogFile {
-            do {
-                let fresh = try Files.openForAppend(path)
-                dup2(fresh.rawValue, 1)
-                dup2(fresh.rawValue, 2)
-                fresh.close()
-            } catch {
+            do { try Files.redirectOutput(to: path) } catch {
                 say("cannot reopen \(path): \(error); still writing to the old file")
             }
         }

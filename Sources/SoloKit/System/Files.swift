@@ -82,6 +82,15 @@ public enum Files {
         if mkdir(path, mode) != 0 && errno != EEXIST { throw Errno.current }
     }
 
+    /// Points standard output and standard error at a file opened for appending (again and
+    /// again on SIGUSR1: logrotate moves the old file away and the next open makes a new one).
+    public static func redirectOutput(to path: String) throws(Errno) {
+        let file = try openForAppend(path)
+        defer { file.close() }
+        _ = try valueOrErrno { dup2(file.rawValue, 1) }.get()
+        _ = try valueOrErrno { dup2(file.rawValue, 2) }.get()
+    }
+
     /// Opens a log file for appending (created 0640 when missing).
     public static func openForAppend(_ path: String) throws(Errno) -> FileDescriptor {
         try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_APPEND, mode: 0o640)
