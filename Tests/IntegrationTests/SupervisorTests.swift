@@ -357,19 +357,21 @@ import Testing
         scratch.write("leaver.sh", """
             #!/bin/bash
             sleep 600 &
-            echo $! > in-group
+            echo $! > in-group.$$
             set -m
             sleep 600 &
-            cat /proc/$!/stat > own-group.stat
-            echo $! > own-group
+            cat /proc/$!/stat > own-group.stat.$$
+            echo $! > own-group.$$
             sleep 0.2
             """, executable: true)
         scratch.config(port: port, "[leaver]\ncommand = ./leaver.sh\nbackoff_min = 10s\nbackoff_reset = 20s\nstop_timeout = 1s\n")
         let supervisor = try RunningSupervisor(scratch)
         try supervisor.waitForLog("left processes behind")
-        let leftovers = ["in-group", "own-group"].compactMap { pid_t(scratch.read($0).trimmed) }
-        #expect(leftovers.count == 2)
-        let moved = try #require(ProcFS.parseStat(scratch.read("own-group.stat")))
+        let line = try #require(supervisor.lines(containing: "left processes behind").first)
+        let worker = String(line.components(separatedBy: "worker pid ")[1].prefix { $0.isNumber })
+        let leftovers = ["in-group.\(worker)", "own-group.\(worker)"].compactMap { pid_t(scratch.read($0).trimmed) }
+        try #require(leftovers.count == 2)
+        let moved = try #require(ProcFS.parseStat(scratch.read("own-group.stat.\(worker)")))
         #expect(moved.group == leftovers[1] && moved.session != moved.group, "in a group of its own, in the worker's session")
         try waitFor("both leftovers to be stopped") { !leftovers.contains(where: isRunning) }
         #expect(try supervisor.stop() == 0)
