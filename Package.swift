@@ -10,7 +10,9 @@ let package = Package(
     ],
     targets: [
         .target(name: "CSoloSpawn"),
-        .target(name: "SoloKit", dependencies: ["CSoloSpawn"]),
+        // The system's libsqlite3 (apt-get install libsqlite3-dev), for the embedded queue.
+        .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        .target(name: "SoloKit", dependencies: ["CSoloSpawn", "CSQLite"]),
         .executableTarget(name: "solo", dependencies: ["SoloKit"]),
         // The benchmark behind the README's figures (bench/run); Foundation is fine here.
         .executableTarget(name: "solo-bench", dependencies: ["SoloKit"]),

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -130,6 +131,20 @@ int solo_signalfd_read(int fd, int *signo, pid_t *sender) {
         if (got < 0 && errno == EAGAIN) return 0;
         return got < 0 ? -errno : -EIO;
     }
+}
+
+int solo_inotify_init(int *fd) {
+    int r = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (r < 0) return errno;
+    *fd = r;
+    return 0;
+}
+
+int solo_inotify_watch(int fd, const char *path, uint32_t mask, int *wd) {
+    int r = inotify_add_watch(fd, path, mask);
+    if (r < 0) return errno;
+    *wd = r;
+    return 0;
 }
 
 int solo_pipe(int fds[2]) {

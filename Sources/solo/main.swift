@@ -3,7 +3,7 @@ import SoloKit
 
 // solo: one executable, two forms.
 //   solo -port=PORT COMMAND...     the classic port-lock singleton (Perl solo compatible)
-//   solo SUBCOMMAND [OPTIONS]      the supervisor: run, check, config check
+//   solo SUBCOMMAND [OPTIONS]      the supervisor: run, check, config check; the queue: push, queue, wait
 // No Foundation here: the cron check must start in about a millisecond.
 
 let arguments = Array(CommandLine.arguments.dropFirst())
@@ -24,10 +24,13 @@ do {
     case "run": exit(try runCommand(rest))
     case "check": exit(try checkCommand(rest))
     case "config": exit(try configCommand(rest))
+    case "push": exit(try pushCommand(rest))
+    case "queue": exit(try queueCommand(rest))
+    case "wait": exit(try waitCommand(rest))
     case "version", "--version", "-V": print("solo \(soloVersion)"); exit(0)
     case "help", "--help", "-h": print(helpText); exit(0)
     default:
-        let known = ["run", "check", "config", "version", "help"]
+        let known = ["run", "check", "config", "push", "queue", "wait", "version", "help"]
         let hint = Values.suggestion(for: command, among: known).map { " (did you mean solo \($0)?)" } ?? ""
         throw UsageError("solo: unknown command \(command)\(hint); try solo help")
     }

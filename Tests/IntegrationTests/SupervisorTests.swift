@@ -4,6 +4,7 @@ import SoloKit
 import Testing
 
 /// `solo run` and `solo check` with real workers: restarts, back-off, recycling, stopping.
+/// The workers here poll their own queue (`queue = none`); FeedModeTests covers the embedded queue.
 @Suite struct SupervisorTests {
     /// A worker that records each start as a file `starts/<slot>.<pid>` and then sleeps.
     static let recordingWorker = """
@@ -19,7 +20,7 @@ import Testing
         let scratch = Scratch()
         let port = try freePort()
         scratch.write("worker.sh", Self.recordingWorker, executable: true)
-        scratch.config(port: port, "[sleepers]\ncommand = ./worker.sh\nworkers = 2\n")
+        scratch.config(port: port, "[sleepers]\nqueue = none\ncommand = ./worker.sh\nworkers = 2\n")
         let supervisor = try RunningSupervisor(scratch)
         try supervisor.waitForLog("started worker", count: 2)
         try waitFor("both workers to start") { starts(scratch).count == 2 }
@@ -39,7 +40,7 @@ import Testing
         let scratch = Scratch()
         let port = try freePort()
         scratch.write("worker.sh", Self.recordingWorker, executable: true)
-        scratch.config(port: port, "[sleepers]\ncommand = ./worker.sh\nworkers = 2\n")
+        scratch.config(port: port, "[sleepers]\nqueue = none\ncommand = ./worker.sh\nworkers = 2\n")
         let cron = ["PATH": "/usr/bin:/bin"]  // cron's bare environment
         var started: pid_t = 0
         defer { if started > 0 { kill(started, SIGKILL) } }
@@ -73,7 +74,7 @@ import Testing
     @Test func checkWarnsOnlyWhenItStartsTheSupervisor() throws {
         let scratch = Scratch()
         let port = try freePort()
-        scratch.config(port: port, global: "include = missing/*.conf", "[sleepers]\ncommand = sleep 600\n")
+        scratch.config(port: port, global: "include = missing/*.conf", "[sleepers]\nqueue = none\ncommand = sleep 600\n")
         let first = try runSolo(["check", "solo.conf"], in: scratch)
         let started = pid_t(scratch.read("state/solo.log").components(separatedBy: "started (pid ").dropFirst().first?.prefix { $0.isNumber } ?? "") ?? 0
         defer { if started > 0 { kill(started, SIGTERM) } }
@@ -86,7 +87,7 @@ import Testing
     @Test func checkSaysWhenWorkersCannotStart() throws {
         let scratch = Scratch()
         let port = try freePort()
-        scratch.config(port: port, "[broken]\ncommand = ./missing-worker\n")
+        scratch.config(port: port, "[broken]\nqueue = none\ncommand = ./missing-worker\n")
         let result = try runSolo(["check", "solo.conf"], in: scratch)
         let pidText = scratch.read("state/solo.log").components(separatedBy: "started (pid ").dropFirst().first?.prefix { $0.isNumber }
         let started = pid_t(pidText ?? "") ?? 0
@@ -101,7 +102,7 @@ import Testing
         let scratch = Scratch()
         let port = try freePort()
         scratch.write("worker.sh", Self.recordingWorker, executable: true)
-        scratch.config(port: port, "[sleepers]\ncommand = ./worker.sh\nworkers = 2\n")
+        scratch.config(port: port, "[sleepers]\nqueue = none\ncommand = ./worker.sh\nworkers = 2\n")
         let supervisor = try RunningSupervisor(scratch)
         try waitFor("two workers") { starts(scratch).count == 2 }
         let victim = pid_t(starts(scratch)[0].split(separator: ".")[1])!
@@ -117,6 +118,7 @@ import Testing
         let port = try freePort()
         scratch.config(port: port, """
             [crasher]
+            queue = none
             command = sh -c 'echo boom; exit 3'
             backoff_min = 100ms
             backoff_max = 400ms
@@ -145,7 +147,7 @@ import Testing
             n=0
             while :; do n=$((n + 1)); echo "ok job $n" >&3; sleep 0.02; done
             """, executable: true)
-        scratch.config(port: port, "[jobs]\ncommand = ./jobs.sh\nworkers = 2\nmax_jobs = 5-8\n")
+        scratch.config(port: port, "[jobs]\nqueue = none\ncommand = ./jobs.sh\nworkers = 2\nmax_jobs = 5-8\n")
         let supervisor = try RunningSupervisor(scratch)
         try supervisor.waitForLog("finished recycling", count: 4, seconds: 20)
         let recycles = supervisor.lines(containing: "recycling worker")
@@ -170,7 +172,7 @@ import Testing
             while [ $n -lt "$SOLO_MAX_JOBS" ]; do n=$((n + 1)); echo ok >&3; done
             exit 0
             """, executable: true)
-        scratch.config(port: port, "[selfish]\ncommand = ./self.sh\nmax_jobs = 3-3\nbackoff_min = 5s\n")
+        scratch.config(port: port, "[selfish]\nqueue = none\ncommand = ./self.sh\nmax_jobs = 3-3\nbackoff_min = 5s\n")
         let supervisor = try RunningSupervisor(scratch)
         // Whether solo reads the third `ok` before it sees the exit or after, the exit is
         // planned: no back-off (backoff_min is 5s), no "died".
@@ -189,7 +191,7 @@ import Testing
             ( x=$(head -c 40000000 /dev/zero | tr '\\0' a); echo grown; sleep 600 ) &
             wait
             """, executable: true)
-        scratch.config(port: port, "[grow]\ncommand = ./grow.sh\nmemory_limit = 20M\nmemory_interval = 100ms\nstop_timeout = 2s\n")
+        scratch.config(port: port, "[grow]\nqueue = none\ncommand = ./grow.sh\nmemory_limit = 20M\nmemory_interval = 100ms\nstop_timeout = 2s\n")
         let supervisor = try RunningSupervisor(scratch)
         try supervisor.waitForLog("over memory_limit 20M", seconds: 20)
         let line = supervisor.lines(containing: "over memory_limit").first ?? ""
@@ -202,7 +204,7 @@ import Testing
         let scratch = Scratch()
         let port = try freePort()
         scratch.write("grow.sh", "#!/bin/sh\nx=$(head -c 40000000 /dev/zero | tr '\\0' a)\necho grown\nexec sleep 600\n", executable: true)
-        scratch.config(port: port, "[grow]\ncommand = ./grow.sh\nmemory_kill = 20M\nmemory_interval = 100ms\n")
+        scratch.config(port: port, "[grow]\nqueue = none\ncommand = ./grow.sh\nmemory_kill = 20M\nmemory_interval = 100ms\n")
         let supervisor = try RunningSupervisor(scratch)
         try supervisor.waitForLog("was killed for memory", seconds: 20)
         #expect(supervisor.log.contains("over memory_kill 20M"))
@@ -213,7 +215,7 @@ import Testing
         let scratch = Scratch()
         let port = try freePort()
         scratch.write("worker.sh", Self.recordingWorker, executable: true)
-        scratch.config(port: port, "[aging]\ncommand = ./worker.sh\nmax_lifetime = 1s-1500ms\nstop_timeout = 2s\n")
+        scratch.config(port: port, "[aging]\nqueue = none\ncommand = ./worker.sh\nmax_lifetime = 1s-1500ms\nstop_timeout = 2s\n")
         let supervisor = try RunningSupervisor(scratch)
         try supervisor.waitForLog("finished recycling", count: 2, seconds: 15)
         #expect(supervisor.lines(containing: "recycling worker 0").allSatisfy { $0.contains("lifetime") })
@@ -225,7 +227,7 @@ import Testing
         let scratch = Scratch()
         let port = try freePort()
         scratch.write("stubborn.sh", "#!/bin/sh\ntrap '' TERM\necho ready >&3\nwhile :; do sleep 1; done\n", executable: true)
-        scratch.config(port: port, "[stubborn]\ncommand = ./stubborn.sh\nworkers = 2\nstop_timeout = 1s\n")
+        scratch.config(port: port, "[stubborn]\nqueue = none\ncommand = ./stubborn.sh\nworkers = 2\nstop_timeout = 1s\n")
         let supervisor = try RunningSupervisor(scratch)
         try supervisor.waitForLog("started worker", count: 2)
         usleep(200_000)
@@ -240,7 +242,7 @@ import Testing
         let scratch = Scratch()
         let port = try freePort()
         scratch.write("stubborn.sh", "#!/bin/sh\ntrap '' TERM\nwhile :; do sleep 1; done\n", executable: true)
-        scratch.config(port: port, "[stubborn]\ncommand = ./stubborn.sh\nstop_timeout = 60s\n")
+        scratch.config(port: port, "[stubborn]\nqueue = none\ncommand = ./stubborn.sh\nstop_timeout = 60s\n")
         let supervisor = try RunningSupervisor(scratch)
         try supervisor.waitForLog("started worker")
         supervisor.child.signal(SIGTERM)
@@ -260,7 +262,7 @@ import Testing
             echo $$ > "worker.$SOLO_WORKER"
             wait
             """, executable: true)
-        scratch.config(port: port, "[family]\ncommand = ./family.sh\nworkers = 2\n")
+        scratch.config(port: port, "[family]\nqueue = none\ncommand = ./family.sh\nworkers = 2\n")
         let supervisor = try RunningSupervisor(scratch)
         try waitFor("both families") { (0..<2).allSatisfy { scratch.exists("grandchild.\($0)") && scratch.exists("worker.\($0)") } }
         let pids = (0..<2).flatMap { slot in ["grandchild", "worker"].compactMap { pid_t(scratch.read("\($0).\(slot)").trimmed) } }
@@ -282,6 +284,7 @@ import Testing
             """, executable: true)
         scratch.config(port: port, """
             [inspect]
+            queue = none
             command = ./inspect.sh
             environment = APP_ENV=test, GREETING="hello, world"
             rlimit_nofile = 256
@@ -320,7 +323,7 @@ import Testing
         chmod(scratch.path, 0o777)
         let port = try freePort()
         scratch.write("whoami.sh", "#!/bin/sh\nid > id.txt\necho \"$HOME $USER\" >> id.txt\nexec sleep 600\n", executable: true)
-        scratch.config(port: port, "[nobody]\ncommand = ./whoami.sh\nuser = nobody\n")
+        scratch.config(port: port, "[nobody]\nqueue = none\ncommand = ./whoami.sh\nuser = nobody\n")
         let supervisor = try RunningSupervisor(scratch)
         try waitFor("the worker's id") { scratch.read("id.txt").contains("\n") && scratch.read("id.txt").split(separator: "\n").count == 2 }
         let lines = scratch.read("id.txt").split(separator: "\n")
@@ -333,7 +336,7 @@ import Testing
         let scratch = Scratch()
         let port = try freePort()
         scratch.write("talk.sh", "#!/bin/sh\nn=0\nwhile :; do n=$((n + 1)); echo \"line $n\"; echo \"err $n\" >&2; sleep 0.05; done\n", executable: true)
-        scratch.config(port: port, global: "log_dir = logs", "[talk]\ncommand = ./talk.sh\n")
+        scratch.config(port: port, global: "log_dir = logs", "[talk]\nqueue = none\ncommand = ./talk.sh\n")
         let supervisor = try RunningSupervisor(scratch)
         try waitFor("the pool's log file") { scratch.read("logs/talk.log").contains("line 3") }
         #expect(scratch.read("logs/talk.log").contains(" solo: pool talk: started worker 0"), "solo's lines about the pool are there too")
@@ -364,7 +367,7 @@ import Testing
             echo $! > own-group.$$
             sleep 0.2
             """, executable: true)
-        scratch.config(port: port, "[leaver]\ncommand = ./leaver.sh\nbackoff_min = 10s\nbackoff_reset = 20s\nstop_timeout = 1s\n")
+        scratch.config(port: port, "[leaver]\nqueue = none\ncommand = ./leaver.sh\nbackoff_min = 10s\nbackoff_reset = 20s\nstop_timeout = 1s\n")
         let supervisor = try RunningSupervisor(scratch)
         try supervisor.waitForLog("left processes behind")
         let line = try #require(supervisor.lines(containing: "left processes behind").first)
@@ -381,7 +384,7 @@ import Testing
         let scratch = Scratch()
         let port = try freePort()
         scratch.write("jobs.sh", "#!/bin/bash\nset -m\nsleep 600 &\necho $! > own-group\nwait\n", executable: true)
-        scratch.config(port: port, "[jobs]\ncommand = ./jobs.sh\n")
+        scratch.config(port: port, "[jobs]\nqueue = none\ncommand = ./jobs.sh\n")
         let supervisor = try RunningSupervisor(scratch)
         try waitFor("the worker's child") { pid_t(scratch.read("own-group").trimmed) != nil }
         let moved = pid_t(scratch.read("own-group").trimmed)!
@@ -395,7 +398,7 @@ import Testing
         let scratch = Scratch()
         chmod(scratch.path, 0o777)
         let port = try freePort()
-        scratch.config(port: port, "[nobody]\ncommand = sleep 600\nuser = nobody\n")
+        scratch.config(port: port, "[nobody]\nqueue = none\ncommand = sleep 600\nuser = nobody\n")
         let supervisor = try RunningSupervisor(scratch)
         let worker = try findWorkerWhenStarted(supervisor)
         let guardian = try #require(ProcFS.children(of: supervisor.pid).first {
@@ -410,7 +413,7 @@ import Testing
     @Test func soloReopensItsOwnLogFileOnSIGUSR1() throws {
         let scratch = Scratch()
         let port = try freePort()
-        scratch.config(port: port, "[sleepers]\ncommand = sleep 600\n")
+        scratch.config(port: port, "[sleepers]\nqueue = none\ncommand = sleep 600\n")
         let supervisor = try Child(["run", "--log-file", "own.log", "solo.conf"], in: scratch, name: "supervisor")
         try waitFor("solo's own log") { scratch.read("own.log").contains("started worker 0") }
         rename(scratch.file("own.log"), scratch.file("own.log.1"))

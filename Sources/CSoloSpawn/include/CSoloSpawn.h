@@ -118,6 +118,18 @@ int solo_signalfd(const int *_Nonnull signals, int count, int *_Nonnull fd);
 // Reads one signal: returns 1 with its number and sender, 0 when none is pending, -errno.
 int solo_signalfd_read(int fd, int *_Nonnull signo, pid_t *_Nonnull sender);
 
+// MARK: - inotify
+
+enum {
+    SOLO_IN_MODIFY = 0x002,
+    SOLO_IN_CLOSE_WRITE = 0x008,
+    SOLO_IN_MOVED_TO = 0x080,
+    SOLO_IN_CREATE = 0x100,
+};
+
+int solo_inotify_init(int *_Nonnull fd);                                  // non-blocking, CLOEXEC
+int solo_inotify_watch(int fd, const char *_Nonnull path, uint32_t mask, int *_Nonnull wd);
+
 // MARK: - descriptors and processes
 
 int solo_pipe(int fds[_Nonnull 2]);                 // O_CLOEXEC on both ends

@@ -6,6 +6,12 @@ public struct Arguments: Equatable {
     public var values: [String: String] = [:]
     public var flags: Set<String> = []
 
+    public init(operands: [String] = [], values: [String: String] = [:], flags: Set<String> = []) {
+        self.operands = operands
+        self.values = values
+        self.flags = flags
+    }
+
     /// `valued` options take a value (`--config FILE` or `--config=FILE`); `flags` do not.
     public static func parse(_ arguments: [String], command: String, valued: [String], flags: [String]) throws(UsageError) -> Arguments {
         var result = Arguments()

@@ -42,6 +42,11 @@ enum Keys {
         KeySpec(name: "include", apply: { model, value, context in
             model.includes += value.split(whereSeparator: { $0 == " " || $0 == "," }).map { context.path(String($0)) }
         }, render: { $0.includes.joined(separator: " ") }),
+        KeySpec(name: "max_payload", apply: { model, value, _ throws(ValueError) in
+            let size = try Values.size(value)
+            guard size >= 16, size <= 64 << 20 else { throw ValueError("\(quoted(value)) is out of range (16 bytes to 64M; 1M is usual)") }
+            model.maxPayload = Int(size)
+        }, render: { Values.formatSize(UInt64($0.maxPayload)) }),
     ]
 
     // MARK: - pools
@@ -127,12 +132,39 @@ enum Keys {
         KeySpec(name: "backoff_reset", apply: { model, value, _ throws(ValueError) in
             model.backoffReset = try Values.duration(value)
         }, render: { Values.formatDuration($0.backoffReset) }),
-        KeySpec(name: "queue", apply: { model, value, _ throws(ValueError) in
-            guard isNone(value) else {
-                throw ValueError("\(quoted(value)): this version supports only queue = none (workers poll their own queue)")
+        KeySpec(name: "queue", apply: { model, value, context throws(ValueError) in
+            if isNone(value) { model.queue = .none; return }
+            guard value.hasPrefix("sqlite:"), value.count > 7 else {
+                throw ValueError("\(quoted(value)) is not a queue (write sqlite:/var/lib/solo/queue.db, or none when the workers poll their own)")
             }
-            model.queue = .none
-        }, render: { _ in "none" }),
+            model.queue = .sqlite(path: context.path(String(value.dropFirst(7))))
+        }, render: { pool in
+            switch pool.queue {
+            case .none: return "none"
+            case .sqlite(let path): return "sqlite:" + path
+            }
+        }),
+        KeySpec(name: "queue_name", apply: { model, value, _ throws(ValueError) in
+            guard !value.isEmpty, value.count <= 200, !value.contains(where: { $0 == " " || $0.isNewline }) else {
+                throw ValueError("\(quoted(value)) is not a queue name (no spaces; like mailer)")
+            }
+            model.queueName = value
+        }, render: { $0.queueName }),
+        KeySpec(name: "job_timeout", apply: { model, value, _ throws(ValueError) in
+            model.jobTimeout = isNone(value) ? nil : try Values.duration(value)
+            if let timeout = model.jobTimeout, timeout < .milliseconds(10) {
+                throw ValueError("\(quoted(value)) is too short (10ms at least; none for no limit)")
+            }
+        }, render: { $0.jobTimeout.map(Values.formatDuration) ?? "none" }),
+        KeySpec(name: "max_attempts", apply: { model, value, _ throws(ValueError) in
+            model.maxAttempts = try Values.integer(value, in: 1...1_000_000, example: "5")
+        }, render: { "\($0.maxAttempts)" }),
+        KeySpec(name: "retry_delay", apply: { model, value, _ throws(ValueError) in
+            model.retryDelay = try Values.range(value, Values.duration)
+        }, render: { Values.formatRange($0.retryDelay, Values.formatDuration) }),
+        KeySpec(name: "keep_done", apply: { model, value, _ throws(ValueError) in
+            model.keepDone = try Values.duration(value)
+        }, render: { Values.formatDuration($0.keepDone) }),
         KeySpec(name: "log_file", apply: { model, value, context in
             model.logFile = value.isEmpty || value == "stderr" ? nil : context.path(value)
         }, render: { $0.logFile ?? "stderr" }),

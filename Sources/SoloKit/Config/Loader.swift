@@ -144,6 +144,8 @@ public struct ConfigLoader {
 
     private func fillPoolDefaults(_ pool: inout PoolConfig, set: Set<String>, global: GlobalConfig) {
         if !set.contains("directory") { pool.directory = Path.directory(of: pool.file) }
+        if !set.contains("queue") { pool.queue = .sqlite(path: global.stateDirectory + "/queue.db") }
+        if !set.contains("queue_name") { pool.queueName = pool.name }
         if !set.contains("log_file"), let logDirectory = global.logDirectory {
             pool.logFile = logDirectory + "/" + pool.name + ".log"
         }
@@ -171,6 +173,11 @@ public struct ConfigLoader {
         }
         if let limit = pool.memoryLimit, let kill = pool.memoryKill, kill < limit {
             problem("memory_kill", "\(Values.formatSize(kill)) is below memory_limit \(Values.formatSize(limit)) (the hard limit must be the higher one)")
+        }
+        if !pool.queue.feedsJobs {
+            for key in ["queue_name", "job_timeout", "max_attempts", "retry_delay", "keep_done"] where set.contains(key) {
+                problem(key, "has no effect with queue = none (the workers poll their own queue)", .warning)
+            }
         }
         if pool.backoffMin < .milliseconds(10) {
             problem("backoff_min", "\(Values.formatDuration(pool.backoffMin)) is too short: a crash loop would burn a CPU (10ms at least; 100ms is usual)")

@@ -20,6 +20,8 @@ public struct GlobalConfig: Equatable, Sendable {
     /// Where `solo check` sends the background supervisor's own output.
     public var logFile: String = ""
     public var includes: [String] = []
+    /// The longest job payload accepted, in bytes.
+    public var maxPayload: Int = 1 << 20
 }
 
 public struct EnvironmentVariable: Equatable, Sendable {
@@ -37,6 +39,10 @@ public struct LimitSetting: Equatable, Sendable {
 public enum QueueSetting: Equatable, Sendable {
     /// Workers poll their own queue; solo only counts their `ok` / `fail` / `retry` lines.
     case none
+    /// The embedded queue in an SQLite file: solo feeds the jobs to the workers (feed mode).
+    case sqlite(path: String)
+
+    public var feedsJobs: Bool { self != .none }
 }
 
 public struct PoolConfig: Equatable, Sendable {
@@ -70,7 +76,18 @@ public struct PoolConfig: Equatable, Sendable {
     public var backoffMax: Duration = .seconds(60)
     public var backoffReset: Duration = .seconds(10)
 
+    /// Filled in by the loader: `sqlite:` a file under state_dir unless the pool says otherwise.
     public var queue: QueueSetting = .none
+    /// The queue's name in the file (several pools may share a file); default: the pool's name.
+    public var queueName: String = ""
+    /// A worker that holds a job longer is killed and the job retried; nil: no limit.
+    public var jobTimeout: Duration? = .seconds(60)
+    /// Attempts of a job before it is dead (a job may name its own).
+    public var maxAttempts = 5
+    /// The wait before a retry: the first one, doubling up to the last, with jitter.
+    public var retryDelay: ClosedRange<Duration> = .seconds(1)...(.seconds(600))
+    /// How long done jobs (and their results) are kept.
+    public var keepDone: Duration = .seconds(3600)
     /// nil: the supervisor's own standard error.
     public var logFile: String? = nil
 

@@ -7,11 +7,20 @@ public struct SpawnOrder: Equatable, Sendable {
     public var lifetime: Duration?
 }
 
+/// What becomes of a job a worker held.
+public enum JobResolution: Equatable, Sendable {
+    case done(result: String?)
+    case dead(error: String)
+    /// Back to the queue after `delay`, unless its attempts are used up.
+    case retry(error: String, delay: Duration)
+}
+
 /// What a pool asks the supervisor to do; the pool itself makes no system call.
 public enum PoolCommand: Equatable, Sendable {
     case spawn(SpawnOrder)
     case signal(worker: UInt64, pid: pid_t, signal: Int32)
     case closeInput(worker: UInt64)
+    case finish(ReservedJob, JobResolution)
     case log(String)
 }
 
@@ -41,6 +50,12 @@ public final class Pool {
     public var name: String { config.name }
     public var isIdle: Bool { workers.isEmpty }
     public var samplesMemory: Bool { config.memoryLimit != nil || config.memoryKill != nil }
+
+    /// Feed mode: the workers waiting for a job, oldest first.
+    public var idleWorkers: [UInt64] {
+        guard config.queue.feedsJobs && !stopping else { return [] }
+        return workers.values.filter(\.isIdle).map(\.id).sorted()
+    }
 
     public init(config: PoolConfig) {
         self.config = config
@@ -114,6 +129,7 @@ public final class Pool {
             case .signal(let signal): commands.append(.signal(worker: id, pid: worker.pid, signal: signal))
             case .closeInput: commands.append(.closeInput(worker: id))
             case .replace: if slots[worker.slot].current == id { slots[worker.slot].current = nil }
+            case .finished(let job, let message): commands.append(.finish(job, resolution(of: job, message, using: &random)))
             case .log(let message): commands.append(.log(message))
             }
         }
@@ -144,10 +160,45 @@ public final class Pool {
         ([nextMemorySample] + workers.values.map(\.nextDeadline) + slots.map(\.restartAt)).compactMap { $0 }.min()
     }
 
+    // MARK: - jobs
+
+    private func resolution(of job: ReservedJob, _ message: WorkerMessage, using random: inout some RandomNumberGenerator) -> JobResolution {
+        switch message {
+        case .ok(let result): return .done(result: result)
+        case .fail(let reason): return .dead(error: reason ?? "failed")
+        case .retry(let delay):
+            return .retry(error: "the worker asked for a retry", delay: delay ?? retryDelay(after: job.attempts, using: &random))
+        case .ready, .status, .invalid: preconditionFailure("\(message) is not an outcome")
+        }
+    }
+
+    /// The wait before attempt `attempts + 1`: retry_delay's low end, doubling per attempt up to
+    /// its high end, give or take a fifth, so that jobs that failed together do not return together.
+    public func retryDelay(after attempts: Int, using random: inout some RandomNumberGenerator) -> Duration {
+        let low = config.retryDelay.lowerBound.nanoseconds, high = config.retryDelay.upperBound.nanoseconds
+        var ns = low
+        for _ in 1..<max(attempts, 1) where ns < high { ns = ns.multipliedReportingOverflow(by: 2).partialValue }
+        ns = min(max(ns, 0), high)
+        let jitter = Int64.random(in: -(ns / 5)...(ns / 5), using: &random)
+        return .nanoseconds(max(0, ns + jitter))
+    }
+
     // MARK: - deaths
 
     private func exited(_ worker: Worker, now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
         workers[worker.id] = nil
+        // A worker that dies with a job in hand has not finished it: at least once means again.
+        var lost: [PoolCommand] = []
+        if let job = worker.job {
+            let why = worker.jobTimedOut
+                ? "it ran over job_timeout (\(config.jobTimeout.map(Values.formatDuration) ?? "none")) and its worker was killed"
+                : "its worker exited (\(worker.exitStatus?.description ?? "unknown")) while running it"
+            lost.append(.finish(job, .retry(error: why, delay: retryDelay(after: job.attempts, using: &random))))
+        }
+        return lost + exitLog(worker, now: now, using: &random)
+    }
+
+    private func exitLog(_ worker: Worker, now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
         let status = worker.exitStatus ?? .exited(-1)
         let uptime = now - worker.started
         let summary = "after \(Values.formatElapsed(uptime)), \(worker.jobsDone) job\(worker.jobsDone == 1 ? "" : "s")"

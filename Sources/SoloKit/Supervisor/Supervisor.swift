@@ -39,6 +39,7 @@ public final class Supervisor {
     private let guardian = Guardian()
     private let inherited: [String]
     private let ownLogFile: String?
+    private let feeder: Feeder
 
     private var processes: [UInt64: WorkerProcess] = [:]
     private var byPid: [pid_t: UInt64] = [:]
@@ -58,6 +59,7 @@ public final class Supervisor {
 
     static let signalToken: UInt64 = 0
     static let guardianToken: UInt64 = 3
+    static let queueFilesToken: UInt64 = 4
     public static let handledSignals = [SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU, SIGALRM]
 
     /// Sets up everything that can fail before a worker starts. The caller has acquired the lock.
@@ -91,6 +93,15 @@ public final class Supervisor {
         self.plans = plans
         self.sinks = sinks
         pools = config.pools.map { Pool(config: $0) }
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, host.count - 1)
+        let hostname = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let logger = LogSink()
+        let formatter = self.formatter
+        feeder = Feeder(pools: pools, owner: "\(hostname)/\(LockAddress.format(lock.address)):\(lock.port)") { message in
+            logger.write(formatter.line(message, prefix: "solo: "))
+        }
+        if let watch = feeder.descriptor { try? epoll.add(watch, token: Self.queueFilesToken) }
         do { try guardian.start() } catch { throw StartupError("cannot start the guardian process: \(error)") }
     }
 
@@ -99,6 +110,7 @@ public final class Supervisor {
         let address = LockAddress.format(lock.address)
         say("started (pid \(getpid()), lock \(address):\(lock.port), \(pools.count) pool\(pools.count == 1 ? "" : "s"), config \(config.file))")
         reconcile()
+        feed()
         reportReady()
         while phase != .done {
             let now = Moment.now()
@@ -111,9 +123,11 @@ public final class Supervisor {
             for event in events { dispatch(event) }
             expire(Moment.now())
             reconcile()
+            feed()
             watchGuardianPipe()
             finishStopIfDone()
         }
+        feeder.shutdown()
         guardian.stop()
         sinks.values.forEach { $0.close() }
         say("stopped")
@@ -126,12 +140,14 @@ public final class Supervisor {
         switch event.token {
         case Self.signalToken: return handleSignals()
         case Self.guardianToken: return tellGuardian(guardian.flush())
+        case Self.queueFilesToken: return feeder.filesChanged()
         default: break
         }
         guard let process = processes[event.token >> 2] else { return }
         switch event.token & 3 {
         case 1: readOutput(of: process, untilDrained: false)
         case 2: readControl(of: process, untilDrained: false)
+        case 3: writeInput(of: process)
         default: break
         }
     }
@@ -186,7 +202,7 @@ public final class Supervisor {
         readControl(of: process, untilDrained: true)
         readOutput(of: process, untilDrained: true)
         flushPartialLines(of: process)
-        [process.output, process.control].compactMap { $0 }.forEach { epoll.remove($0) }
+        [process.output, process.control, process.inputWatched ? process.input : nil].compactMap { $0 }.forEach { epoll.remove($0) }
         process.closeAll()
         perform(process.pool.handle(id, .exited(status), now: now, using: &random), for: process.pool)
 
@@ -303,8 +319,9 @@ public final class Supervisor {
                 // Only while the worker is unreaped: then its pid is still its process group.
                 if processes[worker] != nil { Processes.signalGroup(pid, signal) }
             case .closeInput(let worker):
-                processes[worker]?.input?.close()
-                processes[worker]?.input = nil
+                if let process = processes[worker] { closeInput(of: process) }
+            case .finish(let job, let resolution):
+                feeder.record(job, resolution, of: pool, now: Moment.now())
             case .log(let message):
                 say("pool \(pool.name): \(message)", alsoTo: pool)
             }
@@ -329,7 +346,7 @@ public final class Supervisor {
             output = try pipe()
             control = try pipe()
             var request = try plan.request(for: order, descriptors: [stdin.read, output.write, output.write, control.write],
-                                           inherited: inherited)
+                                           inherited: inherited, extra: workerVariables(pool, id: nextID))
             request.guardian = guardian.pipeForChildren
             pid = try spawn(request)
         } catch {
@@ -350,6 +367,7 @@ public final class Supervisor {
         do {
             try output.read.setNonBlocking()
             try control.read.setNonBlocking()
+            try stdin.write.setNonBlocking()
             try epoll.add(output.read, token: id << 2 | 1)
             try epoll.add(control.read, token: id << 2 | 2)
         } catch {
@@ -361,9 +379,79 @@ public final class Supervisor {
         say("pool \(pool.name): started worker \(order.slot) (pid \(pid), \(limit)\(lifetime))", alsoTo: pool)
     }
 
+    /// What a worker learns beyond the pool's environment: its queue, its name (so that a
+    /// `solo push` it runs joins the group of the job it holds) and solo's config.
+    private func workerVariables(_ pool: Pool, id: UInt64) -> [(String, String)] {
+        guard pool.config.queue.feedsJobs else { return [] }
+        return [("SOLO_QUEUE", pool.config.queueName), ("SOLO_WORKER_ID", "\(feeder.owner)/\(pool.name)/\(id)"),
+                ("SOLO_CONFIG", config.file)]
+    }
+
     private func spawnFailed(_ pool: Pool, _ order: SpawnOrder, _ error: String, now: Moment) {
         if phase == .running && notify != nil { startupProblems.append("pool \(pool.name): worker \(order.slot) cannot start: \(error)") }
         perform(pool.spawnFailed(order, error: error, now: now, using: &random), for: pool)
+    }
+
+    // MARK: - feeding jobs
+
+    /// Gives every idle worker of a feed pool a job, if the queue has one, and commits the
+    /// outcomes that are due.
+    private func feed() {
+        let now = Moment.now()
+        if phase == .running {
+            for pool in pools where pool.config.queue.feedsJobs {
+                let idle = pool.idleWorkers
+                guard !idle.isEmpty else { continue }
+                let jobs = feeder.take(for: pool, count: idle.count, now: now)
+                for (worker, job) in zip(idle, jobs) {
+                    guard let process = processes[worker] else { continue }
+                    perform(pool.handle(worker, .assigned(job), now: now, using: &random), for: pool)
+                    feeder.assign(job, of: pool, to: "\(feeder.owner)/\(pool.name)/\(worker)")
+                    process.inputPending.append(contentsOf: job.payload.utf8)
+                    process.inputPending.append(UInt8(ascii: "\n"))
+                    writeInput(of: process)
+                }
+            }
+        }
+        feeder.flush(now: now)
+    }
+
+    /// Writes what the worker's stdin takes now; the rest when it is writable again.
+    private func writeInput(of process: WorkerProcess) {
+        guard let input = process.input else { return }
+        while !process.inputPending.isEmpty {
+            let written: Int
+            do {
+                written = try process.inputPending.withUnsafeBytes { raw in Result { () throws(Errno) in try input.writeSome(raw) } }.get()
+            } catch {
+                // The worker closed its stdin or died: its exit will retry the job it held.
+                process.inputPending.removeAll()
+                break
+            }
+            if written == 0 { break }
+            process.inputPending.removeFirst(written)
+        }
+        let wantsWritable = !process.inputPending.isEmpty
+        if wantsWritable && !process.inputWatched {
+            process.inputWatched = (try? epoll.add(input, token: process.id << 2 | 3, readable: false, writable: true)) != nil
+        } else if !wantsWritable && process.inputWatched {
+            epoll.remove(input)
+            process.inputWatched = false
+        }
+        if !wantsWritable && process.closeInputWhenWritten { closeInput(of: process) }
+    }
+
+    /// EOF on the worker's stdin ("finish and exit"), once what it was sent is written.
+    private func closeInput(of process: WorkerProcess) {
+        guard let input = process.input else { return }
+        if !process.inputPending.isEmpty {
+            process.closeInputWhenWritten = true
+            return
+        }
+        if process.inputWatched { epoll.remove(input) }
+        process.inputWatched = false
+        input.close()
+        process.input = nil
     }
 
     // MARK: - the guardian
@@ -426,6 +514,7 @@ public final class Supervisor {
             perform(commands, for: pool)
         }
         if let restart = guardianRestartAt, restart <= now { restartGuardian(now: now) }
+        feeder.expire(now: now)
         for (session, state) in lingering {
             guard let deadline = state.ladder.deadline, deadline <= now else { continue }
             if orphans == nil { orphans = orphansBySession() }
@@ -448,6 +537,7 @@ public final class Supervisor {
 
     private func nextDeadline(now: Moment) -> Moment? {
         var deadlines = pools.compactMap(\.nextDeadline) + lingering.values.compactMap(\.ladder.deadline) + strays.values
+        if let queue = feeder.nextDeadline { deadlines.append(queue) }
         if let restart = guardianRestartAt { deadlines.append(restart) }
         // Stopping, with no worker left but leftovers that are not solo's children yet (they
         // are re-parented to solo only when their parent dies, which no signal reports): look again.

@@ -64,6 +64,9 @@ public struct WorkerPolicy: Equatable, Sendable {
     public var stopTimeout: Duration
     public var memoryLimit: UInt64?
     public var memoryKill: UInt64?
+    /// Feed mode: jobs arrive on stdin, and a graceful stop begins with EOF there.
+    public var feedsJobs: Bool
+    public var jobTimeout: Duration?
     /// How long a worker that says nothing stays `starting`.
     public var startGrace: Duration = .seconds(1)
     /// How long to wait after SIGKILL before saying the process seems stuck.
@@ -74,13 +77,19 @@ public struct WorkerPolicy: Equatable, Sendable {
         stopTimeout = pool.stopTimeout
         memoryLimit = pool.memoryLimit
         memoryKill = pool.memoryKill
+        feedsJobs = pool.queue.feedsJobs
+        jobTimeout = pool.jobTimeout
     }
 
-    /// Poll mode: `stop_signal` at once (Laravel and Symfony workers finish the current job
-    /// on SIGTERM), SIGKILL after `stop_timeout`.
+    /// Feed mode: EOF on stdin (the worker finishes its job and exits), `stop_signal` after
+    /// `stop_timeout`, SIGKILL after another. Poll mode: `stop_signal` at once (Laravel and
+    /// Symfony workers finish the current job on SIGTERM), SIGKILL after `stop_timeout`.
     public var gracefulLadder: [StopStep] {
         var steps: [StopStep] = []
-        if stopSignal != SIGKILL { steps.append(StopStep(action: .signal(stopSignal), state: .draining, wait: stopTimeout)) }
+        if feedsJobs { steps.append(StopStep(action: .closeInput, state: .draining, wait: stopTimeout)) }
+        if stopSignal != SIGKILL {
+            steps.append(StopStep(action: .signal(stopSignal), state: feedsJobs ? .stopping : .draining, wait: stopTimeout))
+        }
         steps.append(StopStep(action: .signal(SIGKILL), state: .stopping, wait: killWait))
         return steps
     }
@@ -102,6 +111,8 @@ public enum WorkerEvent: Equatable, Sendable {
     case kill
     /// A line read from fd 3 after the worker was reaped: counted, but it starts nothing.
     case finalMessage(WorkerMessage)
+    /// Feed mode: a job was written to the worker's stdin.
+    case assigned(ReservedJob)
     case exited(ExitStatus)
 }
 
@@ -112,6 +123,8 @@ public enum WorkerAction: Equatable, Sendable {
     /// The worker is leaving on purpose: its slot should start a replacement now, so that
     /// capacity does not dip while it drains.
     case replace
+    /// Feed mode: the worker reported the outcome of the job it held.
+    case finished(ReservedJob, WorkerMessage)
     case log(String)
 }
 
@@ -135,6 +148,11 @@ public struct Worker: Sendable {
     public private(set) var statusText: String?
     public private(set) var invalidLines = 0
     public private(set) var stageDeadline: Moment?
+    /// Feed mode: the job in hand, and when it times out.
+    public private(set) var job: ReservedJob?
+    public private(set) var jobDeadline: Moment?
+    /// Set when the job in hand outlived job_timeout and the worker was killed for it.
+    public private(set) var jobTimedOut = false
     private var ladder = StopLadder([])
 
     public init(id: UInt64, slot: Int, pid: pid_t, started: Moment, jobLimit: Int?, lifetimeLimit: Duration?, policy: WorkerPolicy) {
@@ -154,8 +172,12 @@ public struct Worker: Sendable {
     /// The earliest moment at which this worker wants a `.timeout`.
     public var nextDeadline: Moment? {
         let lifetime = isLeaving || !isAlive ? nil : lifetimeDeadline
-        return [stageDeadline, lifetime].compactMap { $0 }.min()
+        let timeout = isAlive && !jobTimedOut ? jobDeadline : nil
+        return [stageDeadline, lifetime, timeout].compactMap { $0 }.min()
     }
+
+    /// Feed mode: ready for a job (alive, not leaving, holding none).
+    public var isIdle: Bool { state == .ready && job == nil }
 
     /// Jobs left before the limit (nil: no limit).
     public var jobsRemaining: Int? { jobLimit.map { max(0, $0 - jobsDone) } }
@@ -180,9 +202,22 @@ public struct Worker: Sendable {
             return []
 
         case (_, .finalMessage(let message)):
-            if message.isOutcome { jobsDone += 1 }
             if case .status(let text) = message { statusText = text }
+            guard message.isOutcome else { return [] }
+            jobsDone += 1
+            guard let held = job else { return [] }
+            job = nil
+            jobDeadline = nil
+            return [.finished(held, message)]
+
+        case (.ready, .assigned(let next)):
+            job = next
+            state = .busy
+            jobDeadline = policy.jobTimeout.map { now + $0 }
             return []
+
+        case (.starting, .assigned), (.busy, .assigned), (.draining, .assigned), (.stopping, .assigned):
+            preconditionFailure("a job was given to worker \(slot) (pid \(pid)) in state \(state)")
 
         case (.starting, .message(let message)), (.ready, .message(let message)), (.busy, .message(let message)),
              (.draining, .message(let message)), (.stopping, .message(let message)):
@@ -204,6 +239,7 @@ public struct Worker: Sendable {
             return []
 
         case (.starting, .timeout), (.ready, .timeout), (.busy, .timeout):
+            if let timedOut = timeOutJob(now: now, policy: policy) { return timedOut }
             if let lifetime = lifetimeLimit, let deadline = lifetimeDeadline, now >= deadline {
                 return retire(.lifetime(age: now - started, limit: lifetime), replace: true, now: now, policy: policy)
             }
@@ -214,6 +250,7 @@ public struct Worker: Sendable {
             return []
 
         case (.draining, .timeout), (.stopping, .timeout):
+            if let timedOut = timeOutJob(now: now, policy: policy) { return timedOut }
             guard let deadline = stageDeadline, now >= deadline else { return [] }
             return climbLadder(now: now)
 
@@ -245,14 +282,32 @@ public struct Worker: Sendable {
             let more = invalidLines == 3 ? " (further invalid lines from this worker are not logged)" : ""
             return [.log("worker \(slot) (pid \(pid)) wrote an invalid line on fd 3: \(quoted(shown)); expected ok, fail, retry, ready or status\(more)")]
         case .ok, .fail, .retry:
+            var actions: [WorkerAction] = []
+            if policy.feedsJobs {
+                guard let held = job else {
+                    return receive(.invalid("\(message.verb) while holding no job"), now: now, policy: policy)
+                }
+                job = nil
+                jobDeadline = nil
+                actions.append(.finished(held, message))
+            }
             jobsDone += 1
             if state == .starting { state = .ready; stageDeadline = nil }
             if state == .busy { state = .ready }
             if let jobLimit, jobsDone >= jobLimit, !isLeaving {
-                return retire(.jobs(done: jobsDone, limit: jobLimit), replace: true, now: now, policy: policy)
+                actions += retire(.jobs(done: jobsDone, limit: jobLimit), replace: true, now: now, policy: policy)
             }
-            return []
+            return actions
         }
+    }
+
+    /// Kills a worker whose job has outlived job_timeout; the job is retried when it exits.
+    private mutating func timeOutJob(now: Moment, policy: WorkerPolicy) -> [WorkerAction]? {
+        guard let held = job, let deadline = jobDeadline, now >= deadline, !jobTimedOut, let limit = policy.jobTimeout else { return nil }
+        jobTimedOut = true
+        if retireReason == nil { retireReason = .restart }
+        let log = WorkerAction.log("worker \(slot) (pid \(pid)) has run job \(held.id) for over job_timeout \(Values.formatDuration(limit)); killing it")
+        return [log] + start(policy.killLadder, now: now)
     }
 
     private mutating func retire(_ reason: RetireReason, replace: Bool, now: Moment, policy: WorkerPolicy) -> [WorkerAction] {

@@ -6,7 +6,8 @@ public enum WorkerEnvironment {
     /// Meant for solo itself, never for its workers.
     static let neverPassed: Set<String> = ["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID"]
 
-    public static func build(pool: PoolConfig, slot: Int, jobLimit: Int?, inherited: [String], account: UserAccount?) -> [String] {
+    public static func build(pool: PoolConfig, slot: Int, jobLimit: Int?, inherited: [String], account: UserAccount?,
+                             extra: [(String, String)] = []) -> [String] {
         var names: [String] = []
         var values: [String: String] = [:]
         func set(_ name: String, _ value: String) {
@@ -31,6 +32,7 @@ public enum WorkerEnvironment {
         set("SOLO_WORKER", String(slot))
         set("SOLO_FD", "3")
         set("SOLO_MAX_JOBS", String(jobLimit ?? 0))
+        for (name, value) in extra { set(name, value) }
         return names.map { $0 + "=" + values[$0]! }
     }
 }

@@ -62,9 +62,9 @@ struct LaunchPlan {
     }
 
     /// The spawn request for one worker; `descriptors` are its stdin, stdout, stderr and fd 3.
-    func request(for order: SpawnOrder, descriptors: [FileDescriptor?], inherited: [String]) throws(SpawnError) -> SpawnRequest {
+    func request(for order: SpawnOrder, descriptors: [FileDescriptor?], inherited: [String], extra: [(String, String)]) throws(SpawnError) -> SpawnRequest {
         let environment = WorkerEnvironment.build(pool: pool, slot: order.slot, jobLimit: order.jobLimit,
-                                                  inherited: inherited, account: account)
+                                                  inherited: inherited, account: account, extra: extra)
         let program = pool.command[0]
         guard let path = ProgramPath.resolve(program, searchPath: ProgramPath.searchPath(for: pool), directory: pool.directory) else {
             let why: Errno = program.contains("/") && Files.exists(Path.resolve(program, against: pool.directory)) ? .permissionDenied : .noSuchFile
@@ -96,6 +96,10 @@ final class WorkerProcess {
     let memory: ResidentMemoryReader?
     /// Set once the process is reaped: its pid no longer names it.
     var reaped = false
+    /// Feed mode: job lines not yet taken by the worker's stdin pipe.
+    var inputPending: [UInt8] = []
+    var inputWatched = false
+    var closeInputWhenWritten = false
 
     init(id: UInt64, pid: pid_t, pool: Pool, slot: Int, input: FileDescriptor, output: FileDescriptor, control: FileDescriptor) {
         self.id = id

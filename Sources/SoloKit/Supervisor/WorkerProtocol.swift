@@ -80,6 +80,18 @@ public enum WorkerMessage: Equatable, Sendable {
     case status(String)
     case invalid(String)
 
+    /// The protocol word.
+    public var verb: String {
+        switch self {
+        case .ok: return "ok"
+        case .fail: return "fail"
+        case .retry: return "retry"
+        case .ready: return "ready"
+        case .status: return "status"
+        case .invalid: return "an invalid line"
+        }
+    }
+
     /// Whether the line reports the outcome of a job.
     public var isOutcome: Bool {
         switch self {

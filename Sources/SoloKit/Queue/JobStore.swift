@@ -1,0 +1,455 @@
+import CSQLite
+import Glibc
+
+/// Why a queue cannot be used now. `busy` passes by itself (another writer holds the lock);
+/// the others need someone to act, and say what.
+public struct QueueError: Error, CustomStringConvertible, Equatable {
+    public enum Kind: Equatable, Sendable { case busy, unavailable }
+    public let kind: Kind
+    public let message: String
+
+    public var description: String { message }
+
+    init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    init(_ error: DatabaseError, path: String) {
+        let primary = error.primary
+        if error.isBusy {
+            self.init(.busy, "\(path): busy (another process is writing)")
+        } else if primary == SQLITE_FULL {
+            self.init(.unavailable, "\(path): the disk is full; jobs wait until there is room")
+        } else if primary == SQLITE_NOTADB {
+            self.init(.unavailable, "\(path) is not an SQLite database, so not a solo queue; point queue at another file")
+        } else if primary == SQLITE_CORRUPT {
+            self.init(.unavailable, "\(path) is corrupt (\(error.message)); restore it or point queue at another file")
+        } else if primary == SQLITE_CANTOPEN || primary == SQLITE_PERM || primary == SQLITE_READONLY {
+            self.init(.unavailable, "\(path): cannot open it for writing (\(error.message)); check the path and its permissions")
+        } else {
+            self.init(.unavailable, "\(path): \(error.message)")
+        }
+    }
+}
+
+/// A job to enqueue.
+public struct NewJob: Equatable, Sendable {
+    public var payload: [UInt8]
+    public var priority: Int = 0
+    /// Unix milliseconds before which the job is delayed (0: ready now).
+    public var runAt: Int64 = 0
+    public var maxAttempts: Int?
+    public var group: String?
+
+    public init(payload: [UInt8], priority: Int = 0, runAt: Int64 = 0, maxAttempts: Int? = nil, group: String? = nil) {
+        self.payload = payload
+        self.priority = priority
+        self.runAt = runAt
+        self.maxAttempts = maxAttempts
+        self.group = group
+    }
+}
+
+/// A job taken from the queue by a supervisor, leased until it finishes.
+public struct ReservedJob: Equatable, Sendable {
+    public var id: Int64
+    public var payload: String
+    public var priority: Int
+    /// Attempts so far, this one included.
+    public var attempts: Int
+    public var maxAttempts: Int?
+    public var group: String?
+}
+
+/// What became of a job.
+public enum JobOutcome: Equatable, Sendable {
+    case done(id: Int64, result: String?)
+    /// Dead at once, with its error (a `fail`, or no attempts left).
+    case dead(id: Int64, error: String)
+    /// Back to the queue at `runAt` (Unix ms), unless its attempts are used up (`maxAttempts`
+    /// is the pool's default, for jobs that name none); then dead with `error`.
+    case retry(id: Int64, error: String, runAt: Int64, maxAttempts: Int)
+}
+
+public struct QueueCounts: Equatable, Sendable {
+    public var queue: String
+    public var ready = 0, delayed = 0, reserved = 0, done = 0, dead = 0
+
+    public init(queue: String) { self.queue = queue }
+
+    /// Adds another's counts (a group spread over several files).
+    public mutating func add(_ other: QueueCounts) {
+        ready += other.ready; delayed += other.delayed; reserved += other.reserved; done += other.done; dead += other.dead
+    }
+
+    public var pending: Int { ready + delayed + reserved }
+    public var total: Int { pending + done + dead }
+}
+
+/// A job as `solo queue list` and `solo queue dead` show it.
+public struct JobRecord: Equatable, Sendable {
+    public var id: Int64
+    public var queue: String
+    public var state: String
+    public var payload: String
+    public var priority: Int
+    public var attempts: Int
+    public var maxAttempts: Int?
+    public var group: String?
+    public var runAt: Int64
+    public var createdAt: Int64
+    public var finishedAt: Int64?
+    public var result: String?
+    public var error: String?
+}
+
+/// One queue file: every queue operation is one short transaction, with prepared statements.
+public final class JobStore {
+    public let path: String
+    let database: Database
+    private var statements: [String: Statement] = [:]
+
+    /// Opens the file (creating it with `create`), checks it is a solo queue and migrates an
+    /// older schema. `durable`: fsync at every commit (for `solo push`: an accepted job must
+    /// survive a power cut); otherwise fsync at checkpoints (a lost completion re-runs a job).
+    public init(path: String, create: Bool, durable: Bool = false, busyTimeout: Int32 = 0) throws(QueueError) {
+        self.path = path
+        if !create && !Files.exists(path) {
+            throw QueueError(.unavailable, "\(path): no such queue file (it is made by solo run or solo push)")
+        }
+        do {
+            database = try Database(path: path, create: create)
+            database.setBusyTimeout(milliseconds: max(busyTimeout, 1000))
+            try database.execute("PRAGMA journal_mode = WAL")
+            try database.execute(durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
+            try migrate()
+            database.setBusyTimeout(milliseconds: busyTimeout)
+        } catch let error as QueueError {
+            throw error
+        } catch let error as DatabaseError {
+            throw QueueError(error, path: path)
+        } catch {
+            throw QueueError(.unavailable, "\(path): \(error)")
+        }
+    }
+
+    /// The schema version of the file.
+    public func schemaVersion() throws(QueueError) -> Int {
+        Int((try run { () throws(DatabaseError) in try database.scalarInt("PRAGMA user_version") }) ?? 0)
+    }
+
+    private func migrate() throws(QueueError) {
+        try run { () throws(DatabaseError) in
+            try database.transaction { () throws(DatabaseError) in
+                let version = Int(try database.scalarInt("PRAGMA user_version") ?? 0)
+                let tables = try database.scalarInt("SELECT count(*) FROM sqlite_schema WHERE type = 'table'") ?? 0
+                let format = try database.scalarInt("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'solo_queue'") ?? 0
+                if version == 0 && tables > 0 || version > 0 && format == 0 {
+                    throw DatabaseError(code: -1, message: "\(path) is an SQLite database but not a solo queue (it has no solo_queue table); point queue at another file")
+                }
+                if version > QueueSchema.version {
+                    throw DatabaseError(code: -1, message: "\(path) has queue schema \(version), newer than this solo knows (\(QueueSchema.version)); upgrade solo")
+                }
+                for next in (version + 1)...max(version + 1, QueueSchema.version) where next <= QueueSchema.version {
+                    try database.execute(QueueSchema.migrations[next]!)
+                    try database.execute("PRAGMA user_version = \(next)")
+                }
+            }
+        }
+    }
+
+    /// Runs database work, turning its errors into queue errors.
+    private func run<T>(_ body: () throws(DatabaseError) -> T) throws(QueueError) -> T {
+        do { return try body() } catch {
+            if error.code == -1 { throw QueueError(.unavailable, error.message) }
+            throw QueueError(error, path: path)
+        }
+    }
+
+    private func statement(_ sql: String) throws(DatabaseError) -> Statement {
+        if let cached = statements[sql] { return cached }
+        let prepared = try database.prepare(sql)
+        statements[sql] = prepared
+        return prepared
+    }
+
+    public static func now() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
+    // MARK: - enqueueing
+
+    /// Inserts every job in one transaction: all of them, or (on an error) none.
+    @discardableResult
+    public func push(queue: String, _ jobs: some Sequence<NewJob>) throws(QueueError) -> Int {
+        try run { () throws(DatabaseError) in
+            try database.transaction { () throws(DatabaseError) in
+                let insert = try statement("INSERT INTO jobs (queue, payload, priority, run_at, max_attempts, grp) VALUES (?, ?, ?, ?, ?, ?)")
+                var count = 0
+                for job in jobs {
+                    try insert.run([.text(queue), .textBytes(job.payload), .integer(Int64(job.priority)), .integer(job.runAt),
+                                    .optional(job.maxAttempts), .optional(job.group)])
+                    count += 1
+                }
+                return count
+            }
+        }
+    }
+
+    // MARK: - the supervisor's side
+
+    /// Takes up to `count` ready jobs, highest priority first, then oldest, under a lease.
+    public func reserve(queue: String, count: Int, owner: String, leaseUntil: Int64, now: Int64) throws(QueueError) -> [ReservedJob] {
+        guard count > 0 else { return [] }
+        return try run { () throws(DatabaseError) in
+            try database.transaction { () throws(DatabaseError) in
+                let take = try statement("""
+                    UPDATE jobs SET state = 'reserved', lease_owner = ?, lease_until = ?, attempts = attempts + 1
+                    WHERE id IN (SELECT id FROM jobs WHERE queue = ? AND state = 'ready' ORDER BY priority DESC, id LIMIT ?)
+                    RETURNING id, payload, priority, attempts, max_attempts, grp
+                    """)
+                try take.bind([.text(owner), .integer(leaseUntil), .text(queue), .integer(Int64(count))])
+                var jobs: [ReservedJob] = []
+                while try take.step() {
+                    jobs.append(ReservedJob(id: take.int64(0), payload: take.text(1) ?? "", priority: take.int(2), attempts: take.int(3),
+                                            maxAttempts: take.isNull(4) ? nil : take.int(4), group: take.text(5)))
+                }
+                take.reset()
+                return jobs.sorted { ($0.priority, -$0.id) > ($1.priority, -$1.id) }
+            }
+        }
+    }
+
+    /// Records which worker holds a job (so that `solo push` run by that worker finds its group).
+    public func assign(_ id: Int64, to worker: String) throws(QueueError) {
+        try run { () throws(DatabaseError) in try statement("UPDATE jobs SET worker = ? WHERE id = ?").run([.text(worker), .integer(id)]) }
+    }
+
+    /// Applies outcomes in one transaction.
+    public func finish(_ outcomes: [JobOutcome], now: Int64) throws(QueueError) {
+        guard !outcomes.isEmpty else { return }
+        try run { () throws(DatabaseError) in
+            try database.transaction { () throws(DatabaseError) in
+                let done = try statement("""
+                    UPDATE jobs SET state = 'done', result = ?, finished_at = ?, lease_owner = NULL, lease_until = NULL, worker = NULL
+                    WHERE id = ? AND state = 'reserved'
+                    """)
+                let dead = try statement("""
+                    UPDATE jobs SET state = 'dead', error = ?, finished_at = ?, lease_owner = NULL, lease_until = NULL, worker = NULL
+                    WHERE id = ? AND state = 'reserved'
+                    """)
+                let retry = try statement("""
+                    UPDATE jobs SET
+                        state = CASE WHEN attempts >= COALESCE(max_attempts, ?) THEN 'dead' ELSE 'delayed' END,
+                        finished_at = CASE WHEN attempts >= COALESCE(max_attempts, ?) THEN ? ELSE NULL END,
+                        run_at = ?,
+                        error = CASE WHEN attempts >= COALESCE(max_attempts, ?)
+                                THEN ? || ' (no attempt left: ' || attempts || ' of ' || COALESCE(max_attempts, ?) || ')' ELSE ? END,
+                        lease_owner = NULL, lease_until = NULL, worker = NULL
+                    WHERE id = ? AND state = 'reserved'
+                    """)
+                for outcome in outcomes {
+                    switch outcome {
+                    case .done(let id, let result): try done.run([.optional(result), .integer(now), .integer(id)])
+                    case .dead(let id, let error): try dead.run([.text(error), .integer(now), .integer(id)])
+                    case .retry(let id, let error, let runAt, let maxAttempts):
+                        let attempts = SQLValue.integer(Int64(maxAttempts))
+                        try retry.run([attempts, attempts, .integer(now), .integer(runAt), attempts, .text(error), attempts, .text(error),
+                                       .integer(id)])
+                    }
+                }
+            }
+        }
+    }
+
+    /// Puts reserved jobs back untouched (taken ahead, never given to a worker).
+    public func release(_ ids: [Int64]) throws(QueueError) {
+        guard !ids.isEmpty else { return }
+        try run { () throws(DatabaseError) in
+            try database.transaction { () throws(DatabaseError) in
+                let back = try statement("""
+                    UPDATE jobs SET state = 'ready', attempts = max(attempts - 1, 0), lease_owner = NULL, lease_until = NULL, worker = NULL
+                    WHERE id = ? AND state = 'reserved'
+                    """)
+                for id in ids { try back.run([.integer(id)]) }
+            }
+        }
+    }
+
+    /// Moves delayed jobs whose time has come to ready; returns how many.
+    @discardableResult
+    public func promoteDelayed(now: Int64) throws(QueueError) -> Int {
+        try run { () throws(DatabaseError) in
+            try statement("UPDATE jobs SET state = 'ready' WHERE state = 'delayed' AND run_at <= ?").run([.integer(now)])
+            return database.changes
+        }
+    }
+
+    /// When the next delayed job is due (Unix ms), if any.
+    public func nextDelayed() throws(QueueError) -> Int64? {
+        try run { () throws(DatabaseError) in
+            let next = try statement("SELECT min(run_at) FROM jobs WHERE state = 'delayed'")
+            try next.bind([])
+            defer { next.reset() }
+            return try next.step() && !next.isNull(0) ? next.int64(0) : nil
+        }
+    }
+
+    /// Extends the leases this owner holds.
+    public func renewLeases(owner: String, until: Int64) throws(QueueError) {
+        try run { () throws(DatabaseError) in
+            try statement("UPDATE jobs SET lease_until = ? WHERE state = 'reserved' AND lease_owner = ?").run([.integer(until), .text(owner)])
+        }
+    }
+
+    /// Jobs whose lease ran out (their supervisor died) go back to the queue, or die when their
+    /// attempts are used up. With `owner`, that owner's leases are taken back at once: a
+    /// supervisor that holds the port lock knows its predecessor under the same name is dead.
+    @discardableResult
+    public func reclaim(queue: String, expiredBefore now: Int64, owner: String?, maxAttempts: Int) throws(QueueError) -> Int {
+        try run { () throws(DatabaseError) in
+            let back = try statement("""
+                UPDATE jobs SET
+                    state = CASE WHEN attempts >= COALESCE(max_attempts, ?) THEN 'dead' ELSE 'ready' END,
+                    finished_at = CASE WHEN attempts >= COALESCE(max_attempts, ?) THEN ? ELSE NULL END,
+                    error = 'its supervisor (' || lease_owner || ') died while it ran',
+                    lease_owner = NULL, lease_until = NULL, worker = NULL
+                WHERE state = 'reserved' AND queue = ? AND (lease_until < ? OR lease_owner = ?)
+                """)
+            try back.run([.integer(Int64(maxAttempts)), .integer(Int64(maxAttempts)), .integer(now), .text(queue), .integer(now),
+                          .optional(owner)])
+            return database.changes
+        }
+    }
+
+    /// Deletes done jobs finished before `before`, keeping those of groups still running.
+    @discardableResult
+    public func purgeDone(before: Int64, limit: Int = 5000) throws(QueueError) -> Int {
+        try run { () throws(DatabaseError) in
+            try statement("""
+                DELETE FROM jobs WHERE id IN (
+                    SELECT id FROM jobs AS j WHERE state = 'done' AND finished_at < ? AND (grp IS NULL OR NOT EXISTS (
+                        SELECT 1 FROM jobs AS g WHERE g.grp = j.grp AND g.state IN ('ready', 'delayed', 'reserved')))
+                    LIMIT ?)
+                """).run([.integer(before), .integer(Int64(limit))])
+            return database.changes
+        }
+    }
+
+    /// Whether another connection has committed since the last call (cheap: no query on the data).
+    public func dataVersion() throws(QueueError) -> Int64 {
+        try run { () throws(DatabaseError) in try database.dataVersion() }
+    }
+
+    // MARK: - looking at the queue
+
+    public func counts() throws(QueueError) -> [QueueCounts] {
+        try run { () throws(DatabaseError) in
+            let query = try statement("SELECT queue, state, count(*) FROM jobs GROUP BY queue, state ORDER BY queue")
+            try query.bind([])
+            defer { query.reset() }
+            var byQueue: [String: QueueCounts] = [:]
+            var order: [String] = []
+            while try query.step() {
+                let name = query.text(0) ?? ""
+                if byQueue[name] == nil { order.append(name); byQueue[name] = QueueCounts(queue: name) }
+                let n = query.int(2)
+                switch query.text(1) {
+                case "ready": byQueue[name]!.ready = n
+                case "delayed": byQueue[name]!.delayed = n
+                case "reserved": byQueue[name]!.reserved = n
+                case "done": byQueue[name]!.done = n
+                case "dead": byQueue[name]!.dead = n
+                default: break
+                }
+            }
+            return order.map { byQueue[$0]! }
+        }
+    }
+
+    /// The counts of one group, over every queue.
+    public func groupCounts(_ group: String) throws(QueueError) -> QueueCounts {
+        try run { () throws(DatabaseError) in
+            let query = try statement("SELECT state, count(*) FROM jobs WHERE grp = ? GROUP BY state")
+            try query.bind([.text(group)])
+            defer { query.reset() }
+            var counts = QueueCounts(queue: group)
+            while try query.step() {
+                let n = query.int(1)
+                switch query.text(0) {
+                case "ready": counts.ready = n
+                case "delayed": counts.delayed = n
+                case "reserved": counts.reserved = n
+                case "done": counts.done = n
+                case "dead": counts.dead = n
+                default: break
+                }
+            }
+            return counts
+        }
+    }
+
+    static let recordColumns = "id, queue, state, payload, priority, attempts, max_attempts, grp, run_at, created_at, finished_at, result, error"
+
+    /// Jobs by filter, oldest first.
+    public func jobs(queue: String?, states: [String], group: String? = nil, limit: Int) throws(QueueError) -> [JobRecord] {
+        try run { () throws(DatabaseError) in
+            var conditions = ["state IN (\(states.map { "'\($0)'" }.joined(separator: ", ")))"]
+            var values: [SQLValue] = []
+            if let queue { conditions.append("queue = ?"); values.append(.text(queue)) }
+            if let group { conditions.append("grp = ?"); values.append(.text(group)) }
+            let query = try database.prepare("SELECT \(Self.recordColumns) FROM jobs WHERE \(conditions.joined(separator: " AND ")) ORDER BY id LIMIT \(limit)")
+            try query.bind(values)
+            var records: [JobRecord] = []
+            while try query.step() {
+                records.append(JobRecord(id: query.int64(0), queue: query.text(1) ?? "", state: query.text(2) ?? "", payload: query.text(3) ?? "",
+                                         priority: query.int(4), attempts: query.int(5), maxAttempts: query.isNull(6) ? nil : query.int(6),
+                                         group: query.text(7), runAt: query.int64(8), createdAt: query.int64(9),
+                                         finishedAt: query.isNull(10) ? nil : query.int64(10), result: query.text(11), error: query.text(12)))
+            }
+            return records
+        }
+    }
+
+    /// Dead jobs back to ready with their attempts reset; returns how many.
+    @discardableResult
+    public func retryDead(queue: String?, ids: [Int64]) throws(QueueError) -> Int {
+        try run { () throws(DatabaseError) in
+            try database.transaction { () throws(DatabaseError) in
+                var sql = "UPDATE jobs SET state = 'ready', attempts = 0, run_at = 0, error = NULL, finished_at = NULL WHERE state = 'dead'"
+                var values: [SQLValue] = []
+                if let queue { sql += " AND queue = ?"; values.append(.text(queue)) }
+                if !ids.isEmpty { sql += " AND id IN (\(ids.map(String.init).joined(separator: ", ")))" }
+                try database.prepare(sql).run(values)
+                return database.changes
+            }
+        }
+    }
+
+    /// Deletes jobs in the given states; returns how many.
+    @discardableResult
+    public func purge(queue: String?, states: [String]) throws(QueueError) -> Int {
+        try run { () throws(DatabaseError) in
+            try database.transaction { () throws(DatabaseError) in
+                var sql = "DELETE FROM jobs WHERE state IN (\(states.map { "'\($0)'" }.joined(separator: ", ")))"
+                var values: [SQLValue] = []
+                if let queue { sql += " AND queue = ?"; values.append(.text(queue)) }
+                try database.prepare(sql).run(values)
+                return database.changes
+            }
+        }
+    }
+
+    /// The group of the job a worker holds now (for `solo push` run inside a worker).
+    public func groupOfJob(heldBy worker: String) throws(QueueError) -> String? {
+        try run { () throws(DatabaseError) in
+            let query = try statement("SELECT grp FROM jobs WHERE state = 'reserved' AND worker = ? LIMIT 1")
+            try query.bind([.text(worker)])
+            defer { query.reset() }
+            return try query.step() ? query.text(0) : nil
+        }
+    }
+}

@@ -1,0 +1,27 @@
+/// What is wrong with a line offered as a job.
+public enum PayloadProblem: Equatable, Sendable, CustomStringConvertible {
+    case empty
+    case nulByte
+    case invalidUTF8
+    case tooLong(maximum: Int)
+
+    public var description: String {
+        switch self {
+        case .empty: return "is empty (a job is one line of text)"
+        case .nulByte: return "holds a NUL byte (a job is one line of UTF-8 text)"
+        case .invalidUTF8: return "is not valid UTF-8"
+        case .tooLong(let maximum): return "is longer than max_payload (\(Values.formatSize(UInt64(maximum))))"
+        }
+    }
+}
+
+/// The rules for a payload: one line of UTF-8 text, no NUL, at most `max_payload` bytes.
+public enum Payloads {
+    public static func problem(in bytes: [UInt8], maximum: Int) -> PayloadProblem? {
+        if bytes.isEmpty { return .empty }
+        if bytes.count > maximum { return .tooLong(maximum: maximum) }
+        if bytes.contains(0) { return .nulByte }
+        if String(validating: bytes, as: UTF8.self) == nil { return .invalidUTF8 }
+        return nil
+    }
+}

@@ -1,0 +1,53 @@
+/// The queue file's schema: a documented, versioned interface (solo-queue(5)). Any program may
+/// enqueue with its own SQLite driver:
+///
+///     INSERT INTO jobs (queue, payload) VALUES ('mailer', '{"to": "a@example.org"}');
+///
+/// with, optionally, `priority` (higher first), `run_at` (Unix milliseconds: a delayed job),
+/// `max_attempts` and `grp` (a group). Versions are numbered in `PRAGMA user_version`; opening
+/// an older file migrates it, in one transaction.
+public enum QueueSchema {
+    /// The version this build writes.
+    public static let version = 2
+
+    /// Unix time in milliseconds, as SQL.
+    static let nowMilliseconds = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+
+    /// Migration N takes a file from version N-1 to N.
+    public static let migrations: [Int: String] = [
+        1: """
+            CREATE TABLE solo_queue (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+            INSERT INTO solo_queue (key, value) VALUES ('format', 'solo-queue');
+            CREATE TABLE jobs (
+                id           INTEGER PRIMARY KEY,
+                queue        TEXT    NOT NULL,
+                payload      TEXT    NOT NULL,
+                priority     INTEGER NOT NULL DEFAULT 0,
+                run_at       INTEGER NOT NULL DEFAULT 0,
+                state        TEXT    NOT NULL DEFAULT 'ready'
+                             CHECK (state IN ('ready', 'delayed', 'reserved', 'done', 'dead')),
+                attempts     INTEGER NOT NULL DEFAULT 0,
+                max_attempts INTEGER,
+                grp          TEXT,
+                lease_owner  TEXT,
+                lease_until  INTEGER,
+                result       TEXT,
+                error        TEXT,
+                created_at   INTEGER NOT NULL DEFAULT (\(nowMilliseconds)),
+                finished_at  INTEGER
+            );
+            CREATE INDEX jobs_ready ON jobs (queue, priority DESC, id) WHERE state = 'ready';
+            CREATE INDEX jobs_delayed ON jobs (run_at) WHERE state = 'delayed';
+            CREATE INDEX jobs_leased ON jobs (lease_until) WHERE state = 'reserved';
+            CREATE INDEX jobs_group ON jobs (grp, state) WHERE grp IS NOT NULL;
+            CREATE TRIGGER jobs_delay AFTER INSERT ON jobs
+                WHEN NEW.state = 'ready' AND NEW.run_at > \(nowMilliseconds)
+                BEGIN UPDATE jobs SET state = 'delayed' WHERE id = NEW.id; END;
+            """,
+        2: """
+            ALTER TABLE jobs ADD COLUMN worker TEXT;
+            CREATE INDEX jobs_worker ON jobs (worker) WHERE state = 'reserved';
+            CREATE INDEX jobs_done ON jobs (finished_at) WHERE state = 'done';
+            """,
+    ]
+}

@@ -1,0 +1,275 @@
+import Glibc
+
+/// Feed mode's link between the queue files and the pools: takes jobs for idle workers (a few
+/// ahead, in one transaction), writes back outcomes in batches, keeps leases alive, brings
+/// delayed jobs due, takes back the jobs of dead supervisors, and rides out a queue file that
+/// cannot be used (the workers stay up; jobs wait) until it can.
+///
+/// Every call is made from the supervisor's loop and is short: SQLite never waits for a lock
+/// here (busy_timeout 0); a busy file is tried again a moment later.
+final class Feeder {
+    /// A lease outlives a supervisor by this much: other supervisors sharing the file take its
+    /// jobs back after it. Renewed at a third of it.
+    static let lease: Duration = .seconds(30)
+    /// Outcomes are committed together, at most this long after the first one.
+    static let commitDelay: Duration = .milliseconds(2)
+    static let commitBatch = 256
+
+    final class QueueFile {
+        let path: String
+        var store: JobStore?
+        var inode: UInt64 = 0
+        var problem: String?
+        var retryAt: Moment?
+        var retryWait: Duration = .seconds(1)
+        var outcomes: [JobOutcome] = []
+        var firstOutcome: Moment?
+        var nextDelayed: Moment?
+        var maybeNewJobs = true
+
+        init(path: String) { self.path = path }
+    }
+
+    final class Feed {
+        let pool: Pool
+        let file: QueueFile
+        var prefetched: [ReservedJob] = []
+        var reclaimedOwn = false
+
+        init(pool: Pool, file: QueueFile) {
+            self.pool = pool
+            self.file = file
+        }
+
+        var queue: String { pool.config.queueName }
+    }
+
+    let owner: String
+    private(set) var feeds: [Feed] = []
+    private var files: [String: QueueFile] = [:]
+    private let watch: DirectoryWatch?
+    private var nextMaintenance = Moment.now()
+    private var nextPurge = Moment.now()
+    private let say: (String) -> Void
+
+    init(pools: [Pool], owner: String, say: @escaping (String) -> Void) {
+        self.owner = owner
+        self.say = say
+        watch = try? DirectoryWatch()
+        for pool in pools {
+            guard case .sqlite(let path) = pool.config.queue else { continue }
+            let file = files[path] ?? QueueFile(path: path)
+            if files[path] == nil {
+                files[path] = file
+                try? Files.makeDirectories(Path.directory(of: path), mode: 0o750)
+                try? watch?.watch(Path.directory(of: path))
+            }
+            feeds.append(Feed(pool: pool, file: file))
+        }
+        for file in files.values { open(file, now: Moment.now()) }
+        maintain(now: Moment.now())
+    }
+
+    var descriptor: FileDescriptor? { watch?.descriptor }
+
+    // MARK: - the files
+
+    private func open(_ file: QueueFile, now: Moment) {
+        do {
+            let store = try JobStore(path: file.path, create: true)
+            file.store = store
+            file.inode = Self.inode(of: file.path)
+            file.retryAt = nil
+            file.retryWait = .seconds(1)
+            file.maybeNewJobs = true
+            if let problem = file.problem { say("queue \(file.path) is usable again (it was: \(problem))") }
+            file.problem = nil
+        } catch {
+            unavailable(file, error, now: now)
+        }
+    }
+
+    /// A queue file that failed: said once, tried again later with back-off.
+    private func unavailable(_ file: QueueFile, _ error: QueueError, now: Moment) {
+        if error.kind == .busy {
+            file.retryAt = now + .milliseconds(10)
+            return
+        }
+        if file.problem != error.message {
+            say("queue \(file.path) is unusable: \(error.message); the workers stay up and jobs wait (retrying every \(Values.formatElapsed(file.retryWait)) or so)")
+        }
+        file.problem = error.message
+        file.store = nil
+        file.retryAt = now + file.retryWait
+        file.retryWait = min(file.retryWait * 2, .seconds(30))
+    }
+
+    /// Runs an operation on a usable file; a failure marks it unusable.
+    private func using<T>(_ file: QueueFile, now: Moment, _ body: (JobStore) throws(QueueError) -> T) -> T? {
+        guard let store = file.store else { return nil }
+        do { return try body(store) } catch {
+            if error.kind == .unavailable { file.store = nil }
+            unavailable(file, error, now: now)
+            return nil
+        }
+    }
+
+    static func inode(of path: String) -> UInt64 {
+        var info = stat()
+        return stat(path, &info) == 0 ? UInt64(info.st_ino) : 0
+    }
+
+    // MARK: - jobs
+
+    /// Jobs for `count` idle workers of a pool (possibly fewer).
+    func take(for pool: Pool, count: Int, now: Moment) -> [ReservedJob] {
+        guard count > 0, let feed = feeds.first(where: { $0.pool === pool }) else { return [] }
+        let file = feed.file
+        if feed.prefetched.count < count && file.maybeNewJobs && file.store != nil && file.retryAt == nil {
+            // A few ahead, so that the next workers to finish find a job in memory.
+            let wanted = count - feed.prefetched.count + pool.config.workers
+            let leaseUntil = JobStore.now() + Self.lease.nanoseconds / 1_000_000
+            if let jobs = using(file, now: now, { store throws(QueueError) in
+                try store.reserve(queue: feed.queue, count: wanted, owner: owner, leaseUntil: leaseUntil, now: JobStore.now())
+            }) {
+                feed.prefetched += jobs
+                if jobs.count < wanted { file.maybeNewJobs = false }
+            }
+        }
+        let taken = Array(feed.prefetched.prefix(count))
+        feed.prefetched.removeFirst(taken.count)
+        return taken
+    }
+
+    /// Remembers which worker holds a job of a group, for `solo push` run by that worker.
+    func assign(_ job: ReservedJob, of pool: Pool, to worker: String) {
+        guard job.group != nil, let feed = feeds.first(where: { $0.pool === pool }) else { return }
+        _ = using(feed.file, now: Moment.now()) { store throws(QueueError) in try store.assign(job.id, to: worker) }
+    }
+
+    /// Records an outcome; it is committed with others shortly (see `flush`).
+    func record(_ job: ReservedJob, _ resolution: JobResolution, of pool: Pool, now: Moment) {
+        guard let feed = feeds.first(where: { $0.pool === pool }) else { return }
+        let wall = JobStore.now()
+        let outcome: JobOutcome
+        switch resolution {
+        case .done(let result): outcome = .done(id: job.id, result: result)
+        case .dead(let error): outcome = .dead(id: job.id, error: error)
+        case .retry(let error, let delay):
+            outcome = .retry(id: job.id, error: error, runAt: wall + delay.nanoseconds / 1_000_000, maxAttempts: pool.config.maxAttempts)
+            let due = now + delay
+            if feed.file.nextDelayed.map({ due < $0 }) ?? true { feed.file.nextDelayed = due }
+        }
+        if feed.file.outcomes.isEmpty { feed.file.firstOutcome = now }
+        feed.file.outcomes.append(outcome)
+    }
+
+    /// Commits the outcomes that have waited long enough (all of them with `force`).
+    func flush(now: Moment, force: Bool = false) {
+        for file in files.values where !file.outcomes.isEmpty {
+            let due = force || file.outcomes.count >= Self.commitBatch || (file.firstOutcome.map { now >= $0 + Self.commitDelay } ?? true)
+            guard due, file.retryAt == nil || force else { continue }
+            let outcomes = file.outcomes
+            if using(file, now: now, { store throws(QueueError) in try store.finish(outcomes, now: JobStore.now()) }) != nil {
+                file.outcomes.removeAll(keepingCapacity: true)
+                file.firstOutcome = nil
+            }
+        }
+    }
+
+    /// Something changed in a watched directory: perhaps new jobs in a queue file.
+    func filesChanged() {
+        let names = Set(watch?.drain() ?? [])
+        for file in files.values {
+            let base = Path.lastComponent(file.path)
+            if names.contains(where: { $0 == base || $0.hasPrefix(base + "-") }) { file.maybeNewJobs = true }
+        }
+    }
+
+    // MARK: - time
+
+    var nextDeadline: Moment? {
+        var deadlines = [nextMaintenance]
+        for file in files.values {
+            if let retry = file.retryAt { deadlines.append(retry) }
+            if let delayed = file.nextDelayed { deadlines.append(delayed) }
+            if let first = file.firstOutcome { deadlines.append(first + Self.commitDelay) }
+        }
+        return deadlines.min()
+    }
+
+    /// Retries unusable files, brings delayed jobs due, renews leases, takes back expired
+    /// ones, and deletes old done jobs, each when its time has come.
+    func expire(now: Moment) {
+        for file in files.values {
+            if let retry = file.retryAt, retry <= now {
+                file.retryAt = nil
+                if file.store == nil { open(file, now: now) }
+            }
+            if let due = file.nextDelayed, due <= now { promote(file, now: now) }
+        }
+        if now >= nextMaintenance { maintain(now: now) }
+    }
+
+    private func promote(_ file: QueueFile, now: Moment) {
+        file.nextDelayed = nil
+        let wall = JobStore.now()
+        guard let next = using(file, now: now, { store throws(QueueError) -> Int64? in
+            if try store.promoteDelayed(now: wall) > 0 { file.maybeNewJobs = true }
+            return try store.nextDelayed()
+        }) else { return }
+        if let next { file.nextDelayed = now + .milliseconds(max(0, next - wall)) }
+    }
+
+    private func maintain(now: Moment) {
+        nextMaintenance = now + Self.lease / 3
+        let wall = JobStore.now()
+        for file in files.values {
+            // A file replaced under our feet (deleted and made anew): use the new one.
+            if file.store != nil, Self.inode(of: file.path) != file.inode {
+                say("queue \(file.path) was replaced; opening the new file")
+                file.store = nil
+                open(file, now: now)
+            }
+            promote(file, now: now)
+            _ = using(file, now: now) { store throws(QueueError) in
+                try store.renewLeases(owner: owner, until: wall + Self.lease.nanoseconds / 1_000_000)
+            }
+        }
+        for feed in feeds {
+            // Our own name's leases are a dead predecessor's: solo holds the port lock, so no
+            // live supervisor shares the name. Others' leases are taken once they run out.
+            let ownOnce = feed.reclaimedOwn ? nil : owner
+            if let taken = using(feed.file, now: now, { store throws(QueueError) in
+                try store.reclaim(queue: feed.queue, expiredBefore: wall, owner: ownOnce, maxAttempts: feed.pool.config.maxAttempts)
+            }) {
+                feed.reclaimedOwn = true
+                if taken > 0 {
+                    feed.file.maybeNewJobs = true
+                    say("pool \(feed.pool.name): took back \(taken) job\(taken == 1 ? "" : "s") from a supervisor that died while running them")
+                }
+            }
+        }
+        if now >= nextPurge {
+            nextPurge = now + .seconds(60)
+            for feed in feeds {
+                _ = using(feed.file, now: now) { store throws(QueueError) in
+                    try store.purgeDone(before: wall - feed.pool.config.keepDone.nanoseconds / 1_000_000)
+                }
+            }
+        }
+    }
+
+    /// At the end: prefetched jobs go back untouched, outcomes are committed.
+    func shutdown() {
+        let now = Moment.now()
+        for feed in feeds where !feed.prefetched.isEmpty {
+            let ids = feed.prefetched.map(\.id)
+            if using(feed.file, now: now, { store throws(QueueError) in try store.release(ids) }) != nil { feed.prefetched = [] }
+        }
+        flush(now: now, force: true)
+        for file in files.values where !file.outcomes.isEmpty {
+            say("queue \(file.path): \(file.outcomes.count) outcome(s) could not be written; those jobs will run again")
+        }
+    }
+}

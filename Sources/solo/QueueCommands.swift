@@ -1,0 +1,324 @@
+import Glibc
+import SoloKit
+
+/// Exit status of `solo push` for a refused payload (EX_DATAERR), and of `solo wait` on timeout.
+let exitBadPayload: Int32 = 65
+let exitTimedOut: Int32 = 124
+
+/// Reads a config for the queue commands; nil after printing its errors.
+private func queueConfig(_ arguments: Arguments, command: String) throws -> SoloConfig? {
+    loadConfig(try arguments.configPath(command: command), showWarnings: false)?.config
+}
+
+private func openStore(_ path: String, create: Bool, durable: Bool = false) -> JobStore? {
+    do {
+        return try JobStore(path: path, create: create, durable: durable, busyTimeout: 10_000)
+    } catch {
+        printError("solo: \(error)")
+        return nil
+    }
+}
+
+// MARK: - solo push
+
+/// `solo push [--queue NAME] [--delay D] [--priority N] [--max-attempts N] [--group G] [PAYLOAD...]`:
+/// queues the payloads, or one job per line of standard input, all in one transaction.
+func pushCommand(_ rest: [String]) throws -> Int32 {
+    let arguments = try Arguments.parse(rest, command: "push",
+                                        valued: ["config", "queue", "delay", "priority", "max-attempts", "group"], flags: [])
+    guard let config = try queueConfig(Arguments(values: arguments.values.filter { $0.key == "config" }), command: "push") else {
+        return CronCheck.exitConfig
+    }
+    let target = try QueueTarget.resolve(config, queue: arguments.values["queue"] ?? environment("SOLO_QUEUE"))
+    var template = NewJob(payload: [])
+    if let text = arguments.values["delay"] {
+        do { template.runAt = JobStore.now() + (try Values.duration(text)).nanoseconds / 1_000_000 } catch {
+            throw UsageError("solo push: --delay \(error.message)")
+        }
+    }
+    if let text = arguments.values["priority"] {
+        guard let priority = Int(text), abs(priority) <= 1_000_000 else { throw UsageError("solo push: --priority \(text) is not a whole number") }
+        template.priority = priority
+    }
+    if let text = arguments.values["max-attempts"] {
+        guard let attempts = Int(text), attempts >= 1 else { throw UsageError("solo push: --max-attempts \(text) is not a number of 1 or more") }
+        template.maxAttempts = attempts
+    }
+    guard let store = openStore(target.path, create: true, durable: true) else { return 1 }
+    // A job pushed by a worker joins the group of the job that worker is running.
+    template.group = arguments.values["group"] ?? environment("SOLO_GROUP")
+    if template.group == nil, let worker = environment("SOLO_WORKER_ID") {
+        template.group = try? store.groupOfJob(heldBy: worker)
+    }
+
+    let maximum = config.global.maxPayload
+    var jobs: [NewJob] = []
+    func add(_ payload: [UInt8], _ place: String) -> Bool {
+        if let problem = Payloads.problem(in: payload, maximum: maximum) {
+            printError("solo push: \(place) \(problem); nothing was queued")
+            return false
+        }
+        var job = template
+        job.payload = payload
+        jobs.append(job)
+        return true
+    }
+    if arguments.operands.isEmpty {
+        guard let lines = readStandardInputLines(maximum: maximum, each: add) else { return exitBadPayload }
+        if lines == 0 { throw UsageError("solo push: no job given (payloads as arguments, or one per line on standard input)") }
+    } else {
+        for (index, payload) in arguments.operands.enumerated() where !add(Array(payload.utf8), "argument \(index + 1)") {
+            return exitBadPayload
+        }
+    }
+    do {
+        let count = try store.push(queue: target.queue, jobs)
+        if FileDescriptor.standardError.isTerminal {
+            let group = template.group.map { " in group \($0)" } ?? ""
+            let idle = target.pools.isEmpty ? " (no pool takes jobs from it)" : ""
+            printError("queued \(count) job\(count == 1 ? "" : "s") on \(target.queue)\(group)\(idle)")
+        }
+        return 0
+    } catch {
+        printError("solo push: \(error); nothing was queued")
+        return 1
+    }
+}
+
+/// Feeds each line of standard input to `each` (with its place, "line N"); returns the number
+/// of lines, or nil as soon as `each` refuses one. A line over `maximum` bytes is refused whole.
+private func readStandardInputLines(maximum: Int, each: ([UInt8], String) -> Bool) -> Int? {
+    var buffer = LineBuffer(maximumLine: maximum, overflow: .truncate)
+    var chunk = [UInt8](repeating: 0, count: 1 << 20)
+    var number = 0
+    func take(_ pieces: [LineBuffer.Piece]) -> Bool {
+        for piece in pieces {
+            number += 1
+            switch piece {
+            case .line(var bytes):
+                if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
+                if !each(bytes, "line \(number)") { return false }
+            case .truncated, .partial:
+                printError("solo push: line \(number) \(PayloadProblem.tooLong(maximum: maximum)); nothing was queued")
+                return false
+            }
+        }
+        return true
+    }
+    while case .bytes(let n)? = try? FileDescriptor.standardInput.read(into: &chunk) {
+        let pieces = chunk.withUnsafeBytes { buffer.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        if !take(pieces) { return nil }
+    }
+    return take(buffer.finish()) ? number : nil
+}
+
+func environment(_ name: String) -> String? {
+    getenv(name).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+}
+
+// MARK: - solo queue
+
+/// `solo queue [stats|list|dead|retry|purge] [--queue NAME] [--json] ...`
+func queueCommand(_ rest: [String]) throws -> Int32 {
+    let arguments = try Arguments.parse(rest, command: "queue", valued: ["config", "queue", "state", "limit", "id"],
+                                        flags: ["json", "yes", "all"])
+    let action = arguments.operands.first ?? "stats"
+    guard arguments.operands.count <= 1 else { throw UsageError("solo queue: one action, please (stats, list, dead, retry or purge)") }
+    guard let config = try queueConfig(Arguments(values: arguments.values.filter { $0.key == "config" }), command: "queue") else {
+        return CronCheck.exitConfig
+    }
+    let json = arguments.flags.contains("json")
+    let queue = arguments.values["queue"]
+    let limit = Int(arguments.values["limit"] ?? "100") ?? 100
+    let paths = queue == nil ? QueueTarget.files(config) : [try QueueTarget.resolve(config, queue: queue).path]
+    guard !paths.isEmpty else { throw UsageError("solo queue: no pool of \(config.file) has a queue") }
+
+    switch action {
+    case "stats":
+        var rows: [(String, QueueCounts)] = []
+        for path in paths where Files.exists(path) {
+            guard let store = openStore(path, create: false) else { return 1 }
+            for counts in try store.counts() where queue == nil || counts.queue == queue { rows.append((path, counts)) }
+        }
+        if json {
+            print(JSON.array(rows.map { path, c in
+                .object([("file", .string(path)), ("queue", .string(c.queue)), ("ready", .number(Int64(c.ready))),
+                         ("delayed", .number(Int64(c.delayed))), ("reserved", .number(Int64(c.reserved))),
+                         ("done", .number(Int64(c.done))), ("dead", .number(Int64(c.dead)))])
+            }).text)
+        } else {
+            print(table([["QUEUE", "READY", "DELAYED", "RESERVED", "DONE", "DEAD"]]
+                        + rows.map { [$0.1.queue, "\($0.1.ready)", "\($0.1.delayed)", "\($0.1.reserved)", "\($0.1.done)", "\($0.1.dead)"] }))
+        }
+        return 0
+
+    case "list", "dead":
+        let states = action == "dead" ? ["dead"] : (arguments.values["state"] ?? "ready,delayed,reserved").split(separator: ",").map(String.init)
+        let known = ["ready", "delayed", "reserved", "done", "dead"]
+        if let bad = states.first(where: { !known.contains($0) }) {
+            throw UsageError("solo queue: --state \(bad) is not a state (\(known.joined(separator: ", ")))")
+        }
+        var records: [JobRecord] = []
+        for path in paths where Files.exists(path) {
+            guard let store = openStore(path, create: false) else { return 1 }
+            records += try store.jobs(queue: queue, states: states, limit: limit)
+        }
+        if json {
+            print(JSON.array(records.map(jobJSON)).text)
+        } else if action == "dead" {
+            print(table([["ID", "QUEUE", "ATTEMPTS", "ERROR", "PAYLOAD"]]
+                        + records.map { ["\($0.id)", $0.queue, "\($0.attempts)", clip($0.error ?? ""), clip($0.payload)] }))
+        } else {
+            print(table([["ID", "QUEUE", "STATE", "PRIORITY", "ATTEMPTS", "GROUP", "PAYLOAD"]]
+                        + records.map { ["\($0.id)", $0.queue, $0.state, "\($0.priority)", "\($0.attempts)", $0.group ?? "", clip($0.payload)] }))
+        }
+        return 0
+
+    case "retry":
+        let ids = (arguments.values["id"] ?? "").split(separator: ",").compactMap { Int64($0) }
+        guard !ids.isEmpty || arguments.flags.contains("all") else {
+            throw UsageError("solo queue retry: name the jobs (--id 12,13) or say --all")
+        }
+        var count = 0
+        for path in paths where Files.exists(path) {
+            guard let store = openStore(path, create: false) else { return 1 }
+            count += try store.retryDead(queue: queue, ids: ids)
+        }
+        print("\(count) dead job\(count == 1 ? "" : "s") back in the queue")
+        return 0
+
+    case "purge":
+        let states = (arguments.values["state"] ?? "done,dead").split(separator: ",").map(String.init)
+        if let bad = states.first(where: { !["ready", "delayed", "done", "dead"].contains($0) }) {
+            throw UsageError("solo queue purge: --state \(bad) cannot be purged (ready, delayed, done, dead)")
+        }
+        let what = "\(states.joined(separator: " and ")) jobs of \(queue.map { "queue \($0)" } ?? "every queue")"
+        if !arguments.flags.contains("yes") {
+            guard FileDescriptor.standardInput.isTerminal else {
+                throw UsageError("solo queue purge: add --yes to delete the \(what) without a question")
+            }
+            try? FileDescriptor.standardError.writeAll("delete the \(what)? type yes: ")
+            var answer = [UInt8](repeating: 0, count: 64)
+            guard case .bytes(let n)? = try? FileDescriptor.standardInput.read(into: &answer),
+                  String(decoding: answer[0..<n], as: UTF8.self).trimmingSpacesAndNewlines() == "yes" else {
+                printError("nothing deleted")
+                return 1
+            }
+        }
+        var count = 0
+        for path in paths where Files.exists(path) {
+            guard let store = openStore(path, create: false) else { return 1 }
+            count += try store.purge(queue: queue, states: states)
+        }
+        print("deleted \(count) job\(count == 1 ? "" : "s")")
+        return 0
+
+    default:
+        throw UsageError("solo queue: unknown action \(action) (stats, list, dead, retry or purge)")
+    }
+}
+
+func jobJSON(_ job: JobRecord) -> JSON {
+    .object([("id", .number(job.id)), ("queue", .string(job.queue)), ("state", .string(job.state)),
+             ("payload", .string(job.payload)), ("priority", .number(Int64(job.priority))),
+             ("attempts", .number(Int64(job.attempts))), ("max_attempts", .optional(job.maxAttempts)),
+             ("group", .optional(job.group)), ("run_at", .number(job.runAt)), ("created_at", .number(job.createdAt)),
+             ("finished_at", .optional(job.finishedAt)), ("result", .optional(job.result)), ("error", .optional(job.error))])
+}
+
+/// Columns padded to their widest cell.
+func table(_ rows: [[String]]) -> String {
+    guard let columns = rows.map(\.count).max() else { return "" }
+    var widths = [Int](repeating: 0, count: columns)
+    for row in rows { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }
+    return rows.map { row in
+        row.enumerated().map { index, cell in index == row.count - 1 ? cell : cell.padding(toWidth: widths[index]) }
+            .joined(separator: "  ")
+    }.joined(separator: "\n")
+}
+
+func clip(_ text: String, _ width: Int = 60) -> String {
+    let flat = text.replacingNewlines()
+    return flat.count > width ? String(flat.prefix(width - 3)) + "..." : flat
+}
+
+extension String {
+    func padding(toWidth width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+
+    func replacingNewlines() -> String { String(map { $0.isNewline ? " " : $0 }) }
+
+    func trimmingSpacesAndNewlines() -> String {
+        var text = Substring(self)
+        while let c = text.first, c.isWhitespace { text.removeFirst() }
+        while let c = text.last, c.isWhitespace { text.removeLast() }
+        return String(text)
+    }
+}
+
+// MARK: - solo wait
+
+/// `solo wait GROUP [--timeout T] [--results]`: blocks until every job of the group is done or
+/// dead; exits 1 when any is dead, 124 on timeout.
+func waitCommand(_ rest: [String]) throws -> Int32 {
+    let arguments = try Arguments.parse(rest, command: "wait", valued: ["config", "queue", "timeout"], flags: ["results", "json"])
+    guard let group = arguments.operands.first, arguments.operands.count == 1 else {
+        throw UsageError("solo wait: name one group (solo wait GROUP)")
+    }
+    var deadline: Moment? = nil
+    if let text = arguments.values["timeout"] {
+        do { deadline = Moment.now() + (try Values.duration(text)) } catch { throw UsageError("solo wait: --timeout \(error.message)") }
+    }
+    guard let config = try queueConfig(Arguments(values: arguments.values.filter { $0.key == "config" }), command: "wait") else {
+        return CronCheck.exitConfig
+    }
+    let paths = arguments.values["queue"] == nil ? QueueTarget.files(config) : [try QueueTarget.resolve(config, queue: arguments.values["queue"]).path]
+    let stores = paths.filter(Files.exists).compactMap { openStore($0, create: false) }
+    guard !stores.isEmpty else {
+        printError("solo wait: no queue file yet (\(paths.joined(separator: ", ")))")
+        return 1
+    }
+    let watch = try? DirectoryWatch()
+    for path in paths { try? watch?.watch(Path.directory(of: path)) }
+    let live = FileDescriptor.standardError.isTerminal
+    let started = Moment.now()
+    var counts = QueueCounts(queue: group)
+    while true {
+        counts = QueueCounts(queue: group)
+        for store in stores { counts.add(try store.groupCounts(group)) }
+        if live { try? FileDescriptor.standardError.writeAll("\r" + Progress.line(counts, elapsed: Moment.now() - started) + "\u{1B}[K") }
+        if counts.total == 0 {
+            if live { try? FileDescriptor.standardError.writeAll("\n") }
+            printError("solo wait: group \(group) has no job")
+            return 1
+        }
+        if counts.pending == 0 { break }
+        if let deadline, Moment.now() >= deadline {
+            if live { try? FileDescriptor.standardError.writeAll("\n") }
+            printError("solo wait: timed out: group \(group) has \(counts.pending) job\(counts.pending == 1 ? "" : "s") left of \(counts.total)")
+            return exitTimedOut
+        }
+        // A commit to a queue file wakes this up; a second passes at most between looks.
+        var poller = pollfd(fd: watch?.descriptor.rawValue ?? -1, events: Int16(POLLIN), revents: 0)
+        let wait = min(1000, deadline.map { $0.millisecondsFrom(Moment.now()) } ?? 1000)
+        _ = poll(&poller, 1, max(wait, 1))
+        _ = watch?.drain()
+    }
+    if live { try? FileDescriptor.standardError.writeAll("\r" + Progress.line(counts, elapsed: Moment.now() - started) + "\u{1B}[K\n") }
+    let elapsed = Moment.now() - started
+    printError("group \(group): \(counts.total) job\(counts.total == 1 ? "" : "s"), \(counts.done) done, \(counts.dead) dead, in \(Values.formatElapsed(elapsed))")
+
+    var records: [JobRecord] = []
+    for store in stores { records += try store.jobs(queue: nil, states: ["done", "dead"], group: group, limit: Int(Int32.max)) }
+    records.sort { $0.id < $1.id }
+    if arguments.flags.contains("results") {
+        if arguments.flags.contains("json") {
+            print(JSON.array(records.filter { $0.state == "done" }.map(jobJSON)).text)
+        } else {
+            for job in records where job.state == "done" { print(job.result ?? "") }
+        }
+    }
+    let dead = records.filter { $0.state == "dead" }
+    for job in dead.prefix(10) { printError("dead job \(job.id): \(job.error ?? "?") (payload \(clip(job.payload, 40)))") }
+    if dead.count > 10 { printError("... and \(dead.count - 10) more dead (solo queue dead)") }
+    return dead.isEmpty ? 0 : 1
+}
