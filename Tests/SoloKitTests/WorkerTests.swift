@@ -240,3 +240,98 @@ import Testing
         #expect(limited.nextMemorySample == t0 + .milliseconds(500))
     }
 }
+
+/// Feed mode: one job at a time on stdin, its outcome on fd 3.
+@Suite struct FeedWorkerTests {
+    let t0 = Moment(nanoseconds: 1_000_000_000_000)
+    let job = ReservedJob(id: 7, payload: "p", priority: 0, attempts: 1, maxAttempts: nil, group: nil)
+
+    func feedPolicy(_ configure: (inout PoolConfig) -> Void = { _ in }) -> WorkerPolicy {
+        var pool = PoolConfig(name: "p", file: "f", line: 1)
+        pool.queue = .sqlite(path: "/tmp/q.db")
+        pool.stopTimeout = .seconds(30)
+        pool.jobTimeout = .seconds(60)
+        configure(&pool)
+        return WorkerPolicy(pool: pool)
+    }
+
+    func readyWorker(jobLimit: Int? = 3) -> Worker {
+        var w = Worker(id: 1, slot: 0, pid: 4242, started: t0, jobLimit: jobLimit, lifetimeLimit: nil, policy: feedPolicy())
+        _ = w.handle(.message(.ready), now: t0, policy: feedPolicy())
+        return w
+    }
+
+    @Test func holdsOneJobAndReportsItsOutcome() {
+        var w = readyWorker()
+        #expect(w.isIdle)
+        _ = w.handle(.assigned(job), now: t0, policy: feedPolicy())
+        #expect(w.state == .busy && !w.isIdle && w.jobDeadline == t0 + .seconds(60))
+        #expect(w.handle(.message(.ok("r")), now: t0, policy: feedPolicy()) == [.finished(job, .ok("r"))])
+        #expect(w.isIdle && w.jobsDone == 1)
+    }
+
+    @Test func anOutcomeWithoutAJobIsInvalid() {
+        var w = readyWorker()
+        let actions = w.handle(.message(.ok(nil)), now: t0, policy: feedPolicy())
+        #expect(actions.count == 1 && w.jobsDone == 0 && w.invalidLines == 1)
+        if case .log(let line) = actions.first { #expect(line.contains("ok while holding no job")) } else { Issue.record("no log") }
+    }
+
+    @Test func theLastJobEndsWithEOFOnStdin() {
+        var w = readyWorker(jobLimit: 1)
+        _ = w.handle(.assigned(job), now: t0, policy: feedPolicy())
+        let actions = w.handle(.message(.ok(nil)), now: t0, policy: feedPolicy())
+        #expect(actions == [.finished(job, .ok(nil)), .log("recycling worker 0 (pid 4242): 1 jobs done (limit 1)"), .replace, .closeInput])
+        #expect(w.state == .draining)
+        #expect(w.handle(.timeout, now: t0 + .seconds(30), policy: feedPolicy()) == [.signal(SIGTERM)])
+        #expect(w.handle(.timeout, now: t0 + .seconds(60), policy: feedPolicy()) == [.signal(SIGKILL)])
+    }
+
+    @Test func aJobOverItsTimeoutKillsTheWorker() {
+        var w = readyWorker()
+        _ = w.handle(.assigned(job), now: t0, policy: feedPolicy())
+        #expect(w.handle(.timeout, now: t0 + .seconds(59), policy: feedPolicy()).isEmpty)
+        let actions = w.handle(.timeout, now: t0 + .seconds(60), policy: feedPolicy())
+        #expect(actions.contains(.signal(SIGKILL)) && w.jobTimedOut)
+        _ = w.handle(.exited(.signaled(SIGKILL)), now: t0 + .seconds(60), policy: feedPolicy())
+        #expect(w.job == job, "the pool retries the job it held")
+        #expect(w.exitWasPlanned, "no back-off for the slot: the job was slow, not the worker")
+    }
+
+    @Test func thePoolRetriesTheJobOfAWorkerThatDied() {
+        var random = SplitMix64(state: 21)
+        var config = PoolConfig(name: "mailer", file: "f", line: 1)
+        config.queue = .sqlite(path: "/tmp/q.db")
+        config.workers = 1
+        config.retryDelay = .seconds(1)...(.seconds(8))
+        let pool = Pool(config: config)
+        guard case .spawn(let order) = pool.reconcile(now: t0, using: &random)[0] else { Issue.record("no order"); return }
+        pool.spawned(order, id: 1, pid: 1001, now: t0)
+        _ = pool.handle(1, .message(.ready), now: t0, using: &random)
+        #expect(pool.idleWorkers == [1])
+        let held = ReservedJob(id: 9, payload: "x", priority: 0, attempts: 3, maxAttempts: nil, group: nil)
+        _ = pool.handle(1, .assigned(held), now: t0, using: &random)
+        #expect(pool.idleWorkers.isEmpty)
+        let commands = pool.handle(1, .exited(.exited(255)), now: t0 + .seconds(1), using: &random)
+        guard case .finish(let job, .retry(let error, let delay)) = commands.first else { Issue.record("\(commands)"); return }
+        #expect(job == held && error.contains("exited (exit status 255) while running it"))
+        #expect(delay >= .milliseconds(3200) && delay <= .milliseconds(4800), "third attempt: 1s doubled twice, give or take a fifth")
+        #expect(pool.retryDelay(after: 20, using: &random) <= .seconds(8) + .milliseconds(1600))
+    }
+
+    @Test func outcomesBecomeResolutions() {
+        var random = SplitMix64(state: 22)
+        var config = PoolConfig(name: "mailer", file: "f", line: 1)
+        config.queue = .sqlite(path: "/tmp/q.db")
+        let pool = Pool(config: config)
+        guard case .spawn(let order) = pool.reconcile(now: t0, using: &random)[0] else { return }
+        pool.spawned(order, id: 1, pid: 1001, now: t0)
+        _ = pool.handle(1, .message(.ready), now: t0, using: &random)
+        for (message, expected) in [(WorkerMessage.ok("r"), JobResolution.done(result: "r")), (.fail(nil), .dead(error: "failed")),
+                                    (.retry(.seconds(30)), .retry(error: "the worker asked for a retry", delay: .seconds(30)))] {
+            _ = pool.handle(1, .assigned(job), now: t0, using: &random)
+            let commands = pool.handle(1, .message(message), now: t0, using: &random)
+            #expect(commands.contains(.finish(job, expected)), "\(message)")
+        }
+    }
+}

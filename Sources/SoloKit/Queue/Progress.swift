@@ -17,6 +17,6 @@ public enum Progress {
     }
 
     public static func formatRate(_ rate: Double) -> String {
-        rate >= 100 ? String(Int(rate.rounded())) : String(Double(Int(rate * 10)) / 10)
+        rate >= 10 ? String(Int(rate.rounded())) : String(Double(Int(rate * 10)) / 10)
     }
 }

@@ -1,0 +1,228 @@
+import Foundation
+import Glibc
+import Testing
+@testable import SoloKit
+
+/// The queue against real SQLite files in a scratch directory.
+final class ScratchFile {
+    let directory: String
+
+    init() {
+        var template = Array("/tmp/solo-unit-XXXXXX".utf8CString)
+        directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: directory) }
+
+    var path: String { directory + "/queue.db" }
+}
+
+func jobs(_ payloads: String...) -> [NewJob] { payloads.map { NewJob(payload: Array($0.utf8)) } }
+
+@Suite struct JobStoreTests {
+    @Test func reservesByPriorityThenAge() throws {
+        let file = ScratchFile()
+        let store = try JobStore(path: file.path, create: true)
+        #expect(try store.schemaVersion() == QueueSchema.version)
+        try store.push(queue: "q", jobs("a", "b"))
+        try store.push(queue: "q", [NewJob(payload: Array("urgent".utf8), priority: 10)])
+        try store.push(queue: "other", jobs("elsewhere"))
+        let now = JobStore.now()
+        let taken = try store.reserve(queue: "q", count: 2, owner: "me", leaseUntil: now + 30_000, now: now)
+        #expect(taken.map(\.payload) == ["urgent", "a"])
+        #expect(taken.allSatisfy { $0.attempts == 1 })
+        #expect(try store.reserve(queue: "q", count: 5, owner: "me", leaseUntil: now + 30_000, now: now).map(\.payload) == ["b"])
+        #expect(try store.reserve(queue: "q", count: 5, owner: "me", leaseUntil: now + 30_000, now: now).isEmpty)
+        let counts = try store.counts()
+        #expect(counts.first { $0.queue == "q" }?.reserved == 3)
+        #expect(counts.first { $0.queue == "other" }?.ready == 1)
+    }
+
+    @Test func delayedJobsWaitForTheirTime() throws {
+        let file = ScratchFile()
+        let store = try JobStore(path: file.path, create: true)
+        let now = JobStore.now()
+        try store.push(queue: "q", [NewJob(payload: Array("later".utf8), runAt: now + 60_000), NewJob(payload: Array("now".utf8))])
+        #expect(try store.counts().first?.delayed == 1)
+        #expect(try store.reserve(queue: "q", count: 5, owner: "me", leaseUntil: now + 1000, now: now).map(\.payload) == ["now"])
+        #expect(try store.nextDelayed() == now + 60_000)
+        #expect(try store.promoteDelayed(now: now + 59_000) == 0)
+        #expect(try store.promoteDelayed(now: now + 60_000) == 1)
+        #expect(try store.reserve(queue: "q", count: 5, owner: "me", leaseUntil: now + 1000, now: now).map(\.payload) == ["later"])
+    }
+
+    @Test func outcomesRetriesAndDeadJobs() throws {
+        let file = ScratchFile()
+        let store = try JobStore(path: file.path, create: true)
+        try store.push(queue: "q", jobs("ok", "fail", "retry"))
+        var now = JobStore.now()
+        let taken = try store.reserve(queue: "q", count: 3, owner: "me", leaseUntil: now + 1000, now: now)
+        try store.finish([.done(id: taken[0].id, result: "42"), .dead(id: taken[1].id, error: "bad input"),
+                          .retry(id: taken[2].id, error: "flaky", runAt: now, maxAttempts: 2)], now: now)
+        var counts = try #require(try store.counts().first)
+        #expect(counts.done == 1 && counts.dead == 1 && counts.delayed == 1)
+        #expect(try store.jobs(queue: "q", states: ["done"], limit: 10).first?.result == "42")
+        #expect(try store.jobs(queue: "q", states: ["dead"], limit: 10).first?.error == "bad input")
+
+        // The second attempt is the last one (max 2): a retry makes it dead, and says why.
+        now += 1
+        try store.promoteDelayed(now: now)
+        let again = try store.reserve(queue: "q", count: 1, owner: "me", leaseUntil: now + 1000, now: now)
+        #expect(again.first?.attempts == 2)
+        try store.finish([.retry(id: again[0].id, error: "flaky", runAt: now, maxAttempts: 2)], now: now)
+        counts = try #require(try store.counts().first)
+        #expect(counts.dead == 2 && counts.delayed == 0)
+        let dead = try store.jobs(queue: "q", states: ["dead"], limit: 10).last
+        #expect(dead?.error == "flaky (no attempt left: 2 of 2)" && dead?.payload == "retry")
+
+        #expect(try store.retryDead(queue: "q", ids: []) == 2)
+        #expect(try store.counts().first?.ready == 2)
+    }
+
+    @Test func leasesOfDeadSupervisorsComeBack() throws {
+        let file = ScratchFile()
+        let store = try JobStore(path: file.path, create: true)
+        try store.push(queue: "q", jobs("a", "b", "c"))
+        let now = JobStore.now()
+        _ = try store.reserve(queue: "q", count: 1, owner: "host/old", leaseUntil: now + 30_000, now: now)
+        _ = try store.reserve(queue: "q", count: 1, owner: "other", leaseUntil: now - 1, now: now)
+        _ = try store.reserve(queue: "q", count: 1, owner: "alive", leaseUntil: now + 30_000, now: now)
+        // Our own name's leases (a dead predecessor) and expired ones come back; live ones stay.
+        #expect(try store.reclaim(queue: "q", expiredBefore: now, owner: "host/old", maxAttempts: 5) == 2)
+        let counts = try #require(try store.counts().first)
+        #expect(counts.ready == 2 && counts.reserved == 1)
+        #expect(try store.jobs(queue: "q", states: ["ready"], limit: 5).allSatisfy { $0.error?.contains("died while it ran") == true })
+
+        try store.renewLeases(owner: "alive", until: now + 90_000)
+        #expect(try store.reclaim(queue: "q", expiredBefore: now + 60_000, owner: nil, maxAttempts: 5) == 0)
+    }
+
+    @Test func prefetchedJobsGoBackUntouched() throws {
+        let file = ScratchFile()
+        let store = try JobStore(path: file.path, create: true)
+        try store.push(queue: "q", jobs("a"))
+        let now = JobStore.now()
+        let taken = try store.reserve(queue: "q", count: 1, owner: "me", leaseUntil: now + 1000, now: now)
+        try store.release(taken.map(\.id))
+        let again = try store.reserve(queue: "q", count: 1, owner: "me", leaseUntil: now + 1000, now: now)
+        #expect(again.first?.attempts == 1, "a release gives the attempt back")
+    }
+
+    @Test func groupsAndTheirResultsAreKeptWhileTheyRun() throws {
+        let file = ScratchFile()
+        let store = try JobStore(path: file.path, create: true)
+        try store.push(queue: "q", [NewJob(payload: Array("a".utf8), group: "g"), NewJob(payload: Array("b".utf8), group: "g"),
+                                    NewJob(payload: Array("solo".utf8))])
+        let now = JobStore.now()
+        let taken = try store.reserve(queue: "q", count: 3, owner: "me", leaseUntil: now + 1000, now: now)
+        try store.assign(taken[0].id, to: "me/pool/7")
+        #expect(try store.groupOfJob(heldBy: "me/pool/7") == "g")
+        try store.finish([.done(id: taken[0].id, result: "ra"), .done(id: taken[2].id, result: nil)], now: now - 10_000)
+        #expect(try store.groupCounts("g") == { var c = QueueCounts(queue: "g"); c.done = 1; c.reserved = 1; return c }())
+        // Old done jobs go, but not those of a group that still runs.
+        #expect(try store.purgeDone(before: now) == 1)
+        try store.finish([.done(id: taken[1].id, result: "rb")], now: now - 10_000)
+        #expect(try store.purgeDone(before: now) == 2)
+    }
+
+    @Test func anotherProgramMayEnqueueWithPlainSQL() throws {
+        let file = ScratchFile()
+        let store = try JobStore(path: file.path, create: true)
+        // What an application does with its own SQLite driver (solo-queue(5)).
+        let app = try Database(path: file.path, create: false)
+        try app.execute("INSERT INTO jobs (queue, payload) VALUES ('mailer', '{\"to\": \"a@example.org\"}')")
+        let later = JobStore.now() + 3_600_000
+        try app.execute("INSERT INTO jobs (queue, payload, priority, run_at, max_attempts, grp) VALUES ('mailer', 'x', 5, \(later), 3, 'batch-1')")
+        let counts = try #require(try store.counts().first)
+        #expect(counts.queue == "mailer" && counts.ready == 1 && counts.delayed == 1, "a future run_at makes it delayed")
+        #expect(try store.groupCounts("batch-1").delayed == 1)
+    }
+
+    @Test func olderFilesAreMigrated() throws {
+        let file = ScratchFile()
+        // A version 1 file, with a job in it, as solo 0.1 wrote it.
+        let old = try Database(path: file.path, create: true)
+        try old.execute("PRAGMA journal_mode = WAL")
+        try old.execute(QueueSchema.migrations[1]!)
+        try old.execute("PRAGMA user_version = 1")
+        try old.execute("INSERT INTO jobs (queue, payload) VALUES ('q', 'from v1')")
+        let store = try JobStore(path: file.path, create: false)
+        #expect(try store.schemaVersion() == 2)
+        let now = JobStore.now()
+        let taken = try store.reserve(queue: "q", count: 1, owner: "me", leaseUntil: now + 1000, now: now)
+        #expect(taken.map(\.payload) == ["from v1"])
+        try store.assign(taken[0].id, to: "w")
+    }
+
+    @Test func filesThatAreNotQueuesAreRefusedWithoutBeingTouched() throws {
+        let file = ScratchFile()
+        let other = try Database(path: file.path, create: true)
+        try other.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY)")
+        #expect(throws: QueueError(.unavailable, "\(file.path) is an SQLite database but not a solo queue (it has no solo_queue table); point queue at another file")) {
+            _ = try JobStore(path: file.path, create: true)
+        }
+        #expect(try other.scalarInt("SELECT count(*) FROM sqlite_schema WHERE name = 'jobs'") == 0)
+
+        let garbage = file.directory + "/garbage.db"
+        FileManager.default.createFile(atPath: garbage, contents: Data(repeating: 0x41, count: 8192))
+        do {
+            _ = try JobStore(path: garbage, create: true)
+            Issue.record("opened a garbage file")
+        } catch {
+            #expect(error.message.contains("is not an SQLite database, so not a solo queue"))
+        }
+
+        let newer = file.directory + "/newer.db"
+        let future = try Database(path: newer, create: true)
+        try future.execute(QueueSchema.migrations[1]!)
+        try future.execute("PRAGMA user_version = 99")
+        do {
+            _ = try JobStore(path: newer, create: true)
+            Issue.record("opened a newer schema")
+        } catch {
+            #expect(error.message.contains("has queue schema 99, newer than this solo knows"))
+        }
+        #expect(throws: QueueError.self) { _ = try JobStore(path: file.directory + "/missing.db", create: false) }
+    }
+}
+
+@Suite struct PayloadTests {
+    @Test func onlyOneLineOfUTF8() {
+        #expect(Payloads.problem(in: Array("{\"id\": 1}".utf8), maximum: 100) == nil)
+        #expect(Payloads.problem(in: Array("héllo wörld".utf8), maximum: 100) == nil)
+        #expect(Payloads.problem(in: [], maximum: 100) == .empty)
+        #expect(Payloads.problem(in: [0x61, 0x00, 0x62], maximum: 100) == .nulByte)
+        #expect(Payloads.problem(in: [0x61, 0xff, 0x62], maximum: 100) == .invalidUTF8)
+        #expect(Payloads.problem(in: [0xc3], maximum: 100) == .invalidUTF8)
+        #expect(Payloads.problem(in: Array(repeating: 0x61, count: 101), maximum: 100) == .tooLong(maximum: 100))
+    }
+}
+
+@Suite struct QueueTextTests {
+    @Test func jsonIsEscaped() {
+        let value = JSON.object([("a", .string("x\"y\\z\n\u{1}")), ("n", .number(-3)), ("list", .array([.bool(true), .null]))])
+        #expect(value.text == #"{"a":"x\"y\\z\n\u0001","n":-3,"list":[true,null]}"#)
+        let parsed = try? JSONSerialization.jsonObject(with: Data(value.text.utf8)) as? [String: Any]
+        #expect(parsed?["a"] as? String == "x\"y\\z\n\u{1}")
+    }
+
+    @Test func progressLine() {
+        var counts = QueueCounts(queue: "g")
+        counts.done = 50
+        counts.dead = 2
+        counts.ready = 48
+        let line = Progress.line(counts, elapsed: .seconds(2), width: 10)
+        #expect(line == "[#####.....] 52/100 done, 2 dead, 26/s, ETA 1.8s")
+    }
+
+    @Test func theQueueACommandMeans() throws {
+        let loader = memoryLoader(["/etc/solo/solo.conf": "[a]\ncommand = x\n[b]\ncommand = y\nqueue_name = shared\n[c]\ncommand = z\nqueue = none\n"])
+        let config = try loader.load("solo.conf").config
+        #expect(try QueueTarget.resolve(config, queue: "a") == QueueTarget(path: "/var/lib/solo/queue.db", queue: "a", pools: ["a"]))
+        #expect(try QueueTarget.resolve(config, queue: "nobody").pools.isEmpty)
+        #expect(throws: UsageError.self) { try QueueTarget.resolve(config, queue: nil) }
+        let single = try memoryLoader(["/etc/solo/solo.conf": "[a]\ncommand = x\nqueue = sqlite:q.db\n"]).load("solo.conf").config
+        #expect(try QueueTarget.resolve(single, queue: nil) == QueueTarget(path: "/etc/solo/q.db", queue: "a", pools: ["a"]))
+        #expect(QueueTarget.files(config) == ["/var/lib/solo/queue.db"])
+    }
+}
