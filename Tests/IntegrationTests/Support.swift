@@ -89,7 +89,7 @@ final class Child {
     let stderrPath: String
 
     init(_ arguments: [String], in scratch: Scratch, name: String = "child", environment: [String: String]? = nil,
-         executable: String = soloBinary) throws {
+         executable: String = soloBinary, input: [UInt8]? = nil) throws {
         stdoutPath = scratch.file("\(name).out")
         stderrPath = scratch.file("\(name).err")
         FileManager.default.createFile(atPath: stdoutPath, contents: nil)
@@ -98,7 +98,13 @@ final class Child {
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: scratch.path)
         if let environment { process.environment = environment }
-        process.standardInput = FileHandle.nullDevice
+        if let input {
+            let path = scratch.file("\(name).in")
+            FileManager.default.createFile(atPath: path, contents: Data(input))
+            process.standardInput = FileHandle(forReadingAtPath: path)
+        } else {
+            process.standardInput = FileHandle.nullDevice
+        }
         process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
         process.standardError = FileHandle(forWritingAtPath: stderrPath)
         try process.run()
@@ -127,8 +133,9 @@ final class Child {
 }
 
 /// Runs a short command to completion.
-func runSolo(_ arguments: [String], in scratch: Scratch, environment: [String: String]? = nil, seconds: Double = 15) throws -> (status: Int32, stdout: String, stderr: String) {
-    let child = try Child(arguments, in: scratch, name: "run-\(UUID().uuidString.prefix(8))", environment: environment)
+func runSolo(_ arguments: [String], in scratch: Scratch, environment: [String: String]? = nil, input: [UInt8]? = nil,
+             seconds: Double = 15) throws -> (status: Int32, stdout: String, stderr: String) {
+    let child = try Child(arguments, in: scratch, name: "run-\(UUID().uuidString.prefix(8))", environment: environment, input: input)
     let status = try child.wait(seconds: seconds)
     return (status, child.stdout, child.stderr)
 }
