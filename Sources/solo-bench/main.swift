@@ -13,6 +13,8 @@ struct Options {
     var solo = ".build-static/release/solo"
     var tools = ".build-static/bench"
     var quick = false
+    /// Which parts: core (the supervisor, issue 2) and queue (feed mode, issue 3).
+    var parts: Set<String> = ["core", "queue"]
 }
 
 func parseOptions() -> Options {
@@ -23,8 +25,9 @@ func parseOptions() -> Options {
         case "--solo": options.solo = arguments.popFirst() ?? options.solo
         case "--tools": options.tools = arguments.popFirst() ?? options.tools
         case "--quick": options.quick = true
+        case "--only": options.parts = [arguments.popFirst() ?? ""]
         default:
-            FileHandle.standardError.write("usage: solo-bench [--solo PATH] [--tools DIR] [--quick]\n".data(using: .utf8)!)
+            FileHandle.standardError.write("usage: solo-bench [--solo PATH] [--tools DIR] [--quick] [--only core|queue]\n".data(using: .utf8)!)
             exit(2)
         }
     }
@@ -122,7 +125,7 @@ final class BenchSupervisor {
     let pid: pid_t
     let announcements: Announcements
 
-    init(solo: String, tools: String, pool: String, environment: String = "") {
+    init(solo: String, tools: String, pool: String, environment: String = "", command: String? = nil, queue: String = "none") {
         var template = Array("/tmp/solo-bench-XXXXXX".utf8CString)
         directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
         announcements = Announcements(path: directory + "/announce")
@@ -132,7 +135,8 @@ final class BenchSupervisor {
             state_dir = \(directory)/state
 
             [bench]
-            command = \(tools)/worker
+            command = \(command ?? tools + "/worker")
+            queue = \(queue == "none" ? "none" : "sqlite:" + directory + "/" + queue)
             environment = BENCH_FIFO=\(directory)/announce\(environment)
             max_jobs = none
             \(pool)
@@ -241,6 +245,126 @@ func restartCost(_ options: Options) -> (restarts: Int, seconds: Double, cpuPerR
     return (restarts, seconds, cpu / Double(max(restarts, 1)))
 }
 
+// MARK: - the queue
+
+func scratchDirectory() -> String {
+    var template = Array("/tmp/solo-bench-XXXXXX".utf8CString)
+    return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+}
+
+let samplePayload = Array(#"{"id": 12345, "to": "someone@example.org"}"#.utf8)
+
+/// Jobs per second through a supervisor with two workers, from a queue filled beforehand.
+func feedThroughput(_ options: Options, command: String, jobs: Int) -> Double {
+    let supervisor = BenchSupervisor(solo: options.solo, tools: options.tools,
+                                     pool: "workers = 2\njob_timeout = none\nbackoff_min = 10ms\nbackoff_reset = 10ms",
+                                     command: command, queue: "queue.db")
+    defer { supervisor.stop() }
+    // The supervisor makes the file; fill it while its workers wait, then time the drain.
+    let path = supervisor.directory + "/queue.db"
+    var store: JobStore?
+    let ready = Moment.now() + .seconds(10)
+    while store == nil && Moment.now() < ready {
+        store = try? JobStore(path: path, create: false, busyTimeout: 5000)
+        if store == nil { usleep(10_000) }
+    }
+    guard let store else { fail("the supervisor made no queue file") }
+    kill(supervisor.pid, SIGSTOP)
+    do { try store.push(queue: "bench", (0..<jobs).map { _ in NewJob(payload: samplePayload) }) } catch { fail("push: \(error)") }
+    let begin = Moment.now()
+    kill(supervisor.pid, SIGCONT)
+    while ((try? store.unfinished(queue: "bench")) ?? 1) > 0 { usleep(20_000) }
+    return Double(jobs) / (Moment.now() - begin).seconds
+}
+
+/// Jobs per second when the same worker code is started once per job (two at a time).
+func processPerJob(_ command: [String], jobs: Int) -> Double {
+    let begin = Moment.now()
+    var running: [pid_t] = []
+    for _ in 0..<jobs {
+        if running.count == 2 { _ = Processes.wait(for: running.removeFirst()) }
+        let (stdinRead, stdinWrite) = try! FileDescriptor.pipe()
+        let (fd3Read, fd3Write) = try! FileDescriptor.pipe()
+        var request = SpawnRequest(path: command[0], arguments: command + ["once"], environment: ["PATH=/usr/bin:/bin"],
+                                   descriptors: [stdinRead, devNull, devNull, fd3Write])
+        request.newSession = false
+        let pid = try! spawn(request)
+        stdinRead.close()
+        fd3Write.close()
+        try? stdinWrite.writeAll(samplePayload + [10])
+        var answer = [UInt8](repeating: 0, count: 16)
+        _ = try? fd3Read.read(into: &answer)
+        stdinWrite.close()
+        fd3Read.close()
+        running.append(pid)
+    }
+    for pid in running { _ = Processes.wait(for: pid) }
+    return Double(jobs) / (Moment.now() - begin).seconds
+}
+
+func rawExchange(_ options: Options, _ command: [String], jobs: Int) -> Double {
+    let output = try! FileDescriptor.pipe()
+    var request = SpawnRequest(path: options.tools + "/pingpong", arguments: [options.tools + "/pingpong", "\(jobs)", "2"] + command,
+                               environment: ["PATH=/usr/bin:/bin"], descriptors: [devNull, output.write, devNull])
+    request.newSession = false
+    let pid = try! spawn(request)
+    output.write.close()
+    var text: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 256)
+    while case .bytes(let n)? = try? output.read.read(into: &chunk) { text += chunk[0..<n] }
+    output.read.close()
+    _ = Processes.wait(for: pid)
+    return Double(String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+}
+
+/// `solo push` of `lines` lines from standard input into a fresh file; jobs per second.
+func pushRate(_ options: Options, lines: Int) -> Double {
+    let directory = scratchDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let config = "[global]\nlock_port = \(freePort())\nstate_dir = \(directory)\n[bench]\ncommand = true\n"
+    _ = FileManager.default.createFile(atPath: directory + "/solo.conf", contents: config.data(using: .utf8))
+    var input = [UInt8]()
+    input.reserveCapacity(lines * 48)
+    for n in 0..<lines { input += Array("{\"id\": \(n), \"to\": \"someone@example.org\"}\n".utf8) }
+    _ = FileManager.default.createFile(atPath: directory + "/jobs.txt", contents: Data(input))
+    let jobsFile = try! FileDescriptor.open(directory + "/jobs.txt", O_RDONLY)
+    defer { jobsFile.close() }
+    var request = SpawnRequest(path: options.solo, arguments: [options.solo, "push", "--config", directory + "/solo.conf"],
+                               environment: ["PATH=/usr/bin:/bin"], descriptors: [jobsFile, devNull, FileDescriptor.standardError])
+    request.newSession = false
+    let begin = Moment.now()
+    let status = Processes.wait(for: try! spawn(request))
+    let seconds = (Moment.now() - begin).seconds
+    guard status == .exited(0) else { fail("solo push failed: \(String(describing: status))") }
+    return Double(lines) / seconds
+}
+
+/// Median microseconds of a reserve of one job, and of its outcome, with `waiting` jobs ready.
+func reserveTime(waiting: Int, rounds: Int) -> (reserve: Double, finish: Double) {
+    let directory = scratchDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let store = try! JobStore(path: directory + "/queue.db", create: true)
+    var pushed = 0
+    while pushed < waiting {
+        let batch = min(100_000, waiting - pushed)
+        try! store.push(queue: "bench", (0..<batch).map { _ in NewJob(payload: samplePayload) })
+        pushed += batch
+    }
+    var reserves: [Double] = [], finishes: [Double] = []
+    for _ in 0..<rounds {
+        let now = JobStore.now()
+        let begin = Moment.now()
+        let job = try! store.reserve(queue: "bench", count: 1, owner: "bench", leaseUntil: now + 30_000, now: now)[0]
+        let reserved = Moment.now()
+        try! store.finish([.done(id: job.id, result: nil)], owner: "bench", now: now)
+        let finished = Moment.now()
+        try! store.push(queue: "bench", [NewJob(payload: samplePayload)])  // keep `waiting` jobs waiting
+        reserves.append(Double((reserved - begin).nanoseconds) / 1000)
+        finishes.append(Double((finished - reserved).nanoseconds) / 1000)
+    }
+    return (percentile(reserves, 0.5), percentile(finishes, 0.5))
+}
+
 // MARK: - report
 
 func machine() -> String {
@@ -260,30 +384,62 @@ guard FileManager.default.isExecutableFile(atPath: options.tools + "/worker") el
 
 print("machine: \(machine())\n")
 
-let checks = heldPortCheck(options)
-print("| held-port check (\(checks[0].1.count) runs each, interleaved) | median ms | p90 ms |")
-print("|---|---|---|")
-for (name, samples) in checks { print("| \(name) | \(format(percentile(samples, 0.5))) | \(format(percentile(samples, 0.9))) |") }
-let cMedian = percentile(checks[3].1, 0.5), soloMedian = percentile(checks[4].1, 0.5)
-print("\nsolo / C: \(format(soloMedian / cMedian))x (target: within 1.5x)\n")
+if options.parts.contains("core") {
+    let checks = heldPortCheck(options)
+    print("| held-port check (\(checks[0].1.count) runs each, interleaved) | median ms | p90 ms |")
+    print("|---|---|---|")
+    for (name, samples) in checks { print("| \(name) | \(format(percentile(samples, 0.5))) | \(format(percentile(samples, 0.9))) |") }
+    let cMedian = percentile(checks[3].1, 0.5), soloMedian = percentile(checks[4].1, 0.5)
+    print("\nsolo / C: \(format(soloMedian / cMedian))x (target: within 1.5x)\n")
 
-let latencies = replacementLatency(options)
-print("| worker death → replacement running (\(latencies.count) SIGKILLs) | ms |")
-print("|---|---|")
-print("| median | \(format(latencies.isEmpty ? 0 : percentile(latencies, 0.5), 3)) |")
-print("| p90 | \(format(percentile(latencies, 0.9), 3)) |")
-print("| p99 | \(format(percentile(latencies, 0.99), 3)) |\n")
+    let latencies = replacementLatency(options)
+    print("| worker death → replacement running (\(latencies.count) SIGKILLs) | ms |")
+    print("|---|---|")
+    print("| median | \(format(latencies.isEmpty ? 0 : percentile(latencies, 0.5), 3)) |")
+    print("| p90 | \(format(percentile(latencies, 0.9), 3)) |")
+    print("| p99 | \(format(percentile(latencies, 0.99), 3)) |\n")
 
-let idle = hundredWorkers(options)
-print("| 100 workers | value |")
-print("|---|---|")
-print("| supervisor RSS | \(format(idle.supervisorRSS, 1)) MiB |")
-print("| guardian RSS (forked, mostly shared pages) | \(format(idle.guardianRSS, 1)) MiB |")
-print("| supervisor CPU while idle | \(format(idle.idleCPU, 3)) ms/s, \(format(idle.idleSwitches, 0)) context switches in the window |")
-print("| supervisor CPU with memory_limit (tree RSS of 100 workers sampled every 1 s) | \(format(idle.sampledCPU, 3)) ms/s |\n")
+    let idle = hundredWorkers(options)
+    print("| 100 workers | value |")
+    print("|---|---|")
+    print("| supervisor RSS | \(format(idle.supervisorRSS, 1)) MiB |")
+    print("| guardian RSS (forked, mostly shared pages) | \(format(idle.guardianRSS, 1)) MiB |")
+    print("| supervisor CPU while idle | \(format(idle.idleCPU, 3)) ms/s, \(format(idle.idleSwitches, 0)) context switches in the window |")
+    print("| supervisor CPU with memory_limit (tree RSS of 100 workers sampled every 1 s) | \(format(idle.sampledCPU, 3)) ms/s |\n")
 
-let churn = restartCost(options)
-print("| workers exiting every 50 ms (4 workers, \(format(churn.seconds, 0)) s) | value |")
-print("|---|---|")
-print("| restarts | \(churn.restarts) (\(format(Double(churn.restarts) / churn.seconds, 0))/s) |")
-print("| supervisor CPU per restart | \(format(churn.cpuPerRestart, 3)) ms |")
+    let churn = restartCost(options)
+    print("| workers exiting every 50 ms (4 workers, \(format(churn.seconds, 0)) s) | value |")
+    print("|---|---|")
+    print("| restarts | \(churn.restarts) (\(format(Double(churn.restarts) / churn.seconds, 0))/s) |")
+    print("| supervisor CPU per restart | \(format(churn.cpuPerRestart, 3)) ms |\n")
+}
+
+if options.parts.contains("queue") {
+    let runs = options.quick ? 1 : 3
+    func median(_ measure: () -> Double) -> Double { percentile((0..<runs).map { _ in measure() }, 0.5) }
+    let feedJobs = options.quick ? 20_000 : 100_000
+    let c = options.tools + "/feed-worker", python = ["/usr/bin/env", "python3", options.tools + "/feed-worker.py"]
+    let pythonCommand = "python3 " + options.tools + "/feed-worker.py"
+    let feedC = median { feedThroughput(options, command: c, jobs: feedJobs) }
+    let rawC = median { rawExchange(options, [c], jobs: feedJobs) }
+    let perJobC = median { processPerJob([c], jobs: options.quick ? 500 : 3000) }
+    let feedPython = median { feedThroughput(options, command: pythonCommand, jobs: feedJobs) }
+    let rawPython = median { rawExchange(options, python, jobs: feedJobs) }
+    let perJobPython = median { processPerJob(python, jobs: options.quick ? 100 : 400) }
+    print("| two workers, \(feedJobs) jobs (median of \(runs)) | C worker | Python worker |")
+    print("|---|---|---|")
+    print("| **solo feed mode** (SQLite in WAL, outcomes committed in batches) | \(format(feedC, 0)) jobs/s | \(format(feedPython, 0)) jobs/s |")
+    print("| the same worker started once per job | \(format(perJobC, 0)) jobs/s | \(format(perJobPython, 0)) jobs/s |")
+    print("| **feed / process per job** | **\(format(feedC / perJobC, 0))x** | **\(format(feedPython / perJobPython, 0))x** |")
+    print("| raw limit: lines over pipes, no queue (bench/pingpong.c) | \(format(rawC, 0)) jobs/s | \(format(rawPython, 0)) jobs/s |")
+    print("| solo's cost per job against the raw limit | \(format(rawC / feedC))x | \(format(rawPython / feedPython))x |\n")
+
+    let lines = options.quick ? 100_000 : 1_000_000
+    let push = median { pushRate(options, lines: lines) }
+    print("| `solo push` of \(lines) lines from stdin, one transaction (median of \(runs)) | \(format(push, 0)) jobs/s |")
+    print("|---|---|")
+    let small = reserveTime(waiting: 1000, rounds: 2000)
+    let large = reserveTime(waiting: options.quick ? 100_000 : 1_000_000, rounds: 2000)
+    print("| reserve one job, 1,000 waiting (median) | \(format(small.reserve, 1)) µs (outcome: \(format(small.finish, 1)) µs) |")
+    print("| reserve one job, \(options.quick ? "100,000" : "1,000,000") waiting (median) | \(format(large.reserve, 1)) µs (outcome: \(format(large.finish, 1)) µs) |")
+}

@@ -35,9 +35,18 @@ let helpText = """
       solo config check [FILE]   validate the configuration and print it with defaults filled in
       solo version               print the version
 
+    The embedded queue (options take --config FILE; see solo-queue(5)):
+      solo push [--queue Q] [--delay D] [--priority N] [--max-attempts N] [--group G] [JOB...]
+                                 queue the jobs given, or one per line of standard input
+      solo wait GROUP [--timeout D] [--results]
+                                 wait until every job of the group is done or dead
+      solo queue [stats|list|dead|retry|purge] [--queue Q] [--json]
+                                 look at the queue and tend it
+
     Classic form: take the port lock on a loopback address, then exec COMMAND, which holds the
     lock for as long as it lives. A held lock exits 98 ("Address already in use"), or 0 with -silent.
 
-    Exit statuses: 0 done; 1 failure; 2 bad usage; 78 bad configuration; 98 already running;
-    127 (classic) COMMAND cannot be executed. See solo(1) and solo.conf(5).
+    Exit statuses: 0 done; 1 failure (solo wait: a dead job); 2 bad usage; 65 a refused job;
+    78 bad configuration; 98 already running; 124 solo wait timed out; 127 (classic) COMMAND
+    cannot be executed. See solo(1), solo.conf(5) and solo-queue(5).
     """

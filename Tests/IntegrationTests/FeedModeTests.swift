@@ -171,6 +171,8 @@ import Testing
         #expect(empty.status == 65 && empty.stderr.contains("line 2 is empty"))
         let argument = try push([], ["fine", String(repeating: "y", count: 70)])
         #expect(argument.status == 65 && argument.stderr.contains("argument 2 is longer than max_payload"))
+        let twoLines = try push([], ["first\nsecond"])
+        #expect(twoLines.status == 65 && twoLines.stderr.contains("argument 1 holds a line break"))
         let nothing = try push([])
         #expect(nothing.status == 2)
         let store = try JobStore(path: scratch.file("queue.db"), create: false)
@@ -178,6 +180,24 @@ import Testing
         let crlf = try push(Array("windows\r\nline\r\n".utf8))
         #expect(crlf.status == 0)
         #expect(try store.jobs(queue: "feed", states: ["ready"], limit: 5).map(\.payload) == ["windows", "line"])
+    }
+
+    @Test func aPayloadThatWouldBreakTheProtocolIsNeverSentToAWorker() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        setUp(scratch, port: port)
+        let supervisor = try RunningSupervisor(scratch)
+        try supervisor.waitForLog("started worker 0")
+        // Another program enqueues with plain SQL, and gets a payload wrong.
+        let app = try Database(path: scratch.file("queue.db"), create: false)
+        app.setBusyTimeout(milliseconds: 5000)
+        try app.execute("INSERT INTO jobs (queue, payload) VALUES ('feed', 'first' || char(10) || 'second')")
+        try app.execute("INSERT INTO jobs (queue, payload) VALUES ('feed', 'fine')")
+        try waitFor("the good job") { handled(scratch).map(\.payload) == ["fine"] }
+        try waitFor("the bad one dead") { (try? JobStore(path: scratch.file("queue.db"), create: false).counts().first?.dead) == 1 }
+        let dead = try JobStore(path: scratch.file("queue.db"), create: false).jobs(queue: "feed", states: ["dead"], limit: 5)
+        #expect(dead.first?.error == "its payload holds a line break (a job is one line of text); it was not given to a worker")
+        #expect(try supervisor.stop() == 0)
     }
 
     @Test func cascadingJobsJoinTheirGroupAndWaitSeesThemAll() throws {

@@ -58,7 +58,7 @@ func jobs(_ payloads: String...) -> [NewJob] { payloads.map { NewJob(payload: Ar
         var now = JobStore.now()
         let taken = try store.reserve(queue: "q", count: 3, owner: "me", leaseUntil: now + 1000, now: now)
         try store.finish([.done(id: taken[0].id, result: "42"), .dead(id: taken[1].id, error: "bad input"),
-                          .retry(id: taken[2].id, error: "flaky", runAt: now, maxAttempts: 2)], now: now)
+                          .retry(id: taken[2].id, error: "flaky", runAt: now, maxAttempts: 2)], owner: "me", now: now)
         var counts = try #require(try store.counts().first)
         #expect(counts.done == 1 && counts.dead == 1 && counts.delayed == 1)
         #expect(try store.jobs(queue: "q", states: ["done"], limit: 10).first?.result == "42")
@@ -69,7 +69,7 @@ func jobs(_ payloads: String...) -> [NewJob] { payloads.map { NewJob(payload: Ar
         try store.promoteDelayed(now: now)
         let again = try store.reserve(queue: "q", count: 1, owner: "me", leaseUntil: now + 1000, now: now)
         #expect(again.first?.attempts == 2)
-        try store.finish([.retry(id: again[0].id, error: "flaky", runAt: now, maxAttempts: 2)], now: now)
+        try store.finish([.retry(id: again[0].id, error: "flaky", runAt: now, maxAttempts: 2)], owner: "me", now: now)
         counts = try #require(try store.counts().first)
         #expect(counts.dead == 2 && counts.delayed == 0)
         let dead = try store.jobs(queue: "q", states: ["dead"], limit: 10).last
@@ -97,13 +97,27 @@ func jobs(_ payloads: String...) -> [NewJob] { payloads.map { NewJob(payload: Ar
         #expect(try store.reclaim(queue: "q", expiredBefore: now + 60_000, owner: nil, maxAttempts: 5) == 0)
     }
 
+    @Test func aLateOutcomeDoesNotOverwriteAJobAnotherSupervisorHolds() throws {
+        let file = ScratchFile()
+        let store = try JobStore(path: file.path, create: true)
+        try store.push(queue: "q", jobs("a"))
+        let now = JobStore.now()
+        let first = try store.reserve(queue: "q", count: 1, owner: "stalled", leaseUntil: now - 1, now: now)
+        try store.reclaim(queue: "q", expiredBefore: now, owner: nil, maxAttempts: 5)
+        _ = try store.reserve(queue: "q", count: 1, owner: "other", leaseUntil: now + 30_000, now: now)
+        try store.finish([.done(id: first[0].id, result: "late")], owner: "stalled", now: now)
+        #expect(try store.counts().first?.reserved == 1, "the other supervisor still holds it")
+    }
+
     @Test func prefetchedJobsGoBackUntouched() throws {
         let file = ScratchFile()
         let store = try JobStore(path: file.path, create: true)
         try store.push(queue: "q", jobs("a"))
         let now = JobStore.now()
         let taken = try store.reserve(queue: "q", count: 1, owner: "me", leaseUntil: now + 1000, now: now)
-        try store.release(taken.map(\.id))
+        try store.release(taken.map(\.id), owner: "someone else")
+        #expect(try store.counts().first?.reserved == 1, "only the holder puts a job back")
+        try store.release(taken.map(\.id), owner: "me")
         let again = try store.reserve(queue: "q", count: 1, owner: "me", leaseUntil: now + 1000, now: now)
         #expect(again.first?.attempts == 1, "a release gives the attempt back")
     }
@@ -117,12 +131,13 @@ func jobs(_ payloads: String...) -> [NewJob] { payloads.map { NewJob(payload: Ar
         let taken = try store.reserve(queue: "q", count: 3, owner: "me", leaseUntil: now + 1000, now: now)
         try store.assign(taken[0].id, to: "me/pool/7")
         #expect(try store.groupOfJob(heldBy: "me/pool/7") == "g")
-        try store.finish([.done(id: taken[0].id, result: "ra"), .done(id: taken[2].id, result: nil)], now: now - 10_000)
+        try store.finish([.done(id: taken[0].id, result: "ra"), .done(id: taken[2].id, result: nil)], owner: "me", now: now - 10_000)
         #expect(try store.groupCounts("g") == { var c = QueueCounts(queue: "g"); c.done = 1; c.reserved = 1; return c }())
         // Old done jobs go, but not those of a group that still runs.
-        #expect(try store.purgeDone(before: now) == 1)
-        try store.finish([.done(id: taken[1].id, result: "rb")], now: now - 10_000)
-        #expect(try store.purgeDone(before: now) == 2)
+        #expect(try store.purgeDone(queue: "other", before: now) == 0)
+        #expect(try store.purgeDone(queue: "q", before: now) == 1)
+        try store.finish([.done(id: taken[1].id, result: "rb")], owner: "me", now: now - 10_000)
+        #expect(try store.purgeDone(queue: "q", before: now) == 2)
     }
 
     @Test func anotherProgramMayEnqueueWithPlainSQL() throws {
@@ -133,8 +148,9 @@ func jobs(_ payloads: String...) -> [NewJob] { payloads.map { NewJob(payload: Ar
         try app.execute("INSERT INTO jobs (queue, payload) VALUES ('mailer', '{\"to\": \"a@example.org\"}')")
         let later = JobStore.now() + 3_600_000
         try app.execute("INSERT INTO jobs (queue, payload, priority, run_at, max_attempts, grp) VALUES ('mailer', 'x', 5, \(later), 3, 'batch-1')")
+        try app.execute("INSERT INTO jobs (queue, payload, run_at) VALUES ('mailer', 'past', 1000)")
         let counts = try #require(try store.counts().first)
-        #expect(counts.queue == "mailer" && counts.ready == 1 && counts.delayed == 1, "a future run_at makes it delayed")
+        #expect(counts.queue == "mailer" && counts.ready == 2 && counts.delayed == 1, "a future run_at makes it delayed")
         #expect(try store.groupCounts("batch-1").delayed == 1)
     }
 
@@ -162,6 +178,8 @@ func jobs(_ payloads: String...) -> [NewJob] { payloads.map { NewJob(payload: Ar
             _ = try JobStore(path: file.path, create: true)
         }
         #expect(try other.scalarInt("SELECT count(*) FROM sqlite_schema WHERE name = 'jobs'") == 0)
+        let mode = try other.prepare("PRAGMA journal_mode")
+        #expect(try mode.step() && mode.text(0) == "delete", "left in its own journal mode")
 
         let garbage = file.directory + "/garbage.db"
         FileManager.default.createFile(atPath: garbage, contents: Data(repeating: 0x41, count: 8192))
@@ -192,6 +210,7 @@ func jobs(_ payloads: String...) -> [NewJob] { payloads.map { NewJob(payload: Ar
         #expect(Payloads.problem(in: Array("héllo wörld".utf8), maximum: 100) == nil)
         #expect(Payloads.problem(in: [], maximum: 100) == .empty)
         #expect(Payloads.problem(in: [0x61, 0x00, 0x62], maximum: 100) == .nulByte)
+        #expect(Payloads.problem(in: Array("two\nlines".utf8), maximum: 100) == .newline)
         #expect(Payloads.problem(in: [0x61, 0xff, 0x62], maximum: 100) == .invalidUTF8)
         #expect(Payloads.problem(in: [0xc3], maximum: 100) == .invalidUTF8)
         #expect(Payloads.problem(in: Array(repeating: 0x61, count: 101), maximum: 100) == .tooLong(maximum: 100))

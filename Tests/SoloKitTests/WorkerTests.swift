@@ -18,12 +18,12 @@ import Testing
     }
 
     @Test func becomesReadyOnItsLineOrAfterTheGrace() {
-        var w = worker()
+        let w = worker()
         #expect(w.state == .starting)
         _ = w.handle(.message(.ready), now: t0, policy: policy())
         #expect(w.state == .ready)
 
-        var quiet = worker()
+        let quiet = worker()
         _ = quiet.handle(.timeout, now: t0 + .milliseconds(500), policy: policy())
         #expect(quiet.state == .starting)
         _ = quiet.handle(.timeout, now: t0 + .seconds(1), policy: policy())
@@ -31,7 +31,7 @@ import Testing
     }
 
     @Test func recyclesAtItsJobLimitWithAReplacementAndTheStopLadder() {
-        var w = worker(jobLimit: 3)
+        let w = worker(jobLimit: 3)
         #expect(w.handle(.message(.ok(nil)), now: t0, policy: policy()).isEmpty)
         #expect(w.handle(.message(.fail("x")), now: t0, policy: policy()).isEmpty)
         let actions = w.handle(.message(.retry(nil)), now: t0 + .seconds(2), policy: policy())
@@ -50,7 +50,7 @@ import Testing
 
     @Test func memoryLimitIsGracefulAndMemoryKillIsNot() {
         let limits = policy { $0.memoryLimit = 100; $0.memoryKill = 200 }
-        var soft = worker()
+        let soft = worker()
         #expect(soft.handle(.memory(99), now: t0, policy: limits).isEmpty)
         let recycle = soft.handle(.memory(150), now: t0, policy: limits)
         #expect(recycle.contains(.replace) && recycle.contains(.signal(SIGTERM)))
@@ -58,7 +58,7 @@ import Testing
         // A draining worker that keeps growing is killed at the hard limit.
         #expect(soft.handle(.memory(250), now: t0, policy: limits).contains(.signal(SIGKILL)))
 
-        var hard = worker()
+        let hard = worker()
         let kill = hard.handle(.memory(300), now: t0, policy: limits)
         #expect(kill.contains(.signal(SIGKILL)) && !kill.contains(.replace))
         #expect(hard.killedForMemory == 300)
@@ -67,7 +67,7 @@ import Testing
     }
 
     @Test func lifetimeRecycles() {
-        var w = worker(jobLimit: nil, lifetime: .seconds(60))
+        let w = worker(jobLimit: nil, lifetime: .seconds(60))
         #expect(w.nextDeadline == t0 + .seconds(1))
         _ = w.handle(.timeout, now: t0 + .seconds(1), policy: policy())
         #expect(w.nextDeadline == t0 + .seconds(60))
@@ -77,7 +77,7 @@ import Testing
     }
 
     @Test func shutdownHasNoReplacementAndKillIsOnce() {
-        var w = worker()
+        let w = worker()
         #expect(w.handle(.retire(.shutdown), now: t0, policy: policy()) == [.signal(SIGTERM)])
         #expect(w.handle(.retire(.shutdown), now: t0, policy: policy()).isEmpty)
         #expect(w.handle(.kill, now: t0, policy: policy()) == [.signal(SIGKILL)])
@@ -86,12 +86,12 @@ import Testing
 
     @Test func stopSignalKillSkipsStraightToKill() {
         let p = policy { $0.stopSignal = SIGKILL }
-        var w = worker()
+        let w = worker()
         #expect(w.handle(.retire(.restart), now: t0, policy: p) == [.log("recycling worker 0 (pid 4242): restart requested"), .replace, .signal(SIGKILL)])
     }
 
     @Test func invalidLinesAreReportedAFewTimes() {
-        var w = worker()
+        let w = worker()
         var logs = 0
         for _ in 0..<10 { logs += w.handle(.message(.invalid("garbage")), now: t0, policy: policy()).count }
         #expect(logs == 3)
@@ -99,7 +99,7 @@ import Testing
     }
 
     @Test func linesReadAfterTheExitAreCountedButStartNothing() {
-        var w = worker(jobLimit: 2)
+        let w = worker(jobLimit: 2)
         _ = w.handle(.message(.ok(nil)), now: t0, policy: policy())
         #expect(w.handle(.finalMessage(.ok(nil)), now: t0, policy: policy()).isEmpty, "no recycle, no signal to a reaped pid")
         _ = w.handle(.exited(.exited(0)), now: t0, policy: policy())
@@ -116,13 +116,13 @@ import Testing
     }
 
     @Test func anUnplannedExitIsACrash() {
-        var w = worker(jobLimit: 10)
+        let w = worker(jobLimit: 10)
         _ = w.handle(.message(.ok(nil)), now: t0, policy: policy())
         _ = w.handle(.exited(.exited(1)), now: t0, policy: policy())
         #expect(!w.exitWasPlanned)
         #expect(w.handle(.message(.ok(nil)), now: t0, policy: policy()).isEmpty, "an exited worker ignores events")
 
-        var selfRecycled = worker(jobLimit: 1)
+        let selfRecycled = worker(jobLimit: 1)
         _ = selfRecycled.handle(.exited(.exited(0)), now: t0, policy: policy())
         #expect(!selfRecycled.exitWasPlanned)
     }
@@ -256,13 +256,13 @@ import Testing
     }
 
     func readyWorker(jobLimit: Int? = 3) -> Worker {
-        var w = Worker(id: 1, slot: 0, pid: 4242, started: t0, jobLimit: jobLimit, lifetimeLimit: nil, policy: feedPolicy())
+        let w = Worker(id: 1, slot: 0, pid: 4242, started: t0, jobLimit: jobLimit, lifetimeLimit: nil, policy: feedPolicy())
         _ = w.handle(.message(.ready), now: t0, policy: feedPolicy())
         return w
     }
 
     @Test func holdsOneJobAndReportsItsOutcome() {
-        var w = readyWorker()
+        let w = readyWorker()
         #expect(w.isIdle)
         _ = w.handle(.assigned(job), now: t0, policy: feedPolicy())
         #expect(w.state == .busy && !w.isIdle && w.jobDeadline == t0 + .seconds(60))
@@ -271,14 +271,14 @@ import Testing
     }
 
     @Test func anOutcomeWithoutAJobIsInvalid() {
-        var w = readyWorker()
+        let w = readyWorker()
         let actions = w.handle(.message(.ok(nil)), now: t0, policy: feedPolicy())
         #expect(actions.count == 1 && w.jobsDone == 0 && w.invalidLines == 1)
         if case .log(let line) = actions.first { #expect(line.contains("ok while holding no job")) } else { Issue.record("no log") }
     }
 
     @Test func theLastJobEndsWithEOFOnStdin() {
-        var w = readyWorker(jobLimit: 1)
+        let w = readyWorker(jobLimit: 1)
         _ = w.handle(.assigned(job), now: t0, policy: feedPolicy())
         let actions = w.handle(.message(.ok(nil)), now: t0, policy: feedPolicy())
         #expect(actions == [.finished(job, .ok(nil)), .log("recycling worker 0 (pid 4242): 1 jobs done (limit 1)"), .replace, .closeInput])
@@ -288,7 +288,7 @@ import Testing
     }
 
     @Test func aJobOverItsTimeoutKillsTheWorker() {
-        var w = readyWorker()
+        let w = readyWorker()
         _ = w.handle(.assigned(job), now: t0, policy: feedPolicy())
         #expect(w.handle(.timeout, now: t0 + .seconds(59), policy: feedPolicy()).isEmpty)
         let actions = w.handle(.timeout, now: t0 + .seconds(60), policy: feedPolicy())

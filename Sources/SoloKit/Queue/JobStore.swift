@@ -118,11 +118,18 @@ public final class JobStore {
         if !create && !Files.exists(path) {
             throw QueueError(.unavailable, "\(path): no such queue file (it is made by solo run or solo push)")
         }
+        if create { try? Files.makeDirectories(Path.directory(of: path), mode: 0o750) }
         do {
             database = try Database(path: path, create: create)
             database.setBusyTimeout(milliseconds: max(busyTimeout, 1000))
+            // Refuse a file that is not a solo queue before changing anything in it.
+            try checkFormat()
             try database.execute("PRAGMA journal_mode = WAL")
             try database.execute(durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
+            // Pages stay in memory between transactions: the ready index and the newest rows are
+            // read again and again (SQLite's default of 2 MiB made the supervisor re-read them
+            // for every batch: 26 µs of CPU per job against 18 µs with this).
+            try database.execute("PRAGMA cache_size = -16384")
             try migrate()
             database.setBusyTimeout(milliseconds: busyTimeout)
         } catch let error as QueueError {
@@ -139,18 +146,25 @@ public final class JobStore {
         Int((try run { () throws(DatabaseError) in try database.scalarInt("PRAGMA user_version") }) ?? 0)
     }
 
+    /// An empty file, or one with the solo_queue table and a schema this solo knows.
+    private func checkFormat() throws(QueueError) {
+        try run { () throws(DatabaseError) in
+            let version = Int(try database.scalarInt("PRAGMA user_version") ?? 0)
+            let tables = try database.scalarInt("SELECT count(*) FROM sqlite_schema WHERE type = 'table'") ?? 0
+            let format = try database.scalarInt("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'solo_queue'") ?? 0
+            if version == 0 && tables > 0 || version > 0 && format == 0 {
+                throw DatabaseError(code: -1, message: "\(path) is an SQLite database but not a solo queue (it has no solo_queue table); point queue at another file")
+            }
+            if version > QueueSchema.version {
+                throw DatabaseError(code: -1, message: "\(path) has queue schema \(version), newer than this solo knows (\(QueueSchema.version)); upgrade solo")
+            }
+        }
+    }
+
     private func migrate() throws(QueueError) {
         try run { () throws(DatabaseError) in
             try database.transaction { () throws(DatabaseError) in
                 let version = Int(try database.scalarInt("PRAGMA user_version") ?? 0)
-                let tables = try database.scalarInt("SELECT count(*) FROM sqlite_schema WHERE type = 'table'") ?? 0
-                let format = try database.scalarInt("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'solo_queue'") ?? 0
-                if version == 0 && tables > 0 || version > 0 && format == 0 {
-                    throw DatabaseError(code: -1, message: "\(path) is an SQLite database but not a solo queue (it has no solo_queue table); point queue at another file")
-                }
-                if version > QueueSchema.version {
-                    throw DatabaseError(code: -1, message: "\(path) has queue schema \(version), newer than this solo knows (\(QueueSchema.version)); upgrade solo")
-                }
                 for next in (version + 1)...max(version + 1, QueueSchema.version) where next <= QueueSchema.version {
                     try database.execute(QueueSchema.migrations[next]!)
                     try database.execute("PRAGMA user_version = \(next)")
@@ -228,18 +242,19 @@ public final class JobStore {
         try run { () throws(DatabaseError) in try statement("UPDATE jobs SET worker = ? WHERE id = ?").run([.text(worker), .integer(id)]) }
     }
 
-    /// Applies outcomes in one transaction.
-    public func finish(_ outcomes: [JobOutcome], now: Int64) throws(QueueError) {
+    /// Applies outcomes in one transaction. Only jobs `owner` still holds are changed: an outcome
+    /// that comes after the lease was taken back (the supervisor was stopped too long) is dropped.
+    public func finish(_ outcomes: [JobOutcome], owner: String, now: Int64) throws(QueueError) {
         guard !outcomes.isEmpty else { return }
         try run { () throws(DatabaseError) in
             try database.transaction { () throws(DatabaseError) in
                 let done = try statement("""
                     UPDATE jobs SET state = 'done', result = ?, finished_at = ?, lease_owner = NULL, lease_until = NULL, worker = NULL
-                    WHERE id = ? AND state = 'reserved'
+                    WHERE id = ? AND state = 'reserved' AND lease_owner = ?
                     """)
                 let dead = try statement("""
                     UPDATE jobs SET state = 'dead', error = ?, finished_at = ?, lease_owner = NULL, lease_until = NULL, worker = NULL
-                    WHERE id = ? AND state = 'reserved'
+                    WHERE id = ? AND state = 'reserved' AND lease_owner = ?
                     """)
                 let retry = try statement("""
                     UPDATE jobs SET
@@ -249,16 +264,17 @@ public final class JobStore {
                         error = CASE WHEN attempts >= COALESCE(max_attempts, ?)
                                 THEN ? || ' (no attempt left: ' || attempts || ' of ' || COALESCE(max_attempts, ?) || ')' ELSE ? END,
                         lease_owner = NULL, lease_until = NULL, worker = NULL
-                    WHERE id = ? AND state = 'reserved'
+                    WHERE id = ? AND state = 'reserved' AND lease_owner = ?
                     """)
+                let holder = SQLValue.text(owner)
                 for outcome in outcomes {
                     switch outcome {
-                    case .done(let id, let result): try done.run([.optional(result), .integer(now), .integer(id)])
-                    case .dead(let id, let error): try dead.run([.text(error), .integer(now), .integer(id)])
+                    case .done(let id, let result): try done.run([.optional(result), .integer(now), .integer(id), holder])
+                    case .dead(let id, let error): try dead.run([.text(error), .integer(now), .integer(id), holder])
                     case .retry(let id, let error, let runAt, let maxAttempts):
                         let attempts = SQLValue.integer(Int64(maxAttempts))
                         try retry.run([attempts, attempts, .integer(now), .integer(runAt), attempts, .text(error), attempts, .text(error),
-                                       .integer(id)])
+                                       .integer(id), holder])
                     }
                 }
             }
@@ -266,15 +282,15 @@ public final class JobStore {
     }
 
     /// Puts reserved jobs back untouched (taken ahead, never given to a worker).
-    public func release(_ ids: [Int64]) throws(QueueError) {
+    public func release(_ ids: [Int64], owner: String) throws(QueueError) {
         guard !ids.isEmpty else { return }
         try run { () throws(DatabaseError) in
             try database.transaction { () throws(DatabaseError) in
                 let back = try statement("""
                     UPDATE jobs SET state = 'ready', attempts = max(attempts - 1, 0), lease_owner = NULL, lease_until = NULL, worker = NULL
-                    WHERE id = ? AND state = 'reserved'
+                    WHERE id = ? AND state = 'reserved' AND lease_owner = ?
                     """)
-                for id in ids { try back.run([.integer(id)]) }
+                for id in ids { try back.run([.integer(id), .text(owner)]) }
             }
         }
     }
@@ -325,16 +341,17 @@ public final class JobStore {
         }
     }
 
-    /// Deletes done jobs finished before `before`, keeping those of groups still running.
+    /// Deletes up to `limit` done jobs of a queue finished before `before`, keeping those of
+    /// groups still running; returns how many.
     @discardableResult
-    public func purgeDone(before: Int64, limit: Int = 5000) throws(QueueError) -> Int {
+    public func purgeDone(queue: String, before: Int64, limit: Int = 2000) throws(QueueError) -> Int {
         try run { () throws(DatabaseError) in
             try statement("""
                 DELETE FROM jobs WHERE id IN (
-                    SELECT id FROM jobs AS j WHERE state = 'done' AND finished_at < ? AND (grp IS NULL OR NOT EXISTS (
+                    SELECT id FROM jobs AS j WHERE state = 'done' AND finished_at < ? AND queue = ? AND (grp IS NULL OR NOT EXISTS (
                         SELECT 1 FROM jobs AS g WHERE g.grp = j.grp AND g.state IN ('ready', 'delayed', 'reserved')))
                     LIMIT ?)
-                """).run([.integer(before), .integer(Int64(limit))])
+                """).run([.integer(before), .text(queue), .integer(Int64(limit))])
             return database.changes
         }
     }
@@ -367,6 +384,19 @@ public final class JobStore {
                 }
             }
             return order.map { byQueue[$0]! }
+        }
+    }
+
+    /// Ready and reserved jobs of a queue, from the partial indexes (cheap at any size).
+    public func unfinished(queue: String) throws(QueueError) -> Int {
+        try run { () throws(DatabaseError) in
+            let query = try statement("""
+                SELECT (SELECT count(*) FROM jobs WHERE state = 'ready' AND queue = ?1)
+                     + (SELECT count(*) FROM jobs WHERE state = 'reserved' AND queue = ?1)
+                """)
+            try query.bind([.text(queue)])
+            defer { query.reset() }
+            return try query.step() ? query.int(0) : 0
         }
     }
 
@@ -446,7 +476,7 @@ public final class JobStore {
     /// The group of the job a worker holds now (for `solo push` run inside a worker).
     public func groupOfJob(heldBy worker: String) throws(QueueError) -> String? {
         try run { () throws(DatabaseError) in
-            let query = try statement("SELECT grp FROM jobs WHERE state = 'reserved' AND worker = ? LIMIT 1")
+            let query = try statement("SELECT grp FROM jobs WHERE state = 'reserved' AND worker IS NOT NULL AND worker = ? LIMIT 1")
             try query.bind([.text(worker)])
             defer { query.reset() }
             return try query.step() ? query.text(0) : nil

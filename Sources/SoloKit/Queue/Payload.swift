@@ -2,6 +2,7 @@
 public enum PayloadProblem: Equatable, Sendable, CustomStringConvertible {
     case empty
     case nulByte
+    case newline
     case invalidUTF8
     case tooLong(maximum: Int)
 
@@ -9,6 +10,7 @@ public enum PayloadProblem: Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .empty: return "is empty (a job is one line of text)"
         case .nulByte: return "holds a NUL byte (a job is one line of UTF-8 text)"
+        case .newline: return "holds a line break (a job is one line of text)"
         case .invalidUTF8: return "is not valid UTF-8"
         case .tooLong(let maximum): return "is longer than max_payload (\(Values.formatSize(UInt64(maximum))))"
         }
@@ -20,8 +22,13 @@ public enum Payloads {
     public static func problem(in bytes: [UInt8], maximum: Int) -> PayloadProblem? {
         if bytes.isEmpty { return .empty }
         if bytes.count > maximum { return .tooLong(maximum: maximum) }
-        if bytes.contains(0) { return .nulByte }
-        if String(validating: bytes, as: UTF8.self) == nil { return .invalidUTF8 }
+        var ascii = true
+        for byte in bytes {
+            if byte == 0 { return .nulByte }
+            if byte == 0x0A { return .newline }
+            if byte >= 0x80 { ascii = false }
+        }
+        if !ascii && String(validating: bytes, as: UTF8.self) == nil { return .invalidUTF8 }
         return nil
     }
 }

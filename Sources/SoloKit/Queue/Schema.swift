@@ -41,12 +41,12 @@ public enum QueueSchema {
             CREATE INDEX jobs_leased ON jobs (lease_until) WHERE state = 'reserved';
             CREATE INDEX jobs_group ON jobs (grp, state) WHERE grp IS NOT NULL;
             CREATE TRIGGER jobs_delay AFTER INSERT ON jobs
-                WHEN NEW.state = 'ready' AND NEW.run_at > \(nowMilliseconds)
+                WHEN NEW.run_at > 0 AND NEW.state = 'ready' AND NEW.run_at > \(nowMilliseconds)
                 BEGIN UPDATE jobs SET state = 'delayed' WHERE id = NEW.id; END;
             """,
         2: """
             ALTER TABLE jobs ADD COLUMN worker TEXT;
-            CREATE INDEX jobs_worker ON jobs (worker) WHERE state = 'reserved';
+            CREATE INDEX jobs_worker ON jobs (worker) WHERE state = 'reserved' AND worker IS NOT NULL;
             CREATE INDEX jobs_done ON jobs (finished_at) WHERE state = 'done';
             """,
     ]

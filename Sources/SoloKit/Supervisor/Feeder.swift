@@ -12,8 +12,13 @@ final class Feeder {
     /// jobs back after it. Renewed at a third of it.
     static let lease: Duration = .seconds(30)
     /// Outcomes are committed together, at most this long after the first one.
-    static let commitDelay: Duration = .milliseconds(2)
+    static let commitDelay: Duration = .milliseconds(5)
     static let commitBatch = 256
+
+    /// Jobs taken ahead of need, so that a reserve transaction serves many jobs: 16 per worker,
+    /// at least 64. (Ahead-taken jobs keep their place against later, higher-priority ones: the
+    /// price of not paying a transaction per job.)
+    static func lookahead(workers: Int) -> Int { max(workers * 16, 64) }
 
     final class QueueFile {
         let path: String
@@ -35,6 +40,8 @@ final class Feeder {
         let file: QueueFile
         var prefetched: [ReservedJob] = []
         var reclaimedOwn = false
+        /// Old done jobs are deleted a batch per loop turn until none is left.
+        var purging = false
 
         init(pool: Pool, file: QueueFile) {
             self.pool = pool
@@ -127,13 +134,20 @@ final class Feeder {
         let file = feed.file
         if feed.prefetched.count < count && file.maybeNewJobs && file.store != nil && file.retryAt == nil {
             // A few ahead, so that the next workers to finish find a job in memory.
-            let wanted = count - feed.prefetched.count + pool.config.workers
+            let wanted = count - feed.prefetched.count + Self.lookahead(workers: pool.config.workers)
             let leaseUntil = JobStore.now() + Self.lease.nanoseconds / 1_000_000
             if let jobs = using(file, now: now, { store throws(QueueError) in
                 try store.reserve(queue: feed.queue, count: wanted, owner: owner, leaseUntil: leaseUntil, now: JobStore.now())
             }) {
-                feed.prefetched += jobs
                 if jobs.count < wanted { file.maybeNewJobs = false }
+                // Another program may have inserted a payload that would break the line protocol.
+                for job in jobs {
+                    if let problem = Payloads.problem(in: Array(job.payload.utf8), maximum: Int.max) {
+                        record(job, .dead(error: "its payload \(problem); it was not given to a worker"), of: pool, now: now)
+                    } else {
+                        feed.prefetched.append(job)
+                    }
+                }
             }
         }
         let taken = Array(feed.prefetched.prefix(count))
@@ -170,7 +184,7 @@ final class Feeder {
             let due = force || file.outcomes.count >= Self.commitBatch || (file.firstOutcome.map { now >= $0 + Self.commitDelay } ?? true)
             guard due, file.retryAt == nil || force else { continue }
             let outcomes = file.outcomes
-            if using(file, now: now, { store throws(QueueError) in try store.finish(outcomes, now: JobStore.now()) }) != nil {
+            if using(file, now: now, { store throws(QueueError) in try store.finish(outcomes, owner: owner, now: JobStore.now()) }) != nil {
                 file.outcomes.removeAll(keepingCapacity: true)
                 file.firstOutcome = nil
             }
@@ -189,13 +203,13 @@ final class Feeder {
     // MARK: - time
 
     var nextDeadline: Moment? {
-        var deadlines = [nextMaintenance]
+        var earliest: Moment? = nextMaintenance
         for file in files.values {
-            if let retry = file.retryAt { deadlines.append(retry) }
-            if let delayed = file.nextDelayed { deadlines.append(delayed) }
-            if let first = file.firstOutcome { deadlines.append(first + Self.commitDelay) }
+            earliest = earlier(earliest, file.retryAt)
+            earliest = earlier(earliest, file.nextDelayed)
+            earliest = earlier(earliest, file.firstOutcome.map { $0 + Self.commitDelay })
         }
-        return deadlines.min()
+        return earliest
     }
 
     /// Retries unusable files, brings delayed jobs due, renews leases, takes back expired
@@ -209,7 +223,15 @@ final class Feeder {
             if let due = file.nextDelayed, due <= now { promote(file, now: now) }
         }
         if now >= nextMaintenance { maintain(now: now) }
+        for feed in feeds where feed.purging {
+            let before = JobStore.now() - feed.pool.config.keepDone.nanoseconds / 1_000_000
+            let deleted = using(feed.file, now: now) { store throws(QueueError) in try store.purgeDone(queue: feed.queue, before: before) }
+            if (deleted ?? 0) < 2000 { feed.purging = false }
+        }
     }
+
+    /// Whether old done jobs are still being deleted (the loop comes back at once).
+    var purging: Bool { feeds.contains { $0.purging } }
 
     private func promote(_ file: QueueFile, now: Moment) {
         file.nextDelayed = nil
@@ -225,6 +247,9 @@ final class Feeder {
         nextMaintenance = now + Self.lease / 3
         let wall = JobStore.now()
         for file in files.values {
+            // A safety net for commits that no inotify event reported (a watch that could not be
+            // set, a file system that does not report): look for new jobs at every maintenance.
+            file.maybeNewJobs = true
             // A file replaced under our feet (deleted and made anew): use the new one.
             if file.store != nil, Self.inode(of: file.path) != file.inode {
                 say("queue \(file.path) was replaced; opening the new file")
@@ -252,11 +277,7 @@ final class Feeder {
         }
         if now >= nextPurge {
             nextPurge = now + .seconds(60)
-            for feed in feeds {
-                _ = using(feed.file, now: now) { store throws(QueueError) in
-                    try store.purgeDone(before: wall - feed.pool.config.keepDone.nanoseconds / 1_000_000)
-                }
-            }
+            for feed in feeds { feed.purging = true }
         }
     }
 
@@ -265,7 +286,7 @@ final class Feeder {
         let now = Moment.now()
         for feed in feeds where !feed.prefetched.isEmpty {
             let ids = feed.prefetched.map(\.id)
-            if using(feed.file, now: now, { store throws(QueueError) in try store.release(ids) }) != nil { feed.prefetched = [] }
+            if using(feed.file, now: now, { store throws(QueueError) in try store.release(ids, owner: owner) }) != nil { feed.prefetched = [] }
         }
         flush(now: now, force: true)
         for file in files.values where !file.outcomes.isEmpty {

@@ -1,5 +1,12 @@
 import Glibc
 
+/// The earlier of two optional moments.
+func earlier(_ a: Moment?, _ b: Moment?) -> Moment? {
+    guard let a else { return b }
+    guard let b else { return a }
+    return min(a, b)
+}
+
 /// A request from a pool to start a worker in a slot, with the limits drawn for it.
 public struct SpawnOrder: Equatable, Sendable {
     public var slot: Int
@@ -54,7 +61,10 @@ public final class Pool {
     /// Feed mode: the workers waiting for a job, oldest first.
     public var idleWorkers: [UInt64] {
         guard config.queue.feedsJobs && !stopping else { return [] }
-        return workers.values.filter(\.isIdle).map(\.id).sorted()
+        var idle: [UInt64] = []
+        for (id, worker) in workers where worker.isIdle { idle.append(id) }
+        if idle.count > 1 { idle.sort() }
+        return idle
     }
 
     public init(config: PoolConfig) {
@@ -120,9 +130,8 @@ public final class Pool {
     }
 
     public func handle(_ id: UInt64, _ event: WorkerEvent, now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
-        guard var worker = workers[id] else { return [] }
+        guard let worker = workers[id] else { return [] }
         let actions = worker.handle(event, now: now, policy: policy)
-        workers[id] = worker
         var commands: [PoolCommand] = []
         for action in actions {
             switch action {
@@ -141,9 +150,9 @@ public final class Pool {
     /// are over, and takes a memory sample when one is due (`sample` measures a worker).
     public func expire(now: Moment, using random: inout some RandomNumberGenerator, sample: (Worker) -> UInt64?) -> [PoolCommand] {
         var commands: [PoolCommand] = []
-        for (id, worker) in workers.sorted(by: { $0.key < $1.key }) {
-            if let deadline = worker.nextDeadline, deadline <= now { commands += handle(id, .timeout, now: now, using: &random) }
-        }
+        var due: [UInt64] = []
+        for (id, worker) in workers { if let deadline = worker.nextDeadline, deadline <= now { due.append(id) } }
+        for id in due.sorted() { commands += handle(id, .timeout, now: now, using: &random) }
         for index in slots.indices {
             if let restartAt = slots[index].restartAt, restartAt <= now { slots[index].restartAt = nil }
         }
@@ -157,7 +166,10 @@ public final class Pool {
     }
 
     public var nextDeadline: Moment? {
-        ([nextMemorySample] + workers.values.map(\.nextDeadline) + slots.map(\.restartAt)).compactMap { $0 }.min()
+        var earliest = nextMemorySample
+        for worker in workers.values { earliest = earlier(earliest, worker.nextDeadline) }
+        for slot in slots { earliest = earlier(earliest, slot.restartAt) }
+        return earliest
     }
 
     // MARK: - jobs
@@ -217,6 +229,10 @@ public final class Pool {
         if delay > .zero { slots[worker.slot].restartAt = now + delay }
         let next = delay > .zero ? "restarting in \(Values.formatElapsed(delay))" : "restarting now"
 
+        if worker.jobTimedOut {
+            slots[worker.slot].lastExit = "killed for a job over job_timeout"
+            return [.log("\(who) was killed for a job over job_timeout: \(status) \(summary); \(next)")]
+        }
         if planned {
             slots[worker.slot].lastExit = "recycled: \(status)"
             return [.log("\(who) exited on reaching its job limit: \(status) \(summary); \(next)")]

@@ -209,7 +209,7 @@ public final class Supervisor {
         // Whatever the worker left in its session goes too, as systemd does for a unit.
         let session = process.pid
         if sessionHasMembers(session, orphans: orphansBySession()) {
-            var ladder = StopLadder(process.pool.policy.gracefulLadder)
+            var ladder = StopLadder(process.pool.policy.signalLadder)
             if let step = ladder.climb(now: now), case .signal(let signal) = step.action {
                 signalSession(session, signal)
                 let pool = process.pool
@@ -507,6 +507,7 @@ public final class Supervisor {
     private func expire(_ now: Moment) {
         var orphans: [pid_t: [ProcFS.ProcessStat]]? = nil
         for pool in pools {
+            guard let due = pool.nextDeadline, due <= now else { continue }
             let commands = pool.expire(now: now, using: &random) { worker in
                 if orphans == nil { orphans = orphansBySession() }
                 return treeResidentBytes(of: worker, orphans: orphans ?? [:])
@@ -536,15 +537,17 @@ public final class Supervisor {
     }
 
     private func nextDeadline(now: Moment) -> Moment? {
-        var deadlines = pools.compactMap(\.nextDeadline) + lingering.values.compactMap(\.ladder.deadline) + strays.values
-        if let queue = feeder.nextDeadline { deadlines.append(queue) }
-        if let restart = guardianRestartAt { deadlines.append(restart) }
+        var earliest = earlier(feeder.nextDeadline, guardianRestartAt)
+        if feeder.purging { earliest = now }
+        for pool in pools { earliest = earlier(earliest, pool.nextDeadline) }
+        for session in lingering.values { earliest = earlier(earliest, session.ladder.deadline) }
+        for deadline in strays.values { earliest = earlier(earliest, deadline) }
         // Stopping, with no worker left but leftovers that are not solo's children yet (they
         // are re-parented to solo only when their parent dies, which no signal reports): look again.
-        if phase != .running && pools.allSatisfy(\.isIdle) && !lingering.isEmpty {
-            deadlines.append(now + .milliseconds(200))
+        if phase != .running && !lingering.isEmpty && pools.allSatisfy(\.isIdle) {
+            earliest = earlier(earliest, now + .milliseconds(200))
         }
-        return deadlines.min()
+        return earliest
     }
 
     private func reconcile() {

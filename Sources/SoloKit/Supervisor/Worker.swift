@@ -85,11 +85,18 @@ public struct WorkerPolicy: Equatable, Sendable {
     /// `stop_timeout`, SIGKILL after another. Poll mode: `stop_signal` at once (Laravel and
     /// Symfony workers finish the current job on SIGTERM), SIGKILL after `stop_timeout`.
     public var gracefulLadder: [StopStep] {
+        guard feedsJobs else { return signalLadder }
+        var steps = [StopStep(action: .closeInput, state: .draining, wait: stopTimeout)]
+        if stopSignal != SIGKILL { steps.append(StopStep(action: .signal(stopSignal), state: .stopping, wait: stopTimeout)) }
+        steps.append(StopStep(action: .signal(SIGKILL), state: .stopping, wait: killWait))
+        return steps
+    }
+
+    /// `stop_signal`, then SIGKILL after `stop_timeout`: for poll-mode workers, and for what a
+    /// dead worker left behind (closing a stdin means nothing to them).
+    public var signalLadder: [StopStep] {
         var steps: [StopStep] = []
-        if feedsJobs { steps.append(StopStep(action: .closeInput, state: .draining, wait: stopTimeout)) }
-        if stopSignal != SIGKILL {
-            steps.append(StopStep(action: .signal(stopSignal), state: feedsJobs ? .stopping : .draining, wait: stopTimeout))
-        }
+        if stopSignal != SIGKILL { steps.append(StopStep(action: .signal(stopSignal), state: .draining, wait: stopTimeout)) }
         steps.append(StopStep(action: .signal(SIGKILL), state: .stopping, wait: killWait))
         return steps
     }
@@ -129,8 +136,9 @@ public enum WorkerAction: Equatable, Sendable {
 }
 
 /// One worker process: its counters, limits and state machine. Pure: events in, actions out,
-/// no system calls, so every transition is tested without processes.
-public struct Worker: Sendable {
+/// no system calls, so every transition is tested without processes. (A class, so that the
+/// pool updates it in place: the loop handles an event per job.)
+public final class Worker {
     public let id: UInt64
     public let slot: Int
     public let pid: pid_t
@@ -190,7 +198,7 @@ public struct Worker: Sendable {
         return false
     }
 
-    public mutating func handle(_ event: WorkerEvent, now: Moment, policy: WorkerPolicy) -> [WorkerAction] {
+    public func handle(_ event: WorkerEvent, now: Moment, policy: WorkerPolicy) -> [WorkerAction] {
         switch (state, event) {
         case (.exited, _), (.backoff, _):
             return []
@@ -267,7 +275,7 @@ public struct Worker: Sendable {
         }
     }
 
-    private mutating func receive(_ message: WorkerMessage, now: Moment, policy: WorkerPolicy) -> [WorkerAction] {
+    private func receive(_ message: WorkerMessage, now: Moment, policy: WorkerPolicy) -> [WorkerAction] {
         switch message {
         case .ready:
             if state == .starting { state = .ready; stageDeadline = nil }
@@ -302,7 +310,7 @@ public struct Worker: Sendable {
     }
 
     /// Kills a worker whose job has outlived job_timeout; the job is retried when it exits.
-    private mutating func timeOutJob(now: Moment, policy: WorkerPolicy) -> [WorkerAction]? {
+    private func timeOutJob(now: Moment, policy: WorkerPolicy) -> [WorkerAction]? {
         guard let held = job, let deadline = jobDeadline, now >= deadline, !jobTimedOut, let limit = policy.jobTimeout else { return nil }
         jobTimedOut = true
         if retireReason == nil { retireReason = .restart }
@@ -310,7 +318,7 @@ public struct Worker: Sendable {
         return [log] + start(policy.killLadder, now: now)
     }
 
-    private mutating func retire(_ reason: RetireReason, replace: Bool, now: Moment, policy: WorkerPolicy) -> [WorkerAction] {
+    private func retire(_ reason: RetireReason, replace: Bool, now: Moment, policy: WorkerPolicy) -> [WorkerAction] {
         retireReason = reason
         var actions: [WorkerAction] = []
         if reason != .shutdown {
@@ -320,19 +328,19 @@ public struct Worker: Sendable {
         return actions + start(policy.gracefulLadder, now: now)
     }
 
-    private mutating func killForMemory(_ bytes: UInt64, _ kill: UInt64, now: Moment, policy: WorkerPolicy) -> [WorkerAction] {
+    private func killForMemory(_ bytes: UInt64, _ kill: UInt64, now: Moment, policy: WorkerPolicy) -> [WorkerAction] {
         killedForMemory = bytes
         let log = WorkerAction.log("killing worker \(slot) (pid \(pid)): memory \(Values.formatSize(bytes)) over memory_kill \(Values.formatSize(kill))")
         return [log] + start(policy.killLadder, now: now)
     }
 
-    private mutating func start(_ steps: [StopStep], now: Moment) -> [WorkerAction] {
+    private func start(_ steps: [StopStep], now: Moment) -> [WorkerAction] {
         ladder = StopLadder(steps)
         return climbLadder(now: now)
     }
 
     /// Takes the next step of the stop ladder.
-    private mutating func climbLadder(now: Moment) -> [WorkerAction] {
+    private func climbLadder(now: Moment) -> [WorkerAction] {
         guard let step = ladder.climb(now: now) else {
             stageDeadline = nil
             return [.log("worker \(slot) (pid \(pid)) is still alive after SIGKILL (stuck in the kernel?); waiting for it")]
