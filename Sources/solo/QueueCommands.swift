@@ -52,27 +52,44 @@ func pushCommand(_ rest: [String]) throws -> Int32 {
     }
 
     let maximum = config.global.maxPayload
-    var jobs: [NewJob] = []
-    func add(_ payload: [UInt8], _ place: String) -> Bool {
+    let writer: JobWriter
+    do { writer = try store.writer(queue: target.queue, template: template) } catch {
+        printError("solo push: \(error); nothing was queued")
+        return 1
+    }
+    // Each job goes into the open transaction as it is read; a refused one rolls all back.
+    var failure: String? = nil
+    func add(_ payload: UnsafeRawBufferPointer, _ place: String) -> Bool {
         if let problem = Payloads.problem(in: payload, maximum: maximum) {
-            printError("solo push: \(place) \(problem); nothing was queued")
+            failure = "solo push: \(place) \(problem); nothing was queued"
             return false
         }
-        var job = template
-        job.payload = payload
-        jobs.append(job)
+        do { try writer.add(payload) } catch {
+            failure = "solo push: \(error); nothing was queued"
+            return false
+        }
         return true
     }
     if arguments.operands.isEmpty {
-        guard let lines = readStandardInputLines(maximum: maximum, each: add) else { return exitBadPayload }
+        guard let lines = readStandardInputLines(maximum: maximum, each: add) else {
+            writer.rollback()
+            printError(failure ?? "solo push: standard input could not be read; nothing was queued")
+            return failure?.contains(" line ") == true ? exitBadPayload : 1
+        }
         if lines == 0 { throw UsageError("solo push: no job given (payloads as arguments, or one per line on standard input)") }
     } else {
-        for (index, payload) in arguments.operands.enumerated() where !add(Array(payload.utf8), "argument \(index + 1)") {
-            return exitBadPayload
+        for (index, payload) in arguments.operands.enumerated() {
+            var bytes = Array(payload.utf8)
+            if !bytes.withUnsafeBytes({ add($0, "argument \(index + 1)") }) {
+                writer.rollback()
+                printError(failure ?? "")
+                return exitBadPayload
+            }
+            bytes.removeAll()
         }
     }
     do {
-        let count = try store.push(queue: target.queue, jobs)
+        let count = try writer.commit()
         if FileDescriptor.standardError.isTerminal {
             let group = template.group.map { " in group \($0)" } ?? ""
             let idle = target.pools.isEmpty ? " (no pool takes jobs from it)" : ""
@@ -85,31 +102,47 @@ func pushCommand(_ rest: [String]) throws -> Int32 {
     }
 }
 
-/// Feeds each line of standard input to `each` (with its place, "line N"); returns the number
-/// of lines, or nil as soon as `each` refuses one. A line over `maximum` bytes is refused whole.
-private func readStandardInputLines(maximum: Int, each: ([UInt8], String) -> Bool) -> Int? {
-    var buffer = LineBuffer(maximumLine: maximum, overflow: .truncate)
+/// Feeds each line of standard input to `each` (with its place, "line N", and without its line
+/// end); returns the number of lines, or nil as soon as `each` refuses one. Lines are handed
+/// out of the read buffer itself; only a line split across two reads is copied.
+private func readStandardInputLines(maximum: Int, each: (UnsafeRawBufferPointer, String) -> Bool) -> Int? {
     var chunk = [UInt8](repeating: 0, count: 1 << 20)
+    var carry: [UInt8] = []
     var number = 0
-    func take(_ pieces: [LineBuffer.Piece]) -> Bool {
-        for piece in pieces {
-            number += 1
-            switch piece {
-            case .line(var bytes):
-                if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
-                if !each(bytes, "line \(number)") { return false }
-            case .truncated, .partial:
-                printError("solo push: line \(number) \(PayloadProblem.tooLong(maximum: maximum)); nothing was queued")
-                return false
+    func line(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        number += 1
+        var slice = bytes
+        if slice.last == UInt8(ascii: "\r") { slice = UnsafeRawBufferPointer(rebasing: slice.dropLast()) }
+        return each(slice, "line \(number)")
+    }
+    while true {
+        let read: FileDescriptor.ReadResult
+        do { read = try FileDescriptor.standardInput.read(into: &chunk) } catch { return nil }
+        guard case .bytes(let n) = read else { break }
+        let refused: Bool = chunk.withUnsafeBytes { raw in
+            var start = 0
+            for index in 0..<n where raw[index] == UInt8(ascii: "\n") {
+                let piece = UnsafeRawBufferPointer(rebasing: raw[start..<index])
+                if carry.isEmpty {
+                    if !line(piece) { return true }
+                } else {
+                    carry += piece
+                    if !carry.withUnsafeBytes({ line($0) }) { return true }
+                    carry.removeAll(keepingCapacity: true)
+                }
+                start = index + 1
             }
+            carry += UnsafeRawBufferPointer(rebasing: raw[start..<n])
+            if carry.count > maximum + 1 {
+                // Too long already: refuse it without waiting for its end.
+                return !carry.withUnsafeBytes { line($0) }
+            }
+            return false
         }
-        return true
+        if refused { return nil }
     }
-    while case .bytes(let n)? = try? FileDescriptor.standardInput.read(into: &chunk) {
-        let pieces = chunk.withUnsafeBytes { buffer.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-        if !take(pieces) { return nil }
-    }
-    return take(buffer.finish()) ? number : nil
+    if !carry.isEmpty && !carry.withUnsafeBytes({ line($0) }) { return nil }
+    return number
 }
 
 func environment(_ name: String) -> String? {

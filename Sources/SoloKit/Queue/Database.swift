@@ -110,11 +110,7 @@ public final class Statement {
             case .null: rc = sqlite3_bind_null(handle, position)
             case .integer(let n): rc = sqlite3_bind_int64(handle, position, n)
             case .text(let text): rc = sqlite3_bind_text(handle, position, text, -1, solo_sqlite_transient())
-            case .textBytes(let bytes):
-                rc = bytes.withUnsafeBufferPointer { raw in
-                    sqlite3_bind_text(handle, position, raw.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) },
-                                      Int32(raw.count), solo_sqlite_transient())
-                }
+            case .textBytes(let bytes): rc = bytes.withUnsafeBytes { bindText(position, $0, copy: true) }
             }
             if rc != SQLITE_OK { throw database.error(rc) }
         }
@@ -140,6 +136,34 @@ public final class Statement {
     }
 
     public func reset() { sqlite3_reset(handle) }
+
+    /// Binds one parameter, keeping the others (for statements run many times with most
+    /// parameters the same). `bytes` is copied.
+    public func bind(_ index: Int32, _ value: SQLValue) throws(DatabaseError) {
+        let rc: Int32
+        switch value {
+        case .null: rc = sqlite3_bind_null(handle, index)
+        case .integer(let n): rc = sqlite3_bind_int64(handle, index, n)
+        case .text(let text): rc = sqlite3_bind_text(handle, index, text, -1, solo_sqlite_transient())
+        case .textBytes(let bytes):
+            rc = bytes.withUnsafeBytes { bindText(index, $0, copy: true) }
+        }
+        if rc != SQLITE_OK { throw database.error(rc) }
+    }
+
+    /// Binds text from a buffer; without `copy`, the buffer must outlive the next step.
+    @discardableResult
+    public func bindText(_ index: Int32, _ bytes: UnsafeRawBufferPointer, copy: Bool) -> Int32 {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return sqlite3_bind_text(handle, index, "", 0, solo_sqlite_transient()) }
+        return sqlite3_bind_text(handle, index, base.assumingMemoryBound(to: CChar.self), Int32(bytes.count),
+                                 copy ? solo_sqlite_transient() : nil)
+    }
+
+    /// Steps a statement that returns no row, then resets it (its bindings stay).
+    public func execute() throws(DatabaseError) {
+        defer { sqlite3_reset(handle) }
+        while try step() {}
+    }
 
     public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
     public func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }

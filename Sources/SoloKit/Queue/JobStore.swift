@@ -213,6 +213,22 @@ public final class JobStore {
         }
     }
 
+    /// Starts a transaction that inserts jobs one by one as they come (`solo push` of a stream):
+    /// all of them are committed together, or none.
+    public func writer(queue: String, template: NewJob) throws(QueueError) -> JobWriter {
+        try run { () throws(DatabaseError) in
+            let insert = try statement("INSERT INTO jobs (queue, payload, priority, run_at, max_attempts, grp) VALUES (?, ?, ?, ?, ?, ?)")
+            try database.execute("BEGIN IMMEDIATE")
+            insert.reset()
+            try insert.bind(1, .text(queue))
+            try insert.bind(3, .integer(Int64(template.priority)))
+            try insert.bind(4, .integer(template.runAt))
+            try insert.bind(5, .optional(template.maxAttempts))
+            try insert.bind(6, .optional(template.group))
+            return JobWriter(store: self, insert: insert)
+        }
+    }
+
     // MARK: - the supervisor's side
 
     /// Takes up to `count` ready jobs, highest priority first, then oldest, under a lease.

@@ -20,6 +20,10 @@ public enum PayloadProblem: Equatable, Sendable, CustomStringConvertible {
 /// The rules for a payload: one line of UTF-8 text, no NUL, at most `max_payload` bytes.
 public enum Payloads {
     public static func problem(in bytes: [UInt8], maximum: Int) -> PayloadProblem? {
+        bytes.withUnsafeBytes { problem(in: $0, maximum: maximum) }
+    }
+
+    public static func problem(in bytes: UnsafeRawBufferPointer, maximum: Int) -> PayloadProblem? {
         if bytes.isEmpty { return .empty }
         if bytes.count > maximum { return .tooLong(maximum: maximum) }
         var ascii = true
@@ -28,7 +32,7 @@ public enum Payloads {
             if byte == 0x0A { return .newline }
             if byte >= 0x80 { ascii = false }
         }
-        if !ascii && String(validating: bytes, as: UTF8.self) == nil { return .invalidUTF8 }
+        if !ascii && String(validating: bytes.bindMemory(to: UInt8.self), as: UTF8.self) == nil { return .invalidUTF8 }
         return nil
     }
 }
