@@ -401,9 +401,11 @@ import Testing
         scratch.config(port: port, "[nobody]\nqueue = none\ncommand = sleep 600\nuser = nobody\n")
         let supervisor = try RunningSupervisor(scratch)
         let worker = try findWorkerWhenStarted(supervisor)
-        let guardian = try #require(ProcFS.children(of: supervisor.pid).first {
-            (try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8)) == "solo-guardian\n"
-        })
+        func guardian() -> pid_t? {
+            ProcFS.children(of: supervisor.pid).first { (try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8)) == "solo-guardian\n" }
+        }
+        try waitFor("the guardian to name itself") { guardian() != nil }
+        let guardian = try #require(guardian())
         // The parent-death signal must survive the switch to another user.
         kill(guardian, SIGKILL)
         supervisor.child.signal(SIGKILL)

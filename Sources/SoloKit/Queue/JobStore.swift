@@ -146,24 +146,34 @@ public final class JobStore {
         Int((try run { () throws(DatabaseError) in try database.scalarInt("PRAGMA user_version") }) ?? 0)
     }
 
-    /// An empty file, or one with the solo_queue table and a schema this solo knows.
+    /// An empty file, or one with the solo_queue table and a schema this solo knows. Read in one
+    /// transaction, so that a migration committed by another process cannot fall between the
+    /// two looks (an empty file would then seem to have foreign tables).
     private func checkFormat() throws(QueueError) {
         try run { () throws(DatabaseError) in
-            let version = Int(try database.scalarInt("PRAGMA user_version") ?? 0)
-            let tables = try database.scalarInt("SELECT count(*) FROM sqlite_schema WHERE type = 'table'") ?? 0
-            let format = try database.scalarInt("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'solo_queue'") ?? 0
-            if version == 0 && tables > 0 || version > 0 && format == 0 {
-                throw DatabaseError(code: -1, message: "\(path) is an SQLite database but not a solo queue (it has no solo_queue table); point queue at another file")
-            }
-            if version > QueueSchema.version {
-                throw DatabaseError(code: -1, message: "\(path) has queue schema \(version), newer than this solo knows (\(QueueSchema.version)); upgrade solo")
-            }
+            try database.execute("BEGIN")
+            defer { try? database.execute("COMMIT") }
+            try checkFormatInTransaction()
+        }
+    }
+
+    private func checkFormatInTransaction() throws(DatabaseError) {
+        let version = Int(try database.scalarInt("PRAGMA user_version") ?? 0)
+        let tables = try database.scalarInt("SELECT count(*) FROM sqlite_schema WHERE type = 'table'") ?? 0
+        let format = try database.scalarInt("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'solo_queue'") ?? 0
+        if version == 0 && tables > 0 || version > 0 && format == 0 {
+            throw DatabaseError(code: -1, message: "\(path) is an SQLite database but not a solo queue (it has no solo_queue table); point queue at another file")
+        }
+        if version > QueueSchema.version {
+            throw DatabaseError(code: -1, message: "\(path) has queue schema \(version), newer than this solo knows (\(QueueSchema.version)); upgrade solo")
         }
     }
 
     private func migrate() throws(QueueError) {
         try run { () throws(DatabaseError) in
             try database.transaction { () throws(DatabaseError) in
+                // Again under the write lock: another process may have migrated meanwhile.
+                try checkFormatInTransaction()
                 let version = Int(try database.scalarInt("PRAGMA user_version") ?? 0)
                 for next in (version + 1)...max(version + 1, QueueSchema.version) where next <= QueueSchema.version {
                     try database.execute(QueueSchema.migrations[next]!)
