@@ -203,6 +203,7 @@ final class Feeder {
     // MARK: - time
 
     var nextDeadline: Moment? {
+        guard !feeds.isEmpty else { return nil }  // no feed pool: nothing to keep, no wake-up
         var earliest: Moment? = nextMaintenance
         for file in files.values {
             earliest = earlier(earliest, file.retryAt)
@@ -222,7 +223,7 @@ final class Feeder {
             }
             if let due = file.nextDelayed, due <= now { promote(file, now: now) }
         }
-        if now >= nextMaintenance { maintain(now: now) }
+        if !feeds.isEmpty && now >= nextMaintenance { maintain(now: now) }
         for feed in feeds where feed.purging {
             let before = JobStore.now() - feed.pool.config.keepDone.nanoseconds / 1_000_000
             let deleted = using(feed.file, now: now) { store throws(QueueError) in try store.purgeDone(queue: feed.queue, before: before) }

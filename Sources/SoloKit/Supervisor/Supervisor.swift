@@ -189,6 +189,7 @@ public final class Supervisor {
             }
         }
         // A reaped orphan may have been the last of a dead worker's session.
+        guard !lingering.isEmpty else { return }
         let orphans = orphansBySession()
         for session in lingering.keys where !sessionHasMembers(session, orphans: orphans) { forget(session) }
     }
