@@ -150,8 +150,13 @@ final class Feeder {
                 }
             }
         }
-        let taken = Array(feed.prefetched.prefix(count))
-        feed.prefetched.removeFirst(taken.count)
+        if feed.prefetched.count <= count {
+            defer { feed.prefetched.removeAll(keepingCapacity: true) }
+            return feed.prefetched
+        }
+        // Oldest first; the array is short (the lookahead), so this shift is cheap.
+        let taken = Array(feed.prefetched[..<count])
+        feed.prefetched.removeFirst(count)
         return taken
     }
 

@@ -407,7 +407,7 @@ public final class Supervisor {
                 for (worker, job) in zip(idle, jobs) {
                     guard let process = processes[worker] else { continue }
                     perform(pool.handle(worker, .assigned(job), now: now, using: &random), for: pool)
-                    feeder.assign(job, of: pool, to: "\(feeder.owner)/\(pool.name)/\(worker)")
+                    if job.group != nil { feeder.assign(job, of: pool, to: "\(feeder.owner)/\(pool.name)/\(worker)") }
                     process.inputPending.append(contentsOf: job.payload.utf8)
                     process.inputPending.append(UInt8(ascii: "\n"))
                     writeInput(of: process)
