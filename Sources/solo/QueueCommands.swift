@@ -10,6 +10,15 @@ private func queueConfig(_ arguments: Arguments, command: String) throws -> Solo
     loadConfig(try arguments.configPath(command: command), showWarnings: false)?.config
 }
 
+/// Runs `body` on each queue file that exists; false (after saying why) when one cannot be opened.
+private func forEachStore(_ paths: [String], _ body: (JobStore) throws -> Void) rethrows -> Bool {
+    for path in paths where Files.exists(path) {
+        guard let store = openStore(path, create: false) else { return false }
+        try body(store)
+    }
+    return true
+}
+
 private func openStore(_ path: String, create: Bool, durable: Bool = false) -> JobStore? {
     do {
         return try JobStore(path: path, create: create, durable: durable, busyTimeout: 10_000)
@@ -169,10 +178,9 @@ func queueCommand(_ rest: [String]) throws -> Int32 {
     switch action {
     case "stats":
         var rows: [(String, QueueCounts)] = []
-        for path in paths where Files.exists(path) {
-            guard let store = openStore(path, create: false) else { return 1 }
-            for counts in try store.counts() where queue == nil || counts.queue == queue { rows.append((path, counts)) }
-        }
+        guard try forEachStore(paths, { store in
+            for counts in try store.counts() where queue == nil || counts.queue == queue { rows.append((store.path, counts)) }
+        }) else { return 1 }
         if json {
             print(JSON.array(rows.map { path, c in
                 .object([("file", .string(path)), ("queue", .string(c.queue)), ("ready", .number(Int64(c.ready))),
@@ -192,10 +200,7 @@ func queueCommand(_ rest: [String]) throws -> Int32 {
             throw UsageError("solo queue: --state \(bad) is not a state (\(known.joined(separator: ", ")))")
         }
         var records: [JobRecord] = []
-        for path in paths where Files.exists(path) {
-            guard let store = openStore(path, create: false) else { return 1 }
-            records += try store.jobs(queue: queue, states: states, limit: limit)
-        }
+        guard try forEachStore(paths, { records += try $0.jobs(queue: queue, states: states, limit: limit) }) else { return 1 }
         if json {
             print(JSON.array(records.map(jobJSON)).text)
         } else if action == "dead" {
@@ -213,10 +218,7 @@ func queueCommand(_ rest: [String]) throws -> Int32 {
             throw UsageError("solo queue retry: name the jobs (--id 12,13) or say --all")
         }
         var count = 0
-        for path in paths where Files.exists(path) {
-            guard let store = openStore(path, create: false) else { return 1 }
-            count += try store.retryDead(queue: queue, ids: ids)
-        }
+        guard try forEachStore(paths, { count += try $0.retryDead(queue: queue, ids: ids) }) else { return 1 }
         print("\(count) dead job\(count == 1 ? "" : "s") back in the queue")
         return 0
 
@@ -239,10 +241,7 @@ func queueCommand(_ rest: [String]) throws -> Int32 {
             }
         }
         var count = 0
-        for path in paths where Files.exists(path) {
-            guard let store = openStore(path, create: false) else { return 1 }
-            count += try store.purge(queue: queue, states: states)
-        }
+        guard try forEachStore(paths, { count += try $0.purge(queue: queue, states: states) }) else { return 1 }
         print("deleted \(count) job\(count == 1 ? "" : "s")")
         return 0
 
