@@ -65,3 +65,186 @@ public indirect enum JSON: Equatable, Sendable {
         out += "\""
     }
 }
+
+extension JSON {
+    public struct ParseError: Error, Equatable, CustomStringConvertible {
+        public let offset: Int
+        public let message: String
+        public var description: String { "\(message) at byte \(offset)" }
+    }
+
+    /// Parses one JSON value (RFC 8259), with a depth limit so that hostile input cannot
+    /// exhaust the stack.
+    public static func parse(_ text: String) throws(ParseError) -> JSON {
+        var parser = Parser(bytes: Array(text.utf8))
+        parser.skipSpace()
+        let value = try parser.value(depth: 0)
+        parser.skipSpace()
+        guard parser.index == parser.bytes.count else { throw parser.error("unexpected text after the value") }
+        return value
+    }
+
+    public subscript(key: String) -> JSON? {
+        guard case .object(let pairs) = self else { return nil }
+        return pairs.last { $0.0 == key }?.1
+    }
+
+    public var stringValue: String? {
+        if case .string(let value) = self { return value }
+        return nil
+    }
+
+    public var intValue: Int? {
+        switch self {
+        case .number(let value): return Int(exactly: value)
+        case .double(let value): return Int(exactly: value)
+        default: return nil
+        }
+    }
+
+    public var boolValue: Bool? {
+        if case .bool(let value) = self { return value }
+        return nil
+    }
+
+    public var arrayValue: [JSON]? {
+        if case .array(let values) = self { return values }
+        return nil
+    }
+
+    struct Parser {
+        let bytes: [UInt8]
+        var index = 0
+
+        func error(_ message: String) -> ParseError { ParseError(offset: index, message: message) }
+
+        mutating func skipSpace() {
+            while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+        }
+
+        mutating func value(depth: Int) throws(ParseError) -> JSON {
+            guard depth < 64 else { throw error("nested too deep") }
+            guard index < bytes.count else { throw error("a value is missing") }
+            switch bytes[index] {
+            case UInt8(ascii: "{"):
+                index += 1
+                var pairs: [(String, JSON)] = []
+                skipSpace()
+                if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(pairs) }
+                while true {
+                    skipSpace()
+                    guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("a key must be a string") }
+                    let key = try string()
+                    skipSpace()
+                    guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
+                    index += 1
+                    skipSpace()
+                    pairs.append((key, try value(depth: depth + 1)))
+                    skipSpace()
+                    guard index < bytes.count else { throw error("an object is not closed") }
+                    if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                    if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(pairs) }
+                    throw error("expected ',' or '}'")
+                }
+            case UInt8(ascii: "["):
+                index += 1
+                var values: [JSON] = []
+                skipSpace()
+                if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return .array(values) }
+                while true {
+                    skipSpace()
+                    values.append(try value(depth: depth + 1))
+                    skipSpace()
+                    guard index < bytes.count else { throw error("an array is not closed") }
+                    if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                    if bytes[index] == UInt8(ascii: "]") { index += 1; return .array(values) }
+                    throw error("expected ',' or ']'")
+                }
+            case UInt8(ascii: "\""):
+                return .string(try string())
+            case UInt8(ascii: "t"): return try literal("true", .bool(true))
+            case UInt8(ascii: "f"): return try literal("false", .bool(false))
+            case UInt8(ascii: "n"): return try literal("null", .null)
+            default:
+                return try number()
+            }
+        }
+
+        mutating func literal(_ word: String, _ value: JSON) throws(ParseError) -> JSON {
+            let expected = Array(word.utf8)
+            guard index + expected.count <= bytes.count, Array(bytes[index..<index + expected.count]) == expected else {
+                throw error("unexpected text")
+            }
+            index += expected.count
+            return value
+        }
+
+        mutating func number() throws(ParseError) -> JSON {
+            let start = index
+            while index < bytes.count, "+-0123456789.eE".utf8.contains(bytes[index]) { index += 1 }
+            let text = String(decoding: bytes[start..<index], as: UTF8.self)
+            guard text.first != "+" else { index = start; throw error("unexpected text") }
+            if let whole = Int64(text) { return .number(whole) }
+            if let real = Double(text) { return .double(real) }
+            index = start
+            throw error("unexpected text")
+        }
+
+        mutating func string() throws(ParseError) -> String {
+            index += 1  // the opening quote
+            var scalars = String.UnicodeScalarView()
+            var run: [UInt8] = []
+            func flush() {
+                if !run.isEmpty { scalars.append(contentsOf: String(decoding: run, as: UTF8.self).unicodeScalars); run.removeAll() }
+            }
+            while index < bytes.count {
+                let byte = bytes[index]
+                index += 1
+                switch byte {
+                case UInt8(ascii: "\""):
+                    flush()
+                    return String(scalars)
+                case UInt8(ascii: "\\"):
+                    flush()
+                    guard index < bytes.count else { throw error("a string is not closed") }
+                    let escape = bytes[index]
+                    index += 1
+                    switch escape {
+                    case UInt8(ascii: "\""): scalars.append("\"")
+                    case UInt8(ascii: "\\"): scalars.append("\\")
+                    case UInt8(ascii: "/"): scalars.append("/")
+                    case UInt8(ascii: "b"): scalars.append("\u{8}")
+                    case UInt8(ascii: "f"): scalars.append("\u{C}")
+                    case UInt8(ascii: "n"): scalars.append("\n")
+                    case UInt8(ascii: "r"): scalars.append("\r")
+                    case UInt8(ascii: "t"): scalars.append("\t")
+                    case UInt8(ascii: "u"):
+                        var code = try hex4()
+                        if (0xD800...0xDBFF).contains(code), index + 6 <= bytes.count,
+                           bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") {
+                            index += 2
+                            let low = try hex4()
+                            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                        }
+                        guard let scalar = Unicode.Scalar(code) else { throw error("an invalid \\u escape") }
+                        scalars.append(scalar)
+                    default: throw error("an invalid escape")
+                    }
+                case 0..<0x20:
+                    throw error("a control character in a string")
+                default:
+                    run.append(byte)
+                }
+            }
+            throw error("a string is not closed")
+        }
+
+        mutating func hex4() throws(ParseError) -> UInt32 {
+            guard index + 4 <= bytes.count, let value = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16) else {
+                throw error("an invalid \\u escape")
+            }
+            index += 4
+            return value
+        }
+    }
+}
