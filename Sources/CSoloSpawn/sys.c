@@ -14,6 +14,8 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 int solo_parse_stat(const char *text, struct solo_stat *out) {
@@ -194,5 +196,65 @@ int solo_socket_address(int fd, uint32_t *addr, uint16_t *port) {
     if (sa.sin_family != AF_INET) return EAFNOSUPPORT;
     *addr = ntohl(sa.sin_addr.s_addr);
     *port = ntohs(sa.sin_port);
+    return 0;
+}
+
+static int unix_address(const char *path, struct sockaddr_un *address) {
+    memset(address, 0, sizeof *address);
+    address->sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof address->sun_path) return ENAMETOOLONG;
+    strcpy(address->sun_path, path);
+    return 0;
+}
+
+int solo_unix_listen(const char *path, int *fd) {
+    struct sockaddr_un address;
+    int r = unix_address(path, &address);
+    if (r) return r;
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s < 0) return errno;
+    unlink(path);
+    // 0600 from the start: no moment in which another user could connect.
+    mode_t old = umask(0177);
+    int bound = bind(s, (struct sockaddr *)&address, sizeof address);
+    int saved = errno;
+    umask(old);
+    if (bound != 0 || listen(s, 64) != 0) {
+        if (bound == 0) saved = errno;
+        close(s);
+        return saved;
+    }
+    *fd = s;
+    return 0;
+}
+
+int solo_unix_accept(int fd, int *client) {
+    int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (c < 0) return errno;
+    *client = c;
+    return 0;
+}
+
+int solo_peer_credentials(int fd, uint32_t *uid, int32_t *pid) {
+    struct ucred credentials;
+    socklen_t length = sizeof credentials;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return errno;
+    *uid = credentials.uid;
+    *pid = credentials.pid;
+    return 0;
+}
+
+int solo_unix_connect(const char *path, int *fd) {
+    struct sockaddr_un address;
+    int r = unix_address(path, &address);
+    if (r) return r;
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return errno;
+    if (connect(s, (struct sockaddr *)&address, sizeof address) != 0) {
+        int saved = errno;
+        close(s);
+        return saved;
+    }
+    *fd = s;
     return 0;
 }

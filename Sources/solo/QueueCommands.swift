@@ -188,7 +188,7 @@ func queueCommand(_ rest: [String]) throws -> Int32 {
                          ("done", .number(Int64(c.done))), ("dead", .number(Int64(c.dead)))])
             }).text)
         } else {
-            print(table([["QUEUE", "READY", "DELAYED", "RESERVED", "DONE", "DEAD"]]
+            print(StatusView.columns([["QUEUE", "READY", "DELAYED", "RESERVED", "DONE", "DEAD"]]
                         + rows.map { [$0.1.queue, "\($0.1.ready)", "\($0.1.delayed)", "\($0.1.reserved)", "\($0.1.done)", "\($0.1.dead)"] }))
         }
         return 0
@@ -204,10 +204,10 @@ func queueCommand(_ rest: [String]) throws -> Int32 {
         if json {
             print(JSON.array(records.map(jobJSON)).text)
         } else if action == "dead" {
-            print(table([["ID", "QUEUE", "ATTEMPTS", "ERROR", "PAYLOAD"]]
+            print(StatusView.columns([["ID", "QUEUE", "ATTEMPTS", "ERROR", "PAYLOAD"]]
                         + records.map { ["\($0.id)", $0.queue, "\($0.attempts)", clip($0.error ?? ""), clip($0.payload)] }))
         } else {
-            print(table([["ID", "QUEUE", "STATE", "PRIORITY", "ATTEMPTS", "GROUP", "PAYLOAD"]]
+            print(StatusView.columns([["ID", "QUEUE", "STATE", "PRIORITY", "ATTEMPTS", "GROUP", "PAYLOAD"]]
                         + records.map { ["\($0.id)", $0.queue, $0.state, "\($0.priority)", "\($0.attempts)", $0.group ?? "", clip($0.payload)] }))
         }
         return 0
@@ -258,25 +258,12 @@ func jobJSON(_ job: JobRecord) -> JSON {
              ("finished_at", .optional(job.finishedAt)), ("result", .optional(job.result)), ("error", .optional(job.error))])
 }
 
-/// Columns padded to their widest cell.
-func table(_ rows: [[String]]) -> String {
-    guard let columns = rows.map(\.count).max() else { return "" }
-    var widths = [Int](repeating: 0, count: columns)
-    for row in rows { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }
-    return rows.map { row in
-        row.enumerated().map { index, cell in index == row.count - 1 ? cell : cell.padding(toWidth: widths[index]) }
-            .joined(separator: "  ")
-    }.joined(separator: "\n")
-}
-
 func clip(_ text: String, _ width: Int = 60) -> String {
     let flat = text.replacingNewlines()
     return flat.count > width ? String(flat.prefix(width - 3)) + "..." : flat
 }
 
 extension String {
-    func padding(toWidth width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
-
     func replacingNewlines() -> String { String(map { $0.isNewline ? " " : $0 }) }
 
     func trimmingSpacesAndNewlines() -> String {

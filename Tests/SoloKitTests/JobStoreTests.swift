@@ -35,6 +35,9 @@ func jobs(_ payloads: String...) -> [NewJob] { payloads.map { NewJob(payload: Ar
         #expect(try store.reserve(queue: "q", count: 5, owner: "me", leaseUntil: now + 30_000, now: now).isEmpty)
         let counts = try store.counts()
         #expect(counts.first { $0.queue == "q" }?.reserved == 3)
+        var summary = QueueCounts(queue: "q")
+        summary.reserved = 3
+        #expect(try store.summary(queue: "q") == summary)
         #expect(counts.first { $0.queue == "other" }?.ready == 1)
     }
 
@@ -163,7 +166,7 @@ func jobs(_ payloads: String...) -> [NewJob] { payloads.map { NewJob(payload: Ar
         try old.execute("PRAGMA user_version = 1")
         try old.execute("INSERT INTO jobs (queue, payload) VALUES ('q', 'from v1')")
         let store = try JobStore(path: file.path, create: false)
-        #expect(try store.schemaVersion() == 2)
+        #expect(try store.schemaVersion() == QueueSchema.version)
         let now = JobStore.now()
         let taken = try store.reserve(queue: "q", count: 1, owner: "me", leaseUntil: now + 1000, now: now)
         #expect(taken.map(\.payload) == ["from v1"])

@@ -335,3 +335,76 @@ import Testing
         }
     }
 }
+
+/// `solo stop`, `start`, `restart` and `scale` on the pure pool.
+@Suite struct PoolSteeringTests {
+    let t0 = Moment(nanoseconds: 1_000_000_000_000)
+
+    func runningPool(workers: Int) -> (Pool, SplitMix64, UInt64) {
+        var random = SplitMix64(state: 31)
+        var config = PoolConfig(name: "p", file: "f", line: 1)
+        config.workers = workers
+        let pool = Pool(config: config)
+        var id: UInt64 = 1
+        for case .spawn(let order) in pool.reconcile(now: t0, using: &random) {
+            pool.spawned(order, id: id, pid: pid_t(1000 + id), now: t0)
+            _ = pool.handle(id, .message(.ready), now: t0, using: &random)
+            id += 1
+        }
+        return (pool, random, id)
+    }
+
+    @Test func stopAndStartAPool() {
+        var (pool, random, _) = runningPool(workers: 2)
+        let stop = pool.pause(now: t0, using: &random)
+        #expect(stop.filter { if case .signal(_, _, SIGTERM) = $0 { return true }; return false }.count == 2)
+        #expect(!stop.contains { if case .log(let line) = $0 { return line.contains("recycling") }; return false })
+        for id: UInt64 in [1, 2] {
+            let exit = pool.handle(id, .exited(.exited(0)), now: t0, using: &random)
+            #expect(exit.contains { if case .log(let line) = $0 { return line.contains("stopped") }; return false })
+        }
+        #expect(pool.reconcile(now: t0, using: &random).isEmpty, "a stopped pool starts nothing")
+        pool.resume()
+        #expect(pool.reconcile(now: t0, using: &random).count == 2)
+    }
+
+    @Test func aRollingRestartReplacesOneWorkerAtATime() {
+        var (pool, random, nextID) = runningPool(workers: 3)
+        var commands = pool.restartRolling(now: t0, using: &random)
+        #expect(commands.filter { if case .signal = $0 { return true }; return false }.count == 1, "one at a time")
+        commands += pool.reconcile(now: t0, using: &random)
+        for _ in 0..<3 {
+            // The replacement is ordered; until it is ready, nobody else goes.
+            let orders = commands.compactMap { if case .spawn(let order) = $0 { return order }; return nil }
+            #expect(orders.count == 1)
+            pool.spawned(orders[0], id: nextID, pid: pid_t(1000 + nextID), now: t0)
+            #expect(pool.reconcile(now: t0, using: &random).isEmpty, "waits for the new worker to be ready")
+            _ = pool.handle(nextID, .message(.ready), now: t0, using: &random)
+            nextID += 1
+            commands = pool.reconcile(now: t0, using: &random)
+        }
+        #expect(commands.isEmpty && pool.rolling.isEmpty && pool.rollingSlot == nil)
+        #expect(Set(pool.slots.compactMap(\.current)) == [4, 5, 6])
+    }
+
+    @Test func scalingLeavesTheOtherWorkersAlone() {
+        var (pool, random, _) = runningPool(workers: 2)
+        #expect(pool.scale(to: 4, now: t0, using: &random).isEmpty)
+        #expect(pool.reconcile(now: t0, using: &random).count == 2, "two new slots")
+        let down = pool.scale(to: 1, now: t0, using: &random)
+        #expect(down == [.log("stopping worker 1 (pid 1002): scaled down"), .signal(worker: 2, pid: 1002, signal: SIGTERM)])
+        #expect(pool.slots.count == 2, "slot 1 stays until its worker is gone")
+        _ = pool.handle(2, .exited(.exited(0)), now: t0, using: &random)
+        #expect(pool.slots.count == 1 && pool.reconcile(now: t0, using: &random).isEmpty)
+    }
+}
+
+@Suite struct RateMeterTests {
+    @Test func countsPerSecondOverTenSeconds() {
+        var meter = RateMeter()
+        let t0 = Moment(nanoseconds: 100_000_000_000)
+        for second in 0..<9 { meter.record(18, now: t0 + .seconds(Int64(second))) }
+        #expect(meter.perSecond(now: t0 + .seconds(9)) == 18)
+        #expect(meter.perSecond(now: t0 + .seconds(60)) == 0, "old seconds fall out")
+    }
+}

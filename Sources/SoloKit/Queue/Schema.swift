@@ -8,7 +8,7 @@
 /// an older file migrates it, in one transaction.
 public enum QueueSchema {
     /// The version this build writes.
-    public static let version = 2
+    public static let version = 3
 
     /// Unix time in milliseconds, as SQL.
     static let nowMilliseconds = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
@@ -48,6 +48,10 @@ public enum QueueSchema {
             ALTER TABLE jobs ADD COLUMN worker TEXT;
             CREATE INDEX jobs_worker ON jobs (worker) WHERE state = 'reserved' AND worker IS NOT NULL;
             CREATE INDEX jobs_done ON jobs (finished_at) WHERE state = 'done';
+            """,
+        // Per-queue counts of delayed and dead jobs for `solo status`, without a scan.
+        3: """
+            CREATE INDEX jobs_waiting ON jobs (queue, state) WHERE state IN ('delayed', 'dead');
             """,
     ]
 }

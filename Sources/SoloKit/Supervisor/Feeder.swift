@@ -196,6 +196,13 @@ final class Feeder {
         }
     }
 
+    /// A pool's queue as `solo status` shows it: counts, or why the file cannot be used.
+    func status(of pool: Pool) -> (path: String, counts: QueueCounts?, problem: String?)? {
+        guard let feed = feeds.first(where: { $0.pool === pool }) else { return nil }
+        let counts = using(feed.file, now: Moment.now()) { store throws(QueueError) in try store.summary(queue: feed.queue) }
+        return (feed.file.path, counts, feed.file.problem)
+    }
+
     /// Something changed in a watched directory: perhaps new jobs in a queue file.
     func filesChanged() {
         let names = Set(watch?.drain() ?? [])

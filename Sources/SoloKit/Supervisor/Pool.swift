@@ -47,12 +47,20 @@ public final class Pool {
 
     public let config: PoolConfig
     public let policy: WorkerPolicy
+    /// What is wanted: how many workers, and whether the pool runs at all (`solo stop POOL`).
     public private(set) var desiredWorkers: Int
+    public private(set) var paused = false
     public private(set) var slots: [Slot]
+    /// A rolling restart: the workers still to replace, oldest first, and the slot whose new
+    /// worker must be ready before the next one goes.
+    public private(set) var rolling: [UInt64] = []
+    public private(set) var rollingSlot: Int?
     /// Every live worker: the slots' current ones and those still draining.
     public private(set) var workers: [UInt64: Worker] = [:]
     public private(set) var stopping = false
     public private(set) var nextMemorySample: Moment?
+    /// Outcomes per second, for `solo status`.
+    public var jobRate = RateMeter()
 
     public var name: String { config.name }
     public var isIdle: Bool { workers.isEmpty }
@@ -79,11 +87,11 @@ public final class Pool {
 
     /// Spawn orders for every empty slot that is not waiting out a back-off.
     public func reconcile(now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
-        guard !stopping else { return [] }
-        var orders: [PoolCommand] = []
+        guard !stopping && !paused else { return [] }
+        var orders = advanceRollingRestart(now: now, using: &random)
         var drawnJobs: [Int] = []
         var drawnLifetimes: [Duration] = []
-        for index in 0..<desiredWorkers where slots[index].current == nil && slots[index].restartAt == nil {
+        for index in 0..<min(desiredWorkers, slots.count) where slots[index].current == nil && slots[index].restartAt == nil {
             let others = workers.values.filter { !$0.isLeaving }
             let jobLimit = config.maxJobs.map { range in
                 RecyclePolicy.drawJobLimit(range, othersRemaining: others.compactMap(\.jobsRemaining) + drawnJobs, using: &random)
@@ -103,6 +111,71 @@ public final class Pool {
         stopping = true
         for index in slots.indices { slots[index].restartAt = nil }
         return workers.keys.sorted().flatMap { handle($0, .retire(.shutdown), now: now, using: &random) }
+    }
+
+    // MARK: - steering (solo stop, start, restart, scale)
+
+    /// Stops every worker gracefully; the pool stays defined and starts again with `start`.
+    public func pause(now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
+        paused = true
+        rolling = []
+        rollingSlot = nil
+        for index in slots.indices { slots[index].restartAt = nil }
+        return workers.keys.sorted().flatMap { handle($0, .retire(.poolStopped), now: now, using: &random) }
+    }
+
+    public func resume() {
+        paused = false
+    }
+
+    /// Replaces every worker, one at a time: each new worker must be ready before the next old
+    /// one is asked to drain, so capacity never drops to zero.
+    public func restartRolling(now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
+        rolling = slots.compactMap(\.current).filter { workers[$0]?.isLeaving == false }
+        rollingSlot = nil
+        return advanceRollingRestart(now: now, using: &random)
+    }
+
+    private func advanceRollingRestart(now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
+        if let slot = rollingSlot {
+            guard slot < slots.count, let current = slots[slot].current, let worker = workers[current] else {
+                return []  // its replacement is not running yet (starting, or backing off)
+            }
+            guard worker.state == .ready || worker.state == .busy else { return [] }
+            rollingSlot = nil
+        }
+        while !rolling.isEmpty {
+            let id = rolling.removeFirst()
+            guard let worker = workers[id], !worker.isLeaving else { continue }
+            rollingSlot = worker.slot
+            return handle(id, .retire(.restart), now: now, using: &random)
+        }
+        return []
+    }
+
+    /// Grows or shrinks the pool. New slots start at once; the workers of slots taken away
+    /// drain and stop, highest slot first; the others are not touched.
+    public func scale(to count: Int, now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
+        desiredWorkers = max(0, count)
+        let backoff = Backoff(minimum: config.backoffMin, maximum: config.backoffMax, reset: config.backoffReset)
+        while slots.count < desiredWorkers { slots.append(Slot(backoff: backoff)) }
+        var commands: [PoolCommand] = []
+        for index in slots.indices.reversed() where index >= desiredWorkers {
+            slots[index].restartAt = nil
+            if let id = slots[index].current, workers[id]?.isLeaving == false {
+                commands += handle(id, .retire(.scaledDown), now: now, using: &random)
+            }
+        }
+        dropEmptySlots()
+        return commands
+    }
+
+    /// Slots beyond the wanted count go once their workers are gone.
+    private func dropEmptySlots() {
+        while slots.count > desiredWorkers, slots.last?.current == nil,
+              !workers.values.contains(where: { $0.slot == slots.count - 1 }) {
+            slots.removeLast()
+        }
     }
 
     /// Kills every worker at once (a second TERM during a stop).
@@ -131,7 +204,9 @@ public final class Pool {
 
     public func handle(_ id: UInt64, _ event: WorkerEvent, now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
         guard let worker = workers[id] else { return [] }
+        let before = worker.jobsDone
         let actions = worker.handle(event, now: now, policy: policy)
+        if worker.jobsDone > before { jobRate.record(worker.jobsDone - before, now: now) }
         var commands: [PoolCommand] = []
         for action in actions {
             switch action {
@@ -216,13 +291,16 @@ public final class Pool {
         let summary = "after \(Values.formatElapsed(uptime)), \(worker.jobsDone) job\(worker.jobsDone == 1 ? "" : "s")"
         let who = "worker \(worker.slot) (pid \(worker.pid))"
 
-        guard slots[worker.slot].current == worker.id else {
+        defer { dropEmptySlots() }
+        guard worker.slot < slots.count, slots[worker.slot].current == worker.id else {
             // Already replaced: a recycle finishing, or a worker stopped by a shutdown.
             if worker.retireReason == .shutdown || stopping { return [.log("\(who) stopped: \(status) \(summary)")] }
             return [.log("\(who) finished recycling: \(status) \(summary)")]
         }
         slots[worker.slot].current = nil
-        if stopping { return [.log("\(who) stopped: \(status) \(summary)")] }
+        if stopping || paused || worker.slot >= desiredWorkers {
+            return [.log("\(who) stopped: \(status) \(summary)")]
+        }
 
         let planned = worker.exitWasPlanned
         let delay = slots[worker.slot].backoff.delay(afterExitWith: uptime, planned: planned, using: &random)

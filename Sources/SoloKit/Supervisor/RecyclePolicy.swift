@@ -4,7 +4,19 @@ public enum RetireReason: Equatable, Sendable, CustomStringConvertible {
     case memory(bytes: UInt64, limit: UInt64)
     case lifetime(age: Duration, limit: Duration)
     case restart
+    /// `solo scale` took the worker's slot away.
+    case scaledDown
+    /// `solo stop POOL`.
+    case poolStopped
     case shutdown
+
+    /// Whether the worker's slot starts a replacement as it leaves.
+    public var startsReplacement: Bool {
+        switch self {
+        case .jobs, .memory, .lifetime, .restart: return true
+        case .scaledDown, .poolStopped, .shutdown: return false
+        }
+    }
 
     public var description: String {
         switch self {
@@ -14,6 +26,8 @@ public enum RetireReason: Equatable, Sendable, CustomStringConvertible {
         case .lifetime(let age, let limit):
             return "lifetime \(Values.formatElapsed(age)) reached (limit \(Values.formatElapsed(limit)))"
         case .restart: return "restart requested"
+        case .scaledDown: return "scaled down"
+        case .poolStopped: return "pool stopped"
         case .shutdown: return "shutting down"
         }
     }

@@ -32,22 +32,25 @@ public final class Supervisor {
     let pools: [Pool]
     private let plans: [String: LaunchPlan]
     private let sinks: [String: LogSink]
-    private let log = LogSink()
-    private let formatter = LogFormatter()
+    let log = LogSink()
+    let formatter = LogFormatter()
     private let epoll: Epoll
+    var epollForControl: Epoll { epoll }
     private let signals: SignalDescriptor
     private let guardian = Guardian()
     private let inherited: [String]
     private let ownLogFile: String?
-    private let feeder: Feeder
+    let feeder: Feeder
+    var control: ControlServer?
+    let started = Moment.now()
 
-    private var processes: [UInt64: WorkerProcess] = [:]
+    var processes: [UInt64: WorkerProcess] = [:]
     private var byPid: [pid_t: UInt64] = [:]
     private var lingering: [pid_t: LingeringSession] = [:]
     private var strays: [pid_t: Moment] = [:]
     private var nextID: UInt64 = 1
-    private var random = SystemRandomNumberGenerator()
-    private var phase = Phase.running
+    var random = SystemRandomNumberGenerator()
+    var phase = Phase.running
     private var notify: FileDescriptor?
     private var startupProblems: [String] = []
     private var guardianStarted = Moment.now()
@@ -109,6 +112,7 @@ public final class Supervisor {
     public func run() -> Int32 {
         let address = LockAddress.format(lock.address)
         say("started (pid \(getpid()), lock \(address):\(lock.port), \(pools.count) pool\(pools.count == 1 ? "" : "s"), config \(config.file))")
+        openControlSocket()
         reconcile()
         feed()
         reportReady()
@@ -128,6 +132,7 @@ public final class Supervisor {
             finishStopIfDone()
         }
         feeder.shutdown()
+        control?.close()
         guardian.stop()
         sinks.values.forEach { $0.close() }
         say("stopped")
@@ -141,6 +146,7 @@ public final class Supervisor {
         case Self.signalToken: return handleSignals()
         case Self.guardianToken: return tellGuardian(guardian.flush())
         case Self.queueFilesToken: return feeder.filesChanged()
+        case _ where ControlServer.owns(event.token): control?.event(event); return
         default: break
         }
         guard let process = processes[event.token >> 2] else { return }
@@ -170,6 +176,9 @@ public final class Supervisor {
                 reopenLogs()
             case SIGHUP:
                 say("SIGHUP: this version does not reload its config; restart solo to apply changes")
+            case SIGTTIN, SIGTTOU where phase == .running:
+                let step = signal == SIGTTIN ? 1 : -1
+                for pool in pools { _ = scale(pool, to: pool.desiredWorkers + step, why: "SIG\(Signals.name(of: signal))") }
             default:
                 break
             }
@@ -311,7 +320,7 @@ public final class Supervisor {
 
     // MARK: - acting on what pools decide
 
-    private func perform(_ commands: [PoolCommand], for pool: Pool) {
+    func perform(_ commands: [PoolCommand], for pool: Pool) {
         for command in commands {
             switch command {
             case .spawn(let order):
@@ -560,7 +569,7 @@ public final class Supervisor {
     // MARK: - sessions and memory
 
     /// solo's own children that are not workers (nor the guardian), by the session they belong to.
-    private func orphansBySession() -> [pid_t: [ProcFS.ProcessStat]] {
+    func orphansBySession() -> [pid_t: [ProcFS.ProcessStat]] {
         var result: [pid_t: [ProcFS.ProcessStat]] = [:]
         for child in ProcFS.children(of: getpid()) where byPid[child] == nil && child != guardian.pid {
             if let stat = ProcFS.stat(of: child), stat.state != "Z" { result[stat.session, default: []].append(stat) }
@@ -590,7 +599,7 @@ public final class Supervisor {
 
     /// The resident memory of a worker and every descendant, including descendants that were
     /// re-parented to solo (the subreaper) but still belong to the worker's session.
-    private func treeResidentBytes(of worker: Worker, orphans: [pid_t: [ProcFS.ProcessStat]]) -> UInt64? {
+    func treeResidentBytes(of worker: Worker, orphans: [pid_t: [ProcFS.ProcessStat]]) -> UInt64? {
         guard let process = processes[worker.id] else { return nil }
         guard let root = process.memory?.residentBytes() ?? ProcFS.residentBytes(of: worker.pid) else { return nil }
         var total = root
@@ -642,7 +651,7 @@ public final class Supervisor {
 
     /// A line in solo's own log, and in the pool's log file when it has one of its own, so
     /// that whoever reads a pool's log sees its recycles and restarts among its output.
-    private func say(_ message: String, alsoTo pool: Pool? = nil) {
+    func say(_ message: String, alsoTo pool: Pool? = nil) {
         let line = formatter.line(message, prefix: "solo: ")
         log.write(line)
         if let pool, let path = pool.config.logFile, let sink = sinks[path] { sink.write(line) }

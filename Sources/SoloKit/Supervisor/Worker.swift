@@ -158,6 +158,7 @@ public final class Worker {
     public private(set) var stageDeadline: Moment?
     /// Feed mode: the job in hand, and when it times out.
     public private(set) var job: ReservedJob?
+    public private(set) var jobStarted: Moment?
     public private(set) var jobDeadline: Moment?
     /// Set when the job in hand outlived job_timeout and the worker was killed for it.
     public private(set) var jobTimedOut = false
@@ -220,6 +221,7 @@ public final class Worker {
 
         case (.ready, .assigned(let next)):
             job = next
+            jobStarted = now
             state = .busy
             jobDeadline = policy.jobTimeout.map { now + $0 }
             return []
@@ -263,7 +265,7 @@ public final class Worker {
             return climbLadder(now: now)
 
         case (.starting, .retire(let reason)), (.ready, .retire(let reason)), (.busy, .retire(let reason)):
-            return retire(reason, replace: reason != .shutdown, now: now, policy: policy)
+            return retire(reason, replace: reason.startsReplacement, now: now, policy: policy)
 
         case (.draining, .retire), (.stopping, .retire):
             return []
@@ -322,7 +324,8 @@ public final class Worker {
         retireReason = reason
         var actions: [WorkerAction] = []
         if reason != .shutdown {
-            actions.append(.log("recycling worker \(slot) (pid \(pid)): \(reason)"))
+            let verb = replace ? "recycling" : "stopping"
+            actions.append(.log("\(verb) worker \(slot) (pid \(pid)): \(reason)"))
         }
         if replace { actions.append(.replace) }
         return actions + start(policy.gracefulLadder, now: now)

@@ -1,0 +1,59 @@
+/// `solo status` as text: a line per pool, a line per worker, from the supervisor's JSON.
+public enum StatusView {
+    public static func render(_ status: JSON) -> String {
+        var lines: [String] = []
+        let uptime = status["uptime_ms"]?.intValue.map { Values.formatElapsed(.milliseconds($0)) } ?? "?"
+        lines.append("solo \(status["pid"]?.intValue.map(String.init) ?? "?"), up \(uptime), \(status["config"]?.stringValue ?? "")")
+        for pool in status["pools"]?.arrayValue ?? [] {
+            lines.append("")
+            var head = "\(pool["name"]?.stringValue ?? "?"): \(pool["state"]?.stringValue ?? "?"), "
+            head += "\(pool["workers_running"]?.intValue ?? 0)/\(pool["workers_wanted"]?.intValue ?? 0) workers, "
+            head += "\(pool["mode"]?.stringValue ?? "?") mode, \(Progress.formatRate((pool["jobs_per_second"].flatMap(doubleValue)) ?? 0)) jobs/s"
+            if let rolling = pool["rolling_restart"]?.intValue, rolling > 0 { head += ", rolling restart: \(rolling) to go" }
+            lines.append(head)
+            if let queue = pool["queue"] {
+                var text = "  queue \(queue["name"]?.stringValue ?? "?"): "
+                if let ready = queue["ready"]?.intValue {
+                    text += "\(ready) ready, \(queue["delayed"]?.intValue ?? 0) delayed, \(queue["reserved"]?.intValue ?? 0) reserved, \(queue["dead"]?.intValue ?? 0) dead"
+                }
+                if let problem = queue["problem"]?.stringValue { text += " (unusable: \(problem))" }
+                lines.append(text)
+            }
+            var rows = [["  SLOT", "PID", "STATE", "UPTIME", "JOBS", "RSS", "JOB", "RESTARTS", "LAST EXIT"]]
+            for worker in pool["workers"]?.arrayValue ?? [] {
+                let jobs = (worker["jobs"]?.intValue).map { done in "\(done)/" + (worker["job_limit"]?.intValue.map(String.init) ?? "-") } ?? ""
+                var state = worker["state"]?.stringValue ?? "?"
+                if let restart = worker["restart_in_ms"]?.intValue { state += " \(Values.formatElapsed(.milliseconds(restart)))" }
+                var rss = worker["rss"]?.intValue.map { Values.formatSize(UInt64($0)) } ?? ""
+                if let limit = pool["memory_limit"]?.intValue, !rss.isEmpty { rss += "/" + Values.formatSize(UInt64(limit)) }
+                let job = worker["job"].map { "#\($0["id"]?.intValue ?? 0) " + Values.formatElapsed(.milliseconds($0["age_ms"]?.intValue ?? 0)) } ?? ""
+                rows.append(["  \(worker["slot"]?.intValue ?? 0)", worker["pid"]?.intValue.map(String.init) ?? "-", state,
+                             worker["uptime_ms"]?.intValue.map { Values.formatElapsed(.milliseconds($0)) } ?? "",
+                             jobs, rss, job, "\(worker["restarts"]?.intValue ?? 0)",
+                             worker["last_exit"]?.stringValue ?? (worker["status"]?.stringValue.map { "status: " + $0 } ?? "")])
+            }
+            lines.append(columns(rows))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func doubleValue(_ json: JSON) -> Double? {
+        switch json {
+        case .double(let value): return value
+        case .number(let value): return Double(value)
+        default: return nil
+        }
+    }
+
+    /// Cells padded to their column's widest; the last column is left ragged.
+    public static func columns(_ rows: [[String]]) -> String {
+        guard let count = rows.map(\.count).max() else { return "" }
+        var widths = [Int](repeating: 0, count: count)
+        for row in rows { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }
+        return rows.map { row in
+            row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,112 @@
+import Glibc
+
+/// What the control socket asks of the supervisor: status, and steering pools.
+extension Supervisor {
+    func openControlSocket() {
+        let path = ControlSocket.path(config)
+        do {
+            control = try ControlServer(path: path, epoll: epollForControl, handle: { [unowned self] in self.answer($0) },
+                                        say: { [unowned self] in self.say($0) })
+        } catch {
+            say("cannot open the control socket \(path): \(error); solo status and friends will not reach this supervisor")
+        }
+    }
+
+    func answer(_ request: ControlRequest) -> JSON {
+        let now = Moment.now()
+        func find(_ name: String) -> Pool? { pools.first { $0.name == name } }
+        func unknown(_ name: String) -> JSON {
+            let hint = Values.suggestion(for: name, among: pools.map(\.name)).map { " (did you mean \($0)?)" } ?? ""
+            return ControlRequest.failure("no pool \(name)\(hint); pools: \(pools.map(\.name).joined(separator: ", "))")
+        }
+        if case .status = request {} else if phase != .running {
+            return ControlRequest.failure("solo is stopping")
+        }
+        switch request {
+        case .status(let name):
+            if let name, find(name) == nil { return unknown(name) }
+            return status(pools.filter { name == nil || $0.name == name }, now: now)
+        case .stop(let name):
+            guard let pool = find(name) else { return unknown(name) }
+            say("pool \(name): stopping it (solo stop)")
+            perform(pool.pause(now: now, using: &random), for: pool)
+            return .object([("ok", .bool(true))])
+        case .start(let name):
+            guard let pool = find(name) else { return unknown(name) }
+            if pool.paused { say("pool \(name): starting it (solo start)") }
+            pool.resume()
+            return .object([("ok", .bool(true))])
+        case .restart(let name):
+            guard let pool = find(name) else { return unknown(name) }
+            say("pool \(name): rolling restart of \(pool.workers.count) worker\(pool.workers.count == 1 ? "" : "s") (solo restart)")
+            perform(pool.restartRolling(now: now, using: &random), for: pool)
+            return .object([("ok", .bool(true))])
+        case .scale(let name, let workers):
+            guard let pool = find(name) else { return unknown(name) }
+            return scale(pool, to: workers, why: "solo scale")
+        }
+    }
+
+    @discardableResult
+    func scale(_ pool: Pool, to workers: Int, why: String) -> JSON {
+        let target = min(max(workers, 0), 4096)
+        if target != pool.desiredWorkers { say("pool \(pool.name): \(pool.desiredWorkers) → \(target) workers (\(why))") }
+        perform(pool.scale(to: target, now: Moment.now(), using: &random), for: pool)
+        return .object([("ok", .bool(true)), ("workers", .number(Int64(target)))])
+    }
+
+    /// The whole picture as JSON; `solo status` renders it.
+    func status(_ selected: [Pool], now: Moment) -> JSON {
+        let orphans = orphansBySession()
+        let pools: [JSON] = selected.map { pool in
+            var workers: [JSON] = []
+            for worker in pool.workers.values.sorted(by: { ($0.slot, $0.id) < ($1.slot, $1.id) }) {
+                var fields: [(String, JSON)] = [
+                    ("slot", .number(Int64(worker.slot))), ("pid", .number(Int64(worker.pid))), ("state", .string(worker.state.rawValue)),
+                    ("uptime_ms", .number((now - worker.started).nanoseconds / 1_000_000)), ("jobs", .number(Int64(worker.jobsDone))),
+                    ("job_limit", .optional(worker.jobLimit)),
+                    ("rss", treeResidentBytes(of: worker, orphans: orphans).map { .number(Int64($0)) } ?? .null),
+                    ("restarts", .number(Int64(worker.slot < pool.slots.count ? pool.slots[worker.slot].restarts : 0))),
+                    ("last_exit", .optional(worker.slot < pool.slots.count ? pool.slots[worker.slot].lastExit : nil)),
+                    ("status", .optional(worker.statusText)),
+                ]
+                if let job = worker.job, let started = worker.jobStarted {
+                    fields.append(("job", .object([("id", .number(job.id)), ("attempt", .number(Int64(job.attempts))),
+                                                   ("age_ms", .number((now - started).nanoseconds / 1_000_000))])))
+                }
+                if let reason = worker.retireReason { fields.append(("leaving", .string(reason.description))) }
+                workers.append(.object(fields))
+            }
+            for (index, slot) in pool.slots.enumerated() where slot.current == nil {
+                let state = pool.paused || pool.stopping ? "stopped" : slot.restartAt == nil ? "starting" : WorkerState.backoff.rawValue
+                var fields: [(String, JSON)] = [("slot", .number(Int64(index))), ("state", .string(state)),
+                                                ("restarts", .number(Int64(slot.restarts))), ("last_exit", .optional(slot.lastExit))]
+                if let restart = slot.restartAt { fields.append(("restart_in_ms", .number(max(0, (restart - now).nanoseconds / 1_000_000)))) }
+                workers.append(.object(fields))
+            }
+            var fields: [(String, JSON)] = [
+                ("name", .string(pool.name)), ("mode", .string(pool.config.queue.feedsJobs ? "feed" : "poll")),
+                ("state", .string(pool.stopping ? "stopping" : pool.paused ? "stopped" : "running")),
+                ("workers_wanted", .number(Int64(pool.desiredWorkers))),
+                ("workers_running", .number(Int64(pool.workers.values.filter { $0.isAlive && !$0.isLeaving }.count))),
+                ("jobs_per_second", .double((pool.jobRate.perSecond(now: now) * 10).rounded() / 10)),
+                ("memory_limit", pool.config.memoryLimit.map { .number(Int64($0)) } ?? .null),
+                ("memory_kill", pool.config.memoryKill.map { .number(Int64($0)) } ?? .null),
+                ("rolling_restart", .number(Int64(pool.rolling.count + (pool.rollingSlot == nil ? 0 : 1)))),
+                ("workers", .array(workers)),
+            ]
+            if let queue = feeder.status(of: pool) {
+                var queueFields: [(String, JSON)] = [("name", .string(pool.config.queueName)), ("file", .string(queue.path))]
+                if let counts = queue.counts {
+                    queueFields += [("ready", .number(Int64(counts.ready))), ("delayed", .number(Int64(counts.delayed))),
+                                    ("reserved", .number(Int64(counts.reserved))), ("dead", .number(Int64(counts.dead)))]
+                }
+                queueFields.append(("problem", .optional(queue.problem)))
+                fields.append(("queue", .object(queueFields)))
+            }
+            return .object(fields)
+        }
+        return .object([("ok", .bool(true)), ("pid", .number(Int64(getpid()))), ("config", .string(config.file)),
+                        ("uptime_ms", .number((now - started).nanoseconds / 1_000_000)), ("pools", .array(pools))])
+    }
+}
