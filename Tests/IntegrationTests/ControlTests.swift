@@ -1,0 +1,154 @@
+import Foundation
+import Glibc
+import SoloKit
+import Testing
+
+/// Steering a running supervisor through its control socket.
+@Suite struct ControlTests {
+    func setUp(_ scratch: Scratch, port: UInt16, pools: String) {
+        scratch.write("work/worker.sh", FeedModeTests.worker(), executable: true)
+        scratch.config(port: port, pools)
+    }
+
+    func status(_ scratch: Scratch, _ pool: String? = nil) throws -> JSON {
+        let result = try runSolo(["status", "--json", "--config", "solo.conf"] + (pool.map { [$0] } ?? []), in: scratch)
+        try #require(result.status == 0, "\(result.stderr)")
+        return try JSON.parse(result.stdout.trimmed)
+    }
+
+    func workers(_ status: JSON, _ pool: String) -> [JSON] {
+        status["pools"]?.arrayValue?.first { $0["name"]?.stringValue == pool }?["workers"]?.arrayValue ?? []
+    }
+
+    func livePids(_ status: JSON, _ pool: String) -> Set<Int> {
+        Set(workers(status, pool).filter { ["ready", "busy", "starting"].contains($0["state"]?.stringValue ?? "") }.compactMap { $0["pid"]?.intValue })
+    }
+
+    @Test func statusShowsPoolsWorkersAndQueues() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        setUp(scratch, port: port, pools: """
+            [feed]
+            command = ./worker.sh
+            directory = work
+            queue = sqlite:queue.db
+            workers = 2
+            memory_limit = 500M
+            [poll]
+            command = sleep 600
+            queue = none
+            """)
+        let supervisor = try RunningSupervisor(scratch)
+        try supervisor.waitForLog("started worker", count: 3)
+        #expect(try runSolo(["push", "--config", "solo.conf", "--queue", "feed", "slow"], in: scratch).status == 0)
+        try waitFor("a busy worker") { (try? workers(status(scratch), "feed").contains { $0["state"]?.stringValue == "busy" }) == true }
+        let json = try status(scratch)
+        #expect(json["pid"]?.intValue == Int(supervisor.pid))
+        let feed = try #require(json["pools"]?.arrayValue?.first)
+        #expect(feed["name"]?.stringValue == "feed" && feed["mode"]?.stringValue == "feed" && feed["state"]?.stringValue == "running")
+        #expect(feed["workers_wanted"]?.intValue == 2 && feed["workers_running"]?.intValue == 2)
+        #expect(feed["queue"]?["reserved"]?.intValue == 1 && feed["queue"]?["ready"]?.intValue == 0)
+        let busy = try #require(workers(json, "feed").first { $0["state"]?.stringValue == "busy" })
+        #expect(busy["job"]?["id"]?.intValue == 1 && (busy["rss"]?.intValue ?? 0) > 100_000 && busy["job_limit"]?.intValue != nil)
+        let text = try runSolo(["status", "--config", "solo.conf"], in: scratch)
+        #expect(text.stdout.contains("feed: running, 2/2 workers, feed mode"))
+        #expect(text.stdout.contains("queue feed: 0 ready, 0 delayed, 1 reserved, 0 dead"))
+        #expect(text.stdout.contains("poll: running, 1/1 workers, poll mode"))
+        #expect(text.stdout.contains("/500M"), "RSS against the limit")
+        let unknown = try runSolo(["status", "fed", "--config", "solo.conf"], in: scratch)
+        #expect(unknown.status == 1 && unknown.stderr.contains("no pool fed (did you mean feed?)"))
+        #expect(try supervisor.stop() == 0)
+        let gone = try runSolo(["status", "--config", "solo.conf"], in: scratch)
+        #expect(gone.status == 3 && gone.stderr.contains("no supervisor runs for"))
+    }
+
+    @Test func stopStartAndScale() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        setUp(scratch, port: port, pools: "[feed]\ncommand = ./worker.sh\ndirectory = work\nqueue = sqlite:queue.db\nworkers = 2\n")
+        let supervisor = try RunningSupervisor(scratch)
+        try supervisor.waitForLog("started worker", count: 2)
+        let before = try livePids(status(scratch), "feed")
+
+        #expect(try runSolo(["scale", "feed", "4", "--config", "solo.conf"], in: scratch).status == 0)
+        try waitFor("four workers") { (try? livePids(status(scratch), "feed").count) == 4 }
+        #expect(try livePids(status(scratch), "feed").isSuperset(of: before), "scaling up leaves the others alone")
+        #expect(try runSolo(["scale", "feed", "1", "--config", "solo.conf"], in: scratch).status == 0)
+        try waitFor("one worker") { (try? workers(status(scratch), "feed").count) == 1 }
+        #expect(try livePids(status(scratch), "feed").isSubset(of: before), "the lowest slot stayed")
+
+        supervisor.child.signal(SIGTTIN)
+        try waitFor("SIGTTIN adds one") { (try? livePids(status(scratch), "feed").count) == 2 }
+        supervisor.child.signal(SIGTTOU)
+        try waitFor("SIGTTOU takes one") { (try? workers(status(scratch), "feed").count) == 1 }
+
+        #expect(try runSolo(["stop", "feed", "--config", "solo.conf"], in: scratch).status == 0)
+        try waitFor("the pool stopped") {
+            (try? status(scratch)).map { $0["pools"]?.arrayValue?.first?["state"]?.stringValue == "stopped" && livePids($0, "feed").isEmpty } == true
+        }
+        #expect(try runSolo(["push", "--config", "solo.conf", "kept"], in: scratch).status == 0)
+        #expect(try status(scratch)["pools"]?.arrayValue?.first?["queue"]?["ready"]?.intValue == 1, "jobs wait while the pool is stopped")
+        #expect(try runSolo(["start", "feed", "--config", "solo.conf"], in: scratch).status == 0)
+        try waitFor("the job after start") { scratch.read("work/handled").contains(" kept ") }
+        #expect(try supervisor.stop() == 0)
+    }
+
+    @Test func aRollingRestartNeverLeavesThePoolEmpty() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        setUp(scratch, port: port, pools: "[feed]\ncommand = ./worker.sh\ndirectory = work\nqueue = sqlite:queue.db\nworkers = 3\n")
+        let supervisor = try RunningSupervisor(scratch)
+        try supervisor.waitForLog("started worker", count: 3)
+        let old = try livePids(status(scratch), "feed")
+        let jobs = Array((1...300).map { "j\($0)" }.joined(separator: "\n").utf8) + [10]
+        #expect(try runSolo(["push", "--config", "solo.conf"], in: scratch, input: jobs).status == 0)
+        #expect(try runSolo(["restart", "feed", "--config", "solo.conf"], in: scratch).status == 0)
+        var fewest = 3
+        try waitFor("every worker replaced") {
+            guard let now = try? status(scratch) else { return false }
+            let live = livePids(now, "feed")
+            fewest = min(fewest, live.count)
+            return live.count == 3 && live.isDisjoint(with: old)
+        }
+        #expect(fewest >= 2, "one worker at a time: at least two of three stayed up (fewest \(fewest))")
+        let restarts = supervisor.lines(containing: "restart requested")
+        #expect(restarts.count == 3)
+        try waitFor("every job done") { scratch.read("work/handled").split(separator: "\n").count == 300 }
+        #expect(try supervisor.stop() == 0)
+    }
+
+    @Test(.enabled(if: getuid() == 0, "needs root to be a second user"))
+    func onlyRootAndSolosOwnUserMaySteerIt() throws {
+        let scratch = Scratch()
+        chmod(scratch.path, 0o755)
+        let port = try freePort()
+        setUp(scratch, port: port, pools: "[poll]\ncommand = sleep 600\nqueue = none\n")
+        let supervisor = try RunningSupervisor(scratch)
+        try supervisor.waitForLog("started worker 0")
+        let socket = scratch.file("state/run/solo.sock")
+        var info = stat()
+        #expect(stat(socket, &info) == 0 && info.st_mode & 0o777 == 0o600)
+        #expect(stat(scratch.file("state/run"), &info) == 0 && info.st_mode & 0o777 == 0o700)
+
+        func asNobody() throws -> (status: SoloKit.ExitStatus?, output: String) {
+            let output = try FileDescriptor.open(scratch.file("nobody.out"), O_WRONLY | O_CREAT | O_TRUNC, mode: 0o666)
+            defer { output.close() }
+            var request = SpawnRequest(path: soloBinary, arguments: [soloBinary, "status", "--config", scratch.file("solo.conf")],
+                                       environment: ["PATH=/usr/bin:/bin"], directory: "/", descriptors: [nil, output, output])
+            request.credentials = Credentials(uid: 65534, gid: 65534, groups: [65534])
+            return (Processes.wait(for: try spawn(request)), scratch.read("nobody.out"))
+        }
+        // The file modes keep another user out...
+        let denied = try asNobody()
+        #expect(denied.status == .exited(1) && denied.output.contains("Permission denied"), "\(denied.output)")
+        // ...and so does the peer check behind them, should the modes be opened.
+        chmod(scratch.file("state"), 0o755)
+        chmod(scratch.file("state/run"), 0o777)
+        chmod(socket, 0o777)
+        let refused = try asNobody()
+        #expect(refused.status == .exited(1) && refused.output.contains("permission denied: uid 65534 may not steer this solo"), "\(refused.output)")
+        try supervisor.waitForLog("control socket: refused uid 65534")
+        #expect(try runSolo(["status", "--config", "solo.conf"], in: scratch).status == 0, "root still may")
+        #expect(try supervisor.stop() == 0)
+    }
+}
