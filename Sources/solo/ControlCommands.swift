@@ -6,6 +6,8 @@ let exitNotRunning: Int32 = 3
 
 /// Sends one request to the running supervisor and returns its answer.
 private func ask(_ config: SoloConfig, _ request: ControlRequest) -> Result<JSON, CommandFailure> {
+    // A supervisor that refuses us closes the socket: read its reason instead of dying of SIGPIPE.
+    try? Signals.ignore(SIGPIPE)
     let path = ControlSocket.path(config)
     let socket: FileDescriptor
     do { socket = try UnixSocket.connect(to: path) } catch {
@@ -15,9 +17,8 @@ private func ask(_ config: SoloConfig, _ request: ControlRequest) -> Result<JSON
         return .failure(CommandFailure(status: 1, message: "solo: cannot reach the supervisor at \(path): \(error)"))
     }
     defer { socket.close() }
-    do { try socket.writeAll(request.json.text + "\n") } catch {
-        return .failure(CommandFailure(status: 1, message: "solo: cannot send to the supervisor: \(error)"))
-    }
+    // A failed send is not the end: a refusal may be waiting to be read.
+    let sent = Result { () throws(Errno) in try socket.writeAll(request.json.text + "\n") }
     var answer: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 65536)
     let deadline = Moment.now() + .seconds(10)
@@ -31,6 +32,9 @@ private func ask(_ config: SoloConfig, _ request: ControlRequest) -> Result<JSON
         answer += chunk[0..<n]
     }
     let line = String(decoding: answer.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
+    if line.isEmpty, case .failure(let error) = sent {
+        return .failure(CommandFailure(status: 1, message: "solo: cannot send to the supervisor: \(error)"))
+    }
     guard let reply = try? JSON.parse(line) else {
         return .failure(CommandFailure(status: 1, message: "solo: the supervisor's answer is not JSON: \(line.prefix(200))"))
     }

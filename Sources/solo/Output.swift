@@ -6,8 +6,8 @@ func printError(_ text: String) {
     try? FileDescriptor.standardError.writeAll(text + "\n")
 }
 
-func print(_ text: String) {
-    try? FileDescriptor.standardOutput.writeAll(text.hasSuffix("\n") ? text : text + "\n")
+func print(_ text: String, terminator: String = "\n") {
+    try? FileDescriptor.standardOutput.writeAll(terminator == "\n" && text.hasSuffix("\n") ? text : text + terminator)
 }
 
 /// Loads a config, printing every problem (`file:line: ...`) on failure and warnings always.

@@ -61,12 +61,21 @@ func pushCommand(_ rest: [String]) throws -> Int32 {
     }
 
     let maximum = config.global.maxPayload
+    // Standard input is read to its end first: the write lock is taken only for the inserts,
+    // not for as long as a slow producer keeps the pipe open.
+    var input: [UInt8] = []
+    if arguments.operands.isEmpty {
+        guard let all = readAllStandardInput() else {
+            printError("solo push: cannot read standard input; nothing was queued")
+            return 1
+        }
+        input = all
+    }
     let writer: JobWriter
     do { writer = try store.writer(queue: target.queue, template: template) } catch {
         printError("solo push: \(error); nothing was queued")
         return 1
     }
-    // Each job goes into the open transaction as it is read; a refused one rolls all back.
     var failure: String? = nil
     func add(_ payload: UnsafeRawBufferPointer, _ place: String) -> Bool {
         if let problem = Payloads.problem(in: payload, maximum: maximum) {
@@ -80,21 +89,20 @@ func pushCommand(_ rest: [String]) throws -> Int32 {
         return true
     }
     if arguments.operands.isEmpty {
-        guard let lines = readStandardInputLines(maximum: maximum, each: add) else {
+        guard let lines = input.withUnsafeBytes({ eachLine(of: $0, each: add) }) else {
             writer.rollback()
-            printError(failure ?? "solo push: standard input could not be read; nothing was queued")
+            printError(failure ?? "solo push: nothing was queued")
             return failure?.contains(" line ") == true ? exitBadPayload : 1
         }
         if lines == 0 { throw UsageError("solo push: no job given (payloads as arguments, or one per line on standard input)") }
     } else {
         for (index, payload) in arguments.operands.enumerated() {
-            var bytes = Array(payload.utf8)
+            let bytes = Array(payload.utf8)
             if !bytes.withUnsafeBytes({ add($0, "argument \(index + 1)") }) {
                 writer.rollback()
                 printError(failure ?? "")
                 return exitBadPayload
             }
-            bytes.removeAll()
         }
     }
     do {
@@ -111,46 +119,32 @@ func pushCommand(_ rest: [String]) throws -> Int32 {
     }
 }
 
-/// Feeds each line of standard input to `each` (with its place, "line N", and without its line
-/// end); returns the number of lines, or nil as soon as `each` refuses one. Lines are handed
-/// out of the read buffer itself; only a line split across two reads is copied.
-private func readStandardInputLines(maximum: Int, each: (UnsafeRawBufferPointer, String) -> Bool) -> Int? {
+private func readAllStandardInput() -> [UInt8]? {
+    var all: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 1 << 20)
-    var carry: [UInt8] = []
-    var number = 0
-    func line(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        number += 1
-        var slice = bytes
-        if slice.last == UInt8(ascii: "\r") { slice = UnsafeRawBufferPointer(rebasing: slice.dropLast()) }
-        return each(slice, "line \(number)")
-    }
     while true {
-        let read: FileDescriptor.ReadResult
-        do { read = try FileDescriptor.standardInput.read(into: &chunk) } catch { return nil }
-        guard case .bytes(let n) = read else { break }
-        let refused: Bool = chunk.withUnsafeBytes { raw in
-            var start = 0
-            for index in 0..<n where raw[index] == UInt8(ascii: "\n") {
-                let piece = UnsafeRawBufferPointer(rebasing: raw[start..<index])
-                if carry.isEmpty {
-                    if !line(piece) { return true }
-                } else {
-                    carry += piece
-                    if !carry.withUnsafeBytes({ line($0) }) { return true }
-                    carry.removeAll(keepingCapacity: true)
-                }
-                start = index + 1
-            }
-            carry += UnsafeRawBufferPointer(rebasing: raw[start..<n])
-            if carry.count > maximum + 1 {
-                // Too long already: refuse it without waiting for its end.
-                return !carry.withUnsafeBytes { line($0) }
-            }
-            return false
+        switch Result(catching: { () throws(Errno) in try FileDescriptor.standardInput.read(into: &chunk) }) {
+        case .success(.bytes(let n)): all += chunk[0..<n]
+        case .success(.endOfFile), .success(.wouldBlock): return all
+        case .failure: return nil
         }
-        if refused { return nil }
     }
-    if !carry.isEmpty && !carry.withUnsafeBytes({ line($0) }) { return nil }
+}
+
+/// Feeds each line of `input` to `each` (with its place, "line N", and without its line end);
+/// returns the number of lines, or nil as soon as `each` refuses one.
+private func eachLine(of input: UnsafeRawBufferPointer, each: (UnsafeRawBufferPointer, String) -> Bool) -> Int? {
+    var number = 0
+    var start = 0
+    while start < input.count {
+        var end = start
+        while end < input.count && input[end] != UInt8(ascii: "\n") { end += 1 }
+        number += 1
+        var line = UnsafeRawBufferPointer(rebasing: input[start..<end])
+        if line.last == UInt8(ascii: "\r") { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
+        if !each(line, "line \(number)") { return nil }
+        start = end + 1
+    }
     return number
 }
 
@@ -216,6 +210,9 @@ func queueCommand(_ rest: [String]) throws -> Int32 {
         let ids = (arguments.values["id"] ?? "").split(separator: ",").compactMap { Int64($0) }
         guard !ids.isEmpty || arguments.flags.contains("all") else {
             throw UsageError("solo queue retry: name the jobs (--id 12,13) or say --all")
+        }
+        if !ids.isEmpty && paths.count > 1 {
+            throw UsageError("solo queue retry: job ids are per queue file and the config has \(paths.count); say which with --queue")
         }
         var count = 0
         guard try forEachStore(paths, { count += try $0.retryDead(queue: queue, ids: ids) }) else { return 1 }
@@ -326,18 +323,35 @@ func waitCommand(_ rest: [String]) throws -> Int32 {
     let elapsed = Moment.now() - started
     printError("group \(group): \(counts.total) job\(counts.total == 1 ? "" : "s"), \(counts.done) done, \(counts.dead) dead, in \(Values.formatElapsed(elapsed))")
 
-    var records: [JobRecord] = []
-    for store in stores { records += try store.jobs(queue: nil, states: ["done", "dead"], group: group, limit: Int(Int32.max)) }
-    records.sort { $0.id < $1.id }
     if arguments.flags.contains("results") {
-        if arguments.flags.contains("json") {
-            print(JSON.array(records.filter { $0.state == "done" }.map(jobJSON)).text)
-        } else {
-            for job in records where job.state == "done" { print(job.result ?? "") }
+        // Page by page: a large group's results are never all in memory at once.
+        var first = true
+        if arguments.flags.contains("json") { print("[", terminator: "") }
+        for store in stores {
+            var after: Int64 = 0
+            while true {
+                let page = try store.jobs(queue: nil, states: ["done"], group: group, after: after, limit: 1000)
+                for job in page {
+                    if arguments.flags.contains("json") {
+                        print((first ? "" : ",") + jobJSON(job).text, terminator: "")
+                    } else {
+                        print(job.result ?? "")
+                    }
+                    first = false
+                }
+                guard let last = page.last, page.count == 1000 else { break }
+                after = last.id
+            }
+        }
+        if arguments.flags.contains("json") { print("]") }
+    }
+    var shown = 0
+    for store in stores where shown < 10 {
+        for job in try store.jobs(queue: nil, states: ["dead"], group: group, limit: 10 - shown) {
+            printError("dead job \(job.id): \(job.error ?? "?") (payload \(clip(job.payload, 40)))")
+            shown += 1
         }
     }
-    let dead = records.filter { $0.state == "dead" }
-    for job in dead.prefix(10) { printError("dead job \(job.id): \(job.error ?? "?") (payload \(clip(job.payload, 40)))") }
-    if dead.count > 10 { printError("... and \(dead.count - 10) more dead (solo queue dead)") }
-    return dead.isEmpty ? 0 : 1
+    if counts.dead > shown { printError("... and \(counts.dead - shown) more dead (solo queue dead)") }
+    return counts.dead == 0 ? 0 : 1
 }

@@ -98,6 +98,11 @@ import Testing
         let recovered = try #require(finished.first { $0["payload"] as? String == "crash-once" })
         #expect(recovered["attempts"] as? Int == 2 && recovered["result"] as? String == "recovered")
         #expect(supervisor.log.contains("has run job"), "the timeout is logged")
+        let retries = handled(scratch).filter { $0.payload == "retry-me" }.map(\.ns)
+        #expect(retries.count == 3)
+        for (earlier, later) in zip(retries, retries.dropFirst()) {
+            #expect(later - earlier < 2_000_000_000, "a short retry comes back at once, not at the next maintenance")
+        }
         #expect(try supervisor.stop() == 0)
     }
 
@@ -132,6 +137,28 @@ import Testing
         #expect(duplicates <= kills * 40, "\(duplicates) duplicates over \(kills) kills")
         let pids = Set(handled(scratch).map(\.pid)).compactMap { pid_t($0) }
         try waitFor("no worker left behind") { !pids.contains(where: isRunning) }
+    }
+
+    @Test func poolsSharingAFileDoNotStarveEachOther() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        scratch.write("work/worker.sh", Self.worker(), executable: true)
+        // Pool a (listed first) has an empty queue; pool b's jobs must still flow.
+        scratch.config(port: port, """
+            [a]
+            command = ./worker.sh
+            directory = work
+            queue = sqlite:queue.db
+            [b]
+            command = ./worker.sh
+            directory = work
+            queue = sqlite:queue.db
+            """)
+        let supervisor = try RunningSupervisor(scratch)
+        try supervisor.waitForLog("started worker 0", count: 2)
+        try push(scratch, (1...10).map { "b\($0)" }, ["--queue", "b"])
+        try waitFor("pool b's jobs", seconds: 5) { handled(scratch).count == 10 }
+        #expect(try supervisor.stop() == 0)
     }
 
     @Test func anUnusableQueueFileLeavesTheWorkersUpUntilItIsFixed() throws {

@@ -60,6 +60,8 @@ public struct ReservedJob: Equatable, Sendable {
     public var attempts: Int
     public var maxAttempts: Int?
     public var group: String?
+    /// Set when the stored payload would break the line protocol (another program inserted it).
+    public var payloadProblem: PayloadProblem? = nil
 }
 
 /// What became of a job.
@@ -113,7 +115,9 @@ public final class JobStore {
     /// Opens the file (creating it with `create`), checks it is a solo queue and migrates an
     /// older schema. `durable`: fsync at every commit (for `solo push`: an accepted job must
     /// survive a power cut); otherwise fsync at checkpoints (a lost completion re-runs a job).
-    public init(path: String, create: Bool, durable: Bool = false, busyTimeout: Int32 = 0) throws(QueueError) {
+    /// `openTimeout`: how long opening may wait for a busy file (the supervisor's loop gives 0
+    /// and tries again); `busyTimeout`: the same for every later operation.
+    public init(path: String, create: Bool, durable: Bool = false, busyTimeout: Int32 = 0, openTimeout: Int32 = 1000) throws(QueueError) {
         self.path = path
         if !create && !Files.exists(path) {
             throw QueueError(.unavailable, "\(path): no such queue file (it is made by solo run or solo push)")
@@ -121,7 +125,7 @@ public final class JobStore {
         if create { try? Files.makeDirectories(Path.directory(of: path), mode: 0o750) }
         do {
             database = try Database(path: path, create: create)
-            database.setBusyTimeout(milliseconds: max(busyTimeout, 1000))
+            database.setBusyTimeout(milliseconds: openTimeout)
             // Refuse a file that is not a solo queue before changing anything in it.
             try checkFormat()
             try database.execute("PRAGMA journal_mode = WAL")
@@ -130,7 +134,7 @@ public final class JobStore {
             // read again and again (SQLite's default of 2 MiB made the supervisor re-read them
             // for every batch: 26 µs of CPU per job against 18 µs with this).
             try database.execute("PRAGMA cache_size = -16384")
-            try migrate()
+            if try schemaVersion() < QueueSchema.version { try migrate() }
             database.setBusyTimeout(milliseconds: busyTimeout)
         } catch let error as QueueError {
             throw error
@@ -189,6 +193,13 @@ public final class JobStore {
             if error.code == -1 { throw QueueError(.unavailable, error.message) }
             throw QueueError(error, path: path)
         }
+    }
+
+    /// Runs `body` waiting up to `milliseconds` for a busy file, then back to no waiting.
+    public func withBusyTimeout<T>(milliseconds: Int32, _ body: () throws(QueueError) -> T) throws(QueueError) -> T {
+        database.setBusyTimeout(milliseconds: milliseconds)
+        defer { database.setBusyTimeout(milliseconds: 0) }
+        return try body()
     }
 
     private func statement(_ sql: String) throws(DatabaseError) -> Statement {
@@ -254,8 +265,10 @@ public final class JobStore {
                 try take.bind([.text(owner), .integer(leaseUntil), .text(queue), .integer(Int64(count))])
                 var jobs: [ReservedJob] = []
                 while try take.step() {
-                    jobs.append(ReservedJob(id: take.int64(0), payload: take.text(1) ?? "", priority: take.int(2), attempts: take.int(3),
-                                            maxAttempts: take.isNull(4) ? nil : take.int(4), group: take.text(5)))
+                    let raw = take.bytes(1)
+                    jobs.append(ReservedJob(id: take.int64(0), payload: String(decoding: raw, as: UTF8.self), priority: take.int(2),
+                                            attempts: take.int(3), maxAttempts: take.isNull(4) ? nil : take.int(4), group: take.text(5),
+                                            payloadProblem: Payloads.problem(in: raw, maximum: Int.max)))
                 }
                 take.reset()
                 return jobs.sorted { ($0.priority, -$0.id) > ($1.priority, -$1.id) }
@@ -474,10 +487,10 @@ public final class JobStore {
     static let recordColumns = "id, queue, state, payload, priority, attempts, max_attempts, grp, run_at, created_at, finished_at, result, error"
 
     /// Jobs by filter, oldest first.
-    public func jobs(queue: String?, states: [String], group: String? = nil, limit: Int) throws(QueueError) -> [JobRecord] {
+    public func jobs(queue: String?, states: [String], group: String? = nil, after: Int64 = 0, limit: Int) throws(QueueError) -> [JobRecord] {
         try run { () throws(DatabaseError) in
-            var conditions = ["state IN (\(states.map { "'\($0)'" }.joined(separator: ", ")))"]
-            var values: [SQLValue] = []
+            var conditions = ["state IN (\(states.map { "'\($0)'" }.joined(separator: ", ")))", "id > ?"]
+            var values: [SQLValue] = [.integer(after)]
             if let queue { conditions.append("queue = ?"); values.append(.text(queue)) }
             if let group { conditions.append("grp = ?"); values.append(.text(group)) }
             let query = try database.prepare("SELECT \(Self.recordColumns) FROM jobs WHERE \(conditions.joined(separator: " AND ")) ORDER BY id LIMIT \(limit)")

@@ -14,6 +14,8 @@ final class Feeder {
     /// Outcomes are committed together, at most this long after the first one.
     static let commitDelay: Duration = .milliseconds(5)
     static let commitBatch = 256
+    /// How soon a write that found the file busy is tried again.
+    static let busyRetry: Duration = .milliseconds(10)
 
     /// Jobs taken ahead of need, so that a reserve transaction serves many jobs: 16 per worker,
     /// at least 64. (Ahead-taken jobs keep their place against later, higher-priority ones: the
@@ -25,12 +27,20 @@ final class Feeder {
         var store: JobStore?
         var inode: UInt64 = 0
         var problem: String?
+        /// While set, no write is tried before it (the file was busy, or unusable).
         var retryAt: Moment?
         var retryWait: Duration = .seconds(1)
         var outcomes: [JobOutcome] = []
         var firstOutcome: Moment?
+        /// When the next delayed job in the file is due.
         var nextDelayed: Moment?
-        var maybeNewJobs = true
+        /// Retries recorded but not committed yet: due times that join `nextDelayed` once they are.
+        var pendingRetry: Moment?
+        /// Leases to renew (set every maintenance, cleared once it has worked).
+        var renewDue = false
+        /// Queues whose jobs leased under our own name were taken back since the file was opened:
+        /// before that, a queue gives no job (they would be taken back from under our workers).
+        var reclaimed: Set<String> = []
 
         init(path: String) { self.path = path }
     }
@@ -39,7 +49,9 @@ final class Feeder {
         let pool: Pool
         let file: QueueFile
         var prefetched: [ReservedJob] = []
-        var reclaimedOwn = false
+        /// Whether the queue may have jobs we have not looked for (per queue: another pool's
+        /// empty queue in the same file must not hide ours).
+        var maybeNewJobs = true
         /// Old done jobs are deleted a batch per loop turn until none is left.
         var purging = false
 
@@ -79,16 +91,21 @@ final class Feeder {
 
     var descriptor: FileDescriptor? { watch?.descriptor }
 
+    private func feed(of pool: Pool) -> Feed? { feeds.first { $0.pool === pool } }
+    private func feeds(of file: QueueFile) -> [Feed] { feeds.filter { $0.file === file } }
+
     // MARK: - the files
 
     private func open(_ file: QueueFile, now: Moment) {
         do {
-            let store = try JobStore(path: file.path, create: true)
+            let store = try JobStore(path: file.path, create: true, openTimeout: 0)
             file.store = store
             file.inode = Self.inode(of: file.path)
             file.retryAt = nil
             file.retryWait = .seconds(1)
-            file.maybeNewJobs = true
+            file.reclaimed = []
+            file.renewDue = true
+            for feed in feeds(of: file) { feed.maybeNewJobs = true }
             if let problem = file.problem { say("queue \(file.path) is usable again (it was: \(problem))") }
             file.problem = nil
         } catch {
@@ -99,7 +116,7 @@ final class Feeder {
     /// A queue file that failed: said once, tried again later with back-off.
     private func unavailable(_ file: QueueFile, _ error: QueueError, now: Moment) {
         if error.kind == .busy {
-            file.retryAt = now + .milliseconds(10)
+            file.retryAt = now + Self.busyRetry
             return
         }
         if file.problem != error.message {
@@ -111,11 +128,10 @@ final class Feeder {
         file.retryWait = min(file.retryWait * 2, .seconds(30))
     }
 
-    /// Runs an operation on a usable file; a failure marks it unusable.
+    /// Runs an operation on a usable file; a failure marks it busy or unusable.
     private func using<T>(_ file: QueueFile, now: Moment, _ body: (JobStore) throws(QueueError) -> T) -> T? {
         guard let store = file.store else { return nil }
         do { return try body(store) } catch {
-            if error.kind == .unavailable { file.store = nil }
             unavailable(file, error, now: now)
             return nil
         }
@@ -130,19 +146,20 @@ final class Feeder {
 
     /// Jobs for `count` idle workers of a pool (possibly fewer).
     func take(for pool: Pool, count: Int, now: Moment) -> [ReservedJob] {
-        guard count > 0, let feed = feeds.first(where: { $0.pool === pool }) else { return [] }
+        guard count > 0, let feed = feed(of: pool) else { return [] }
         let file = feed.file
-        if feed.prefetched.count < count && file.maybeNewJobs && file.store != nil && file.retryAt == nil {
+        if feed.prefetched.count < count && feed.maybeNewJobs && file.store != nil && file.retryAt == nil
+            && reclaimOwn(feed, now: now) {
             // A few ahead, so that the next workers to finish find a job in memory.
             let wanted = count - feed.prefetched.count + Self.lookahead(workers: pool.config.workers)
             let leaseUntil = JobStore.now() + Self.lease.nanoseconds / 1_000_000
             if let jobs = using(file, now: now, { store throws(QueueError) in
                 try store.reserve(queue: feed.queue, count: wanted, owner: owner, leaseUntil: leaseUntil, now: JobStore.now())
             }) {
-                if jobs.count < wanted { file.maybeNewJobs = false }
+                if jobs.count < wanted { feed.maybeNewJobs = false }
                 // Another program may have inserted a payload that would break the line protocol.
                 for job in jobs {
-                    if let problem = Payloads.problem(in: Array(job.payload.utf8), maximum: Int.max) {
+                    if let problem = job.payloadProblem {
                         record(job, .dead(error: "its payload \(problem); it was not given to a worker"), of: pool, now: now)
                     } else {
                         feed.prefetched.append(job)
@@ -160,15 +177,36 @@ final class Feeder {
         return taken
     }
 
-    /// Remembers which worker holds a job of a group, for `solo push` run by that worker.
+    /// Takes back, once per opening of the file, the jobs leased under our own name: a dead
+    /// predecessor's (solo holds the port lock, so no live supervisor shares the name). Until
+    /// that has worked, the queue gives no job, so a later attempt cannot take back our own.
+    private func reclaimOwn(_ feed: Feed, now: Moment) -> Bool {
+        let file = feed.file
+        if file.reclaimed.contains(feed.queue) { return true }
+        guard let taken = using(file, now: now, { store throws(QueueError) in
+            try store.reclaim(queue: feed.queue, expiredBefore: JobStore.now(), owner: owner, maxAttempts: feed.pool.config.maxAttempts)
+        }) else { return false }
+        file.reclaimed.insert(feed.queue)
+        if taken > 0 {
+            say("pool \(feed.pool.name): took back \(taken) job\(taken == 1 ? "" : "s") from a supervisor that died while running them")
+        }
+        return true
+    }
+
+    /// Remembers which worker holds a job of a group, for `solo push` run by that worker. Worth
+    /// a short wait for the lock: without it, the worker's pushes would miss the group.
     func assign(_ job: ReservedJob, of pool: Pool, to worker: String) {
-        guard job.group != nil, let feed = feeds.first(where: { $0.pool === pool }) else { return }
-        _ = using(feed.file, now: Moment.now()) { store throws(QueueError) in try store.assign(job.id, to: worker) }
+        guard job.group != nil, let feed = feed(of: pool) else { return }
+        let done = using(feed.file, now: Moment.now()) { store throws(QueueError) in
+            try store.withBusyTimeout(milliseconds: 100) { () throws(QueueError) in try store.assign(job.id, to: worker) }
+        }
+        if done == nil { say("pool \(pool.name): could not note that job \(job.id) runs in worker \(worker); jobs it pushes may miss group \(job.group ?? "")") }
     }
 
     /// Records an outcome; it is committed with others shortly (see `flush`).
     func record(_ job: ReservedJob, _ resolution: JobResolution, of pool: Pool, now: Moment) {
-        guard let feed = feeds.first(where: { $0.pool === pool }) else { return }
+        guard let feed = feed(of: pool) else { return }
+        let file = feed.file
         let wall = JobStore.now()
         let outcome: JobOutcome
         switch resolution {
@@ -176,11 +214,10 @@ final class Feeder {
         case .dead(let error): outcome = .dead(id: job.id, error: error)
         case .retry(let error, let delay):
             outcome = .retry(id: job.id, error: error, runAt: wall + delay.nanoseconds / 1_000_000, maxAttempts: pool.config.maxAttempts)
-            let due = now + delay
-            if feed.file.nextDelayed.map({ due < $0 }) ?? true { feed.file.nextDelayed = due }
+            file.pendingRetry = earlier(file.pendingRetry, now + delay)
         }
-        if feed.file.outcomes.isEmpty { feed.file.firstOutcome = now }
-        feed.file.outcomes.append(outcome)
+        if file.outcomes.isEmpty { file.firstOutcome = now }
+        file.outcomes.append(outcome)
     }
 
     /// Commits the outcomes that have waited long enough (all of them with `force`).
@@ -192,24 +229,28 @@ final class Feeder {
             if using(file, now: now, { store throws(QueueError) in try store.finish(outcomes, owner: owner, now: JobStore.now()) }) != nil {
                 file.outcomes.removeAll(keepingCapacity: true)
                 file.firstOutcome = nil
+                // The retries are delayed jobs in the file now: promote them when they are due.
+                file.nextDelayed = earlier(file.nextDelayed, file.pendingRetry)
+                file.pendingRetry = nil
             }
         }
-    }
-
-    /// A pool's queue as `solo status` shows it: counts, or why the file cannot be used.
-    func status(of pool: Pool) -> (path: String, counts: QueueCounts?, problem: String?)? {
-        guard let feed = feeds.first(where: { $0.pool === pool }) else { return nil }
-        let counts = using(feed.file, now: Moment.now()) { store throws(QueueError) in try store.summary(queue: feed.queue) }
-        return (feed.file.path, counts, feed.file.problem)
     }
 
     /// Something changed in a watched directory: perhaps new jobs in a queue file.
     func filesChanged() {
         let names = Set(watch?.drain() ?? [])
-        for file in files.values {
-            let base = Path.lastComponent(file.path)
-            if names.contains(where: { $0 == base || $0.hasPrefix(base + "-") }) { file.maybeNewJobs = true }
+        for feed in feeds {
+            let base = Path.lastComponent(feed.file.path)
+            // An empty name: the kernel's event queue overflowed, and anything may have changed.
+            if names.contains(where: { $0.isEmpty || $0 == base || $0.hasPrefix(base + "-") }) { feed.maybeNewJobs = true }
         }
+    }
+
+    /// A pool's queue as `solo status` shows it: counts, or why the file cannot be used.
+    func status(of pool: Pool) -> (path: String, counts: QueueCounts?, problem: String?)? {
+        guard let feed = feed(of: pool) else { return nil }
+        let counts = using(feed.file, now: Moment.now()) { store throws(QueueError) in try store.summary(queue: feed.queue) }
+        return (feed.file.path, counts, feed.file.problem)
     }
 
     // MARK: - time
@@ -220,7 +261,11 @@ final class Feeder {
         for file in files.values {
             earliest = earlier(earliest, file.retryAt)
             earliest = earlier(earliest, file.nextDelayed)
-            earliest = earlier(earliest, file.firstOutcome.map { $0 + Self.commitDelay })
+            // Outcomes wait for their batch, and for a busy or unusable file to be tried again.
+            if let first = file.firstOutcome {
+                let due = first + Self.commitDelay
+                earliest = earlier(earliest, file.retryAt.map { max(due, $0) } ?? due)
+            }
         }
         return earliest
     }
@@ -228,64 +273,63 @@ final class Feeder {
     /// Retries unusable files, brings delayed jobs due, renews leases, takes back expired
     /// ones, and deletes old done jobs, each when its time has come.
     func expire(now: Moment) {
+        if feeds.isEmpty { return }
+        if now >= nextMaintenance { maintain(now: now) }
         for file in files.values {
-            if let retry = file.retryAt, retry <= now {
+            if let retry = file.retryAt {
+                guard retry <= now else { continue }
                 file.retryAt = nil
                 if file.store == nil { open(file, now: now) }
             }
             if let due = file.nextDelayed, due <= now { promote(file, now: now) }
+            if file.renewDue, using(file, now: now, { store throws(QueueError) in
+                try store.renewLeases(owner: owner, until: JobStore.now() + Self.lease.nanoseconds / 1_000_000)
+            }) != nil {
+                file.renewDue = false
+            }
         }
-        if !feeds.isEmpty && now >= nextMaintenance { maintain(now: now) }
-        for feed in feeds where feed.purging {
+        for feed in feeds where feed.purging && feed.file.retryAt == nil {
             let before = JobStore.now() - feed.pool.config.keepDone.nanoseconds / 1_000_000
             let deleted = using(feed.file, now: now) { store throws(QueueError) in try store.purgeDone(queue: feed.queue, before: before) }
-            if (deleted ?? 0) < 2000 { feed.purging = false }
+            if let deleted, deleted < 2000 { feed.purging = false }
         }
+    }
+
+    private func promote(_ file: QueueFile, now: Moment) {
+        let wall = JobStore.now()
+        guard let next = using(file, now: now, { store throws(QueueError) -> Int64? in
+            if try store.promoteDelayed(now: wall) > 0 { for feed in feeds(of: file) { feed.maybeNewJobs = true } }
+            return try store.nextDelayed()
+        }) else { return }
+        file.nextDelayed = next.map { now + .milliseconds(max(0, $0 - wall)) }
     }
 
     /// Whether old done jobs are still being deleted (the loop comes back at once).
-    var purging: Bool { feeds.contains { $0.purging } }
-
-    private func promote(_ file: QueueFile, now: Moment) {
-        file.nextDelayed = nil
-        let wall = JobStore.now()
-        guard let next = using(file, now: now, { store throws(QueueError) -> Int64? in
-            if try store.promoteDelayed(now: wall) > 0 { file.maybeNewJobs = true }
-            return try store.nextDelayed()
-        }) else { return }
-        if let next { file.nextDelayed = now + .milliseconds(max(0, next - wall)) }
-    }
+    var purging: Bool { feeds.contains { $0.purging && $0.file.retryAt == nil } }
 
     private func maintain(now: Moment) {
         nextMaintenance = now + Self.lease / 3
         let wall = JobStore.now()
         for file in files.values {
-            // A safety net for commits that no inotify event reported (a watch that could not be
-            // set, a file system that does not report): look for new jobs at every maintenance.
-            file.maybeNewJobs = true
-            // A file replaced under our feet (deleted and made anew): use the new one.
+            // A file replaced under our feet (deleted and made anew): settle with the old file
+            // through the connection that still holds it, then open the new one.
             if file.store != nil, Self.inode(of: file.path) != file.inode {
                 say("queue \(file.path) was replaced; opening the new file")
+                settle(file)
                 file.store = nil
                 open(file, now: now)
             }
+            // A safety net for commits that no inotify event reported (a watch that could not be
+            // set, a file system that does not report): look for new jobs at every maintenance.
+            for feed in feeds(of: file) { feed.maybeNewJobs = true }
+            file.renewDue = true
             promote(file, now: now)
-            _ = using(file, now: now) { store throws(QueueError) in
-                try store.renewLeases(owner: owner, until: wall + Self.lease.nanoseconds / 1_000_000)
-            }
         }
-        for feed in feeds {
-            // Our own name's leases are a dead predecessor's: solo holds the port lock, so no
-            // live supervisor shares the name. Others' leases are taken once they run out.
-            let ownOnce = feed.reclaimedOwn ? nil : owner
+        for feed in feeds where feed.file.reclaimed.contains(feed.queue) {
             if let taken = using(feed.file, now: now, { store throws(QueueError) in
-                try store.reclaim(queue: feed.queue, expiredBefore: wall, owner: ownOnce, maxAttempts: feed.pool.config.maxAttempts)
-            }) {
-                feed.reclaimedOwn = true
-                if taken > 0 {
-                    feed.file.maybeNewJobs = true
-                    say("pool \(feed.pool.name): took back \(taken) job\(taken == 1 ? "" : "s") from a supervisor that died while running them")
-                }
+                try store.reclaim(queue: feed.queue, expiredBefore: wall, owner: nil, maxAttempts: feed.pool.config.maxAttempts)
+            }), taken > 0 {
+                say("pool \(feed.pool.name): took back \(taken) job\(taken == 1 ? "" : "s") whose supervisor's lease ran out")
             }
         }
         if now >= nextPurge {
@@ -294,16 +338,30 @@ final class Feeder {
         }
     }
 
-    /// At the end: prefetched jobs go back untouched, outcomes are committed.
+    /// Writes the pending outcomes and gives back the jobs taken ahead, waiting a few seconds
+    /// for the lock if need be (at a stop, or before a replaced file is let go).
+    private func settle(_ file: QueueFile) {
+        guard let store = file.store else { return }
+        let fileFeeds = feeds(of: file)
+        let ahead = fileFeeds.flatMap(\.prefetched).map(\.id)
+        let outcomes = file.outcomes
+        do {
+            try store.withBusyTimeout(milliseconds: 5000) { () throws(QueueError) in
+                try store.finish(outcomes, owner: owner, now: JobStore.now())
+                try store.release(ahead, owner: owner)
+            }
+            file.outcomes = []
+            file.firstOutcome = nil
+            for feed in fileFeeds { feed.prefetched = [] }
+        } catch {
+            say("queue \(file.path): \(outcomes.count) outcome(s) and \(ahead.count) job(s) taken ahead could not be written (\(error)); those jobs will run again")
+            file.outcomes = []
+            for feed in fileFeeds { feed.prefetched = [] }
+        }
+    }
+
+    /// At the end: outcomes are committed, jobs taken ahead go back untouched.
     func shutdown() {
-        let now = Moment.now()
-        for feed in feeds where !feed.prefetched.isEmpty {
-            let ids = feed.prefetched.map(\.id)
-            if using(feed.file, now: now, { store throws(QueueError) in try store.release(ids, owner: owner) }) != nil { feed.prefetched = [] }
-        }
-        flush(now: now, force: true)
-        for file in files.values where !file.outcomes.isEmpty {
-            say("queue \(file.path): \(file.outcomes.count) outcome(s) could not be written; those jobs will run again")
-        }
+        for file in files.values { settle(file) }
     }
 }

@@ -434,8 +434,13 @@ public final class Supervisor {
             do {
                 written = try process.inputPending.withUnsafeBytes { raw in Result { () throws(Errno) in try input.writeSome(raw) } }.get()
             } catch {
-                // The worker closed its stdin or died: its exit will retry the job it held.
+                // The worker closed its stdin (or died): it cannot take jobs. Its exit retries
+                // the job it held; if it stays, it is stopped.
                 process.inputPending.removeAll()
+                if !process.reaped {
+                    say("pool \(process.pool.name): worker pid \(process.pid) closed its stdin while holding a job; stopping it", alsoTo: process.pool)
+                    perform(process.pool.handle(process.id, .retire(.restart), now: Moment.now(), using: &random), for: process.pool)
+                }
                 break
             }
             if written == 0 { break }
