@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <stddef.h>
 #include <unistd.h>
 
 int solo_parse_stat(const char *text, struct solo_stat *out) {
@@ -257,4 +258,21 @@ int solo_unix_connect(const char *path, int *fd) {
     }
     *fd = s;
     return 0;
+}
+
+int solo_unix_datagram(const char *path, const char *message, int length) {
+    struct sockaddr_un address;
+    memset(&address, 0, sizeof address);
+    address.sun_family = AF_UNIX;
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof address.sun_path) return ENAMETOOLONG;
+    memcpy(address.sun_path, path, n);
+    if (path[0] == '@') address.sun_path[0] = 0;
+    socklen_t size = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+    int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return errno;
+    ssize_t sent = sendto(s, message, (size_t)length, MSG_NOSIGNAL, (struct sockaddr *)&address, size);
+    int saved = errno;
+    close(s);
+    return sent == length ? 0 : saved;
 }

@@ -154,5 +154,9 @@ int solo_peer_credentials(int fd, uint32_t *_Nonnull uid, int32_t *_Nonnull pid)
 // Connects to a unix stream socket (blocking, close-on-exec).
 int solo_unix_connect(const char *_Nonnull path, int *_Nonnull fd);
 
+// Sends one datagram to a unix datagram socket; a path starting with '@' is in the abstract
+// namespace (systemd's NOTIFY_SOCKET convention).
+int solo_unix_datagram(const char *_Nonnull path, const char *_Nonnull message, int length);
+
 // Reads the address a socket is bound to (host byte order).
 int solo_socket_address(int fd, uint32_t *_Nonnull addr, uint16_t *_Nonnull port);

@@ -43,6 +43,10 @@ public final class Supervisor {
     let feeder: Feeder
     var control: ControlServer?
     let started = Moment.now()
+    /// systemd, when it started solo with Type=notify; the next watchdog ping and status line.
+    let serviceManager: ServiceManager
+    private var nextServiceUpdate: Moment?
+    private var lastServiceStatus = ""
 
     var processes: [UInt64: WorkerProcess] = [:]
     private var byPid: [pid_t: UInt64] = [:]
@@ -72,6 +76,7 @@ public final class Supervisor {
         notify = options.notify
         ownLogFile = options.ownLogFile
         inherited = Self.currentEnvironment()
+        serviceManager = ServiceManager(environment: inherited)
         do {
             signals = try SignalDescriptor(signals: Self.handledSignals)
             try Signals.ignore(SIGPIPE)
@@ -116,6 +121,7 @@ public final class Supervisor {
         reconcile()
         feed()
         reportReady()
+        tellServiceManager(["READY=1"], now: Moment.now())
         while phase != .done {
             let now = Moment.now()
             let timeout = nextDeadline(now: now).map { $0.millisecondsFrom(now) } ?? -1
@@ -530,6 +536,7 @@ public final class Supervisor {
             perform(commands, for: pool)
         }
         if let restart = guardianRestartAt, restart <= now { restartGuardian(now: now) }
+        if let update = nextServiceUpdate, update <= now { tellServiceManager(serviceManager.watchdogInterval == nil ? [] : ["WATCHDOG=1"], now: now) }
         feeder.expire(now: now)
         for (session, state) in lingering {
             guard let deadline = state.ladder.deadline, deadline <= now else { continue }
@@ -552,7 +559,7 @@ public final class Supervisor {
     }
 
     private func nextDeadline(now: Moment) -> Moment? {
-        var earliest = earlier(feeder.nextDeadline, guardianRestartAt)
+        var earliest = earlier(earlier(feeder.nextDeadline, guardianRestartAt), nextServiceUpdate)
         if feeder.purging { earliest = now }
         for pool in pools { earliest = earlier(earliest, pool.nextDeadline) }
         for session in lingering.values { earliest = earlier(earliest, session.ladder.deadline) }
@@ -619,6 +626,7 @@ public final class Supervisor {
 
     private func beginStop() {
         phase = .stopping
+        tellServiceManager(["STOPPING=1"], now: Moment.now())
         let now = Moment.now()
         for pool in pools { perform(pool.stop(now: now, using: &random), for: pool) }
     }
@@ -653,6 +661,28 @@ public final class Supervisor {
     }
 
     // MARK: - reporting
+
+    /// Tells systemd (when it is listening) what it asked for, with a one-line STATUS when that
+    /// changed, and when to come back: every half watchdog interval, or every 5 s for STATUS.
+    private func tellServiceManager(_ lines: [String], now: Moment) {
+        guard serviceManager.isActive else { return }
+        let running = pools.reduce(0) { $0 + $1.workers.values.filter { $0.isAlive && !$0.isLeaving }.count }
+        let wanted = pools.reduce(0) { $0 + ($1.paused ? 0 : $1.desiredWorkers) }
+        var rate = 0.0
+        for pool in pools { rate += pool.jobRate.perSecond(now: now) }
+        let summary = phase == .running
+            ? "\(running)/\(wanted) workers in \(pools.count) pool\(pools.count == 1 ? "" : "s"), \(Progress.formatRate(rate)) jobs/s"
+            : "stopping: \(pools.reduce(0) { $0 + $1.workers.count }) workers left"
+        var message = lines
+        if summary != lastServiceStatus {
+            message.append("STATUS=" + summary)
+            lastServiceStatus = summary
+        }
+        if !message.isEmpty, let error = serviceManager.notify(message) {
+            say("cannot notify systemd at \(serviceManager.socket ?? "?"): \(error)")
+        }
+        nextServiceUpdate = now + (serviceManager.watchdogInterval.map { min($0, .seconds(5)) } ?? .seconds(5))
+    }
 
     /// A line in solo's own log, and in the pool's log file when it has one of its own, so
     /// that whoever reads a pool's log sees its recycles and restarts among its output.
