@@ -4,44 +4,93 @@ import SoloKit
 /// Exit status when no supervisor runs for the config (as LSB's `status` does).
 let exitNotRunning: Int32 = 3
 
+/// A connection to the running supervisor's control socket.
+private final class ControlConnection {
+    let socket: FileDescriptor
+    private var pending: [UInt8] = []
+    private var chunk = [UInt8](repeating: 0, count: 65536)
+
+    init(_ config: SoloConfig) throws(CommandFailure) {
+        // A supervisor that refuses us closes the socket: read its reason instead of dying of SIGPIPE.
+        try? Signals.ignore(SIGPIPE)
+        let path = ControlSocket.path(config)
+        do { socket = try UnixSocket.connect(to: path) } catch {
+            if error == .noSuchFile || error.rawValue == ECONNREFUSED {
+                throw CommandFailure(status: exitNotRunning, message: "solo: no supervisor runs for \(config.file) (nothing listens on \(path))")
+            }
+            throw CommandFailure(status: 1, message: "solo: cannot reach the supervisor at \(path): \(error)")
+        }
+    }
+
+    deinit { socket.close() }
+
+    /// Sends a request; a failed send is not the end, a refusal may be waiting to be read.
+    func send(_ request: ControlRequest) -> Errno? {
+        do { try socket.writeAll(request.json.text + "\n") } catch { return error }
+        return nil
+    }
+
+    /// The next line from the supervisor, parsed; nil at end of file. Waits `seconds` at most
+    /// (forever when nil).
+    func next(seconds: Int32? = 10) throws(CommandFailure) -> JSON? {
+        while !pending.contains(UInt8(ascii: "\n")) {
+            var poller = pollfd(fd: socket.rawValue, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, seconds.map { $0 * 1000 } ?? -1)
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else { throw CommandFailure(status: 1, message: "solo: the supervisor did not answer within \(seconds ?? 0)s") }
+            guard case .bytes(let n)? = try? socket.read(into: &chunk) else { break }
+            pending += chunk[0..<n]
+        }
+        guard let newline = pending.firstIndex(of: UInt8(ascii: "\n")) else { return nil }
+        let line = String(decoding: pending[..<newline], as: UTF8.self)
+        pending.removeSubrange(...newline)
+        guard let reply = try? JSON.parse(line) else {
+            throw CommandFailure(status: 1, message: "solo: the supervisor's answer is not JSON: \(line.prefix(200))")
+        }
+        if reply["ok"]?.boolValue == false {
+            throw CommandFailure(status: 1, message: "solo: \(reply["error"]?.stringValue ?? "the supervisor refused")")
+        }
+        return reply
+    }
+}
+
 /// Sends one request to the running supervisor and returns its answer.
 private func ask(_ config: SoloConfig, _ request: ControlRequest) -> Result<JSON, CommandFailure> {
-    // A supervisor that refuses us closes the socket: read its reason instead of dying of SIGPIPE.
-    try? Signals.ignore(SIGPIPE)
-    let path = ControlSocket.path(config)
-    let socket: FileDescriptor
-    do { socket = try UnixSocket.connect(to: path) } catch {
-        if error == .noSuchFile || error.rawValue == ECONNREFUSED {
-            return .failure(CommandFailure(status: exitNotRunning, message: "solo: no supervisor runs for \(config.file) (nothing listens on \(path))"))
+    do {
+        let connection = try ControlConnection(config)
+        let sendError = connection.send(request)
+        guard let reply = try connection.next() else {
+            return .failure(CommandFailure(status: 1, message: "solo: the supervisor closed the connection" + (sendError.map { ": \($0)" } ?? "")))
         }
-        return .failure(CommandFailure(status: 1, message: "solo: cannot reach the supervisor at \(path): \(error)"))
+        return .success(reply)
+    } catch {
+        return .failure(error)
     }
-    defer { socket.close() }
-    // A failed send is not the end: a refusal may be waiting to be read.
-    let sent = Result { () throws(Errno) in try socket.writeAll(request.json.text + "\n") }
-    var answer: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    let deadline = Moment.now() + .seconds(10)
-    while !answer.contains(UInt8(ascii: "\n")) {
-        var poller = pollfd(fd: socket.rawValue, events: Int16(POLLIN), revents: 0)
-        let wait = deadline.millisecondsFrom(Moment.now())
-        guard wait > 0, poll(&poller, 1, wait) > 0 else {
-            return .failure(CommandFailure(status: 1, message: "solo: the supervisor did not answer within 10s"))
-        }
-        guard case .bytes(let n)? = try? socket.read(into: &chunk) else { break }
-        answer += chunk[0..<n]
+}
+
+/// `solo logs POOL [-n N] [-f]`: the pool's recent output, and with -f what follows.
+func logsCommand(_ rest: [String]) throws -> Int32 {
+    let arguments = try Arguments.parse(rest, command: "logs", valued: ["config", "lines"], flags: ["follow"],
+                                        short: ["n": "lines", "f": "follow"])
+    guard arguments.operands.count == 1 else { throw UsageError("solo logs: name one pool (solo logs mailer -n 100 -f)") }
+    guard let lines = Int(arguments.values["lines"] ?? "50"), lines >= 0 else { throw UsageError("solo logs: -n takes a number of lines") }
+    guard let config = loadConfig(try Arguments(values: arguments.values).configPath(command: "logs"), showWarnings: false)?.config else {
+        return CronCheck.exitConfig
     }
-    let line = String(decoding: answer.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
-    if line.isEmpty, case .failure(let error) = sent {
-        return .failure(CommandFailure(status: 1, message: "solo: cannot send to the supervisor: \(error)"))
+    let follow = arguments.flags.contains("follow")
+    do {
+        let connection = try ControlConnection(config)
+        _ = connection.send(.logs(pool: arguments.operands[0], lines: lines, follow: follow))
+        guard let first = try connection.next() else { return 1 }
+        for line in first["lines"]?.arrayValue ?? [] { print(line.stringValue ?? "") }
+        guard follow else { return 0 }
+        while let next = try connection.next(seconds: nil) { print(next["line"]?.stringValue ?? "") }
+        printError("solo: the supervisor stopped")
+        return 0
+    } catch {
+        printError(error.message)
+        return error.status
     }
-    guard let reply = try? JSON.parse(line) else {
-        return .failure(CommandFailure(status: 1, message: "solo: the supervisor's answer is not JSON: \(line.prefix(200))"))
-    }
-    if reply["ok"]?.boolValue != true {
-        return .failure(CommandFailure(status: 1, message: "solo: \(reply["error"]?.stringValue ?? "the supervisor refused")"))
-    }
-    return .success(reply)
 }
 
 struct CommandFailure: Error {

@@ -35,6 +35,14 @@ let helpText = """
       solo config check [FILE]   validate the configuration and print it with defaults filled in
       solo version               print the version
 
+    Steering a running supervisor (through its control socket):
+      solo status [POOL] [--json] [--watch]
+                                 pools, workers (state, pid, uptime, jobs, RSS, job in hand), queues
+      solo stop|start|restart POOL
+                                 stop or start a pool; restart it one worker at a time
+      solo scale POOL N          run N workers (SIGTTIN/SIGTTOU: one more/less in every pool)
+      solo logs POOL [-n N] [-f] the pool's recent output; -f follows it
+
     The embedded queue (options take --config FILE; see solo-queue(5)):
       solo push [--queue Q] [--delay D] [--priority N] [--max-attempts N] [--group G] [JOB...]
                                  queue the jobs given, or one per line of standard input
@@ -46,7 +54,8 @@ let helpText = """
     Classic form: take the port lock on a loopback address, then exec COMMAND, which holds the
     lock for as long as it lives. A held lock exits 98 ("Address already in use"), or 0 with -silent.
 
-    Exit statuses: 0 done; 1 failure (solo wait: a dead job); 2 bad usage; 65 a refused job;
+    Exit statuses: 0 done; 1 failure (solo wait: a dead job); 2 bad usage; 3 no supervisor runs;
+    65 a refused job;
     78 bad configuration; 98 already running; 124 solo wait timed out; 127 (classic) COMMAND
     cannot be executed. See solo(1), solo.conf(5) and solo-queue(5).
     """

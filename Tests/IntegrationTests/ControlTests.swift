@@ -152,3 +152,28 @@ import Testing
         #expect(try supervisor.stop() == 0)
     }
 }
+
+@Suite struct LogsCommandTests {
+    @Test func recentOutputAndFollowing() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        scratch.write("talk.sh", "#!/bin/sh\nn=0\nwhile :; do n=$((n + 1)); echo \"line $n\"; sleep 0.05; done\n", executable: true)
+        scratch.config(port: port, "[talk]\ncommand = ./talk.sh\nqueue = none\n")
+        let supervisor = try RunningSupervisor(scratch)
+        try supervisor.waitForLog("talk[0]", count: 5)
+        let recent = try runSolo(["logs", "talk", "-n", "3", "--config", "solo.conf"], in: scratch)
+        #expect(recent.status == 0)
+        let lines = recent.stdout.split(separator: "\n")
+        #expect(lines.count == 3 && lines.allSatisfy { $0.contains(" talk[0] ") && $0.contains(": line ") }, "\(lines)")
+
+        let follower = try Child(["logs", "talk", "-n", "0", "-f", "--config", "solo.conf"], in: scratch, name: "follower")
+        try waitFor("followed lines") { follower.stdout.split(separator: "\n").count >= 5 }
+        #expect(follower.stdout.split(separator: "\n").allSatisfy { $0.contains(": line ") })
+        #expect(try supervisor.stop() == 0)
+        #expect(try follower.wait() == 0, "following ends when the supervisor stops")
+        #expect(follower.stdout.contains("solo: pool talk: worker 0"), "solo's own lines about the pool are there too")
+
+        let afterStop = try runSolo(["logs", "talk", "--config", "solo.conf"], in: scratch)
+        #expect(afterStop.status == 3 && afterStop.stderr.contains("no supervisor runs"))
+    }
+}

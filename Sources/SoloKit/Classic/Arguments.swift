@@ -13,12 +13,15 @@ public struct Arguments: Equatable {
     }
 
     /// `valued` options take a value (`--config FILE` or `--config=FILE`); `flags` do not.
-    public static func parse(_ arguments: [String], command: String, valued: [String], flags: [String]) throws(UsageError) -> Arguments {
+    /// `short` maps one-letter options to long ones (`-n` → `lines`, `-f` → `follow`).
+    public static func parse(_ arguments: [String], command: String, valued: [String], flags: [String],
+                             short: [Character: String] = [:]) throws(UsageError) -> Arguments {
         var result = Arguments()
         var index = 0
         while index < arguments.count {
-            let argument = arguments[index]
+            var argument = arguments[index]
             index += 1
+            if argument.count == 2, argument.first == "-", let long = short[argument.last!] { argument = "--" + long }
             if argument == "--" {
                 result.operands += arguments[index...]
                 break

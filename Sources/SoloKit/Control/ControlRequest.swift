@@ -5,6 +5,8 @@ public enum ControlRequest: Equatable, Sendable {
     case start(pool: String)
     case restart(pool: String)
     case scale(pool: String, workers: Int)
+    /// The pool's last `lines` lines of output; with `follow`, new lines as they come.
+    case logs(pool: String, lines: Int, follow: Bool)
 
     public struct Invalid: Error, Equatable { public let message: String }
 
@@ -24,6 +26,10 @@ public enum ControlRequest: Equatable, Sendable {
                 throw Invalid(message: "scale needs workers, a number from 0 to 4096")
             }
             self = .scale(pool: try pool(), workers: workers)
+        case "logs":
+            let lines = json["lines"]?.intValue ?? 50
+            guard lines >= 0 else { throw Invalid(message: "logs needs lines, a number of 0 or more") }
+            self = .logs(pool: try pool(), lines: lines, follow: json["follow"]?.boolValue ?? false)
         default: throw Invalid(message: "unknown command \(command)")
         }
     }
@@ -36,6 +42,8 @@ public enum ControlRequest: Equatable, Sendable {
         case .restart(let pool): return .object([("command", .string("restart")), ("pool", .string(pool))])
         case .scale(let pool, let workers):
             return .object([("command", .string("scale")), ("pool", .string(pool)), ("workers", .number(Int64(workers)))])
+        case .logs(let pool, let lines, let follow):
+            return .object([("command", .string("logs")), ("pool", .string(pool)), ("lines", .number(Int64(lines))), ("follow", .bool(follow))])
         }
     }
 

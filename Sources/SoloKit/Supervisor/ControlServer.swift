@@ -14,6 +14,8 @@ final class ControlServer {
         var output: [UInt8] = []
         var closeWhenWritten = false
         var watchingWrites = false
+        /// `solo logs -f`: the pool whose new lines this connection receives.
+        var following: String?
 
         init(descriptor: FileDescriptor) { self.descriptor = descriptor }
     }
@@ -25,10 +27,10 @@ final class ControlServer {
     private var connections: [UInt64: Connection] = [:]
     private var nextToken = ControlServer.tokenBase + 1
     private var buffer = [UInt8](repeating: 0, count: 16384)
-    private let handle: (ControlRequest) -> JSON
+    private let handle: (ControlRequest, UInt64) -> JSON
     private let say: (String) -> Void
 
-    init(path: String, epoll: Epoll, handle: @escaping (ControlRequest) -> JSON, say: @escaping (String) -> Void) throws(Errno) {
+    init(path: String, epoll: Epoll, handle: @escaping (ControlRequest, UInt64) -> JSON, say: @escaping (String) -> Void) throws(Errno) {
         self.path = path
         self.epoll = epoll
         self.handle = handle
@@ -102,7 +104,7 @@ final class ControlServer {
         guard !line.isEmpty else { return }
         let reply: JSON
         do {
-            reply = handle(try ControlRequest(json: try JSON.parse(line)))
+            reply = handle(try ControlRequest(json: try JSON.parse(line)), token)
         } catch let error as JSON.ParseError {
             reply = ControlRequest.failure("not JSON: \(error)")
         } catch let error as ControlRequest.Invalid {
@@ -136,6 +138,26 @@ final class ControlServer {
             connection.watchingWrites = wants
         }
     }
+
+    /// From now on, sends the pool's new lines to this connection (`solo logs -f`).
+    func follow(_ token: UInt64, pool: String) { connections[token]?.following = pool }
+
+    /// A new line of a pool's output, for the connections that follow it. A follower that does
+    /// not read is cut off rather than buffered without end.
+    func publish(_ line: String, pool: String) {
+        for (token, connection) in connections where connection.following == pool {
+            if connection.output.count > 1 << 20 {
+                connection.output += Array((ControlRequest.failure("too slow: lines were lost").text + "\n").utf8)
+                connection.closeWhenWritten = true
+                connection.following = nil
+            } else {
+                connection.output += Array((JSON.object([("line", .string(line))]).text + "\n").utf8)
+            }
+            write(connection, token: token)
+        }
+    }
+
+    var hasFollowers: Bool { connections.values.contains { $0.following != nil } }
 
     private func drop(_ token: UInt64) {
         guard let connection = connections.removeValue(forKey: token) else { return }

@@ -46,6 +46,8 @@ public final class Supervisor {
     /// systemd, when it started solo with Type=notify; the next watchdog ping and status line.
     let serviceManager: ServiceManager
     private var nextServiceUpdate: Moment?
+    /// Each pool's recent output (its workers' lines and solo's lines about it), for `solo logs`.
+    var recentOutput: [String: LogRing] = [:]
     private var lastServiceStatus = ""
 
     var processes: [UInt64: WorkerProcess] = [:]
@@ -250,7 +252,7 @@ public final class Supervisor {
                         appendLogLine(piece, process: process, to: &text)
                     }
                 }
-                if !text.isEmpty { sink(for: process.pool).write(text) }
+                if !text.isEmpty { sink(for: process.pool).write(text); remember(text, pool: process.pool) }
             case .success(.wouldBlock):
                 return
             case .success(.endOfFile), .failure:
@@ -273,7 +275,7 @@ public final class Supervisor {
     private func flushPartialLines(of process: WorkerProcess) {
         var text: [UInt8] = []
         for piece in process.outputLines.finish() { appendLogLine(piece, process: process, to: &text) }
-        if !text.isEmpty { sink(for: process.pool).write(text) }
+        if !text.isEmpty { sink(for: process.pool).write(text); remember(text, pool: process.pool) }
     }
 
     private func readControl(of process: WorkerProcess, untilDrained: Bool) {
@@ -690,6 +692,19 @@ public final class Supervisor {
         let line = formatter.line(message, prefix: "solo: ")
         log.write(line)
         if let pool, let path = pool.config.logFile, let sink = sinks[path] { sink.write(line) }
+        if let pool { remember(line, pool: pool) }
+    }
+
+    /// Keeps formatted log lines for `solo logs` and sends them to its followers.
+    private func remember(_ text: [UInt8], pool: Pool) {
+        var ring = recentOutput[pool.name] ?? LogRing(capacity: 256 * 1024)
+        let following = control?.hasFollowers == true
+        for line in text.split(separator: UInt8(ascii: "\n")) {
+            let string = String(decoding: line, as: UTF8.self)
+            ring.append(string)
+            if following { control?.publish(string, pool: pool.name) }
+        }
+        recentOutput[pool.name] = ring
     }
 
     /// Tells `solo check` that the supervisor is up, with any worker that could not start.

@@ -5,22 +5,23 @@ extension Supervisor {
     func openControlSocket() {
         let path = ControlSocket.path(config)
         do {
-            control = try ControlServer(path: path, epoll: epollForControl, handle: { [unowned self] in self.answer($0) },
+            control = try ControlServer(path: path, epoll: epollForControl, handle: { [unowned self] in self.answer($0, from: $1) },
                                         say: { [unowned self] in self.say($0) })
         } catch {
             say("cannot open the control socket \(path): \(error); solo status and friends will not reach this supervisor")
         }
     }
 
-    func answer(_ request: ControlRequest) -> JSON {
+    func answer(_ request: ControlRequest, from connection: UInt64 = 0) -> JSON {
         let now = Moment.now()
         func find(_ name: String) -> Pool? { pools.first { $0.name == name } }
         func unknown(_ name: String) -> JSON {
             let hint = Values.suggestion(for: name, among: pools.map(\.name)).map { " (did you mean \($0)?)" } ?? ""
             return ControlRequest.failure("no pool \(name)\(hint); pools: \(pools.map(\.name).joined(separator: ", "))")
         }
-        if case .status = request {} else if phase != .running {
-            return ControlRequest.failure("solo is stopping")
+        switch request {
+        case .status, .logs: break
+        default: if phase != .running { return ControlRequest.failure("solo is stopping") }
         }
         switch request {
         case .status(let name):
@@ -44,6 +45,10 @@ extension Supervisor {
         case .scale(let name, let workers):
             guard let pool = find(name) else { return unknown(name) }
             return scale(pool, to: workers, why: "solo scale")
+        case .logs(let name, let lines, let follow):
+            guard find(name) != nil else { return unknown(name) }
+            if follow { control?.follow(connection, pool: name) }
+            return .object([("ok", .bool(true)), ("lines", .array((recentOutput[name]?.last(lines) ?? []).map(JSON.string)))])
         }
     }
 
