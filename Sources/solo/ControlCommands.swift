@@ -10,10 +10,10 @@ private final class ControlConnection {
     private var pending: [UInt8] = []
     private var chunk = [UInt8](repeating: 0, count: 65536)
 
-    init(_ config: SoloConfig) throws(CommandFailure) {
+    init(_ config: ControlTarget) throws(CommandFailure) {
         // A supervisor that refuses us closes the socket: read its reason instead of dying of SIGPIPE.
         try? Signals.ignore(SIGPIPE)
-        let path = ControlSocket.path(config)
+        let path = ControlSocket.path(config.global)
         do { socket = try UnixSocket.connect(to: path) } catch {
             if error == .noSuchFile || error.rawValue == ECONNREFUSED {
                 throw CommandFailure(status: exitNotRunning, message: "solo: no supervisor runs for \(config.file) (nothing listens on \(path))")
@@ -48,14 +48,33 @@ private final class ControlConnection {
             throw CommandFailure(status: 1, message: "solo: the supervisor's answer is not JSON: \(line.prefix(200))")
         }
         if reply["ok"]?.boolValue == false {
-            throw CommandFailure(status: 1, message: "solo: \(reply["error"]?.stringValue ?? "the supervisor refused")")
+            let details = (reply["issues"]?.arrayValue ?? []).compactMap(\.stringValue)
+            throw CommandFailure(status: 1, message: (details + ["solo: \(reply["error"]?.stringValue ?? "the supervisor refused")"]).joined(separator: "\n"))
         }
         return reply
     }
 }
 
+/// The config file a control command means, and its [global] section (all it needs).
+struct ControlTarget {
+    let file: String
+    let global: GlobalConfig
+
+    /// Loads only [global]: a broken pool section must not keep `solo reload` from the
+    /// supervisor, which reports it and keeps its running config.
+    static func load(_ path: String) -> ControlTarget? {
+        do {
+            let (file, global) = try ConfigLoader().loadGlobal(path)
+            return ControlTarget(file: file, global: global)
+        } catch {
+            printError(error.description)
+            return nil
+        }
+    }
+}
+
 /// Sends one request to the running supervisor and returns its answer.
-private func ask(_ config: SoloConfig, _ request: ControlRequest) -> Result<JSON, CommandFailure> {
+private func ask(_ config: ControlTarget, _ request: ControlRequest) -> Result<JSON, CommandFailure> {
     do {
         let connection = try ControlConnection(config)
         let sendError = connection.send(request)
@@ -74,7 +93,7 @@ func logsCommand(_ rest: [String]) throws -> Int32 {
                                         short: ["n": "lines", "f": "follow"])
     guard arguments.operands.count == 1 else { throw UsageError("solo logs: name one pool (solo logs mailer -n 100 -f)") }
     guard let lines = Int(arguments.values["lines"] ?? "50"), lines >= 0 else { throw UsageError("solo logs: -n takes a number of lines") }
-    guard let config = loadConfig(try Arguments(values: arguments.values).configPath(command: "logs"), showWarnings: false)?.config else {
+    guard let config = ControlTarget.load(try Arguments(values: arguments.values).configPath(command: "logs")) else {
         return CronCheck.exitConfig
     }
     let follow = arguments.flags.contains("follow")
@@ -100,16 +119,19 @@ struct CommandFailure: Error {
 
 /// `solo status [POOL] [--json] [--watch]`, `solo stop|start|restart POOL`, `solo scale POOL N`.
 func controlCommand(_ command: String, _ rest: [String]) throws -> Int32 {
-    let flags = command == "status" ? ["json", "watch"] : []
+    let flags = command == "status" ? ["json", "watch"] : command == "reload" ? ["json"] : []
     let arguments = try Arguments.parse(rest, command: command, valued: ["config"], flags: flags)
     let path = try Arguments(values: arguments.values).configPath(command: command)
-    guard let config = loadConfig(path, showWarnings: false)?.config else { return CronCheck.exitConfig }
+    guard let config = ControlTarget.load(path) else { return CronCheck.exitConfig }
     let operands = arguments.operands
     let request: ControlRequest
     switch command {
     case "status":
         guard operands.count <= 1 else { throw UsageError("solo status: at most one pool") }
         request = .status(pool: operands.first)
+    case "reload":
+        guard operands.isEmpty else { throw UsageError("solo reload: no operand (it reloads the whole config)") }
+        request = .reload
     case "scale":
         guard operands.count == 2, let workers = Int(operands[1]), workers >= 0 else {
             throw UsageError("solo scale: name a pool and a number of workers (solo scale mailer 8)")
@@ -130,6 +152,18 @@ func controlCommand(_ command: String, _ rest: [String]) throws -> Int32 {
             printError(failure.message)
             return failure.status
         case .success(let reply):
+            if case .reload = request {
+                if arguments.flags.contains("json") { print(reply.text); return 0 }
+                let changes = reply["changes"]
+                for (key, label) in [("added", "started"), ("changed", "rolled"), ("removed", "stopping"), ("unchanged", "left alone")] {
+                    let names = (changes?[key]?.arrayValue ?? []).compactMap(\.stringValue)
+                    if !names.isEmpty { print("\(label): \(names.joined(separator: ", "))") }
+                }
+                for key in (changes?["needs_restart"]?.arrayValue ?? []).compactMap(\.stringValue) {
+                    printError("solo: \(key) changed; restart solo to apply it")
+                }
+                return 0
+            }
             guard case .status = request else { return 0 }
             if arguments.flags.contains("json") {
                 print(reply.text)

@@ -41,6 +41,8 @@ let helpText = """
       solo stop|start|restart POOL
                                  stop or start a pool; restart it one worker at a time
       solo scale POOL N          run N workers (SIGTTIN/SIGTTOU: one more/less in every pool)
+      solo reload                read the config again: changed pools roll, new ones start,
+                                 removed ones stop, the others are left alone (also SIGHUP)
       solo logs POOL [-n N] [-f] the pool's recent output; -f follows it
 
     The embedded queue (options take --config FILE; see solo-queue(5)):

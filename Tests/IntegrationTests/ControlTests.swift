@@ -177,3 +177,62 @@ import Testing
         #expect(afterStop.status == 3 && afterStop.stderr.contains("no supervisor runs"))
     }
 }
+
+@Suite struct ReloadTests {
+    func pools(_ scratch: Scratch) throws -> [String: Set<Int>] {
+        let result = try runSolo(["status", "--json", "--config", "solo.conf"], in: scratch)
+        try #require(result.status == 0, "\(result.stderr)")
+        var live: [String: Set<Int>] = [:]
+        for pool in try JSON.parse(result.stdout.trimmed)["pools"]?.arrayValue ?? [] {
+            let workers = (pool["workers"]?.arrayValue ?? []).filter { ["ready", "busy", "starting"].contains($0["state"]?.stringValue ?? "") }
+            live[pool["name"]?.stringValue ?? ""] = Set(workers.compactMap { $0["pid"]?.intValue })
+        }
+        return live
+    }
+
+    /// Pools of two sleepers; "name:key = value" adds (or, for workers, replaces) a key.
+    func config(_ scratch: Scratch, port: UInt16, _ sections: [String]) {
+        scratch.config(port: port, sections.map { section in
+            let parts = section.split(separator: ":", maxSplits: 1).map(String.init)
+            let extra = parts.count > 1 ? parts[1] + "\n" : ""
+            let workers = extra.hasPrefix("workers") ? "" : "workers = 2\n"
+            return "[\(parts[0])]\ncommand = sleep 600\nqueue = none\n\(workers)\(extra)"
+        }.joined(separator: "\n"))
+    }
+
+    @Test func reloadAppliesOnlyWhatChanged() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        config(scratch, port: port, ["same", "changed:environment = A=1", "gone"])
+        let supervisor = try RunningSupervisor(scratch)
+        try supervisor.waitForLog("started worker", count: 6)
+        let before = try pools(scratch)
+
+        config(scratch, port: port, ["same", "changed:environment = A=2", "added"])
+        let reload = try runSolo(["reload", "--config", "solo.conf"], in: scratch)
+        #expect(reload.status == 0, "\(reload.stderr)")
+        #expect(reload.stdout == "started: added\nrolled: changed\nstopping: gone\nleft alone: same\n")
+        try waitFor("the new state") {
+            guard let now = try? pools(scratch) else { return false }
+            return now["gone"] == nil && now["added"]?.count == 2 && now["changed"]?.count == 2 && now["changed"]!.isDisjoint(with: before["changed"]!)
+        }
+        let after = try pools(scratch)
+        #expect(after["same"] == before["same"], "an unchanged pool's workers survive")
+        #expect(supervisor.log.contains("pool gone: removed"))
+
+        // A broken config is refused with file:line, and nothing changes.
+        scratch.write("solo.conf", scratch.read("solo.conf") + "\n[broken]\ncommand = x\nworkers = lots\n")
+        let refused = try runSolo(["reload", "--config", "solo.conf"], in: scratch)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("solo.conf:") && refused.stderr.contains("workers: \"lots\" is not a whole number"))
+        #expect(refused.stderr.contains("nothing changed"))
+        #expect(try pools(scratch) == after)
+
+        // SIGHUP does the same as solo reload.
+        config(scratch, port: port, ["same", "changed:environment = A=2", "added:workers = 3"])
+        supervisor.child.signal(SIGHUP)
+        try waitFor("SIGHUP's scaling") { (try? pools(scratch)["added"]?.count) == 3 }
+        #expect(try pools(scratch)["added"]!.isSuperset(of: after["added"]!), "a count change only scales: the others stay")
+        #expect(try supervisor.stop() == 0)
+    }
+}

@@ -22,6 +22,28 @@ public struct ConfigLoader {
 
     static let poolNameCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
+    /// Only the [global] section of the main file: enough to find a running supervisor's control
+    /// socket even when a pool section has errors (so that `solo reload` can be told about them
+    /// by the supervisor, which keeps its running config).
+    public func loadGlobal(_ path: String) throws(ConfigErrors) -> (file: String, global: GlobalConfig) {
+        let file = Path.resolve(path, against: currentDirectory)
+        let text: String
+        do { text = try readFile(file) } catch {
+            throw ConfigErrors(issues: [ConfigIssue(file: file, line: 0, message: "cannot read the config file: \(error)")])
+        }
+        var issues: [ConfigIssue] = []
+        var global = GlobalConfig()
+        var set: Set<String> = []
+        for section in INI.parse(text, file: file).sections where section.name == "global" {
+            set = apply(section.entries, to: &global, keys: Keys.global, others: Keys.pool.map(\.name),
+                        othersAre: "a pool key: put it in a [pool] section", file: file, issues: &issues)
+            break
+        }
+        if issues.contains(where: { $0.severity == .error }) { throw ConfigErrors(issues: issues) }
+        fillGlobalDefaults(&global, set: set)
+        return (file, global)
+    }
+
     public func load(_ path: String) throws(ConfigErrors) -> LoadedConfig {
         let file = Path.resolve(path, against: currentDirectory)
         var issues: [ConfigIssue] = []

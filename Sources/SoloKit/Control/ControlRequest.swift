@@ -5,6 +5,8 @@ public enum ControlRequest: Equatable, Sendable {
     case start(pool: String)
     case restart(pool: String)
     case scale(pool: String, workers: Int)
+    /// Read the config file again and apply what changed.
+    case reload
     /// The pool's last `lines` lines of output; with `follow`, new lines as they come.
     case logs(pool: String, lines: Int, follow: Bool)
 
@@ -18,6 +20,7 @@ public enum ControlRequest: Equatable, Sendable {
         }
         switch command {
         case "status": self = .status(pool: json["pool"]?.stringValue)
+        case "reload": self = .reload
         case "stop": self = .stop(pool: try pool())
         case "start": self = .start(pool: try pool())
         case "restart": self = .restart(pool: try pool())
@@ -37,6 +40,7 @@ public enum ControlRequest: Equatable, Sendable {
     public var json: JSON {
         switch self {
         case .status(let pool): return .object([("command", .string("status"))] + (pool.map { [("pool", .string($0))] } ?? []))
+        case .reload: return .object([("command", .string("reload"))])
         case .stop(let pool): return .object([("command", .string("stop")), ("pool", .string(pool))])
         case .start(let pool): return .object([("command", .string("start")), ("pool", .string(pool))])
         case .restart(let pool): return .object([("command", .string("restart")), ("pool", .string(pool))])
@@ -53,6 +57,6 @@ public enum ControlRequest: Equatable, Sendable {
 
 /// Where a config's supervisor listens: a socket in a 0700 directory under state_dir.
 public enum ControlSocket {
-    public static func directory(_ config: SoloConfig) -> String { config.global.stateDirectory + "/run" }
-    public static func path(_ config: SoloConfig) -> String { directory(config) + "/solo.sock" }
+    public static func path(_ config: SoloConfig) -> String { path(config.global) }
+    public static func path(_ global: GlobalConfig) -> String { global.stateDirectory + "/run/solo.sock" }
 }

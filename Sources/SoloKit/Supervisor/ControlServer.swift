@@ -94,7 +94,16 @@ final class ControlServer {
                 }
             case .success(.wouldBlock):
                 return
-            case .success(.endOfFile), .failure:
+            case .success(.endOfFile):
+                // The client may have half-closed after its request: finish the answer first.
+                if connection.output.isEmpty { return drop(token) }
+                connection.closeWhenWritten = true
+                connection.following = nil
+                epoll.remove(connection.descriptor)
+                try? epoll.add(connection.descriptor, token: token, readable: false, writable: true)
+                connection.watchingWrites = true
+                return
+            case .failure:
                 return drop(token)
             }
         }

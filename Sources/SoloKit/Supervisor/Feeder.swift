@@ -48,6 +48,8 @@ final class Feeder {
     final class Feed {
         let pool: Pool
         let file: QueueFile
+        /// The queue's name when the feed was made (a reload may give the pool another).
+        let queue: String
         var prefetched: [ReservedJob] = []
         /// Whether the queue may have jobs we have not looked for (per queue: another pool's
         /// empty queue in the same file must not hide ours).
@@ -58,9 +60,8 @@ final class Feeder {
         init(pool: Pool, file: QueueFile) {
             self.pool = pool
             self.file = file
+            queue = pool.config.queueName
         }
-
-        var queue: String { pool.config.queueName }
     }
 
     let owner: String
@@ -75,17 +76,36 @@ final class Feeder {
         self.owner = owner
         self.say = say
         watch = try? DirectoryWatch()
-        for pool in pools {
+        reconfigure(pools: pools)
+    }
+
+    /// Matches feeds to the pools and their queues (at start, and after a reload): a feed whose
+    /// pool left or moved to another queue gives its jobs back; new files are opened.
+    func reconfigure(pools: [Pool]) {
+        var kept: [Feed] = []
+        for feed in feeds {
+            let current = pools.first { $0 === feed.pool }
+            if let current, current.config.queue == .sqlite(path: feed.file.path), !current.removed, current.config.queueName == feed.queue {
+                kept.append(feed)
+            } else if !feed.prefetched.isEmpty {
+                let ids = feed.prefetched.map(\.id)
+                _ = using(feed.file, now: Moment.now()) { store throws(QueueError) in
+                    try store.withBusyTimeout(milliseconds: 1000) { () throws(QueueError) in try store.release(ids, owner: owner) }
+                }
+            }
+        }
+        feeds = kept
+        for pool in pools where !pool.removed && !feeds.contains(where: { $0.pool === pool }) {
             guard case .sqlite(let path) = pool.config.queue else { continue }
             let file = files[path] ?? QueueFile(path: path)
             if files[path] == nil {
                 files[path] = file
                 try? Files.makeDirectories(Path.directory(of: path), mode: 0o750)
                 try? watch?.watch(Path.directory(of: path))
+                open(file, now: Moment.now())
             }
             feeds.append(Feed(pool: pool, file: file))
         }
-        for file in files.values { open(file, now: Moment.now()) }
         maintain(now: Moment.now())
     }
 
@@ -151,7 +171,7 @@ final class Feeder {
         if feed.prefetched.count < count && feed.maybeNewJobs && file.store != nil && file.retryAt == nil
             && reclaimOwn(feed, now: now) {
             // A few ahead, so that the next workers to finish find a job in memory.
-            let wanted = count - feed.prefetched.count + Self.lookahead(workers: pool.config.workers)
+            let wanted = count - feed.prefetched.count + Self.lookahead(workers: pool.desiredWorkers)
             let leaseUntil = JobStore.now() + Self.lease.nanoseconds / 1_000_000
             if let jobs = using(file, now: now, { store throws(QueueError) in
                 try store.reserve(queue: feed.queue, count: wanted, owner: owner, leaseUntil: leaseUntil, now: JobStore.now())
@@ -243,6 +263,16 @@ final class Feeder {
             let base = Path.lastComponent(feed.file.path)
             // An empty name: the kernel's event queue overflowed, and anything may have changed.
             if names.contains(where: { $0.isEmpty || $0 == base || $0.hasPrefix(base + "-") }) { feed.maybeNewJobs = true }
+        }
+    }
+
+    /// Gives back the jobs taken ahead for a pool that stopped or shrank to nothing, so that
+    /// other supervisors may have them.
+    func releaseAhead(of pool: Pool) {
+        guard let feed = feed(of: pool), !feed.prefetched.isEmpty else { return }
+        let ids = feed.prefetched.map(\.id)
+        if using(feed.file, now: Moment.now(), { store throws(QueueError) in try store.release(ids, owner: owner) }) != nil {
+            feed.prefetched = []
         }
     }
 

@@ -45,13 +45,15 @@ public final class Pool {
         public var lastExit: String?
     }
 
-    public let config: PoolConfig
-    public let policy: WorkerPolicy
+    public private(set) var config: PoolConfig
+    public private(set) var policy: WorkerPolicy
+    /// Set when a reload removed the pool: it drains, stops, and is dropped once idle.
+    public private(set) var removed = false
     /// What is wanted: how many workers, and whether the pool runs at all (`solo stop POOL`).
     public private(set) var desiredWorkers: Int
     public private(set) var paused = false
     public private(set) var slots: [Slot]
-    /// A rolling restart: the workers still to replace, oldest first, and the slot whose new
+    /// A rolling restart: the workers still to replace, in slot order, and the slot whose new
     /// worker must be ready before the next one goes.
     public private(set) var rolling: [UInt64] = []
     public private(set) var rollingSlot: Int?
@@ -128,6 +130,25 @@ public final class Pool {
         paused = false
     }
 
+    /// A reload changed the pool: new workers start with `new`; the running ones are rolled
+    /// (one at a time) unless only the worker count changed. Returns what to do now.
+    public func reconfigure(_ new: PoolConfig, now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
+        let onlyCount = ConfigDiff.sameExceptCount(config, new)
+        config = new
+        policy = WorkerPolicy(pool: new)
+        let backoff = Backoff(minimum: new.backoffMin, maximum: new.backoffMax, reset: new.backoffReset)
+        for index in slots.indices { slots[index].backoff = backoff }
+        var commands = scale(to: new.workers, now: now, using: &random)
+        if !onlyCount { commands += restartRolling(now: now, using: &random) }
+        return commands
+    }
+
+    /// A reload removed the pool: stop its workers; it goes once they are gone.
+    public func remove(now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
+        removed = true
+        return pause(now: now, using: &random)
+    }
+
     /// Replaces every worker, one at a time: each new worker must be ready before the next old
     /// one is asked to drain, so capacity never drops to zero.
     public func restartRolling(now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
@@ -137,6 +158,10 @@ public final class Pool {
     }
 
     private func advanceRollingRestart(now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
+        if let slot = rollingSlot {
+            // A slot scaled away has nothing to wait for.
+            if slot >= desiredWorkers { rollingSlot = nil }
+        }
         if let slot = rollingSlot {
             guard slot < slots.count, let current = slots[slot].current, let worker = workers[current] else {
                 return []  // its replacement is not running yet (starting, or backing off)
@@ -313,6 +338,10 @@ public final class Pool {
         }
         if planned {
             slots[worker.slot].lastExit = "recycled: \(status)"
+            if let reason = worker.retireReason, !reason.startsReplacement {
+                // Stopped or scaled away, and wanted again before it had gone.
+                return [.log("\(who) stopped (\(reason)): \(status) \(summary); its slot is wanted again, \(next)")]
+            }
             return [.log("\(who) exited on reaching its job limit: \(status) \(summary); \(next)")]
         }
         slots[worker.slot].restarts += 1

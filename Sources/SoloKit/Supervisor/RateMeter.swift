@@ -1,4 +1,5 @@
-/// Events per second over the last ten seconds, in one-second buckets (for `solo status`).
+/// Events per second over the last nine whole seconds (the current one is still filling), in
+/// one-second buckets (for `solo status`).
 public struct RateMeter: Sendable {
     static let window = 10
     private var buckets = [Int](repeating: 0, count: window)
@@ -11,7 +12,7 @@ public struct RateMeter: Sendable {
         buckets[Int(second % Int64(Self.window))] += count
     }
 
-    /// The rate over the last ten whole seconds.
+    /// The rate over the last nine whole seconds.
     public mutating func perSecond(now: Moment) -> Double {
         advance(to: now.nanoseconds / 1_000_000_000)
         let current = Int(second % Int64(Self.window))

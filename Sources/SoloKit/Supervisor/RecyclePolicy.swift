@@ -4,6 +4,8 @@ public enum RetireReason: Equatable, Sendable, CustomStringConvertible {
     case memory(bytes: UInt64, limit: UInt64)
     case lifetime(age: Duration, limit: Duration)
     case restart
+    /// Killed for a job that ran over job_timeout (its slot restarts when it is gone).
+    case jobTimedOut
     /// `solo scale` took the worker's slot away.
     case scaledDown
     /// `solo stop POOL`.
@@ -14,7 +16,7 @@ public enum RetireReason: Equatable, Sendable, CustomStringConvertible {
     public var startsReplacement: Bool {
         switch self {
         case .jobs, .memory, .lifetime, .restart: return true
-        case .scaledDown, .poolStopped, .shutdown: return false
+        case .jobTimedOut, .scaledDown, .poolStopped, .shutdown: return false
         }
     }
 
@@ -26,6 +28,7 @@ public enum RetireReason: Equatable, Sendable, CustomStringConvertible {
         case .lifetime(let age, let limit):
             return "lifetime \(Values.formatElapsed(age)) reached (limit \(Values.formatElapsed(limit)))"
         case .restart: return "restart requested"
+        case .jobTimedOut: return "a job ran over job_timeout"
         case .scaledDown: return "scaled down"
         case .poolStopped: return "pool stopped"
         case .shutdown: return "shutting down"

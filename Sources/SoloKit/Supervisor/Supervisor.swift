@@ -27,11 +27,13 @@ public final class Supervisor {
         }
     }
 
-    let config: SoloConfig
+    var config: SoloConfig
     let lock: PortLock
-    let pools: [Pool]
-    private let plans: [String: LaunchPlan]
-    private let sinks: [String: LogSink]
+    var pools: [Pool]
+    var plans: [String: LaunchPlan]
+    var sinks: [String: LogSink]
+    /// The open-file limit solo was started with, which workers get back.
+    let inheritedOpenFiles: (soft: UInt64, hard: UInt64)
     let log = LogSink()
     let formatter = LogFormatter()
     private let epoll: Epoll
@@ -89,6 +91,7 @@ public final class Supervisor {
             throw StartupError("cannot set up the event loop: \(error)")
         }
         let openFiles = Resources.raiseOpenFileLimit()
+        inheritedOpenFiles = openFiles
 
         var plans: [String: LaunchPlan] = [:]
         var sinks: [String: LogSink] = [:]
@@ -134,6 +137,7 @@ public final class Supervisor {
             }
             for event in events { dispatch(event) }
             expire(Moment.now())
+            dropRemovedPools()
             reconcile()
             feed()
             watchGuardianPipe()
@@ -182,9 +186,10 @@ public final class Supervisor {
                 }
             case SIGUSR1:
                 reopenLogs()
-            case SIGHUP:
-                say("SIGHUP: this version does not reload its config; restart solo to apply changes")
-            case SIGTTIN, SIGTTOU where phase == .running:
+            case SIGHUP where phase == .running:
+                say("SIGHUP: reloading \(config.file)")
+                _ = reload()
+            case SIGTTIN where phase == .running, SIGTTOU where phase == .running:
                 let step = signal == SIGTTIN ? 1 : -1
                 for pool in pools { _ = scale(pool, to: pool.desiredWorkers + step, why: "SIG\(Signals.name(of: signal))") }
             default:

@@ -31,6 +31,7 @@ extension Supervisor {
             guard let pool = find(name) else { return unknown(name) }
             say("pool \(name): stopping it (solo stop)")
             perform(pool.pause(now: now, using: &random), for: pool)
+            feeder.releaseAhead(of: pool)
             return .object([("ok", .bool(true))])
         case .start(let name):
             guard let pool = find(name) else { return unknown(name) }
@@ -45,6 +46,9 @@ extension Supervisor {
         case .scale(let name, let workers):
             guard let pool = find(name) else { return unknown(name) }
             return scale(pool, to: workers, why: "solo scale")
+        case .reload:
+            say("solo reload: reloading \(config.file)")
+            return reload()
         case .logs(let name, let lines, let follow):
             guard find(name) != nil else { return unknown(name) }
             if follow { control?.follow(connection, pool: name) }
@@ -52,11 +56,72 @@ extension Supervisor {
         }
     }
 
+    /// Reads the config file again. Pools that did not change are left alone, changed ones are
+    /// rolled (or only scaled), new ones start, removed ones drain and stop. A config with an
+    /// error changes nothing: the running config stays in force.
+    func reload() -> JSON {
+        let loaded: LoadedConfig
+        do { loaded = try ConfigLoader().load(config.file) } catch {
+            let issues = error.issues.filter { $0.severity == .error }.map(\.description)
+            for issue in issues { say("reload refused: \(issue)") }
+            say("reload refused: the running configuration stays in force")
+            return .object([("ok", .bool(false)), ("error", .string("the new configuration has errors; nothing changed")),
+                            ("issues", .array(issues.map(JSON.string)))])
+        }
+        for warning in loaded.warnings { say("reload: \(warning)") }
+        let new = loaded.config
+        let diff = ConfigDiff(from: config, to: new)
+        // Everything that can fail is done before anything changes.
+        var newPlans = plans
+        var newSinks: [String: LogSink] = [:]
+        do {
+            for name in diff.added + diff.changed {
+                let pool = new.pool(named: name)!
+                newPlans[name] = try LaunchPlan(pool: pool, inheritedOpenFiles: inheritedOpenFiles)
+                if let path = pool.logFile, sinks[path] == nil, newSinks[path] == nil { newSinks[path] = try LogSink(path: path) }
+            }
+        } catch let error as StartupError {
+            say("reload refused: \(error)")
+            return ControlRequest.failure("reload refused: \(error); nothing changed")
+        } catch {
+            say("reload refused: cannot open a log file: \(error)")
+            return ControlRequest.failure("reload refused: cannot open a log file: \(error); nothing changed")
+        }
+        let now = Moment.now()
+        plans = newPlans
+        sinks.merge(newSinks) { old, _ in old }
+        for name in diff.changed {
+            let pool = pools.first { $0.name == name }!
+            perform(pool.reconfigure(new.pool(named: name)!, now: now, using: &random), for: pool)
+        }
+        for name in diff.removed {
+            let pool = pools.first { $0.name == name }!
+            perform(pool.remove(now: now, using: &random), for: pool)
+        }
+        for name in diff.added { pools.append(Pool(config: new.pool(named: name)!)) }
+        for key in diff.needsRestart { say("reload: \(key) changed; restart solo to apply it (the old value stays in force)") }
+        var kept = new
+        kept.global = config.global
+        config = kept
+        feeder.reconfigure(pools: pools)
+        say("reloaded: \(diff.added.count) added, \(diff.changed.count) changed, \(diff.removed.count) removed, \(diff.unchanged.count) unchanged")
+        return .object([("ok", .bool(true)), ("changes", diff.json)])
+    }
+
+    /// Removed pools leave once their last worker has.
+    func dropRemovedPools() {
+        guard pools.contains(where: { $0.removed && $0.isIdle }) else { return }
+        for pool in pools where pool.removed && pool.isIdle { say("pool \(pool.name): removed") }
+        pools.removeAll { $0.removed && $0.isIdle }
+        feeder.reconfigure(pools: pools)
+    }
+
     @discardableResult
     func scale(_ pool: Pool, to workers: Int, why: String) -> JSON {
         let target = min(max(workers, 0), 4096)
         if target != pool.desiredWorkers { say("pool \(pool.name): \(pool.desiredWorkers) → \(target) workers (\(why))") }
         perform(pool.scale(to: target, now: Moment.now(), using: &random), for: pool)
+        if target == 0 { feeder.releaseAhead(of: pool) }
         return .object([("ok", .bool(true)), ("workers", .number(Int64(target)))])
     }
 

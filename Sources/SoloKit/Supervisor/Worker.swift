@@ -315,7 +315,7 @@ public final class Worker {
     private func timeOutJob(now: Moment, policy: WorkerPolicy) -> [WorkerAction]? {
         guard let held = job, let deadline = jobDeadline, now >= deadline, !jobTimedOut, let limit = policy.jobTimeout else { return nil }
         jobTimedOut = true
-        if retireReason == nil { retireReason = .restart }
+        if retireReason == nil { retireReason = .jobTimedOut }
         let log = WorkerAction.log("worker \(slot) (pid \(pid)) has run job \(held.id) for over job_timeout \(Values.formatDuration(limit)); killing it")
         return [log] + start(policy.killLadder, now: now)
     }
