@@ -56,8 +56,7 @@ let helpText = """
     Classic form: take the port lock on a loopback address, then exec COMMAND, which holds the
     lock for as long as it lives. A held lock exits 98 ("Address already in use"), or 0 with -silent.
 
-    Exit statuses: 0 done; 1 failure (solo wait: a dead job); 2 bad usage; 3 no supervisor runs;
-    65 a refused job;
-    78 bad configuration; 98 already running; 124 solo wait timed out; 127 (classic) COMMAND
-    cannot be executed. See solo(1), solo.conf(5) and solo-queue(5).
+    Exit statuses: 0 done; 1 failure (solo wait: a dead job; solo reload: a refused config);
+    2 bad usage; 3 no supervisor runs; 65 a refused job; 78 bad configuration; 98 already
+    running; 124 solo wait timed out; 127 (classic) COMMAND cannot be executed. See solo(1), solo.conf(5) and solo-queue(5).
     """

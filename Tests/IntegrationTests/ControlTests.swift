@@ -235,4 +235,43 @@ import Testing
         #expect(try pools(scratch)["added"]!.isSuperset(of: after["added"]!), "a count change only scales: the others stay")
         #expect(try supervisor.stop() == 0)
     }
+
+    /// A job a worker holds when a reload moves its pool to another queue file, or removes the
+    /// pool, is finished in the file it came from: not lost, not run again.
+    @Test func jobsInHandFinishInTheFileTheyCameFrom() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        scratch.write("work/holder.sh", """
+            #!/bin/sh
+            echo ready >&3
+            while IFS= read -r job; do
+                echo "$job" >> handled
+                n=0; while [ ! -e release ] && [ $n -lt 400 ]; do sleep 0.05; n=$((n+1)); done
+                echo "ok $job" >&3
+            done
+            """, executable: true)
+        func section(_ name: String, _ file: String, _ queueName: String) -> String {
+            "[\(name)]\ncommand = ./holder.sh\ndirectory = work\nqueue = sqlite:\(file)\nqueue_name = \(queueName)\nworkers = 1\n"
+        }
+        scratch.config(port: port, section("mover", "a.db", "moving") + section("leaver", "a.db", "leaving"))
+        let supervisor = try RunningSupervisor(scratch)
+        for queue in ["moving", "leaving"] {
+            let push = try runSolo(["push", "--config", "solo.conf", "--queue", queue, "held-\(queue)"], in: scratch)
+            try #require(push.status == 0, "\(push.stderr)")
+        }
+        try waitFor("both jobs in hand") { scratch.read("work/handled").split(separator: "\n").count == 2 }
+
+        scratch.config(port: port, section("mover", "b.db", "moving"))
+        let reload = try runSolo(["reload", "--config", "solo.conf"], in: scratch)
+        #expect(reload.stdout == "rolled: mover\nstopping: leaver\n", "\(reload.stderr)")
+        scratch.write("work/release", "")
+        let store = try JobStore(path: scratch.file("a.db"), create: false, busyTimeout: 5000)
+        func states() -> [String: [Int]] {
+            Dictionary(uniqueKeysWithValues: ((try? store.counts()) ?? []).map { ($0.queue, [$0.ready, $0.reserved, $0.done]) })
+        }
+        try waitFor("both jobs done in a.db") { states() == ["moving": [0, 0, 1], "leaving": [0, 0, 1]] }
+        try waitFor("the pool removed") { supervisor.log.contains("pool leaver: removed") }
+        #expect(scratch.read("work/handled").split(separator: "\n").count == 2, "no job ran twice")
+        #expect(try supervisor.stop() == 0)
+    }
 }

@@ -64,6 +64,11 @@ final class FakeSystemd {
         let statusLine = (ready + pings).joined(separator: "\n").split(separator: "\n").last { $0.hasPrefix("STATUS=") }
         #expect(statusLine?.contains("2/2 workers in 1 pool") == true, "\(String(describing: statusLine))")
 
+        supervisor.child.signal(SIGHUP)
+        let reload = systemd.waitFor("READY=1").joined(separator: "\n")
+        #expect(reload.contains("RELOADING=1\nMONOTONIC_USEC="), "SIGHUP says RELOADING=1, for Type=notify-reload: \(reload)")
+        #expect(reload.hasSuffix("READY=1"), "and READY=1 once the reload is done: \(reload)")
+
         supervisor.child.signal(SIGTERM)
         #expect(systemd.waitFor("STOPPING=1").last?.contains("STOPPING=1") == true)
         #expect(try supervisor.child.wait() == 0)

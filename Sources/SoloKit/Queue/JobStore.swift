@@ -128,7 +128,7 @@ public final class JobStore {
             database.setBusyTimeout(milliseconds: openTimeout)
             // Refuse a file that is not a solo queue before changing anything in it.
             try checkFormat()
-            try database.execute("PRAGMA journal_mode = WAL")
+            try enableWAL(within: openTimeout)
             try database.execute(durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
             // Pages stay in memory between transactions: the ready index and the newest rows are
             // read again and again (SQLite's default of 2 MiB made the supervisor re-read them
@@ -170,6 +170,21 @@ public final class JobStore {
         }
         if version > QueueSchema.version {
             throw DatabaseError(code: -1, message: "\(path) has queue schema \(version), newer than this solo knows (\(QueueSchema.version)); upgrade solo")
+        }
+    }
+
+    /// Switching a new file to WAL takes an exclusive lock, and SQLite reports a busy file here
+    /// at once, without its busy handler: `solo run` and `solo push` opening a new file together
+    /// would fail. So the switch is tried again, for `milliseconds` at most.
+    private func enableWAL(within milliseconds: Int32) throws(DatabaseError) {
+        let deadline = Moment.now() + .milliseconds(Int64(milliseconds))
+        while true {
+            do {
+                try database.execute("PRAGMA journal_mode = WAL")
+                return
+            } catch where error.isBusy && Moment.now() < deadline {
+                usleep(2000)
+            }
         }
     }
 

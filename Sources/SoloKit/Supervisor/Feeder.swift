@@ -41,6 +41,9 @@ final class Feeder {
         /// Queues whose jobs leased under our own name were taken back since the file was opened:
         /// before that, a queue gives no job (they would be taken back from under our workers).
         var reclaimed: Set<String> = []
+        /// Counts the times the file was found replaced: a job taken from an earlier one has no
+        /// row in this one (or, worse, another job's id).
+        var generation = 0
 
         init(path: String) { self.path = path }
     }
@@ -64,8 +67,17 @@ final class Feeder {
         }
     }
 
+    /// A job in a worker's hands, by pool and id.
+    private struct HeldJob: Hashable {
+        let pool: ObjectIdentifier
+        let id: Int64
+    }
+
     let owner: String
     private(set) var feeds: [Feed] = []
+    /// The file (and its generation) each job in a worker's hands came from: its outcome goes
+    /// back there, even after a reload moved its pool to another file or removed it.
+    private var held: [HeldJob: (file: QueueFile, generation: Int)] = [:]
     private var files: [String: QueueFile] = [:]
     private let watch: DirectoryWatch?
     private var nextMaintenance = Moment.now()
@@ -120,7 +132,9 @@ final class Feeder {
         do {
             let store = try JobStore(path: file.path, create: true, openTimeout: 0)
             file.store = store
-            file.inode = Self.inode(of: file.path)
+            let inode = Self.inode(of: file.path)
+            if file.inode != 0 && inode != file.inode { file.generation += 1 }
+            file.inode = inode
             file.retryAt = nil
             file.retryWait = .seconds(1)
             file.reclaimed = []
@@ -180,20 +194,18 @@ final class Feeder {
                 // Another program may have inserted a payload that would break the line protocol.
                 for job in jobs {
                     if let problem = job.payloadProblem {
-                        record(job, .dead(error: "its payload \(problem); it was not given to a worker"), of: pool, now: now)
+                        record(job, .dead(error: "its payload \(problem); it was not given to a worker"), in: file,
+                               maxAttempts: pool.config.maxAttempts, now: now)
                     } else {
                         feed.prefetched.append(job)
                     }
                 }
             }
         }
-        if feed.prefetched.count <= count {
-            defer { feed.prefetched.removeAll(keepingCapacity: true) }
-            return feed.prefetched
-        }
         // Oldest first; the array is short (the lookahead), so this shift is cheap.
-        let taken = Array(feed.prefetched[..<count])
-        feed.prefetched.removeFirst(count)
+        let taken = Array(feed.prefetched.prefix(count))
+        feed.prefetched.removeFirst(taken.count)
+        for job in taken { held[HeldJob(pool: ObjectIdentifier(pool), id: job.id)] = (file, file.generation) }
         return taken
     }
 
@@ -216,24 +228,32 @@ final class Feeder {
     /// Remembers which worker holds a job of a group, for `solo push` run by that worker. Worth
     /// a short wait for the lock: without it, the worker's pushes would miss the group.
     func assign(_ job: ReservedJob, of pool: Pool, to worker: String) {
-        guard job.group != nil, let feed = feed(of: pool) else { return }
-        let done = using(feed.file, now: Moment.now()) { store throws(QueueError) in
+        guard job.group != nil, let source = held[HeldJob(pool: ObjectIdentifier(pool), id: job.id)] else { return }
+        let done: Void? = using(source.file, now: Moment.now()) { store throws(QueueError) in
             try store.withBusyTimeout(milliseconds: 100) { () throws(QueueError) in try store.assign(job.id, to: worker) }
         }
         if done == nil { say("pool \(pool.name): could not note that job \(job.id) runs in worker \(worker); jobs it pushes may miss group \(job.group ?? "")") }
     }
 
-    /// Records an outcome; it is committed with others shortly (see `flush`).
+    /// Records the outcome of a job `take` gave the pool, in the file it came from; it is
+    /// committed with others shortly (see `flush`).
     func record(_ job: ReservedJob, _ resolution: JobResolution, of pool: Pool, now: Moment) {
-        guard let feed = feed(of: pool) else { return }
-        let file = feed.file
+        guard let source = held.removeValue(forKey: HeldJob(pool: ObjectIdentifier(pool), id: job.id)) else { return }
+        guard source.generation == source.file.generation else {
+            say("pool \(pool.name): the outcome of job \(job.id) is lost: \(source.file.path) was replaced while the job ran")
+            return
+        }
+        record(job, resolution, in: source.file, maxAttempts: pool.config.maxAttempts, now: now)
+    }
+
+    private func record(_ job: ReservedJob, _ resolution: JobResolution, in file: QueueFile, maxAttempts: Int, now: Moment) {
         let wall = JobStore.now()
         let outcome: JobOutcome
         switch resolution {
         case .done(let result): outcome = .done(id: job.id, result: result)
         case .dead(let error): outcome = .dead(id: job.id, error: error)
         case .retry(let error, let delay):
-            outcome = .retry(id: job.id, error: error, runAt: wall + delay.nanoseconds / 1_000_000, maxAttempts: pool.config.maxAttempts)
+            outcome = .retry(id: job.id, error: error, runAt: wall + delay.nanoseconds / 1_000_000, maxAttempts: maxAttempts)
             file.pendingRetry = earlier(file.pendingRetry, now + delay)
         }
         if file.outcomes.isEmpty { file.firstOutcome = now }
@@ -285,8 +305,11 @@ final class Feeder {
 
     // MARK: - time
 
+    /// No feed pool, no job in a worker's hands, no outcome to write: nothing to keep, no wake-up.
+    private var idle: Bool { feeds.isEmpty && held.isEmpty && files.values.allSatisfy(\.outcomes.isEmpty) }
+
     var nextDeadline: Moment? {
-        guard !feeds.isEmpty else { return nil }  // no feed pool: nothing to keep, no wake-up
+        guard !idle else { return nil }
         var earliest: Moment? = nextMaintenance
         for file in files.values {
             earliest = earlier(earliest, file.retryAt)
@@ -303,7 +326,7 @@ final class Feeder {
     /// Retries unusable files, brings delayed jobs due, renews leases, takes back expired
     /// ones, and deletes old done jobs, each when its time has come.
     func expire(now: Moment) {
-        if feeds.isEmpty { return }
+        if idle { return }
         if now >= nextMaintenance { maintain(now: now) }
         for file in files.values {
             if let retry = file.retryAt {

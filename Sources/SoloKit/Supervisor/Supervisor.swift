@@ -423,11 +423,11 @@ public final class Supervisor {
         let now = Moment.now()
         if phase == .running {
             for pool in pools where pool.config.queue.feedsJobs {
-                let idle = pool.idleWorkers
+                // Only workers with a process to write to: a job taken is a job given.
+                let idle = pool.idleWorkers.compactMap { worker in processes[worker].map { (worker, $0) } }
                 guard !idle.isEmpty else { continue }
                 let jobs = feeder.take(for: pool, count: idle.count, now: now)
-                for (worker, job) in zip(idle, jobs) {
-                    guard let process = processes[worker] else { continue }
+                for ((worker, process), job) in zip(idle, jobs) {
                     perform(pool.handle(worker, .assigned(job), now: now, using: &random), for: pool)
                     if job.group != nil { feeder.assign(job, of: pool, to: "\(feeder.owner)/\(pool.name)/\(worker)") }
                     process.inputPending.append(contentsOf: job.payload.utf8)

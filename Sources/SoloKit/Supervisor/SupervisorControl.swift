@@ -60,6 +60,10 @@ extension Supervisor {
     /// rolled (or only scaled), new ones start, removed ones drain and stop. A config with an
     /// error changes nothing: the running config stays in force.
     func reload() -> JSON {
+        // For systemd's Type=notify-reload (and harmless under Type=notify): RELOADING=1 with
+        // the monotonic time, and READY=1 once done, refused or not: the old config still runs.
+        serviceManager.notify(["RELOADING=1", "MONOTONIC_USEC=\(Moment.now().nanoseconds / 1000)"])
+        defer { serviceManager.notify(["READY=1"]) }
         let loaded: LoadedConfig
         do { loaded = try ConfigLoader().load(config.file) } catch {
             let issues = error.issues.filter { $0.severity == .error }.map(\.description)
