@@ -200,36 +200,29 @@ public final class Supervisor {
 
     private func reapChildren() {
         let now = Moment.now()
+        var ended: [WorkerProcess] = []
         while let (pid, status) = Processes.reapAny() {
             if pid == guardian.pid {
                 say("the guardian process (pid \(pid)) died: \(status)")
                 guardianLost(now: now)
-            } else if let id = byPid[pid] {
-                workerExited(id, status: status, now: now)
+            } else if let id = byPid[pid], let process = workerExited(id, status: status, now: now) {
+                ended.append(process)
             } else {
                 strays[pid] = nil
             }
         }
+        // Only now, with every dead child reaped: a worker's unreaped children (zombies a
+        // shell left when it exec'd) come to solo when the worker dies, and are not processes
+        // left behind.
+        for process in ended { sweepSession(of: process, now: now) }
         // A reaped orphan may have been the last of a dead worker's session.
         guard !lingering.isEmpty else { return }
         let orphans = orphansBySession()
         for session in lingering.keys where !sessionHasMembers(session, orphans: orphans) { forget(session) }
     }
 
-    private func workerExited(_ id: UInt64, status: ExitStatus, now: Moment) {
-        guard let process = processes.removeValue(forKey: id) else { return }
-        byPid[process.pid] = nil
-        // Its last words may still be in the pipes: a final `ok` counts, but starts nothing,
-        // and nothing is signalled: the pid is reaped and no longer names the process.
-        process.reaped = true
-        readControl(of: process, untilDrained: true)
-        readOutput(of: process, untilDrained: true)
-        flushPartialLines(of: process)
-        [process.output, process.control, process.inputWatched ? process.input : nil].compactMap { $0 }.forEach { epoll.remove($0) }
-        process.closeAll()
-        perform(process.pool.handle(id, .exited(status), now: now, using: &random), for: process.pool)
-
-        // Whatever the worker left in its session goes too, as systemd does for a unit.
+    /// Whatever a dead worker left in its session goes too, as systemd does for a unit.
+    private func sweepSession(of process: WorkerProcess, now: Moment) {
         let session = process.pid
         if sessionHasMembers(session, orphans: orphansBySession()) {
             var ladder = StopLadder(process.pool.policy.signalLadder)
@@ -242,6 +235,22 @@ public final class Supervisor {
         } else {
             tellGuardian(guardian.unregister(session))
         }
+    }
+
+    /// The worker's end: its last output read, its pipes closed, its pool told.
+    private func workerExited(_ id: UInt64, status: ExitStatus, now: Moment) -> WorkerProcess? {
+        guard let process = processes.removeValue(forKey: id) else { return nil }
+        byPid[process.pid] = nil
+        // Its last words may still be in the pipes: a final `ok` counts, but starts nothing,
+        // and nothing is signalled: the pid is reaped and no longer names the process.
+        process.reaped = true
+        readControl(of: process, untilDrained: true)
+        readOutput(of: process, untilDrained: true)
+        flushPartialLines(of: process)
+        [process.output, process.control, process.inputWatched ? process.input : nil].compactMap { $0 }.forEach { epoll.remove($0) }
+        process.closeAll()
+        perform(process.pool.handle(id, .exited(status), now: now, using: &random), for: process.pool)
+        return process
     }
 
     // MARK: - pipes
