@@ -133,10 +133,12 @@ func controlCommand(_ command: String, _ rest: [String]) throws -> Int32 {
         guard operands.isEmpty else { throw UsageError("solo reload: no operand (it reloads the whole config)") }
         request = .reload
     case "scale":
-        guard operands.count == 2, let workers = Int(operands[1]), workers >= 0 else {
-            throw UsageError("solo scale: name a pool and a number of workers (solo scale mailer 8)")
-        }
-        request = .scale(pool: operands[0], workers: workers)
+        let usage = "solo scale: name a pool and a number of workers, or a range to scale within (solo scale mailer 8, solo scale mailer 2-16)"
+        guard operands.count == 2, let range = try? Values.range(operands[1], { (text) throws(ValueError) in
+            try Values.integer(text, in: 0...4096, example: "8")
+        }) else { throw UsageError(usage) }
+        if operands[1].contains("-") && range.upperBound < 1 { throw UsageError(usage) }
+        request = .scale(pool: operands[0], workers: range.lowerBound, maxWorkers: operands[1].contains("-") ? range.upperBound : nil)
     default:
         guard operands.count == 1 else { throw UsageError("solo \(command): name one pool (solo \(command) mailer)") }
         switch command {

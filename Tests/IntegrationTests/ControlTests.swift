@@ -275,3 +275,59 @@ import Testing
         #expect(try supervisor.stop() == 0)
     }
 }
+
+@Suite struct AutoscalingTests {
+    func pool(_ scratch: Scratch) throws -> JSON {
+        let result = try runSolo(["status", "--json", "--config", "solo.conf"], in: scratch)
+        try #require(result.status == 0, "\(result.stderr)")
+        return try #require(try JSON.parse(result.stdout.trimmed)["pools"]?.arrayValue?.first)
+    }
+
+    /// `workers = 1-4`: a filled queue grows the pool to 4, doubling; once it is empty and a
+    /// cooldown has passed, the pool shrinks back to 1. `solo scale` pins it or sets a new range.
+    @Test func aPoolGrowsWithItsQueueAndShrinksWhenIdle() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        scratch.write("work/slow.sh", """
+            #!/bin/sh
+            echo ready >&3
+            while IFS= read -r job; do sleep 0.15; echo ok >&3; done
+            """, executable: true)
+        scratch.config(port: port, "[scaled]\ncommand = ./slow.sh\ndirectory = work\nqueue = sqlite:queue.db\nworkers = 1-4\nscale_cooldown = 1s\n")
+        let supervisor = try RunningSupervisor(scratch)
+        try supervisor.waitForLog("started worker")
+        var status = try pool(scratch)
+        #expect(status["scaling"]?["min"]?.intValue == 1 && status["scaling"]?["max"]?.intValue == 4)
+        #expect(status["workers_wanted"]?.intValue == 1)
+
+        let push = try runSolo(["push", "--config", "solo.conf"], in: scratch, input: Array((1...60).map { "job\($0)\n" }.joined().utf8))
+        try #require(push.status == 0, "\(push.stderr)")
+        try waitFor("the pool to grow to 4 workers, all running") {
+            guard let now = try? pool(scratch) else { return false }
+            return now["workers_wanted"]?.intValue == 4 && now["workers_running"]?.intValue == 4
+        }
+        #expect(supervisor.log.contains("pool scaled: 1 → 2 workers ("), "\(supervisor.log)")
+        #expect(supervisor.log.contains("pool scaled: 2 → 4 workers ("), "doubling, not one at a time")
+        try waitFor("the queue to be done", seconds: 20) {
+            guard let queue = try? pool(scratch)["queue"] else { return false }
+            return queue["ready"]?.intValue == 0 && queue["reserved"]?.intValue == 0
+        }
+        try waitFor("the pool to shrink back to 1 after its cooldown") { (try? pool(scratch)["workers_wanted"]?.intValue) == 1 }
+        #expect(supervisor.log.contains("pool scaled: 4 → 1 workers (at most"), "\(supervisor.log)")
+
+        // solo scale N pins the pool; solo scale MIN-MAX makes it scale again.
+        let pin = try runSolo(["scale", "scaled", "2", "--config", "solo.conf"], in: scratch)
+        #expect(pin.status == 0, "\(pin.stderr)")
+        status = try pool(scratch)
+        #expect(status["scaling"] == .null && status["workers_wanted"]?.intValue == 2)
+        let range = try runSolo(["scale", "scaled", "3-5", "--config", "solo.conf"], in: scratch)
+        #expect(range.status == 0, "\(range.stderr)")
+        status = try pool(scratch)
+        #expect(status["scaling"]?["min"]?.intValue == 3 && status["scaling"]?["max"]?.intValue == 5 && status["workers_wanted"]?.intValue == 3)
+        let human = try runSolo(["status", "--config", "solo.conf"], in: scratch)
+        #expect(human.stdout.contains("workers (scaling 3-5)"), "\(human.stdout)")
+        let bad = try runSolo(["scale", "scaled", "5-3", "--config", "solo.conf"], in: scratch)
+        #expect(bad.status == 2 && bad.stderr.contains("solo scale: name a pool and a number of workers, or a range"))
+        #expect(try supervisor.stop() == 0)
+    }
+}

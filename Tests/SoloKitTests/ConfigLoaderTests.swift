@@ -175,7 +175,7 @@ func loadErrors(_ files: [String: String]) -> [String] {
             """])
         #expect(errors[0] == "/etc/solo/solo.conf:3: memory_limit: \"12X\" is not a size (try 128M, 1G or 512K)")
         #expect(errors[1] == "/etc/solo/solo.conf:4: stop_timeout: \"soon\" is not a duration (try 30s, 500ms, 5m or 1h)")
-        #expect(errors[2] == "/etc/solo/solo.conf:5: workers: \"many\" is not a whole number (try 4)")
+        #expect(errors[2] == "/etc/solo/solo.conf:5: workers: \"many\" is not a whole number (try 4, or 2-16)")
         #expect(errors[3] == "/etc/solo/solo.conf:6: stop_signal: \"TREM\" is not a signal (try TERM, INT, QUIT, HUP or USR1)")
         #expect(errors[4] == "/etc/solo/solo.conf:7: max_jobs: \"2000-1000\" is backwards (write 1000-2000)")
         #expect(errors[5].hasPrefix("/etc/solo/solo.conf:8: umask:"))
@@ -199,6 +199,38 @@ func loadErrors(_ files: [String: String]) -> [String] {
         let spin = loadErrors(["/etc/solo/solo.conf": "[a]\ncommand = x\nbackoff_min = 5ms\nbackoff_reset = 1ms\n"])
         #expect(spin.contains { $0.hasPrefix("/etc/solo/solo.conf:3: backoff_min: 5ms is too short") })
         #expect(spin.contains { $0.hasPrefix("/etc/solo/solo.conf:4: backoff_reset: 1ms is below backoff_min") })
+    }
+
+    @Test func aRangeOfWorkersScalesWithTheQueue() throws {
+        let config = try memoryLoader(["/etc/solo/solo.conf": "[a]\ncommand = x\nworkers = 2-16\nscale_cooldown = 1m\n[b]\ncommand = x\nworkers = 3\n"])
+            .load("solo.conf").config
+        let a = try #require(config.pool(named: "a")), b = try #require(config.pool(named: "b"))
+        #expect(a.workers == 2 && a.maxWorkers == 16 && a.scalingRange == 2...16 && a.scaleCooldown == .seconds(60))
+        #expect(b.workers == 3 && b.maxWorkers == nil && b.scalingRange == nil && b.scaleCooldown == .seconds(30))
+        #expect(ConfigRender.render(config).contains("workers       = 2-16\n"))
+        let errors = loadErrors(["/etc/solo/solo.conf": """
+            [a]
+            command = x
+            queue = none
+            workers = 1-4
+            [b]
+            command = x
+            workers = 8-2
+            [c]
+            command = x
+            workers = 0-0
+            scale_cooldown = 10s
+            [d]
+            command = x
+            workers = 2-4
+            scale_cooldown = 10ms
+            """])
+        #expect(errors.contains("/etc/solo/solo.conf:4: workers: a range scales with the depth of solo's queue, and this pool has queue = none (write one number, like 4, or give the pool a queue)"))
+        #expect(errors.contains("/etc/solo/solo.conf:7: workers: \"8-2\" is backwards (write 2-8)"))
+        #expect(errors.contains("/etc/solo/solo.conf:10: workers: \"0-0\" never runs a worker (a range needs a maximum of 1 or more, like 0-4)"))
+        #expect(errors.contains("/etc/solo/solo.conf:15: scale_cooldown: \"10ms\" is too short (1s at least; 30s is usual)"))
+        let warnings = try memoryLoader(["/etc/solo/solo.conf": "[a]\ncommand = x\nworkers = 2\nscale_cooldown = 10s\n"]).load("solo.conf").warnings
+        #expect(warnings.map(\.description) == ["/etc/solo/solo.conf:4: warning: scale_cooldown: has no effect with a fixed number of workers (write workers = MIN-MAX to scale)"])
     }
 
     @Test func duplicatesAreRefused() {
@@ -250,6 +282,6 @@ func loadErrors(_ files: [String: String]) -> [String] {
         #expect(try pool("max_lifetime = none").maxLifetime == nil)
         #expect(throws: ConfigErrors.self) { try pool("max_jobs = 0-5") }
         #expect(throws: ConfigErrors.self) { try pool("max_lifetime = 100ms") }
-        #expect(throws: ConfigErrors.self) { try pool("workers = 2-16") }
+        #expect(try pool("workers = 2-16").scalingRange == 2...16)
     }
 }

@@ -387,6 +387,35 @@ import Testing
         #expect(Set(pool.slots.compactMap(\.current)) == [4, 5, 6])
     }
 
+    @Test func aScalingPoolCountsItsBusyWorkersAndCanBePinned() {
+        var random = SplitMix64(state: 5)
+        var start = PoolConfig(name: "p", file: "f", line: 1)
+        start.workers = 1
+        start.maxWorkers = 4
+        start.queue = .sqlite(path: "/tmp/q.db")
+        let pool = Pool(config: start)
+        #expect(pool.autoscaler?.range == 1...4 && pool.desiredWorkers == 1)
+        guard case .spawn(let order) = pool.reconcile(now: t0, using: &random).first else { Issue.record("no spawn"); return }
+        pool.spawned(order, id: 1, pid: 1001, now: t0)
+        _ = pool.handle(1, .message(.ready), now: t0, using: &random)
+        _ = pool.handle(1, .assigned(ReservedJob(id: 1, payload: "x", priority: 0, attempts: 1, maxAttempts: nil, group: nil)),
+                        now: t0, using: &random)
+        #expect(pool.autoscale(waiting: 5, now: t0)?.workers == 2, "one busy, five waiting: double")
+        // solo scale POOL 3 pins it; solo scale POOL 2-8 makes it scale again, from where it is.
+        #expect(pool.setScaling(3, upTo: nil) == 3 && pool.autoscaler == nil)
+        #expect(pool.autoscale(waiting: 50, now: t0 + .seconds(5)) == nil)
+        #expect(pool.setScaling(2, upTo: 8) == 2 && pool.autoscaler?.range == 2...8, "its count (1) brought into the range")
+        // A reload that changes only the range keeps the present count, within the new range.
+        _ = pool.scale(to: 5, now: t0, using: &random)
+        var config = pool.config
+        config.workers = 1
+        config.maxWorkers = 3
+        _ = pool.reconfigure(config, now: t0, using: &random)
+        #expect(pool.desiredWorkers == 3 && pool.autoscaler?.range == 1...3 && pool.rolling.isEmpty, "scaled, not rolled")
+        _ = pool.pause(now: t0, using: &random)
+        #expect(pool.autoscale(waiting: 50, now: t0 + .seconds(9)) == nil, "a stopped pool does not scale")
+    }
+
     @Test func scalingLeavesTheOtherWorkersAlone() {
         var (pool, random, _) = runningPool(workers: 2)
         #expect(pool.scale(to: 4, now: t0, using: &random).isEmpty)

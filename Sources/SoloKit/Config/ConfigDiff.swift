@@ -30,10 +30,12 @@ public struct ConfigDiff: Equatable, Sendable {
         return a == b
     }
 
-    /// Equal but for the number of workers: a change that scaling alone applies.
+    /// Equal but for the number of workers (or their range): a change that scaling alone applies.
     public static func sameExceptCount(_ a: PoolConfig, _ b: PoolConfig) -> Bool {
         var b = b
         b.workers = a.workers
+        b.maxWorkers = a.maxWorkers
+        b.scaleCooldown = a.scaleCooldown
         return same(a, b)
     }
 

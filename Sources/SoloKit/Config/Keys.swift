@@ -61,11 +61,18 @@ enum Keys {
             model.directory = context.path(value)
         }, render: { $0.directory }),
         KeySpec(name: "workers", apply: { model, value, _ throws(ValueError) in
-            if value.contains("-") {
-                throw ValueError("\(quoted(value)): a range of workers needs queue-depth scaling, which this version does not have yet (write a number, like 4)")
+            let range = try Values.range(value) { (text) throws(ValueError) in try Values.integer(text, in: 0...4096, example: "4, or 2-16") }
+            guard range.upperBound >= 1 || !value.contains("-") else {
+                throw ValueError("\(quoted(value)) never runs a worker (a range needs a maximum of 1 or more, like 0-4)")
             }
-            model.workers = try Values.integer(value, in: 0...4096, example: "4")
-        }, render: { "\($0.workers)" }),
+            model.workers = range.lowerBound
+            model.maxWorkers = range.count > 1 ? range.upperBound : nil
+        }, render: { pool in pool.maxWorkers.map { "\(pool.workers)-\($0)" } ?? "\(pool.workers)" }),
+        KeySpec(name: "scale_cooldown", apply: { model, value, _ throws(ValueError) in
+            let cooldown = try Values.duration(value)
+            guard cooldown >= .seconds(1) else { throw ValueError("\(quoted(value)) is too short (1s at least; 30s is usual)") }
+            model.scaleCooldown = cooldown
+        }, render: { Values.formatDuration($0.scaleCooldown) }),
         KeySpec(name: "user", apply: { model, value, _ throws(ValueError) in
             model.user = try accountName(value)
         }, render: { $0.user ?? "" }),

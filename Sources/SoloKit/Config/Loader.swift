@@ -201,6 +201,12 @@ public struct ConfigLoader {
                 problem(key, "has no effect with queue = none (the workers poll their own queue)", .warning)
             }
         }
+        if pool.maxWorkers != nil && !pool.queue.feedsJobs {
+            problem("workers", "a range scales with the depth of solo's queue, and this pool has queue = none (write one number, like 4, or give the pool a queue)")
+        }
+        if pool.maxWorkers == nil && set.contains("scale_cooldown") {
+            problem("scale_cooldown", "has no effect with a fixed number of workers (write workers = MIN-MAX to scale)", .warning)
+        }
         if pool.backoffMin < .milliseconds(10) {
             problem("backoff_min", "\(Values.formatDuration(pool.backoffMin)) is too short: a crash loop would burn a CPU (10ms at least; 100ms is usual)")
         }

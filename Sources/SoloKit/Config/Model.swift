@@ -52,7 +52,12 @@ public struct PoolConfig: Equatable, Sendable {
 
     public var command: [String] = []
     public var directory: String = ""
+    /// The workers to run; with `workers = MIN-MAX`, the fewest.
     public var workers: Int = 1
+    /// With `workers = MIN-MAX`: the most that queue-depth scaling may run; nil for a fixed count.
+    public var maxWorkers: Int? = nil
+    /// How long a scaling pool must have had more workers than it needed before it shrinks.
+    public var scaleCooldown: Duration = .seconds(30)
     public var user: String? = nil
     public var group: String? = nil
     public var umask: UInt32? = 0o022
@@ -88,6 +93,9 @@ public struct PoolConfig: Equatable, Sendable {
     public var retryDelay: ClosedRange<Duration> = .seconds(1)...(.seconds(600))
     /// How long done jobs (and their results) are kept.
     public var keepDone: Duration = .seconds(3600)
+
+    /// The range queue-depth scaling keeps the pool in, when it scales.
+    public var scalingRange: ClosedRange<Int>? { maxWorkers.map { workers...$0 } }
     /// nil: the supervisor's own standard error.
     public var logFile: String? = nil
 

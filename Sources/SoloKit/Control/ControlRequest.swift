@@ -4,7 +4,8 @@ public enum ControlRequest: Equatable, Sendable {
     case stop(pool: String)
     case start(pool: String)
     case restart(pool: String)
-    case scale(pool: String, workers: Int)
+    /// `workers` alone: that many, fixed; with `maxWorkers`: scaling between the two.
+    case scale(pool: String, workers: Int, maxWorkers: Int?)
     /// Read the config file again and apply what changed.
     case reload
     /// The pool's last `lines` lines of output; with `follow`, new lines as they come.
@@ -28,7 +29,11 @@ public enum ControlRequest: Equatable, Sendable {
             guard let workers = json["workers"]?.intValue, (0...4096).contains(workers) else {
                 throw Invalid(message: "scale needs workers, a number from 0 to 4096")
             }
-            self = .scale(pool: try pool(), workers: workers)
+            let maximum = json["max_workers"]?.intValue
+            if let maximum, !(max(workers, 1)...4096).contains(maximum) {
+                throw Invalid(message: "scale needs max_workers from workers (and 1) to 4096")
+            }
+            self = .scale(pool: try pool(), workers: workers, maxWorkers: maximum)
         case "logs":
             let lines = json["lines"]?.intValue ?? 50
             guard lines >= 0 else { throw Invalid(message: "logs needs lines, a number of 0 or more") }
@@ -44,8 +49,9 @@ public enum ControlRequest: Equatable, Sendable {
         case .stop(let pool): return .object([("command", .string("stop")), ("pool", .string(pool))])
         case .start(let pool): return .object([("command", .string("start")), ("pool", .string(pool))])
         case .restart(let pool): return .object([("command", .string("restart")), ("pool", .string(pool))])
-        case .scale(let pool, let workers):
-            return .object([("command", .string("scale")), ("pool", .string(pool)), ("workers", .number(Int64(workers)))])
+        case .scale(let pool, let workers, let maximum):
+            return .object([("command", .string("scale")), ("pool", .string(pool)), ("workers", .number(Int64(workers)))]
+                           + (maximum.map { [("max_workers", .number(Int64($0)))] } ?? []))
         case .logs(let pool, let lines, let follow):
             return .object([("command", .string("logs")), ("pool", .string(pool)), ("lines", .number(Int64(lines))), ("follow", .bool(follow))])
         }

@@ -7,7 +7,11 @@ public enum StatusView {
         for pool in status["pools"]?.arrayValue ?? [] {
             lines.append("")
             var head = "\(pool["name"]?.stringValue ?? "?"): \(pool["state"]?.stringValue ?? "?"), "
-            head += "\(pool["workers_running"]?.intValue ?? 0)/\(pool["workers_wanted"]?.intValue ?? 0) workers, "
+            head += "\(pool["workers_running"]?.intValue ?? 0)/\(pool["workers_wanted"]?.intValue ?? 0) workers"
+            if let scaling = pool["scaling"], let low = scaling["min"]?.intValue, let high = scaling["max"]?.intValue {
+                head += " (scaling \(low)-\(high))"
+            }
+            head += ", "
             head += "\(pool["mode"]?.stringValue ?? "?") mode, \(Progress.formatRate((pool["jobs_per_second"].flatMap(doubleValue)) ?? 0)) jobs/s"
             if let rolling = pool["rolling_restart"]?.intValue, rolling > 0 { head += ", rolling restart: \(rolling) to go" }
             lines.append(head)

@@ -477,6 +477,16 @@ public final class JobStore {
         }
     }
 
+    /// The ready jobs of a queue, counted up to `limit` only (cheap however long the queue).
+    public func readyCount(queue: String, atMost limit: Int) throws(QueueError) -> Int {
+        try run { () throws(DatabaseError) in
+            let query = try statement("SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state = 'ready' AND queue = ? LIMIT ?)")
+            try query.bind([.text(queue), .integer(Int64(limit))])
+            defer { query.reset() }
+            return try query.step() ? query.int(0) : 0
+        }
+    }
+
     /// The counts of one group, over every queue.
     public func groupCounts(_ group: String) throws(QueueError) -> QueueCounts {
         try run { () throws(DatabaseError) in

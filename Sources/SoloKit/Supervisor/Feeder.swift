@@ -296,6 +296,17 @@ final class Feeder {
         }
     }
 
+    /// The jobs of the pool's queue waiting for a worker (ready in the file, and taken ahead),
+    /// counted up to `limit`; nil when the file cannot be read now.
+    func waiting(of pool: Pool, atMost limit: Int) -> Int? {
+        guard let feed = feed(of: pool), feed.file.retryAt == nil else { return nil }
+        let ahead = feed.prefetched.count
+        guard ahead < limit else { return ahead }
+        return using(feed.file, now: Moment.now()) { store throws(QueueError) in
+            try store.readyCount(queue: feed.queue, atMost: limit - ahead)
+        }.map { $0 + ahead }
+    }
+
     /// A pool's queue as `solo status` shows it: counts, or why the file cannot be used.
     func status(of pool: Pool) -> (path: String, counts: QueueCounts?, problem: String?)? {
         guard let feed = feed(of: pool) else { return nil }

@@ -52,6 +52,8 @@ public final class Pool {
     /// What is wanted: how many workers, and whether the pool runs at all (`solo stop POOL`).
     public private(set) var desiredWorkers: Int
     public private(set) var paused = false
+    /// Queue-depth scaling (`workers = MIN-MAX`, or `solo scale POOL MIN-MAX`); nil for a fixed count.
+    public private(set) var autoscaler: Autoscaler?
     public private(set) var slots: [Slot]
     /// A rolling restart: the workers still to replace, in slot order, and the slot whose new
     /// worker must be ready before the next one goes.
@@ -81,6 +83,7 @@ public final class Pool {
         self.config = config
         policy = WorkerPolicy(pool: config)
         desiredWorkers = config.workers
+        autoscaler = config.scalingRange.map { Autoscaler(range: $0, cooldown: config.scaleCooldown) }
         let backoff = Backoff(minimum: config.backoffMin, maximum: config.backoffMax, reset: config.backoffReset)
         slots = Array(repeating: Slot(backoff: backoff), count: config.workers)
     }
@@ -138,7 +141,10 @@ public final class Pool {
         policy = WorkerPolicy(pool: new)
         let backoff = Backoff(minimum: new.backoffMin, maximum: new.backoffMax, reset: new.backoffReset)
         for index in slots.indices { slots[index].backoff = backoff }
-        var commands = scale(to: new.workers, now: now, using: &random)
+        // A scaling pool keeps its present size, within the new range; a fixed one takes the new count.
+        autoscaler = new.scalingRange.map { Autoscaler(range: $0, cooldown: new.scaleCooldown) }
+        let target = new.scalingRange.map { min(max(desiredWorkers, $0.lowerBound), $0.upperBound) } ?? new.workers
+        var commands = scale(to: target, now: now, using: &random)
         if !onlyCount { commands += restartRolling(now: now, using: &random) }
         return commands
     }
@@ -193,6 +199,28 @@ public final class Pool {
         }
         dropEmptySlots()
         return commands
+    }
+
+    /// `solo scale`: `count` alone pins the pool at it (it scales no more until a reload
+    /// changes its section); with `maximum`, it scales between the two. Returns the count to
+    /// scale to now.
+    public func setScaling(_ count: Int, upTo maximum: Int?) -> Int {
+        guard let maximum, maximum > count else {
+            autoscaler = nil
+            return count
+        }
+        autoscaler = Autoscaler(range: count...maximum, cooldown: config.scaleCooldown)
+        return min(max(desiredWorkers, count), maximum)
+    }
+
+    /// Queue-depth scaling's verdict, given the jobs waiting in the pool's queue: a new count
+    /// and why, or nil to leave the pool as it is.
+    public func autoscale(waiting: Int, now: Moment) -> (workers: Int, why: String)? {
+        guard !stopping, !paused, !removed, var scaler = autoscaler else { return nil }
+        // Workers still in their slot with a job: a draining one's slot is being filled anew.
+        let busy = workers.values.filter { $0.job != nil && !$0.isLeaving }.count
+        defer { autoscaler = scaler }
+        return scaler.decide(current: desiredWorkers, busy: busy, waiting: waiting, now: now)
     }
 
     /// Slots beyond the wanted count go once their workers are gone.

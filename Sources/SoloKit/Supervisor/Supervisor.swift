@@ -48,6 +48,8 @@ public final class Supervisor {
     /// systemd, when it started solo with Type=notify; the next watchdog ping and status line.
     let serviceManager: ServiceManager
     private var nextServiceUpdate: Moment?
+    /// When queue-depth scaling looks at its pools next (while any pool scales).
+    private var nextScaleCheck: Moment?
     /// Each pool's recent output (its workers' lines and solo's lines about it), for `solo logs`.
     var recentOutput: [String: LogRing] = [:]
     private var lastServiceStatus = ""
@@ -191,7 +193,17 @@ public final class Supervisor {
                 _ = reload()
             case SIGTTIN where phase == .running, SIGTTOU where phase == .running:
                 let step = signal == SIGTTIN ? 1 : -1
-                for pool in pools { _ = scale(pool, to: pool.desiredWorkers + step, why: "SIG\(Signals.name(of: signal))") }
+                let why = "SIG\(Signals.name(of: signal))"
+                for pool in pools {
+                    // A scaling pool gets one more (or one less) at most: its range's top moves.
+                    if let range = pool.autoscaler?.range {
+                        let maximum = min(max(range.upperBound + step, 1), 4096)
+                        say("pool \(pool.name): scaling between \(min(range.lowerBound, maximum)) and \(maximum) workers (\(why))")
+                        scale(pool, to: pool.setScaling(min(range.lowerBound, maximum), upTo: maximum), why: why)
+                    } else {
+                        scale(pool, to: pool.desiredWorkers + step, why: why)
+                    }
+                }
             default:
                 break
             }
@@ -554,6 +566,14 @@ public final class Supervisor {
         if let restart = guardianRestartAt, restart <= now { restartGuardian(now: now) }
         if let update = nextServiceUpdate, update <= now { tellServiceManager(serviceManager.watchdogInterval == nil ? [] : ["WATCHDOG=1"], now: now) }
         feeder.expire(now: now)
+        if phase == .running && pools.contains(where: { $0.autoscaler != nil }) {
+            if nextScaleCheck.map({ $0 <= now }) ?? true {
+                autoscale(now: now)
+                nextScaleCheck = now + Autoscaler.growthInterval
+            }
+        } else {
+            nextScaleCheck = nil
+        }
         for (session, state) in lingering {
             guard let deadline = state.ladder.deadline, deadline <= now else { continue }
             if orphans == nil { orphans = orphansBySession() }
@@ -574,8 +594,17 @@ public final class Supervisor {
         }
     }
 
+    /// Queue-depth scaling: each scaling pool weighs its busy workers and waiting jobs.
+    private func autoscale(now: Moment) {
+        for pool in pools where pool.autoscaler != nil {
+            guard let waiting = feeder.waiting(of: pool, atMost: pool.autoscaler?.range.upperBound ?? 0),
+                  let verdict = pool.autoscale(waiting: waiting, now: now) else { continue }
+            scale(pool, to: verdict.workers, why: verdict.why)
+        }
+    }
+
     private func nextDeadline(now: Moment) -> Moment? {
-        var earliest = earlier(earlier(feeder.nextDeadline, guardianRestartAt), nextServiceUpdate)
+        var earliest = earlier(earlier(earlier(feeder.nextDeadline, guardianRestartAt), nextServiceUpdate), nextScaleCheck)
         if feeder.purging { earliest = now }
         for pool in pools { earliest = earlier(earliest, pool.nextDeadline) }
         for session in lingering.values { earliest = earlier(earliest, session.ladder.deadline) }

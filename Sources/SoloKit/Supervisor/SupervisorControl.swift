@@ -43,9 +43,14 @@ extension Supervisor {
             say("pool \(name): rolling restart of \(pool.workers.count) worker\(pool.workers.count == 1 ? "" : "s") (solo restart)")
             perform(pool.restartRolling(now: now, using: &random), for: pool)
             return .object([("ok", .bool(true))])
-        case .scale(let name, let workers):
+        case .scale(let name, let workers, let maximum):
             guard let pool = find(name) else { return unknown(name) }
-            return scale(pool, to: workers, why: "solo scale")
+            if maximum != nil && !pool.config.queue.feedsJobs {
+                return ControlRequest.failure("pool \(name) has queue = none: it has no queue to scale by (give one number)")
+            }
+            let target = pool.setScaling(workers, upTo: maximum)
+            if let range = pool.autoscaler?.range { say("pool \(name): scaling between \(range.lowerBound) and \(range.upperBound) workers (solo scale)") }
+            return scale(pool, to: target, why: "solo scale")
         case .reload:
             say("solo reload: reloading \(config.file)")
             return reload()
@@ -162,6 +167,7 @@ extension Supervisor {
                 ("name", .string(pool.name)), ("mode", .string(pool.config.queue.feedsJobs ? "feed" : "poll")),
                 ("state", .string(pool.stopping ? "stopping" : pool.paused ? "stopped" : "running")),
                 ("workers_wanted", .number(Int64(pool.desiredWorkers))),
+                ("scaling", pool.autoscaler.map { .object([("min", .number(Int64($0.range.lowerBound))), ("max", .number(Int64($0.range.upperBound)))]) } ?? .null),
                 ("workers_running", .number(Int64(pool.workers.values.filter { $0.isAlive && !$0.isLeaving }.count))),
                 ("jobs_per_second", .double((pool.jobRate.perSecond(now: now) * 10).rounded() / 10)),
                 ("memory_limit", pool.config.memoryLimit.map { .number(Int64($0)) } ?? .null),
