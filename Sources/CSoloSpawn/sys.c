@@ -190,6 +190,26 @@ int solo_bind_lock(uint32_t addr, uint16_t port, int cloexec, int *fd) {
     return 0;
 }
 
+int solo_tcp_listen(uint32_t addr, uint16_t port, int *fd) {
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s < 0) return errno;
+    // A server, unlike the lock: a restart must not fail on the last run's TIME_WAIT sockets.
+    int on = 1;
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(addr);
+    if (setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+        bind(s, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(s, 64) != 0) {
+        int saved = errno;
+        close(s);
+        return saved;
+    }
+    *fd = s;
+    return 0;
+}
+
 int solo_socket_address(int fd, uint32_t *addr, uint16_t *port) {
     struct sockaddr_in sa;
     socklen_t len = sizeof sa;
@@ -229,7 +249,7 @@ int solo_unix_listen(const char *path, int *fd) {
     return 0;
 }
 
-int solo_unix_accept(int fd, int *client) {
+int solo_accept(int fd, int *client) {
     int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (c < 0) return errno;
     *client = c;

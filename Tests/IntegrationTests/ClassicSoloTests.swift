@@ -37,16 +37,9 @@ import Testing
         try waitFor("solo to become the command (same pid)") { (try? String(contentsOfFile: "/proc/\(holder)/comm", encoding: .utf8)) == "sleep\n" }
 
         // Bound, never listening: nothing can connect to it.
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        #expect(connected == -1 && errno == ECONNREFUSED)
+        let attempt = connectLoopback(port)
+        if let socket = attempt.socket { close(socket) }
+        #expect(attempt.socket == nil && attempt.error == ECONNREFUSED)
 
         Processes.signal(holder, SIGKILL)
         try waitFor("the kernel to free port \(port) after SIGKILL", seconds: 2) { !isHeld(port) }

@@ -124,6 +124,7 @@ func loadErrors(_ files: [String: String]) -> [String] {
         let text = """
             [global]
             lock_port = 4100
+            metrics_listen = 9464
             [mailer]
             command = php "my worker.php" --queue=mail
             workers = 3

@@ -319,6 +319,38 @@ import Testing
         #expect(pool.retryDelay(after: 20, using: &random) <= .seconds(8) + .milliseconds(1600))
     }
 
+    @Test func thePoolCountsStartsExitsOutcomesAndDurations() {
+        var random = SplitMix64(state: 23)
+        var config = PoolConfig(name: "mailer", file: "f", line: 1)
+        config.queue = .sqlite(path: "/tmp/q.db")
+        config.maxJobs = 2...2
+        let pool = Pool(config: config)
+        guard case .spawn(let order) = pool.reconcile(now: t0, using: &random)[0] else { Issue.record("no order"); return }
+        pool.spawned(order, id: 1, pid: 1001, now: t0)
+        _ = pool.handle(1, .message(.ready), now: t0, using: &random)
+        _ = pool.handle(1, .assigned(job), now: t0, using: &random)
+        _ = pool.handle(1, .message(.ok(nil)), now: t0 + .milliseconds(30), using: &random)
+        _ = pool.handle(1, .assigned(job), now: t0 + .seconds(1), using: &random)
+        _ = pool.handle(1, .message(.fail("no")), now: t0 + .seconds(3), using: &random)
+        _ = pool.handle(1, .exited(.exited(0)), now: t0 + .seconds(4), using: &random)
+        #expect(pool.counters.jobs == ["done": 1, "failed": 1])
+        #expect(pool.counters.jobSeconds.count == 2 && pool.counters.jobSeconds.sum == 2.03)
+        #expect(pool.counters.exits == ["job_limit": 1], "recycled at its limit of 2 jobs")
+
+        guard case .spawn(let next) = pool.reconcile(now: t0 + .seconds(4), using: &random)[0] else { Issue.record("no replacement"); return }
+        pool.spawned(next, id: 2, pid: 1002, now: t0 + .seconds(4))
+        _ = pool.handle(2, .message(.ready), now: t0 + .seconds(4), using: &random)
+        _ = pool.handle(2, .assigned(job), now: t0 + .seconds(4), using: &random)
+        _ = pool.handle(2, .exited(.signaled(SIGSEGV)), now: t0 + .seconds(5), using: &random)
+        #expect(pool.counters.starts == 2)
+        #expect(pool.counters.exits == ["job_limit": 1, "died": 1])
+        #expect(pool.counters.jobs == ["done": 1, "failed": 1, "worker_died": 1])
+        _ = pool.expire(now: t0 + .seconds(60), using: &random) { _ in nil }
+        guard case .spawn(let third) = pool.reconcile(now: t0 + .seconds(60), using: &random).first else { Issue.record("no restart"); return }
+        _ = pool.spawnFailed(third, error: "cannot execute", now: t0 + .seconds(60), using: &random)
+        #expect(pool.counters.failedStarts == 1 && pool.counters.starts == 2)
+    }
+
     @Test func outcomesBecomeResolutions() {
         var random = SplitMix64(state: 22)
         var config = PoolConfig(name: "mailer", file: "f", line: 1)

@@ -144,11 +144,14 @@ int solo_decode_wait_status(int status, int *_Nonnull value);
 // Binds a TCP socket to addr:port (host byte order) without SO_REUSEADDR and without listen().
 // cloexec: whether the socket is closed on exec. Returns 0 with the fd, or an errno.
 int solo_bind_lock(uint32_t addr, uint16_t port, int cloexec, int *_Nonnull fd);
+// A listening TCP socket on addr:port (host byte order; non-blocking, close-on-exec,
+// SO_REUSEADDR): the metrics endpoint. Returns 0 with the fd, or an errno.
+int solo_tcp_listen(uint32_t addr, uint16_t port, int *_Nonnull fd);
 // A listening unix stream socket at `path` (non-blocking, close-on-exec, mode 0600); a stale
 // socket file is removed first (the caller holds the port lock, so nobody else serves it).
 int solo_unix_listen(const char *_Nonnull path, int *_Nonnull fd);
-// Accepts a connection (non-blocking, close-on-exec); EAGAIN when none is waiting.
-int solo_unix_accept(int fd, int *_Nonnull client);
+// Accepts a connection, unix or TCP (non-blocking, close-on-exec); EAGAIN when none is waiting.
+int solo_accept(int fd, int *_Nonnull client);
 // The uid and pid of the process at the other end (SO_PEERCRED).
 int solo_peer_credentials(int fd, uint32_t *_Nonnull uid, int32_t *_Nonnull pid);
 // Connects to a unix stream socket (blocking, close-on-exec).

@@ -47,6 +47,9 @@ enum Keys {
             guard size >= 16, size <= 64 << 20 else { throw ValueError("\(quoted(value)) is out of range (16 bytes to 64M; 1M is usual)") }
             model.maxPayload = Int(size)
         }, render: { Values.formatSize(UInt64($0.maxPayload)) }),
+        KeySpec(name: "metrics_listen", apply: { model, value, _ throws(ValueError) in
+            model.metricsListen = try Values.listenAddress(value)
+        }, render: { $0.metricsListen?.description ?? "none" }),
     ]
 
     // MARK: - pools

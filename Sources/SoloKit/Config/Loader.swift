@@ -68,6 +68,7 @@ public struct ConfigLoader {
             globalLine = section.line
             globalKeysSet = apply(section.entries, to: &global, keys: Keys.global, others: Keys.pool.map(\.name),
                                   othersAre: "a pool key: put it in a [pool] section", file: file, issues: &issues)
+            issues += validate(global, file: file, entries: section.entries)
         }
         fillGlobalDefaults(&global, set: globalKeysSet)
 
@@ -180,6 +181,21 @@ public struct ConfigLoader {
             return "pool name [\(name)] may hold only letters, digits, _, . and - (like [mail-worker])"
         }
         return nil
+    }
+
+    /// Checks of [global] that involve several keys.
+    private func validate(_ global: GlobalConfig, file: String, entries: [INIEntry]) -> [ConfigIssue] {
+        guard let metrics = global.metricsListen, let entry = entries.first(where: { $0.key == "metrics_listen" }) else { return [] }
+        if metrics.port == global.lockPort && (metrics.address == 0 || global.lockAddress.map { $0 == metrics.address } ?? metrics.isLoopback) {
+            return [ConfigIssue(file: file, line: entry.line, key: entry.key,
+                                message: "port \(metrics.port) is the lock port (lock_port); choose another, like 9464")]
+        }
+        if !metrics.isLoopback {
+            return [ConfigIssue(file: file, line: entry.line, key: entry.key,
+                                message: "\(metrics) serves the metrics beyond this machine, without authentication (firewall it, or use 127.0.0.1:\(metrics.port))",
+                                severity: .warning)]
+        }
+        return []
     }
 
     /// Checks that involve several keys, or the machine.

@@ -22,6 +22,23 @@ public struct GlobalConfig: Equatable, Sendable {
     public var includes: [String] = []
     /// The longest job payload accepted, in bytes.
     public var maxPayload: Int = 1 << 20
+    /// Where Prometheus metrics are served over HTTP; nil: nowhere.
+    public var metricsListen: ListenAddress? = nil
+}
+
+/// An IPv4 address and TCP port to listen on.
+public struct ListenAddress: Equatable, Sendable, CustomStringConvertible {
+    /// Host order; 0 is every interface.
+    public var address: UInt32
+    public var port: UInt16
+
+    public init(address: UInt32, port: UInt16) {
+        self.address = address
+        self.port = port
+    }
+
+    public var isLoopback: Bool { address >> 24 == 127 }
+    public var description: String { "\(LockAddress.format(address)):\(port)" }
 }
 
 public struct EnvironmentVariable: Equatable, Sendable {

@@ -115,6 +115,36 @@ public enum Values {
         return number
     }
 
+    /// `PORT` (on 127.0.0.1), `ADDRESS:PORT`, `localhost:PORT` or `*:PORT` (every interface);
+    /// nil for `none`. IPv4 only: solo listens on nothing else.
+    public static func listenAddress(_ text: String) throws(ValueError) -> ListenAddress? {
+        if text.isEmpty || text == "none" || text == "off" { return nil }
+        let example = "127.0.0.1:9464, or none"
+        if text.hasPrefix("[") || text.filter({ $0 == ":" }).count > 1 {
+            throw ValueError("\(quoted(text)): IPv6 is not supported (write an IPv4 address, like \(example))")
+        }
+        let host: Substring, portText: Substring
+        if let colon = text.lastIndex(of: ":") {
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        } else {
+            host = "127.0.0.1"
+            portText = text[...]
+        }
+        guard let port = UInt16(portText), port > 0 else {
+            throw ValueError("\(quoted(text)) has no port from 1 to 65535 (try \(example))")
+        }
+        switch host {
+        case "localhost": return ListenAddress(address: 0x7F00_0001, port: port)
+        case "*", "": return ListenAddress(address: 0, port: port)
+        default:
+            guard let address = LockAddress.parse(String(host)) else {
+                throw ValueError("\(quoted(String(host))) is not an IPv4 address (try \(example))")
+            }
+            return ListenAddress(address: address, port: port)
+        }
+    }
+
     /// An octal file mode mask such as `022` or `0027`.
     public static func octalMode(_ text: String) throws(ValueError) -> UInt32 {
         guard !text.isEmpty, text.count <= 4, let value = UInt32(text, radix: 8), value <= 0o777 else {

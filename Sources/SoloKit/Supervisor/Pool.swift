@@ -65,8 +65,15 @@ public final class Pool {
     public private(set) var nextMemorySample: Moment?
     /// Outcomes per second, for `solo status`.
     public var jobRate = RateMeter()
+    /// Starts, exits and jobs since solo started, for the metrics.
+    public private(set) var counters = PoolCounters()
 
     public var name: String { config.name }
+
+    /// What a slot without a worker is doing, as status and metrics show it.
+    public func state(ofEmpty slot: Slot) -> String {
+        paused || stopping ? "stopped" : slot.restartAt == nil ? "starting" : WorkerState.backoff.rawValue
+    }
     public var isIdle: Bool { workers.isEmpty }
     public var samplesMemory: Bool { config.memoryLimit != nil || config.memoryKill != nil }
 
@@ -243,11 +250,13 @@ public final class Pool {
         workers[id] = Worker(id: id, slot: order.slot, pid: pid, started: now, jobLimit: order.jobLimit,
                              lifetimeLimit: order.lifetime, policy: policy)
         slots[order.slot].current = id
+        counters.started()
         if samplesMemory && nextMemorySample == nil { nextMemorySample = now + config.memoryInterval }
     }
 
     /// A worker that could not start counts as a death at once: the slot backs off.
     public func spawnFailed(_ order: SpawnOrder, error: String, now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
+        counters.failedToStart()
         let delay = slots[order.slot].backoff.delay(afterExitWith: .zero, planned: false, using: &random)
         slots[order.slot].restartAt = now + max(delay, config.backoffMin)
         slots[order.slot].lastExit = error
@@ -259,7 +268,14 @@ public final class Pool {
         guard let worker = workers[id] else { return [] }
         let before = worker.jobsDone
         let actions = worker.handle(event, now: now, policy: policy)
-        if worker.jobsDone > before { jobRate.record(worker.jobsDone - before, now: now) }
+        if worker.jobsDone > before {
+            jobRate.record(worker.jobsDone - before, now: now)
+            switch event {
+            case .message(let message), .finalMessage(let message):
+                counters.answered(message, duration: policy.feedsJobs ? worker.jobStarted.map { now - $0 } : nil)
+            default: break
+            }
+        }
         var commands: [PoolCommand] = []
         for action in actions {
             switch action {
@@ -327,6 +343,7 @@ public final class Pool {
 
     private func exited(_ worker: Worker, now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
         workers[worker.id] = nil
+        counters.exited(worker)
         // A worker that dies with a job in hand has not finished it: at least once means again.
         var lost: [PoolCommand] = []
         if let job = worker.job {

@@ -44,6 +44,7 @@ public final class Supervisor {
     private let ownLogFile: String?
     let feeder: Feeder
     var control: ControlServer?
+    var metrics: MetricsServer?
     let started = Moment.now()
     /// systemd, when it started solo with Type=notify; the next watchdog ping and status line.
     let serviceManager: ServiceManager
@@ -125,6 +126,7 @@ public final class Supervisor {
         let address = LockAddress.format(lock.address)
         say("started (pid \(getpid()), lock \(address):\(lock.port), \(pools.count) pool\(pools.count == 1 ? "" : "s"), config \(config.file))")
         openControlSocket()
+        openMetrics()
         reconcile()
         feed()
         reportReady()
@@ -147,6 +149,7 @@ public final class Supervisor {
         }
         feeder.shutdown()
         control?.close()
+        metrics?.close()
         guardian.stop()
         sinks.values.forEach { $0.close() }
         say("stopped")
@@ -161,6 +164,7 @@ public final class Supervisor {
         case Self.guardianToken: return tellGuardian(guardian.flush())
         case Self.queueFilesToken: return feeder.filesChanged()
         case _ where ControlServer.owns(event.token): control?.event(event); return
+        case _ where MetricsServer.owns(event.token): metrics?.event(event); return
         default: break
         }
         guard let process = processes[event.token >> 2] else { return }

@@ -111,7 +111,9 @@ extension Supervisor {
         for key in diff.needsRestart { say("reload: \(key) changed; restart solo to apply it (the old value stays in force)") }
         var kept = new
         kept.global = config.global
+        kept.global.metricsListen = new.global.metricsListen
         config = kept
+        openMetrics()
         feeder.reconfigure(pools: pools)
         say("reloaded: \(diff.added.count) added, \(diff.changed.count) changed, \(diff.removed.count) removed, \(diff.unchanged.count) unchanged")
         return .object([("ok", .bool(true)), ("changes", diff.json)])
@@ -157,7 +159,7 @@ extension Supervisor {
                 workers.append(.object(fields))
             }
             for (index, slot) in pool.slots.enumerated() where slot.current == nil {
-                let state = pool.paused || pool.stopping ? "stopped" : slot.restartAt == nil ? "starting" : WorkerState.backoff.rawValue
+                let state = pool.state(ofEmpty: slot)
                 var fields: [(String, JSON)] = [("slot", .number(Int64(index))), ("state", .string(state)),
                                                 ("restarts", .number(Int64(slot.restarts))), ("last_exit", .optional(slot.lastExit))]
                 if let restart = slot.restartAt { fields.append(("restart_in_ms", .number(max(0, (restart - now).nanoseconds / 1_000_000)))) }

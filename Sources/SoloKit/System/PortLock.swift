@@ -30,9 +30,6 @@ public struct PortLock {
 
     /// The port the kernel chose when `acquire` was given port 0.
     public func boundPort() throws(Errno) -> UInt16 {
-        var address: UInt32 = 0
-        var port: UInt16 = 0
-        try check(solo_socket_address(descriptor.rawValue, &address, &port))
-        return port
+        try Sockets.localAddress(descriptor).port
     }
 }

@@ -1,0 +1,135 @@
+import Glibc
+
+/// The connections of one listening socket, served from the supervisor's loop: accepted, read
+/// and written without blocking, each watched through epoll under its own token. What the
+/// bytes mean is the owner's business (the control socket's JSON lines, the metrics' HTTP).
+final class SocketConnections {
+    final class Connection {
+        let descriptor: FileDescriptor
+        let token: UInt64
+        var input: [UInt8] = []
+        var output: [UInt8] = []
+        var closeWhenWritten = false
+        fileprivate var watchingWrites = false
+        fileprivate var readable = true
+
+        init(descriptor: FileDescriptor, token: UInt64) {
+            self.descriptor = descriptor
+            self.token = token
+        }
+    }
+
+    enum ReadOutcome {
+        /// Everything available was read; the connection stays open.
+        case open
+        /// The peer will send no more (it may still read what is owed to it).
+        case endOfFile
+        /// The connection broke, and is gone.
+        case dropped
+    }
+
+    /// Each listener's tokens span this much from its base (workers' tokens are far below).
+    static let tokenSpan: UInt64 = 1 << 40
+
+    let listener: FileDescriptor
+    let tokenBase: UInt64
+    private let epoll: Epoll
+    private(set) var connections: [UInt64: Connection] = [:]
+    private var nextToken: UInt64
+    private var buffer = [UInt8](repeating: 0, count: 16384)
+
+    /// Serves `listener`, which it owns from here on (closed if watching it fails).
+    init(listener: FileDescriptor, tokenBase: UInt64, epoll: Epoll) throws(Errno) {
+        self.listener = listener
+        self.tokenBase = tokenBase
+        self.epoll = epoll
+        nextToken = tokenBase + 1
+        do { try epoll.add(listener, token: tokenBase) } catch {
+            listener.close()
+            throw error
+        }
+    }
+
+    /// Whether an epoll token belongs to the listener whose tokens start at `base`.
+    static func owns(_ token: UInt64, base: UInt64) -> Bool { token >= base && token - base < tokenSpan }
+
+    /// Accepts every waiting connection and watches it; returns them.
+    func acceptAll() throws(Errno) -> [Connection] {
+        var accepted: [Connection] = []
+        while let descriptor = try Sockets.accept(listener) {
+            let connection = Connection(descriptor: descriptor, token: nextToken)
+            nextToken += 1
+            guard (try? epoll.add(descriptor, token: connection.token)) != nil else {
+                descriptor.close()
+                continue
+            }
+            connections[connection.token] = connection
+            accepted.append(connection)
+        }
+        return accepted
+    }
+
+    /// Reads what is available into the connection's input.
+    func read(_ connection: Connection) -> ReadOutcome {
+        while true {
+            switch Result(catching: { () throws(Errno) in try connection.descriptor.read(into: &buffer) }) {
+            case .success(.bytes(let n)): connection.input += buffer[0..<n]
+            case .success(.wouldBlock): return .open
+            case .success(.endOfFile): return .endOfFile
+            case .failure:
+                drop(connection)
+                return .dropped
+            }
+        }
+    }
+
+    /// Queues bytes for the peer and writes what the socket takes now.
+    func send(_ connection: Connection, _ bytes: [UInt8]) {
+        connection.output += bytes
+        write(connection)
+    }
+
+    /// Writes what the socket takes; the rest when it is writable again. A connection marked
+    /// `closeWhenWritten` goes once its output is out.
+    func write(_ connection: Connection) {
+        guard connections[connection.token] === connection else { return }
+        while !connection.output.isEmpty {
+            let written: Int
+            do {
+                written = try connection.output.withUnsafeBytes { raw in Result { () throws(Errno) in try connection.descriptor.writeSome(raw) } }.get()
+            } catch {
+                return drop(connection)
+            }
+            if written == 0 { break }
+            connection.output.removeFirst(written)
+        }
+        if connection.output.isEmpty && connection.closeWhenWritten { return drop(connection) }
+        let wants = !connection.output.isEmpty
+        if wants != connection.watchingWrites {
+            try? epoll.modify(connection.descriptor, token: connection.token, readable: connection.readable, writable: wants)
+            connection.watchingWrites = wants
+        }
+    }
+
+    /// Reads no more from the connection (its peer half-closed, or said all it may): it closes
+    /// once what is owed to it is written.
+    func finish(_ connection: Connection) {
+        connection.closeWhenWritten = true
+        guard !connection.output.isEmpty else { return drop(connection) }
+        connection.readable = false
+        connection.watchingWrites = true
+        try? epoll.modify(connection.descriptor, token: connection.token, readable: false, writable: true)
+    }
+
+    func drop(_ connection: Connection) {
+        guard connections.removeValue(forKey: connection.token) != nil else { return }
+        epoll.remove(connection.descriptor)
+        connection.descriptor.close()
+    }
+
+    func close() {
+        for connection in Array(connections.values) { drop(connection) }
+        epoll.remove(listener)
+        listener.close()
+    }
+}

@@ -1,0 +1,99 @@
+import Glibc
+
+/// The metrics endpoint's side of the supervisor: opening it, and the figures it serves.
+extension Supervisor {
+    /// Listens where `metrics_listen` says, or stops listening. A port that is taken does not
+    /// stop solo (the workers matter more than their figures): it says so, and a reload tries again.
+    func openMetrics() {
+        let wanted = config.global.metricsListen
+        if let server = metrics, server.address == wanted { return }
+        metrics?.close()
+        metrics = nil
+        guard let wanted else { return }
+        do {
+            metrics = try MetricsServer(address: wanted, epoll: epollForControl, render: { [unowned self] in self.metricsText(now: Moment.now()) })
+            say("metrics at http://\(wanted)/metrics\(wanted.isLoopback ? "" : " (beyond this machine, without authentication)")")
+        } catch {
+            say("cannot listen on \(wanted) for metrics_listen: \(error); no metrics are served (fix it and run solo reload)")
+        }
+    }
+
+    func metricsText(now: Moment) -> String {
+        var text = MetricsText()
+        let orphans = orphansBySession()
+        let startTime = Double(time(nil)) - (now - started).seconds
+        text.family("solo_start_time_seconds", .gauge, help: "When solo started, in seconds since the epoch.", [([], startTime.rounded())])
+        text.family("solo_resident_bytes", .gauge, help: "Resident memory of solo itself.",
+                    ProcFS.residentBytes(of: getpid()).map { [([], Double($0))] } ?? [])
+
+        let states = ["starting", "ready", "busy", "draining", "stopping", "backoff", "stopped"]
+        text.family("solo_workers", .gauge, help: "Workers by state; backoff and stopped count slots waiting to start a worker.",
+                    pools.flatMap { pool in
+                        let counts = workerStates(of: pool)
+                        return states.map { ([("pool", pool.name), ("state", $0)], Double(counts[$0] ?? 0)) }
+                    })
+        text.family("solo_workers_wanted", .gauge, help: "Workers the pool is meant to run now (scaling moves it within its range).",
+                    pools.map { ([("pool", $0.name)], Double($0.desiredWorkers)) })
+        text.family("solo_worker_starts_total", .counter, help: "Workers started.",
+                    pools.map { ([("pool", $0.name)], Double($0.counters.starts)) })
+        text.family("solo_worker_start_failures_total", .counter, help: "Workers that could not be started (the program could not be run).",
+                    pools.map { ([("pool", $0.name)], Double($0.counters.failedStarts)) })
+        text.family("solo_worker_exits_total", .counter,
+                    help: "Workers gone, by reason: recycled (job_limit, memory_limit, lifetime), restarted after dying (died, memory_kill, job_timeout) or stopped (restart, scaled_down, stopped, shutdown).",
+                    pools.flatMap { pool in
+                        PoolCounters.exitReasons.map { ([("pool", pool.name), ("reason", $0)], Double(pool.counters.exits[$0] ?? 0)) }
+                    })
+        text.family("solo_jobs_total", .counter,
+                    help: "Jobs finished, by outcome: done, failed, retried as the worker said; timed_out and worker_died when its worker was killed or died holding it.",
+                    pools.flatMap { pool in
+                        PoolCounters.jobOutcomes.map { ([("pool", pool.name), ("outcome", $0)], Double(pool.counters.jobs[$0] ?? 0)) }
+                    })
+        text.histogram("solo_job_duration_seconds", help: "Time from handing a job to a worker to its answer (pools fed by solo).",
+                       pools.filter { $0.config.queue.feedsJobs }.map { ([("pool", $0.name)], $0.counters.jobSeconds) })
+        text.family("solo_queue_jobs", .gauge, help: "Jobs in each queue by state.", queueSamples())
+
+        var perSlot: [([(String, String)], Double)] = []
+        var perPool: [([(String, String)], Double)] = []
+        for pool in pools {
+            var total: UInt64 = 0
+            for worker in pool.workers.values.sorted(by: { $0.slot < $1.slot }) {
+                guard let bytes = treeResidentBytes(of: worker, orphans: orphans) else { continue }
+                total += bytes
+                if worker.slot < pool.slots.count, pool.slots[worker.slot].current == worker.id {
+                    perSlot.append(([("pool", pool.name), ("slot", String(worker.slot))], Double(bytes)))
+                }
+            }
+            perPool.append(([("pool", pool.name)], Double(total)))
+        }
+        text.family("solo_worker_resident_bytes", .gauge,
+                    help: "Resident memory of each slot's worker with its children (the figure memory_limit is checked against).", perSlot)
+        text.family("solo_pool_resident_bytes", .gauge, help: "Resident memory of all of a pool's workers, leaving ones included.", perPool)
+        return text.text
+    }
+
+    /// The pool's workers by state, as `solo status` shows them: slots without a worker are in
+    /// back-off, about to start, or stopped.
+    private func workerStates(of pool: Pool) -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for worker in pool.workers.values where worker.isAlive { counts[worker.state.rawValue, default: 0] += 1 }
+        for slot in pool.slots where slot.current == nil {
+            let state = pool.state(ofEmpty: slot)
+            counts[state, default: 0] += 1
+        }
+        return counts
+    }
+
+    /// Each queue once, however many pools share it.
+    private func queueSamples() -> [([(String, String)], Double)] {
+        var samples: [([(String, String)], Double)] = []
+        var seen: Set<String> = []
+        for pool in pools {
+            guard let queue = feeder.status(of: pool), let counts = queue.counts,
+                  seen.insert(queue.path + "\n" + pool.config.queueName).inserted else { continue }
+            let labels = [("queue", pool.config.queueName), ("file", queue.path)]
+            samples += [("ready", counts.ready), ("delayed", counts.delayed), ("reserved", counts.reserved), ("dead", counts.dead)]
+                .map { (labels + [("state", $0.0)], Double($0.1)) }
+        }
+        return samples
+    }
+}

@@ -1,0 +1,52 @@
+import CSoloSpawn
+
+/// Listening sockets and their connections: the control socket (unix) and the metrics
+/// endpoint (TCP). Every descriptor is non-blocking and close-on-exec.
+public enum Sockets {
+    /// A waiting connection, or nil when none is.
+    public static func accept(_ listener: FileDescriptor) throws(Errno) -> FileDescriptor? {
+        var fd: Int32 = -1
+        let result = solo_accept(listener.rawValue, &fd)
+        if result == Errno.wouldBlock.rawValue || result == Errno.interrupted.rawValue { return nil }
+        try check(result)
+        return FileDescriptor(rawValue: fd)
+    }
+
+    /// A TCP listener on `address:port` (IPv4, host byte order); port 0 picks a free one.
+    public static func listenTCP(address: UInt32, port: UInt16) throws(Errno) -> FileDescriptor {
+        try opened { solo_tcp_listen(address, port, $0) }
+    }
+
+    /// The descriptor a C helper opens into its out-parameter, or its error.
+    static func opened(_ open: (UnsafeMutablePointer<Int32>) -> Int32) throws(Errno) -> FileDescriptor {
+        var fd: Int32 = -1
+        try check(open(&fd))
+        return FileDescriptor(rawValue: fd)
+    }
+
+    /// The address and port a socket is bound to.
+    public static func localAddress(_ socket: FileDescriptor) throws(Errno) -> (address: UInt32, port: UInt16) {
+        var address: UInt32 = 0
+        var port: UInt16 = 0
+        try check(solo_socket_address(socket.rawValue, &address, &port))
+        return (address, port)
+    }
+}
+
+/// Unix stream sockets: the control socket's listener, its peers, and the client end.
+public enum UnixSocket {
+    public static func listen(at path: String) throws(Errno) -> FileDescriptor {
+        try Sockets.opened { solo_unix_listen(path, $0) }
+    }
+
+    public static func peer(_ connection: FileDescriptor) throws(Errno) -> (uid: UInt32, pid: Int32) {
+        var uid: UInt32 = 0
+        var pid: Int32 = 0
+        try check(solo_peer_credentials(connection.rawValue, &uid, &pid))
+        return (uid, pid)
+    }
+
+    public static func connect(to path: String) throws(Errno) -> FileDescriptor {
+        try Sockets.opened { solo_unix_connect(path, $0) }
+    }
+}
