@@ -150,4 +150,27 @@ func parseMetrics(_ text: String) throws -> [String: Double] {
         try waitFor("the metrics port closed") { (try? httpRequest(port: metricsPort, "GET /metrics HTTP/1.1\r\n\r\n")) == nil }
         #expect(try supervisor.stop() == 0)
     }
+
+    @Test func aPoolAddedBackWhileItsWorkersStillLeaveIsOnePoolWithItsCounters() throws {
+        let scratch = Scratch()
+        let port = try freePort(), metricsPort = try freePort()
+        // The worker shrugs off SIGTERM, so it leaves only at stop_timeout.
+        let pool = "[slow]\nqueue = none\ncommand = sh -c 'trap \"\" TERM; while :; do sleep 0.1; done'\nstop_timeout = 2s\n"
+        let global = "metrics_listen = \(metricsPort)"
+        scratch.config(port: port, global: global, pool)
+        let supervisor = try RunningSupervisor(scratch)
+        try supervisor.waitForLog("pool slow: started worker 0")
+        scratch.config(port: port, global: global, "[other]\nqueue = none\ncommand = sleep 600\n")
+        #expect(try runSolo(["reload", "--config", "solo.conf"], in: scratch).status == 0)
+        scratch.config(port: port, global: global, pool + "[other]\nqueue = none\ncommand = sleep 600\n")
+        #expect(try runSolo(["reload", "--config", "solo.conf"], in: scratch).status == 0)
+        let status = try JSON.parse(try runSolo(["status", "--json", "--config", "solo.conf"], in: scratch).stdout.trimmed)
+        #expect(status["pools"]?.arrayValue?.compactMap { $0["name"]?.stringValue }.sorted() == ["other", "slow"])
+        try waitFor("the old worker gone and a new one started", seconds: 10) { supervisor.lines(containing: "pool slow: started worker 0").count == 2 }
+        let metrics = try parseMetrics(try httpRequest(port: metricsPort, "GET /metrics HTTP/1.1\r\n\r\n").body)
+        #expect(metrics["solo_worker_starts_total{pool=\"slow\"}"] == 2, "one pool, counting on across both reloads")
+        #expect(metrics["solo_worker_exits_total{pool=\"slow\",reason=\"stopped\"}"] == 1)
+        #expect(!supervisor.log.contains("pool slow: removed"))
+        #expect(try supervisor.stop() == 0)
+    }
 }

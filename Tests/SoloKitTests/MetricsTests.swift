@@ -9,7 +9,7 @@ import Testing
             ([("pool", "a\"b"), ("outcome", "done")], 3),
             ([("pool", "c\\d\ne"), ("outcome", "failed")], 0.25),
         ])
-        text.family("solo_up", .gauge, help: "Up.", [([], 1)])
+        text.family("solo_up", .gauge, help: "Up.", [([("crlf", "a\r\nb")], 1)])
         text.family("solo_none", .gauge, help: "Nothing yet.", [])
         #expect(text.text == """
             # HELP solo_jobs_total Jobs, by outcome.\\nSecond \\\\ line.
@@ -18,7 +18,7 @@ import Testing
             solo_jobs_total{pool="c\\\\d\\ne",outcome="failed"} 0.25
             # HELP solo_up Up.
             # TYPE solo_up gauge
-            solo_up 1
+            solo_up{crlf="a\r\\nb"} 1
             # HELP solo_none Nothing yet.
             # TYPE solo_none gauge
 
@@ -102,6 +102,7 @@ import Testing
         #expect(throws: ValueError.self) { try Values.listenAddress("127.0.0.1:0") }
         #expect(throws: ValueError.self) { try Values.listenAddress("127.0.0.1:http") }
         #expect(throws: ValueError.self) { try Values.listenAddress("example.com:9464") }
+        #expect(throws: ValueError.self, "every interface must be asked for with *") { try Values.listenAddress(":9464") }
     }
 
     @Test func metricsListenErrorsAndWarningsNameTheLine() throws {

@@ -90,12 +90,24 @@ import Testing
         #expect(w.handle(.retire(.restart), now: t0, policy: p) == [.log("recycling worker 0 (pid 4242): restart requested"), .replace, .signal(SIGKILL)])
     }
 
-    @Test func invalidLinesAreReportedAFewTimes() {
+    @Test func aWorkerThatWritesInvalidLinesIsStoppedAsBroken() {
         let w = worker()
-        var logs = 0
-        for _ in 0..<10 { logs += w.handle(.message(.invalid("garbage")), now: t0, policy: policy()).count }
-        #expect(logs == 3)
-        #expect(w.invalidLines == 10 && w.jobsDone == 0)
+        var actions: [WorkerAction] = []
+        for _ in 0..<10 { actions += w.handle(.message(.invalid("garbage")), now: t0, policy: policy()) }
+        #expect(actions.filter { if case .log(let line) = $0 { line.contains("wrote an invalid line") } else { false } }.count == 3, "three logged")
+        #expect(actions.contains(.log("stopping worker 0 (pid 4242): broke the fd 3 protocol: 3 invalid lines on fd 3")))
+        #expect(!actions.contains(.replace), "no replacement while it leaves: its slot backs off")
+        #expect(w.invalidLines == 10 && w.jobsDone == 0 && w.isLeaving)
+        _ = w.handle(.exited(.exited(0)), now: t0, policy: policy())
+        #expect(!w.exitWasPlanned, "counted as a failure, so a worker that is broken from the start backs off")
+    }
+
+    @Test func aLineOverTheLimitStopsTheWorkerAtOnce() {
+        let w = worker()
+        let actions = w.handle(.brokeProtocol("it wrote a line over 64K on fd 3"), now: t0, policy: policy())
+        #expect(actions.first == .log("stopping worker 0 (pid 4242): broke the fd 3 protocol: it wrote a line over 64K on fd 3"))
+        #expect(w.isLeaving && w.retireReason == .protocolError("it wrote a line over 64K on fd 3"))
+        #expect(w.handle(.brokeProtocol("again"), now: t0, policy: policy()).isEmpty, "once is enough")
     }
 
     @Test func linesReadAfterTheExitAreCountedButStartNothing() {
@@ -261,6 +273,21 @@ import Testing
         return w
     }
 
+    /// A feed pool "mailer" of one worker (id 1, pid 1001), started and ready at t0.
+    func readyFeedPool(using random: inout SplitMix64, _ configure: (inout PoolConfig) -> Void = { _ in }) -> Pool {
+        var config = PoolConfig(name: "mailer", file: "f", line: 1)
+        config.queue = .sqlite(path: "/tmp/q.db")
+        configure(&config)
+        let pool = Pool(config: config)
+        guard case .spawn(let order) = pool.reconcile(now: t0, using: &random).first else {
+            Issue.record("no worker to start")
+            return pool
+        }
+        pool.spawned(order, id: 1, pid: 1001, now: t0)
+        _ = pool.handle(1, .message(.ready), now: t0, using: &random)
+        return pool
+    }
+
     @Test func holdsOneJobAndReportsItsOutcome() {
         let w = readyWorker()
         #expect(w.isIdle)
@@ -287,6 +314,24 @@ import Testing
         #expect(w.handle(.timeout, now: t0 + .seconds(60), policy: feedPolicy()) == [.signal(SIGKILL)])
     }
 
+    @Test func aWorkerThatClosesFd3IsStoppedUnlessItIsDying() {
+        let w = readyWorker()
+        _ = w.handle(.assigned(job), now: t0, policy: feedPolicy())
+        #expect(w.handle(.controlClosed, now: t0, policy: feedPolicy()).isEmpty)
+        #expect(w.nextDeadline == t0 + .seconds(1), "a dying worker closes fd 3 first: it gets the start grace to exit")
+        let actions = w.handle(.timeout, now: t0 + .seconds(1), policy: feedPolicy())
+        #expect(actions == [.log("stopping worker 0 (pid 4242): broke the fd 3 protocol: it closed fd 3, so it can report no job"), .closeInput])
+
+        let dying = readyWorker()
+        _ = dying.handle(.controlClosed, now: t0, policy: feedPolicy())
+        _ = dying.handle(.exited(.signaled(SIGSEGV)), now: t0 + .milliseconds(5), policy: feedPolicy())
+        #expect(dying.retireReason == nil && !dying.exitWasPlanned, "a crash, not a protocol error")
+
+        let polling = Worker(id: 2, slot: 0, pid: 4243, started: t0, jobLimit: nil, lifetimeLimit: nil, policy: WorkerPolicy(pool: PoolConfig(name: "p", file: "f", line: 1)))
+        _ = polling.handle(.controlClosed, now: t0, policy: WorkerPolicy(pool: PoolConfig(name: "p", file: "f", line: 1)))
+        #expect(polling.controlClosedDeadline == nil, "a worker that polls its own queue need not speak on fd 3")
+    }
+
     @Test func aJobOverItsTimeoutKillsTheWorker() {
         let w = readyWorker()
         _ = w.handle(.assigned(job), now: t0, policy: feedPolicy())
@@ -300,14 +345,10 @@ import Testing
 
     @Test func thePoolRetriesTheJobOfAWorkerThatDied() {
         var random = SplitMix64(state: 21)
-        var config = PoolConfig(name: "mailer", file: "f", line: 1)
-        config.queue = .sqlite(path: "/tmp/q.db")
-        config.workers = 1
-        config.retryDelay = .seconds(1)...(.seconds(8))
-        let pool = Pool(config: config)
-        guard case .spawn(let order) = pool.reconcile(now: t0, using: &random)[0] else { Issue.record("no order"); return }
-        pool.spawned(order, id: 1, pid: 1001, now: t0)
-        _ = pool.handle(1, .message(.ready), now: t0, using: &random)
+        let pool = readyFeedPool(using: &random) {
+            $0.workers = 1
+            $0.retryDelay = .seconds(1)...(.seconds(8))
+        }
         #expect(pool.idleWorkers == [1])
         let held = ReservedJob(id: 9, payload: "x", priority: 0, attempts: 3, maxAttempts: nil, group: nil)
         _ = pool.handle(1, .assigned(held), now: t0, using: &random)
@@ -321,13 +362,7 @@ import Testing
 
     @Test func thePoolCountsStartsExitsOutcomesAndDurations() {
         var random = SplitMix64(state: 23)
-        var config = PoolConfig(name: "mailer", file: "f", line: 1)
-        config.queue = .sqlite(path: "/tmp/q.db")
-        config.maxJobs = 2...2
-        let pool = Pool(config: config)
-        guard case .spawn(let order) = pool.reconcile(now: t0, using: &random)[0] else { Issue.record("no order"); return }
-        pool.spawned(order, id: 1, pid: 1001, now: t0)
-        _ = pool.handle(1, .message(.ready), now: t0, using: &random)
+        let pool = readyFeedPool(using: &random) { $0.maxJobs = 2...2 }
         _ = pool.handle(1, .assigned(job), now: t0, using: &random)
         _ = pool.handle(1, .message(.ok(nil)), now: t0 + .milliseconds(30), using: &random)
         _ = pool.handle(1, .assigned(job), now: t0 + .seconds(1), using: &random)
@@ -351,14 +386,23 @@ import Testing
         #expect(pool.counters.failedStarts == 1 && pool.counters.starts == 2)
     }
 
+    @Test func aWorkerThatLeavesByItselfAtItsLimitCountsAsRecycledAndLateLinesAsNothing() {
+        var random = SplitMix64(state: 24)
+        let pool = readyFeedPool(using: &random) { $0.maxJobs = 1...1 }
+        _ = pool.handle(1, .assigned(job), now: t0, using: &random)
+        // Its answer is read only once it has been reaped, as a worker that exits at
+        // $SOLO_MAX_JOBS may have it; and a stray ok follows, about no job.
+        _ = pool.handle(1, .finalMessage(.ok(nil)), now: t0 + .milliseconds(20), using: &random)
+        _ = pool.handle(1, .finalMessage(.ok(nil)), now: t0 + .milliseconds(20), using: &random)
+        _ = pool.handle(1, .exited(.exited(0)), now: t0 + .milliseconds(20), using: &random)
+        #expect(pool.counters.exits == ["job_limit": 1])
+        #expect(pool.counters.jobs == ["done": 1], "the stray ok held no job")
+        #expect(pool.counters.jobSeconds.count == 1 && pool.counters.jobSeconds.sum == 0.02)
+    }
+
     @Test func outcomesBecomeResolutions() {
         var random = SplitMix64(state: 22)
-        var config = PoolConfig(name: "mailer", file: "f", line: 1)
-        config.queue = .sqlite(path: "/tmp/q.db")
-        let pool = Pool(config: config)
-        guard case .spawn(let order) = pool.reconcile(now: t0, using: &random)[0] else { return }
-        pool.spawned(order, id: 1, pid: 1001, now: t0)
-        _ = pool.handle(1, .message(.ready), now: t0, using: &random)
+        let pool = readyFeedPool(using: &random)
         for (message, expected) in [(WorkerMessage.ok("r"), JobResolution.done(result: "r")), (.fail(nil), .dead(error: "failed")),
                                     (.retry(.seconds(30)), .retry(error: "the worker asked for a retry", delay: .seconds(30)))] {
             _ = pool.handle(1, .assigned(job), now: t0, using: &random)

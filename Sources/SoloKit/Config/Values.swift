@@ -136,7 +136,7 @@ public enum Values {
         }
         switch host {
         case "localhost": return ListenAddress(address: 0x7F00_0001, port: port)
-        case "*", "": return ListenAddress(address: 0, port: port)
+        case "*": return ListenAddress(address: 0, port: port)
         default:
             guard let address = LockAddress.parse(String(host)) else {
                 throw ValueError("\(quoted(String(host))) is not an IPv4 address (try \(example))")

@@ -78,12 +78,13 @@ public struct MetricsText {
     /// Backslash and newline are escaped everywhere; double quotes in label values only.
     static func escape(_ text: String, quotes: Bool) -> String {
         var out = ""
-        for character in text {
-            switch character {
+        // By scalar: a CR LF pair is one Character, and its LF must be escaped all the same.
+        for scalar in text.unicodeScalars {
+            switch scalar {
             case "\\": out += "\\\\"
             case "\n": out += "\\n"
             case "\"" where quotes: out += "\\\""
-            default: out.append(character)
+            default: out.unicodeScalars.append(scalar)
             }
         }
         return out

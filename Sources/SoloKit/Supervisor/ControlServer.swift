@@ -55,7 +55,7 @@ final class ControlServer {
     }
 
     private func read(_ connection: SocketConnections.Connection) {
-        let outcome = sockets.read(connection)
+        let outcome = sockets.read(connection, limit: Self.maximumRequest)
         while let newline = connection.input.firstIndex(of: UInt8(ascii: "\n")) {
             let line = String(decoding: connection.input[..<newline], as: UTF8.self)
             connection.input.removeSubrange(...newline)
@@ -111,6 +111,9 @@ final class ControlServer {
     }
 
     var hasFollowers: Bool { !following.isEmpty }
+
+    var nextDeadline: Moment? { sockets.nextDeadline }
+    func expire(now: Moment) { sockets.expire(now: now) }
 
     private func forget(_ token: UInt64) { following[token] = nil }
 

@@ -1,20 +1,25 @@
 /// The metrics endpoint (`metrics_listen`): a TCP listener served from the supervisor's loop,
 /// one request per connection. It reads and writes without blocking, so a scraper that stalls
-/// holds up nothing, and it keeps at most a few connections, dropping the oldest.
+/// holds up nothing; it keeps at most a few connections for a few seconds each, and gathers
+/// the figures at most once a second however often it is asked (anyone who reaches the port
+/// may ask: it has no authentication).
 final class MetricsServer {
     /// Epoll tokens from here up are the metrics listener's (the control socket's are above).
     static let tokenBase: UInt64 = 1 << 61
     static let maximumConnections = 32
+    static let connectionLifetime: Duration = .seconds(10)
+    static let renderedLifetime: Duration = .seconds(1)
 
     let address: ListenAddress
     private let sockets: SocketConnections
     private let render: () -> String
+    private var rendered: (at: Moment, text: String)?
 
     init(address: ListenAddress, epoll: Epoll, render: @escaping () -> String) throws(Errno) {
         self.address = address
         self.render = render
         let listener = try Sockets.listenTCP(address: address.address, port: address.port)
-        sockets = try SocketConnections(listener: listener, tokenBase: Self.tokenBase, epoll: epoll)
+        sockets = try SocketConnections(listener: listener, tokenBase: Self.tokenBase, lifetime: Self.connectionLifetime, epoll: epoll)
     }
 
     static func owns(_ token: UInt64) -> Bool { SocketConnections.owns(token, base: tokenBase) }
@@ -26,20 +31,20 @@ final class MetricsServer {
         if event.readable || event.hangup { read(connection) }
     }
 
+    /// Accepts what waits; past the cap, the oldest connections that have not had their answer
+    /// yet go first (a scraper reading its answer is left to finish).
     private func acceptAll() {
-        guard (try? sockets.acceptAll()) != nil else { return }
+        _ = try? sockets.acceptAll()
         let excess = sockets.connections.count - Self.maximumConnections
         guard excess > 0 else { return }
-        for token in sockets.connections.keys.sorted().prefix(excess) {
-            if let connection = sockets.connections[token] { sockets.drop(connection) }
-        }
+        let oldestFirst = sockets.connections.values.sorted { ($0.closeWhenWritten ? 1 : 0, $0.token) < ($1.closeWhenWritten ? 1 : 0, $1.token) }
+        for connection in oldestFirst.prefix(excess) { sockets.drop(connection) }
     }
 
     private func read(_ connection: SocketConnections.Connection) {
-        guard !connection.closeWhenWritten else { return }
-        let outcome = sockets.read(connection)
+        let outcome = sockets.read(connection, limit: MetricsHTTP.maximumHead)
         if case .dropped = outcome { return }
-        if let response = MetricsHTTP.response(to: connection.input, metrics: render) {
+        if let response = MetricsHTTP.response(to: connection.input, metrics: metrics) {
             connection.input = []
             sockets.send(connection, response)
             return sockets.finish(connection)
@@ -47,6 +52,17 @@ final class MetricsServer {
         // The client hung up before its request was whole.
         if case .endOfFile = outcome { sockets.drop(connection) }
     }
+
+    private func metrics() -> String {
+        let now = Moment.now()
+        if let rendered, now < rendered.at + Self.renderedLifetime { return rendered.text }
+        let text = render()
+        rendered = (now, text)
+        return text
+    }
+
+    var nextDeadline: Moment? { sockets.nextDeadline }
+    func expire(now: Moment) { sockets.expire(now: now) }
 
     func close() { sockets.close() }
 }

@@ -140,6 +140,14 @@ public final class Pool {
         paused = false
     }
 
+    /// A reload brought back a pool that a reload before had removed, while its workers were
+    /// still leaving: it is the same pool again (its counters go on), with the new config.
+    public func restore(_ new: PoolConfig, now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
+        removed = false
+        paused = false
+        return reconfigure(new, now: now, using: &random)
+    }
+
     /// A reload changed the pool: new workers start with `new`; the running ones are rolled
     /// (one at a time) unless only the worker count changed. Returns what to do now.
     public func reconfigure(_ new: PoolConfig, now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
@@ -267,12 +275,14 @@ public final class Pool {
     public func handle(_ id: UInt64, _ event: WorkerEvent, now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
         guard let worker = workers[id] else { return [] }
         let before = worker.jobsDone
+        let jobStarted = worker.jobStarted
         let actions = worker.handle(event, now: now, policy: policy)
         if worker.jobsDone > before {
             jobRate.record(worker.jobsDone - before, now: now)
+            // Poll mode counts every answer; feed mode the answers about a job in hand (below).
             switch event {
-            case .message(let message), .finalMessage(let message):
-                counters.answered(message, duration: policy.feedsJobs ? worker.jobStarted.map { now - $0 } : nil)
+            case .message(let message) where !policy.feedsJobs, .finalMessage(let message) where !policy.feedsJobs:
+                counters.answered(message, duration: nil)
             default: break
             }
         }
@@ -282,7 +292,9 @@ public final class Pool {
             case .signal(let signal): commands.append(.signal(worker: id, pid: worker.pid, signal: signal))
             case .closeInput: commands.append(.closeInput(worker: id))
             case .replace: if slots[worker.slot].current == id { slots[worker.slot].current = nil }
-            case .finished(let job, let message): commands.append(.finish(job, resolution(of: job, message, using: &random)))
+            case .finished(let job, let message):
+                counters.answered(message, duration: jobStarted.map { now - $0 })
+                commands.append(.finish(job, resolution(of: job, message, using: &random)))
             case .log(let message): commands.append(.log(message))
             }
         }
@@ -392,6 +404,10 @@ public final class Pool {
         slots[worker.slot].restarts += 1
         let failures = slots[worker.slot].backoff.failures
         let streak = failures > 1 ? " (\(failures) quick deaths in a row)" : ""
+        if case .protocolError(let why) = worker.retireReason {
+            slots[worker.slot].lastExit = "stopped for breaking the fd 3 protocol (\(why))"
+            return [.log("\(who) was stopped for breaking the fd 3 protocol (\(why)): \(status) \(summary); \(next)\(streak)")]
+        }
         if let bytes = worker.killedForMemory {
             slots[worker.slot].lastExit = "killed at memory_kill (\(Values.formatSize(bytes)))"
             return [.log("\(who) was killed for memory (\(Values.formatSize(bytes))): \(status) \(summary); \(next)\(streak)")]

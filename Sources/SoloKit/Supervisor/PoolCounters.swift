@@ -13,7 +13,7 @@ public struct PoolCounters: Equatable, Sendable {
     public private(set) var jobSeconds = Histogram(bounds: Histogram.jobSeconds)
 
     public static let exitReasons = ["job_limit", "memory_limit", "memory_kill", "lifetime", "restart", "job_timeout",
-                                     "scaled_down", "stopped", "shutdown", "died"]
+                                     "protocol_error", "scaled_down", "stopped", "shutdown", "died"]
     public static let jobOutcomes = ["done", "failed", "retried", "timed_out", "worker_died"]
 
     public mutating func started() { starts += 1 }
@@ -40,7 +40,10 @@ public struct PoolCounters: Equatable, Sendable {
     static func exitReason(of worker: Worker) -> String {
         if worker.jobTimedOut { return "job_timeout" }
         if worker.killedForMemory != nil { return "memory_kill" }
-        return worker.retireReason?.label ?? "died"
+        if let reason = worker.retireReason { return reason.label }
+        // It exited by itself at its limit ($SOLO_MAX_JOBS), as a worker may: planned too.
+        if let limit = worker.jobLimit, worker.jobsDone >= limit { return "job_limit" }
+        return "died"
     }
 }
 
@@ -55,6 +58,7 @@ extension RetireReason {
         case .jobTimedOut: return "job_timeout"
         case .scaledDown: return "scaled_down"
         case .poolStopped: return "stopped"
+        case .protocolError: return "protocol_error"
         case .shutdown: return "shutdown"
         }
     }

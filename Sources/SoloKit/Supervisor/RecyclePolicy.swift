@@ -10,13 +10,16 @@ public enum RetireReason: Equatable, Sendable, CustomStringConvertible {
     case scaledDown
     /// `solo stop POOL`.
     case poolStopped
+    /// It broke the fd 3 protocol (invalid lines, a line over the limit, fd 3 closed): its
+    /// slot restarts with back-off, as after a crash.
+    case protocolError(String)
     case shutdown
 
     /// Whether the worker's slot starts a replacement as it leaves.
     public var startsReplacement: Bool {
         switch self {
         case .jobs, .memory, .lifetime, .restart: return true
-        case .jobTimedOut, .scaledDown, .poolStopped, .shutdown: return false
+        case .jobTimedOut, .scaledDown, .poolStopped, .protocolError, .shutdown: return false
         }
     }
 
@@ -31,6 +34,7 @@ public enum RetireReason: Equatable, Sendable, CustomStringConvertible {
         case .jobTimedOut: return "a job ran over job_timeout"
         case .scaledDown: return "scaled down"
         case .poolStopped: return "pool stopped"
+        case .protocolError(let why): return "broke the fd 3 protocol: \(why)"
         case .shutdown: return "shutting down"
         }
     }

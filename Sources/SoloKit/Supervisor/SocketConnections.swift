@@ -7,6 +7,7 @@ final class SocketConnections {
     final class Connection {
         let descriptor: FileDescriptor
         let token: UInt64
+        let opened = Moment.now()
         var input: [UInt8] = []
         var output: [UInt8] = []
         var closeWhenWritten = false
@@ -33,15 +34,21 @@ final class SocketConnections {
 
     let listener: FileDescriptor
     let tokenBase: UInt64
+    /// Connections older than this are dropped (nil: they may stay, as `solo logs -f` does).
+    let lifetime: Duration?
+    /// Set while accepting is paused after an error (out of descriptors): the listener would
+    /// stay readable and the loop would spin on it.
+    private(set) var acceptPausedUntil: Moment?
     private let epoll: Epoll
     private(set) var connections: [UInt64: Connection] = [:]
     private var nextToken: UInt64
     private var buffer = [UInt8](repeating: 0, count: 16384)
 
     /// Serves `listener`, which it owns from here on (closed if watching it fails).
-    init(listener: FileDescriptor, tokenBase: UInt64, epoll: Epoll) throws(Errno) {
+    init(listener: FileDescriptor, tokenBase: UInt64, lifetime: Duration? = nil, epoll: Epoll) throws(Errno) {
         self.listener = listener
         self.tokenBase = tokenBase
+        self.lifetime = lifetime
         self.epoll = epoll
         nextToken = tokenBase + 1
         do { try epoll.add(listener, token: tokenBase) } catch {
@@ -53,10 +60,18 @@ final class SocketConnections {
     /// Whether an epoll token belongs to the listener whose tokens start at `base`.
     static func owns(_ token: UInt64, base: UInt64) -> Bool { token >= base && token - base < tokenSpan }
 
-    /// Accepts every waiting connection and watches it; returns them.
+    /// Accepts every waiting connection and watches it; returns them. After an error (EMFILE,
+    /// say) accepting pauses for a second, and the error is thrown.
     func acceptAll() throws(Errno) -> [Connection] {
         var accepted: [Connection] = []
-        while let descriptor = try Sockets.accept(listener) {
+        while true {
+            let next: FileDescriptor?
+            do { next = try Sockets.accept(listener) } catch {
+                acceptPausedUntil = Moment.now() + .seconds(1)
+                try? epoll.modify(listener, token: tokenBase, readable: false, writable: false)
+                throw error
+            }
+            guard let descriptor = next else { break }
             let connection = Connection(descriptor: descriptor, token: nextToken)
             nextToken += 1
             guard (try? epoll.add(descriptor, token: connection.token)) != nil else {
@@ -69,9 +84,12 @@ final class SocketConnections {
         return accepted
     }
 
-    /// Reads what is available into the connection's input.
-    func read(_ connection: Connection) -> ReadOutcome {
-        while true {
+    /// Reads what is available into the connection's input, up to a little past `limit` (the
+    /// rest waits in the socket: a client cannot make solo buffer without end, nor keep it
+    /// reading). Nothing is read from a connection that is being finished.
+    func read(_ connection: Connection, limit: Int) -> ReadOutcome {
+        guard connection.readable && !connection.closeWhenWritten else { return .open }
+        while connection.input.count <= limit {
             switch Result(catching: { () throws(Errno) in try connection.descriptor.read(into: &buffer) }) {
             case .success(.bytes(let n)): connection.input += buffer[0..<n]
             case .success(.wouldBlock): return .open
@@ -81,6 +99,7 @@ final class SocketConnections {
                 return .dropped
             }
         }
+        return .open
     }
 
     /// Queues bytes for the peer and writes what the socket takes now.
@@ -119,6 +138,23 @@ final class SocketConnections {
         connection.readable = false
         connection.watchingWrites = true
         try? epoll.modify(connection.descriptor, token: connection.token, readable: false, writable: true)
+    }
+
+    /// When a connection outlives its lifetime or accepting resumes next.
+    var nextDeadline: Moment? {
+        var earliest = acceptPausedUntil
+        if let lifetime { for connection in connections.values { earliest = earlier(earliest, connection.opened + lifetime) } }
+        return earliest
+    }
+
+    /// Drops connections past their lifetime; resumes accepting after a pause.
+    func expire(now: Moment) {
+        if let paused = acceptPausedUntil, paused <= now {
+            acceptPausedUntil = nil
+            try? epoll.modify(listener, token: tokenBase, readable: true, writable: false)
+        }
+        guard let lifetime else { return }
+        for connection in Array(connections.values) where connection.opened + lifetime <= now { drop(connection) }
     }
 
     func drop(_ connection: Connection) {

@@ -46,6 +46,8 @@ public final class Supervisor {
     var control: ControlServer?
     var metrics: MetricsServer?
     let started = Moment.now()
+    /// The same moment by the wall clock, in seconds since the epoch (for the metrics).
+    let startedWallClock = Moment.wallSeconds()
     /// systemd, when it started solo with Type=notify; the next watchdog ping and status line.
     let serviceManager: ServiceManager
     private var nextServiceUpdate: Moment?
@@ -322,6 +324,7 @@ public final class Supervisor {
                 epoll.remove(fd)
                 fd.close()
                 process.control = nil
+                if !process.reaped { perform(process.pool.handle(process.id, .controlClosed, now: Moment.now(), using: &random), for: process.pool) }
                 return
             }
         } while untilDrained
@@ -330,12 +333,15 @@ public final class Supervisor {
     private func deliver(_ pieces: [LineBuffer.Piece], from process: WorkerProcess) {
         let now = Moment.now()
         for piece in pieces {
-            let message: WorkerMessage
+            let event: WorkerEvent
             switch piece {
-            case .line(let bytes): message = WorkerMessage.parse(bytes)
-            case .partial, .truncated: message = .invalid("a line longer than \(process.controlLines.maximumLine / 1024)K")
+            case .line(let bytes):
+                let message = WorkerMessage.parse(bytes)
+                event = process.reaped ? .finalMessage(message) : .message(message)
+            case .partial, .truncated:
+                guard !process.reaped else { continue }
+                event = .brokeProtocol("it wrote a line over \(process.controlLines.maximumLine / 1024)K on fd 3")
             }
-            let event: WorkerEvent = process.reaped ? .finalMessage(message) : .message(message)
             perform(process.pool.handle(process.id, event, now: now, using: &random), for: process.pool)
         }
     }
@@ -570,6 +576,8 @@ public final class Supervisor {
         if let restart = guardianRestartAt, restart <= now { restartGuardian(now: now) }
         if let update = nextServiceUpdate, update <= now { tellServiceManager(serviceManager.watchdogInterval == nil ? [] : ["WATCHDOG=1"], now: now) }
         feeder.expire(now: now)
+        control?.expire(now: now)
+        metrics?.expire(now: now)
         if phase == .running && pools.contains(where: { $0.autoscaler != nil }) {
             if nextScaleCheck.map({ $0 <= now }) ?? true {
                 autoscale(now: now)
@@ -609,6 +617,7 @@ public final class Supervisor {
 
     private func nextDeadline(now: Moment) -> Moment? {
         var earliest = earlier(earlier(earlier(feeder.nextDeadline, guardianRestartAt), nextServiceUpdate), nextScaleCheck)
+        earliest = earlier(earliest, earlier(control?.nextDeadline, metrics?.nextDeadline))
         if feeder.purging { earliest = now }
         for pool in pools { earliest = earlier(earliest, pool.nextDeadline) }
         for session in lingering.values { earliest = earlier(earliest, session.ladder.deadline) }

@@ -107,7 +107,13 @@ extension Supervisor {
             let pool = pools.first { $0.name == name }!
             perform(pool.remove(now: now, using: &random), for: pool)
         }
-        for name in diff.added { pools.append(Pool(config: new.pool(named: name)!)) }
+        for name in diff.added {
+            if let leaving = pools.first(where: { $0.name == name && $0.removed }) {
+                perform(leaving.restore(new.pool(named: name)!, now: now, using: &random), for: leaving)
+            } else {
+                pools.append(Pool(config: new.pool(named: name)!))
+            }
+        }
         for key in diff.needsRestart { say("reload: \(key) changed; restart solo to apply it (the old value stays in force)") }
         var kept = new
         kept.global = config.global

@@ -21,8 +21,7 @@ extension Supervisor {
     func metricsText(now: Moment) -> String {
         var text = MetricsText()
         let orphans = orphansBySession()
-        let startTime = Double(time(nil)) - (now - started).seconds
-        text.family("solo_start_time_seconds", .gauge, help: "When solo started, in seconds since the epoch.", [([], startTime.rounded())])
+        text.family("solo_start_time_seconds", .gauge, help: "When solo started, in seconds since the epoch.", [([], startedWallClock)])
         text.family("solo_resident_bytes", .gauge, help: "Resident memory of solo itself.",
                     ProcFS.residentBytes(of: getpid()).map { [([], Double($0))] } ?? [])
 

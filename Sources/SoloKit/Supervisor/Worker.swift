@@ -118,6 +118,12 @@ public enum WorkerEvent: Equatable, Sendable {
     case kill
     /// A line read from fd 3 after the worker was reaped: counted, but it starts nothing.
     case finalMessage(WorkerMessage)
+    /// Its fd 3 broke the protocol beyond repair (a line over the limit): it is stopped and
+    /// its slot backs off, as after a crash.
+    case brokeProtocol(String)
+    /// Its fd 3 reached end of file while it runs. In feed mode it can report no job, so it is
+    /// stopped, unless it exits within the start grace (a dying worker closes fd 3 first).
+    case controlClosed
     /// Feed mode: a job was written to the worker's stdin.
     case assigned(ReservedJob)
     case exited(ExitStatus)
@@ -162,7 +168,12 @@ public final class Worker {
     public private(set) var jobDeadline: Moment?
     /// Set when the job in hand outlived job_timeout and the worker was killed for it.
     public private(set) var jobTimedOut = false
+    /// Feed mode: when a worker that closed fd 3 is stopped, unless it has exited by then.
+    public private(set) var controlClosedDeadline: Moment?
     private var ladder = StopLadder([])
+
+    /// Invalid lines on fd 3 after which a worker is stopped as broken (and the first ones logged).
+    public static let invalidLineLimit = 3
 
     public init(id: UInt64, slot: Int, pid: pid_t, started: Moment, jobLimit: Int?, lifetimeLimit: Duration?, policy: WorkerPolicy) {
         self.id = id
@@ -182,7 +193,7 @@ public final class Worker {
     public var nextDeadline: Moment? {
         let lifetime = isLeaving || !isAlive ? nil : lifetimeDeadline
         let timeout = isAlive && !jobTimedOut ? jobDeadline : nil
-        return [stageDeadline, lifetime, timeout].compactMap { $0 }.min()
+        return [stageDeadline, lifetime, timeout, controlClosedDeadline].compactMap { $0 }.min()
     }
 
     /// Feed mode: ready for a job (alive, not leaving, holding none).
@@ -194,6 +205,7 @@ public final class Worker {
     /// Whether the worker left because solo wanted it to, or did its drawn number of jobs.
     public var exitWasPlanned: Bool {
         if killedForMemory != nil { return false }
+        if case .protocolError = retireReason { return false }
         if retireReason != nil { return true }
         if let jobLimit, jobsDone >= jobLimit { return true }
         return false
@@ -250,6 +262,10 @@ public final class Worker {
 
         case (.starting, .timeout), (.ready, .timeout), (.busy, .timeout):
             if let timedOut = timeOutJob(now: now, policy: policy) { return timedOut }
+            if let deadline = controlClosedDeadline, now >= deadline {
+                controlClosedDeadline = nil
+                return retire(.protocolError("it closed fd 3, so it can report no job"), replace: false, now: now, policy: policy)
+            }
             if let lifetime = lifetimeLimit, let deadline = lifetimeDeadline, now >= deadline {
                 return retire(.lifetime(age: now - started, limit: lifetime), replace: true, now: now, policy: policy)
             }
@@ -270,6 +286,19 @@ public final class Worker {
         case (.draining, .retire), (.stopping, .retire):
             return []
 
+        case (.starting, .brokeProtocol(let why)), (.ready, .brokeProtocol(let why)), (.busy, .brokeProtocol(let why)):
+            return retire(.protocolError(why), replace: false, now: now, policy: policy)
+
+        case (.draining, .brokeProtocol), (.stopping, .brokeProtocol):
+            return []
+
+        case (.starting, .controlClosed), (.ready, .controlClosed), (.busy, .controlClosed):
+            if policy.feedsJobs { controlClosedDeadline = now + policy.startGrace }
+            return []
+
+        case (.draining, .controlClosed), (.stopping, .controlClosed):
+            return []
+
         case (.starting, .kill), (.ready, .kill), (.busy, .kill), (.draining, .kill), (.stopping, .kill):
             if ladder.killSent { return [] }
             if retireReason == nil { retireReason = .shutdown }
@@ -287,10 +316,11 @@ public final class Worker {
             return []
         case .invalid(let line):
             invalidLines += 1
-            guard invalidLines <= 3 else { return [] }
+            guard invalidLines <= Self.invalidLineLimit else { return [] }
             let shown = line.count > 120 ? String(line.prefix(120)) + "..." : line
-            let more = invalidLines == 3 ? " (further invalid lines from this worker are not logged)" : ""
-            return [.log("worker \(slot) (pid \(pid)) wrote an invalid line on fd 3: \(quoted(shown)); expected ok, fail, retry, ready or status\(more)")]
+            let log = WorkerAction.log("worker \(slot) (pid \(pid)) wrote an invalid line on fd 3: \(quoted(shown)); expected ok, fail, retry, ready or status")
+            guard invalidLines == Self.invalidLineLimit, !isLeaving else { return [log] }
+            return [log] + retire(.protocolError("\(invalidLines) invalid lines on fd 3"), replace: false, now: now, policy: policy)
         case .ok, .fail, .retry:
             var actions: [WorkerAction] = []
             if policy.feedsJobs {

@@ -23,6 +23,14 @@ public struct Moment: Comparable, Hashable, Sendable {
         .nanoseconds(a.nanoseconds - b.nanoseconds)
     }
 
+    /// The wall clock now, in seconds since the epoch (for figures that others compare across
+    /// machines; deadlines use the monotonic clock).
+    public static func wallSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
     /// Milliseconds from `now` until this moment, rounded up, for epoll_wait; 0 if past.
     public func millisecondsFrom(_ now: Moment) -> Int32 {
         let remaining = nanoseconds - now.nanoseconds

@@ -1,0 +1,153 @@
+import Foundation
+import Glibc
+import SoloKit
+import Testing
+
+/// The resident memory of a process, from /proc.
+func residentBytes(_ pid: pid_t) -> UInt64 { ProcFS.residentBytes(of: pid) ?? 0 }
+
+/// CPU time a process has used (user and system), in seconds.
+func cpuSeconds(_ pid: pid_t) -> Double {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = text.lastIndex(of: ")") else { return 0 }
+    // Fields after "(comm)": state is field 3; utime and stime are fields 14 and 15.
+    let fields = text[text.index(after: close)...].split(separator: " ")
+    guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+/// Workers that misbehave in every way we know of: solo stays up, bounded and responsive.
+@Suite struct FaultTests {
+    func status(_ scratch: Scratch) throws -> JSON {
+        let result = try runSolo(["status", "--json", "--config", "solo.conf"], in: scratch, seconds: 5)
+        try #require(result.status == 0, "solo status: \(result.stderr)")
+        return try JSON.parse(result.stdout.trimmed)
+    }
+
+    func slots(_ status: JSON, _ pool: String) -> [JSON] {
+        status["pools"]?.arrayValue?.first { $0["name"]?.stringValue == pool }?["workers"]?.arrayValue ?? []
+    }
+
+    @Test func workersThatBreakTheProtocolOrFloodAreStoppedWhileSoloStaysSmall() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        // Each broken worker is stopped; the slot backs off as after a crash.
+        scratch.config(port: port, """
+            [garbage]
+            command = sh -c 'while :; do echo "hello there" >&3; sleep 0.05; done'
+            stop_timeout = 1s
+            [hugeline]
+            command = sh -c 'head -c 100000000 /dev/zero | tr "\\\\0" a >&3; exec sleep 600'
+            stop_timeout = 1s
+            [closer]
+            command = sh -c 'exec 3>&-; exec sleep 600'
+            stop_timeout = 1s
+            [flood]
+            queue = none
+            command = yes "a line of output that floods solo's log"
+            log_file = /dev/null
+            """)
+        let supervisor = try RunningSupervisor(scratch)
+        try supervisor.waitForLog("was stopped for breaking the fd 3 protocol (3 invalid lines on fd 3)", seconds: 10)
+        try supervisor.waitForLog("was stopped for breaking the fd 3 protocol (it wrote a line over 64K on fd 3)", seconds: 20)
+        try supervisor.waitForLog("was stopped for breaking the fd 3 protocol (it closed fd 3, so it can report no job)", seconds: 10)
+        // Restarted, and stopped again: a worker broken from the start backs off like a crash.
+        try supervisor.waitForLog("was stopped for breaking the fd 3 protocol (3 invalid lines on fd 3)", count: 2, seconds: 10)
+
+        // Flooded and fed garbage, solo still answers at once, and its memory stays small.
+        let json = try status(scratch)
+        for pool in ["garbage", "hugeline", "closer"] {
+            let lastExit = slots(json, pool).compactMap { $0["last_exit"]?.stringValue }.first ?? ""
+            #expect(lastExit.hasPrefix("stopped for breaking the fd 3 protocol"), "\(pool): \(lastExit)")
+        }
+        #expect(slots(json, "flood").first?["state"]?.stringValue == "ready")
+        let rss = residentBytes(supervisor.pid)
+        #expect(rss > 0 && rss < 64 << 20, "solo's RSS \(rss >> 20) MiB after a 100 MB line and a flood")
+        let starts = supervisor.lines(containing: "pool garbage: started worker").count
+        #expect(supervisor.lines(containing: "wrote an invalid line").count <= 3 * starts, "three logged per worker")
+        #expect(try supervisor.stop() == 0)
+    }
+
+    @Test func aCrashLoopCostsSoloAlmostNoCPUAndStatusSaysWhy() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        scratch.config(port: port, "[crasher]\nqueue = none\ncommand = sh -c 'echo cannot connect to the database >&2; exit 3'\n")
+        let supervisor = try RunningSupervisor(scratch)
+        try supervisor.waitForLog("died: exit status 3", count: 4)
+        let before = cpuSeconds(supervisor.pid)
+        let began = Date()
+        usleep(3_000_000)
+        let used = cpuSeconds(supervisor.pid) - before
+        let elapsed = Date().timeIntervalSince(began)
+        #expect(used / elapsed < 0.05, "solo used \(used) s of CPU in \(elapsed) s of a crash loop")
+        let slot = try #require(slots(try status(scratch), "crasher").first)
+        #expect(slot["last_exit"]?.stringValue == "exit status 3")
+        #expect((slot["restarts"]?.intValue ?? 0) >= 4)
+        #expect(slot["state"]?.stringValue == "backoff" || slot["state"]?.stringValue == "ready")
+        #expect(supervisor.lines(containing: ": cannot connect to the database").first?.contains(" crasher[0] ") == true, "the worker's own words are in the log")
+        #expect(try supervisor.stop() == 0)
+    }
+
+    @Test func aWorkerThatAllocatesWithoutEndIsKilledWithinASample() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        // 1 MiB every 5 ms (about 200 MiB/s), bounded by rlimit_as should solo fail to act.
+        scratch.config(port: port, """
+            [leak]
+            queue = none
+            command = perl -e '$| = 1; my $s = ""; print "start\\n"; while (1) { $s .= "a" x 1048576; select(undef, undef, undef, 0.005) }'
+            memory_kill = 64M
+            memory_interval = 100ms
+            rlimit_as = 2G
+            """)
+        let supervisor = try RunningSupervisor(scratch)
+        try supervisor.waitForLog(": start")
+        let baseline = residentBytes(supervisor.pid)
+        try supervisor.waitForLog("was killed for memory", count: 3, seconds: 30)
+        for line in supervisor.lines(containing: "was killed for memory") {
+            // "(NNM)" at the kill: past 64M by at most a sample or two of growth (20 MiB each).
+            let figure = line.components(separatedBy: "killed for memory (").dropFirst().first.map { $0.prefix { $0.isNumber || $0 == "." } } ?? ""
+            let megabytes = Double(figure) ?? 0
+            #expect(megabytes >= 64 && megabytes < 64 + 60, "\(line)")
+        }
+        let after = residentBytes(supervisor.pid)
+        #expect(after < baseline + (4 << 20), "solo's own RSS went from \(baseline) to \(after)")
+        #expect(try supervisor.stop() == 0)
+    }
+
+    @Test(.enabled(if: getuid() == 0, "RLIMIT_NPROC does not bind root: needs root to run the worker as nobody"))
+    func rlimitsContainAForkBombAndOpenFiles() throws {
+        let scratch = Scratch()
+        chmod(scratch.path, 0o777)
+        let port = try freePort()
+        scratch.config(port: port, """
+            [bomb]
+            queue = none
+            user = nobody
+            rlimit_nproc = 20
+            command = perl -e 'my $n = 0; for (1..500) { my $p = fork; last unless defined $p; if ($p == 0) { sleep 60; exit 0 } $n++ } open my $f, ">", "forks.tmp" or die; print $f "$n\\n"; close $f; rename "forks.tmp", "forks"; sleep 600'
+            [files]
+            queue = none
+            rlimit_nofile = 64
+            command = perl -e 'my @h; while (open(my $h, "<", "/dev/null")) { push @h, $h } my $n = @h; close(pop @h); open my $f, ">", "files.tmp" or die "$!"; print $f "$n\\n"; close $f; rename "files.tmp", "files"; sleep 600'
+            """)
+        let supervisor = try RunningSupervisor(scratch)
+        try waitFor("the fork bomb's count") { scratch.exists("forks") }
+        let forks = Int(scratch.read("forks").trimmed) ?? -1
+        #expect(forks >= 1 && forks < 20, "\(forks) forks under rlimit_nproc = 20")
+        try waitFor("the open-file count") { scratch.exists("files") }
+        let files = Int(scratch.read("files").trimmed) ?? -1
+        #expect(files >= 10 && files <= 61, "\(files) files under rlimit_nofile = 64")
+        let bombPid = try #require(ProcFS.children(of: supervisor.pid).first { pid in
+            (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8))?.contains("fork") == true
+        })
+        let session = ProcFS.stat(of: bombPid)?.session ?? 0
+        #expect(session > 0)
+        #expect(try supervisor.stop() == 0)
+        func left() -> [pid_t] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { pid_t($0) }
+                .filter { ProcFS.stat(of: $0)?.session == session && isRunning($0) }
+        }
+        try waitFor("every process of the bomb to go with its worker", seconds: 10) { left().isEmpty }
+    }
+}
