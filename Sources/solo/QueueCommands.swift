@@ -19,11 +19,12 @@ private func forEachStore(_ paths: [String], _ body: (JobStore) throws -> Void) 
     return true
 }
 
-private func openStore(_ path: String, create: Bool, durable: Bool = false) -> JobStore? {
+/// The queue file, or nil after saying why not (`command` and `consequence` frame the message).
+private func openStore(_ path: String, create: Bool, durable: Bool = false, command: String = "solo", consequence: String = "") -> JobStore? {
     do {
         return try JobStore(path: path, create: create, durable: durable, busyTimeout: 10_000)
     } catch {
-        printError("solo: \(error)")
+        printError("\(command): \(error)\(consequence)")
         return nil
     }
 }
@@ -53,7 +54,7 @@ func pushCommand(_ rest: [String]) throws -> Int32 {
         guard let attempts = Int(text), attempts >= 1 else { throw UsageError("solo push: --max-attempts \(text) is not a number of 1 or more") }
         template.maxAttempts = attempts
     }
-    guard let store = openStore(target.path, create: true, durable: true) else { return 1 }
+    guard let store = openStore(target.path, create: true, durable: true, command: "solo push", consequence: "; nothing was queued") else { return 1 }
     // A job pushed by a worker joins the group of the job that worker is running.
     template.group = arguments.values["group"] ?? environment("SOLO_GROUP")
     if template.group == nil, let worker = environment("SOLO_WORKER_ID") {

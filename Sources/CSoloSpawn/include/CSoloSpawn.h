@@ -123,8 +123,10 @@ int solo_signalfd_read(int fd, int *_Nonnull signo, pid_t *_Nonnull sender);
 enum {
     SOLO_IN_MODIFY = 0x002,
     SOLO_IN_CLOSE_WRITE = 0x008,
+    SOLO_IN_MOVED_FROM = 0x040,
     SOLO_IN_MOVED_TO = 0x080,
     SOLO_IN_CREATE = 0x100,
+    SOLO_IN_DELETE = 0x200,
 };
 
 int solo_inotify_init(int *_Nonnull fd);                                  // non-blocking, CLOEXEC

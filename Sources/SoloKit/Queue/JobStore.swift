@@ -20,7 +20,7 @@ public struct QueueError: Error, CustomStringConvertible, Equatable {
         if error.isBusy {
             self.init(.busy, "\(path): busy (another process is writing)")
         } else if primary == SQLITE_FULL {
-            self.init(.unavailable, "\(path): the disk is full; jobs wait until there is room")
+            self.init(.unavailable, "\(path): the disk is full (free some space)")
         } else if primary == SQLITE_NOTADB {
             self.init(.unavailable, "\(path) is not an SQLite database, so not a solo queue; point queue at another file")
         } else if primary == SQLITE_CORRUPT {
@@ -117,6 +117,12 @@ public final class JobStore {
     /// survive a power cut); otherwise fsync at checkpoints (a lost completion re-runs a job).
     /// `openTimeout`: how long opening may wait for a busy file (the supervisor's loop gives 0
     /// and tries again); `busyTimeout`: the same for every later operation.
+    /// Copies everything committed in the -wal into the file itself, wherever it is now (a file
+    /// moved away keeps its jobs; SQLite would not do it at close for a file that moved).
+    public func checkpoint() throws(QueueError) {
+        try run { () throws(DatabaseError) in try database.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
+    }
+
     public init(path: String, create: Bool, durable: Bool = false, busyTimeout: Int32 = 0, openTimeout: Int32 = 1000) throws(QueueError) {
         self.path = path
         if !create && !Files.exists(path) {

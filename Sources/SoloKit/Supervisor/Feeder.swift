@@ -136,12 +136,11 @@ final class Feeder {
             if file.inode != 0 && inode != file.inode { file.generation += 1 }
             file.inode = inode
             file.retryAt = nil
-            file.retryWait = .seconds(1)
             file.reclaimed = []
             file.renewDue = true
             for feed in feeds(of: file) { feed.maybeNewJobs = true }
-            if let problem = file.problem { say("queue \(file.path) is usable again (it was: \(problem))") }
-            file.problem = nil
+            // A problem is over when an operation works, not when the file opens (a full disk
+            // lets it open, and fails the first write).
         } catch {
             unavailable(file, error, now: now)
         }
@@ -165,7 +164,15 @@ final class Feeder {
     /// Runs an operation on a usable file; a failure marks it busy or unusable.
     private func using<T>(_ file: QueueFile, now: Moment, _ body: (JobStore) throws(QueueError) -> T) -> T? {
         guard let store = file.store else { return nil }
-        do { return try body(store) } catch {
+        do {
+            let result = try body(store)
+            if let problem = file.problem {
+                say("queue \(file.path) is usable again (it was: \(problem))")
+                file.problem = nil
+                file.retryWait = .seconds(1)
+            }
+            return result
+        } catch {
             unavailable(file, error, now: now)
             return nil
         }
@@ -276,14 +283,48 @@ final class Feeder {
         }
     }
 
-    /// Something changed in a watched directory: perhaps new jobs in a queue file.
+    /// Something changed in a watched directory: perhaps new jobs in a queue file, or the file
+    /// itself deleted or replaced (then new jobs go to a new file, which is opened at once).
     func filesChanged() {
         let names = Set(watch?.drain() ?? [])
+        // An empty name: the kernel's event queue overflowed, and anything may have changed.
+        let overflowed = names.contains("")
+        for file in files.values {
+            let base = Path.lastComponent(file.path)
+            guard overflowed || names.contains(base) else { continue }
+            if file.store == nil {
+                // Unusable, and something was done to it (restored, say): try it now.
+                if file.problem != nil { file.retryAt = Moment.now() }
+            } else {
+                reopenIfReplaced(file, now: Moment.now())
+            }
+        }
         for feed in feeds {
             let base = Path.lastComponent(feed.file.path)
-            // An empty name: the kernel's event queue overflowed, and anything may have changed.
-            if names.contains(where: { $0.isEmpty || $0 == base || $0.hasPrefix(base + "-") }) { feed.maybeNewJobs = true }
+            if overflowed || names.contains(where: { $0 == base || $0.hasPrefix(base + "-") }) { feed.maybeNewJobs = true }
         }
+    }
+
+    /// A file deleted or replaced under our feet (made anew, moved over): settles with the old
+    /// file through the connection that still holds it, then opens the one at the path.
+    ///
+    /// The old file's -wal and -shm go with it while the names still hold them (SQLite leaves
+    /// them, for a file that moved): left behind, SQLite would read the old file's pages from
+    /// them as if they were the new file's. If the names hold other files by now (the new
+    /// file's), they are left alone.
+    private func reopenIfReplaced(_ file: QueueFile, now: Moment) {
+        guard let store = file.store, Self.inode(of: file.path) != file.inode else { return }
+        say("queue \(file.path) was \(Files.exists(file.path) ? "replaced" : "deleted"); opening \(Files.exists(file.path) ? "the new file" : "a new, empty one")")
+        settle(file)
+        let wal = file.path + "-wal"
+        let sideFilesAreOurs = ProcFS.inodeOfOpenFile(wal).map { $0 == Self.inode(of: wal) } ?? false
+        do { try store.checkpoint() } catch { say("queue \(file.path): the old file's last commits could not be copied into it: \(error)") }
+        file.store = nil
+        if sideFilesAreOurs {
+            unlink(wal)
+            unlink(file.path + "-shm")
+        }
+        open(file, now: now)
     }
 
     /// Gives back the jobs taken ahead for a pool that stopped or shrank to nothing, so that
@@ -375,14 +416,8 @@ final class Feeder {
         nextMaintenance = now + Self.lease / 3
         let wall = JobStore.now()
         for file in files.values {
-            // A file replaced under our feet (deleted and made anew): settle with the old file
-            // through the connection that still holds it, then open the new one.
-            if file.store != nil, Self.inode(of: file.path) != file.inode {
-                say("queue \(file.path) was replaced; opening the new file")
-                settle(file)
-                file.store = nil
-                open(file, now: now)
-            }
+            // In case no inotify event said so.
+            reopenIfReplaced(file, now: now)
             // A safety net for commits that no inotify event reported (a watch that could not be
             // set, a file system that does not report): look for new jobs at every maintenance.
             for feed in feeds(of: file) { feed.maybeNewJobs = true }

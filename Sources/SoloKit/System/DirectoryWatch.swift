@@ -1,7 +1,8 @@
 import CSoloSpawn
 
-/// inotify over a few directories: says which file names were written, created or moved in.
-/// The queue uses it to learn that another process committed jobs, instead of polling.
+/// inotify over a few directories: says which file names were written, created, moved or
+/// deleted. The queue uses it to learn that another process committed jobs, instead of
+/// polling, and that a queue file was deleted or replaced.
 public final class DirectoryWatch {
     public let descriptor: FileDescriptor
     private var buffer = [UInt8](repeating: 0, count: 16384)
@@ -16,7 +17,7 @@ public final class DirectoryWatch {
 
     public func watch(_ directory: String) throws(Errno) {
         var wd: Int32 = 0
-        let mask = UInt32(SOLO_IN_MODIFY | SOLO_IN_CLOSE_WRITE | SOLO_IN_MOVED_TO | SOLO_IN_CREATE)
+        let mask = UInt32(SOLO_IN_MODIFY | SOLO_IN_CLOSE_WRITE | SOLO_IN_MOVED_TO | SOLO_IN_CREATE | SOLO_IN_MOVED_FROM | SOLO_IN_DELETE)
         try check(solo_inotify_watch(descriptor.rawValue, directory, mask, &wd))
     }
 

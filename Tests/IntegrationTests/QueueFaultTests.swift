@@ -1,0 +1,146 @@
+import Foundation
+import Glibc
+import SoloKit
+import Testing
+
+/// Whether this process may mount a tmpfs (root, with the capability: CI runs so).
+let canMountTmpfs: Bool = {
+    guard getuid() == 0 else { return false }
+    let probe = Scratch()
+    guard mount("tmpfs", probe.path, "tmpfs", 0, "size=64k") == 0 else { return false }
+    umount(probe.path)
+    return true
+}()
+
+/// A queue file deleted, replaced by garbage, corrupted or on a full disk: solo says what is
+/// wrong, keeps its workers up, loses nothing that was stored, and carries on once the cause
+/// is gone.
+@Suite struct QueueFaultTests {
+    let feed = FeedModeTests()
+
+    func counts(_ path: String) throws -> QueueCounts {
+        let store = try JobStore(path: path, create: false, busyTimeout: 5000)
+        return try store.counts().first ?? QueueCounts(queue: "feed")
+    }
+
+    @Test func aDeletedQueueFileIsMadeAnewAndJobsPushedThereRun() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        feed.setUp(scratch, port: port)
+        let supervisor = try RunningSupervisor(scratch)
+        try feed.push(scratch, ["before"])
+        try waitFor("the first job") { feed.handled(scratch).count == 1 }
+        // The main file only, as a hasty `rm queue.db` does: its -wal and -shm stay behind.
+        unlink(scratch.file("queue.db"))
+        try supervisor.waitForLog("queue \(scratch.file("queue.db")) was deleted; opening a new, empty one")
+        try feed.push(scratch, ["after-1", "after-2"])
+        try waitFor("the jobs pushed to the new file, done") { (try? counts(scratch.file("queue.db")).done) == 2 }
+        #expect(feed.handled(scratch).map(\.payload) == ["before", "after-1", "after-2"])
+        #expect(try supervisor.stop() == 0)
+        #expect(try counts(scratch.file("queue.db")).done == 2, "the new file's jobs survive solo letting go of the old one")
+    }
+
+    @Test func aQueueFileReplacedByGarbageWaitsUntilItIsRestored() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        feed.setUp(scratch, port: port, pool: "workers = 1\n")
+        let supervisor = try RunningSupervisor(scratch)
+        try supervisor.waitForLog("started worker 0")
+        try #require(try runSolo(["stop", "feed", "--config", "solo.conf"], in: scratch).status == 0)
+        try feed.push(scratch, (1...20).map { "stored\($0)" })
+        // A copy made by SQLite's own backup, as an operator would keep one.
+        let backup = try Database(path: scratch.file("queue.db"), create: false)
+        try backup.execute("VACUUM INTO '\(scratch.file("backup.db"))'")
+
+        scratch.write("garbage", String(repeating: "this is not a database\n", count: 500))
+        rename(scratch.file("garbage"), scratch.file("queue.db"))
+        try supervisor.waitForLog("was replaced; opening the new file")
+        try supervisor.waitForLog("is unusable: ")
+        #expect(supervisor.log.contains("file is not a database") || supervisor.log.contains("not a solo queue"), "\(supervisor.log)")
+        let refused = try runSolo(["push", "--config", "solo.conf", "lost?"], in: scratch)
+        #expect(refused.status != 0 && refused.stderr.contains(scratch.file("queue.db")) && refused.stderr.contains("nothing was queued"), "\(refused.stderr)")
+        try #require(try runSolo(["start", "feed", "--config", "solo.conf"], in: scratch).status == 0)
+        try supervisor.waitForLog("started worker 0", count: 2)
+        #expect(feed.handled(scratch).isEmpty)
+
+        rename(scratch.file("backup.db"), scratch.file("queue.db"))
+        try supervisor.waitForLog("is usable again", seconds: 40)
+        try waitFor("every stored job, from the restored file", seconds: 20) { feed.handled(scratch).count == 20 }
+        #expect(Set(feed.handled(scratch).map(\.payload)) == Set((1...20).map { "stored\($0)" }))
+        #expect(try supervisor.stop() == 0)
+    }
+
+    @Test func aCorruptedHeaderIsReportedAndRepairingItLosesNothing() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        feed.setUp(scratch, port: port)
+        try feed.push(scratch, (1...10).map { "kept\($0)" })
+        let path = scratch.file("queue.db")
+        let handle = try #require(FileHandle(forUpdatingAtPath: path))
+        let header = handle.readData(ofLength: 100)
+        handle.seek(toFileOffset: 0)
+        handle.write(Data(repeating: 0x5A, count: 100))
+        handle.synchronizeFile()
+
+        let supervisor = try RunningSupervisor(scratch)
+        try supervisor.waitForLog("is unusable: ")
+        try supervisor.waitForLog("started worker 0")
+        let status = try runSolo(["status", "--config", "solo.conf"], in: scratch)
+        #expect(status.stdout.contains("unusable"), "solo status says so: \(status.stdout)")
+        let pushed = try runSolo(["push", "--config", "solo.conf", "new"], in: scratch)
+        #expect(pushed.status != 0 && pushed.stderr.contains("nothing was queued"), "\(pushed.stderr)")
+
+        handle.seek(toFileOffset: 0)
+        handle.write(header)
+        handle.synchronizeFile()
+        try handle.close()
+        try supervisor.waitForLog("is usable again", seconds: 40)
+        try waitFor("every job stored before the damage", seconds: 20) { feed.handled(scratch).count == 10 }
+        #expect(try supervisor.stop() == 0)
+        let after = try counts(path)
+        #expect(after.done == 10 && after.pending == 0 && after.dead == 0, "\(after)")
+    }
+
+    @Test(.enabled(if: canMountTmpfs, "needs root to mount a small tmpfs"))
+    func aFullDiskRefusesPushesKeepsWhatIsStoredAndRecovers() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        let disk = scratch.file("disk")
+        mkdir(disk, 0o755)
+        try #require(mount("tmpfs", disk, "tmpfs", 0, "size=2m") == 0, "mount: errno \(errno)")
+        defer { umount2(disk, Int32(MNT_DETACH)) }
+        feed.setUp(scratch, port: port, pool: "queue = sqlite:disk/queue.db\n")
+        // `queue` is set twice in setUp's section: the pool's own line must be the only one.
+        scratch.write("solo.conf", scratch.read("solo.conf").replacingOccurrences(of: "queue = sqlite:queue.db\n", with: ""))
+        let queuePath = disk + "/queue.db"
+        let supervisor = try RunningSupervisor(scratch)
+        try supervisor.waitForLog("started worker 0")
+        try #require(try runSolo(["stop", "feed", "--config", "solo.conf"], in: scratch).status == 0)
+        try feed.push(scratch, (1...100).map { "stored\($0)" })
+
+        // Fill the disk to the last block.
+        let filler = FileHandle(forWritingAtPath: disk + "/filler") ?? {
+            FileManager.default.createFile(atPath: disk + "/filler", contents: nil)
+            return FileHandle(forWritingAtPath: disk + "/filler")!
+        }()
+        let chunk = [UInt8](repeating: 0, count: 4096)
+        let fd = filler.fileDescriptor
+        while write(fd, chunk, chunk.count) == chunk.count {}
+        try filler.close()
+
+        let payload = String(repeating: "x", count: 2000)
+        let refused = try runSolo(["push", "--config", "solo.conf", payload, payload, payload], in: scratch)
+        #expect(refused.status != 0 && refused.stderr.contains("the disk is full (free some space)") && refused.stderr.contains("nothing was queued"), "\(refused.stderr)")
+        try #require(try runSolo(["start", "feed", "--config", "solo.conf"], in: scratch).status == 0)
+        try supervisor.waitForLog("the disk is full", seconds: 20)
+        let status = try runSolo(["status", "--json", "--config", "solo.conf"], in: scratch)
+        #expect(status.status == 0 && status.stdout.contains("\"state\":\"ready\""), "the workers stay up: \(status.stdout)")
+
+        unlink(disk + "/filler")
+        try supervisor.waitForLog("is usable again", seconds: 40)
+        try waitFor("every stored job", seconds: 20) { feed.handled(scratch).count == 100 }
+        #expect(try supervisor.stop() == 0)
+        let after = try counts(queuePath)
+        #expect(after.done == 100 && after.pending == 0, "\(after)")
+    }
+}
