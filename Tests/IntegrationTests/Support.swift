@@ -159,6 +159,12 @@ func runSolo(_ arguments: [String], in scratch: Scratch, environment: [String: S
     return (status, child.stdout, child.stderr)
 }
 
+/// Runs another program (by absolute path) to completion; its exit status.
+func runCommand(_ arguments: [String], in scratch: Scratch, seconds: Double = 15) throws -> Int32 {
+    let child = try Child(Array(arguments.dropFirst()), in: scratch, name: "cmd-\(UUID().uuidString.prefix(8))", executable: arguments[0])
+    return try child.wait(seconds: seconds)
+}
+
 /// A `solo run` in the foreground, with its log (standard error) in a file.
 final class RunningSupervisor {
     let child: Child
