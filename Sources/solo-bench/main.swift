@@ -13,8 +13,8 @@ struct Options {
     var solo = ".build-static/release/solo"
     var tools = ".build-static/bench"
     var quick = false
-    /// Which parts: core (the supervisor, issue 2) and queue (feed mode, issue 3).
-    var parts: Set<String> = ["core", "queue"]
+    /// Which parts: core (the supervisor), queue (feed mode) and soak (a million jobs).
+    var parts: Set<String> = ["core", "queue", "soak"]
 }
 
 func parseOptions() -> Options {
@@ -27,7 +27,7 @@ func parseOptions() -> Options {
         case "--quick": options.quick = true
         case "--only": options.parts = [arguments.popFirst() ?? ""]
         default:
-            FileHandle.standardError.write("usage: solo-bench [--solo PATH] [--tools DIR] [--quick] [--only core|queue]\n".data(using: .utf8)!)
+            FileHandle.standardError.write("usage: solo-bench [--solo PATH] [--tools DIR] [--quick] [--only core|queue|soak]\n".data(using: .utf8)!)
             exit(2)
         }
     }
@@ -125,7 +125,7 @@ final class BenchSupervisor {
     let pid: pid_t
     let announcements: Announcements
 
-    init(solo: String, tools: String, pool: String, environment: String = "", command: String? = nil, queue: String = "none") {
+    init(solo: String, tools: String, pool: String, environment: String = "", command: String? = nil, queue: String = "none", maxJobs: String = "none") {
         var template = Array("/tmp/solo-bench-XXXXXX".utf8CString)
         directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
         announcements = Announcements(path: directory + "/announce")
@@ -138,7 +138,7 @@ final class BenchSupervisor {
             command = \(command ?? tools + "/worker")
             queue = \(queue == "none" ? "none" : "sqlite:" + directory + "/" + queue)
             environment = BENCH_FIFO=\(directory)/announce\(environment)
-            max_jobs = none
+            max_jobs = \(maxJobs)
             \(pool)
             """
         _ = FileManager.default.createFile(atPath: directory + "/solo.conf", contents: config.data(using: .utf8))
@@ -254,6 +254,17 @@ func scratchDirectory() -> String {
 
 let samplePayload = Array(#"{"id": 12345, "to": "someone@example.org"}"#.utf8)
 
+/// The supervisor's queue file, once it has made it.
+func queueFile(of supervisor: BenchSupervisor) -> JobStore {
+    let path = supervisor.directory + "/queue.db"
+    let ready = Moment.now() + .seconds(10)
+    while Moment.now() < ready {
+        if let store = try? JobStore(path: path, create: false, busyTimeout: 5000) { return store }
+        usleep(10_000)
+    }
+    fail("the supervisor made no queue file")
+}
+
 /// Jobs per second through a supervisor with two workers, from a queue filled beforehand.
 func feedThroughput(_ options: Options, command: String, jobs: Int) -> Double {
     let supervisor = BenchSupervisor(solo: options.solo, tools: options.tools,
@@ -261,14 +272,7 @@ func feedThroughput(_ options: Options, command: String, jobs: Int) -> Double {
                                      command: command, queue: "queue.db")
     defer { supervisor.stop() }
     // The supervisor makes the file; fill it while its workers wait, then time the drain.
-    let path = supervisor.directory + "/queue.db"
-    var store: JobStore?
-    let ready = Moment.now() + .seconds(10)
-    while store == nil && Moment.now() < ready {
-        store = try? JobStore(path: path, create: false, busyTimeout: 5000)
-        if store == nil { usleep(10_000) }
-    }
-    guard let store else { fail("the supervisor made no queue file") }
+    let store = queueFile(of: supervisor)
     kill(supervisor.pid, SIGSTOP)
     do { try store.push(queue: "bench", (0..<jobs).map { _ in NewJob(payload: samplePayload) }) } catch { fail("push: \(error)") }
     let begin = Moment.now()
@@ -367,6 +371,38 @@ func reserveTime(waiting: Int, rounds: Int) -> (reserve: Double, finish: Double)
 
 // MARK: - report
 
+/// A million jobs (fewer with --quick) through two workers recycled every 100 to 200 jobs: the
+/// supervisor's RSS at each tenth of the run, and the recycles.
+func soak(_ options: Options, jobs: Int) -> (rss: [(done: Int, mib: Double)], recycles: Int, seconds: Double) {
+    let supervisor = BenchSupervisor(solo: options.solo, tools: options.tools,
+                                     pool: "workers = 2\njob_timeout = none\nkeep_done = 10s", command: options.tools + "/feed-worker",
+                                     queue: "queue.db", maxJobs: "100-200")
+    defer { supervisor.stop() }
+    let store = queueFile(of: supervisor)
+    usleep(500_000)
+    let batch = 100_000
+    let begin = Moment.now()
+    var pushed = 0
+    var samples: [(Int, Double)] = []
+    var finished = 0
+    while finished < jobs {
+        // Keep at most a batch waiting, so the file stays the size a busy queue has.
+        let unfinished = (try? store.unfinished(queue: "bench")) ?? 0
+        if unfinished < batch / 2 && pushed < jobs {
+            let count = min(batch, jobs - pushed)
+            do { try store.push(queue: "bench", (0..<count).map { _ in NewJob(payload: samplePayload) }) } catch { fail("push: \(error)") }
+            pushed += count
+        }
+        finished = pushed - ((try? store.unfinished(queue: "bench")) ?? 0)
+        if finished >= (samples.count + 1) * jobs / 10 { samples.append((finished, statusValue(of: supervisor.pid, "VmRSS") / 1024)) }
+        usleep(100_000)
+    }
+    let seconds = (Moment.now() - begin).seconds
+    let log = (try? String(contentsOfFile: supervisor.directory + "/solo.log", encoding: .utf8)) ?? ""
+    let recycles = log.components(separatedBy: "recycling worker").count - 1
+    return (samples, recycles, seconds)
+}
+
 func machine() -> String {
     let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
     let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "?"
@@ -412,6 +448,15 @@ if options.parts.contains("core") {
     print("|---|---|")
     print("| restarts | \(churn.restarts) (\(format(Double(churn.restarts) / churn.seconds, 0))/s) |")
     print("| supervisor CPU per restart | \(format(churn.cpuPerRestart, 3)) ms |\n")
+}
+
+if options.parts.contains("soak") {
+    let jobs = options.quick ? 200_000 : 1_000_000
+    let run = soak(options, jobs: jobs)
+    print("| soak: \(jobs) jobs, 2 C workers recycled every 100-200 jobs (\(run.recycles) recycles, \(format(run.seconds, 0)) s) | supervisor RSS |")
+    print("|---|---|")
+    for sample in run.rss { print("| after \(sample.done) jobs | \(format(sample.mib, 1)) MiB |") }
+    print("")
 }
 
 if options.parts.contains("queue") {

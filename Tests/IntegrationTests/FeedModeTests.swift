@@ -106,39 +106,6 @@ import Testing
         #expect(try supervisor.stop() == 0)
     }
 
-    @Test func nothingIsLostWhenTheSupervisorIsKilledAgainAndAgain() throws {
-        let scratch = Scratch()
-        let port = try freePort()
-        setUp(scratch, port: port, pool: "workers = 4\n")
-        let total = 2000
-        try push(scratch, (1...total).map { "j\($0)" })
-        var kills = 0
-        let deadline = Date().addingTimeInterval(90)
-        var counts = QueueCounts(queue: "feed")
-        while Date() < deadline {
-            let supervisor = try RunningSupervisor(scratch)
-            try supervisor.waitForLog("started worker 3")
-            usleep(UInt32.random(in: 150_000...400_000))
-            let store = try JobStore(path: scratch.file("queue.db"), create: false, busyTimeout: 5000)
-            counts = try store.counts().first ?? counts
-            if counts.done == total { break }
-            supervisor.child.signal(SIGKILL)
-            _ = try supervisor.child.wait()
-            kills += 1
-        }
-        let store = try JobStore(path: scratch.file("queue.db"), create: false, busyTimeout: 5000)
-        counts = try #require(try store.counts().first)
-        #expect(counts.done == total && counts.dead == 0 && counts.pending == 0, "every job done, none lost: \(counts)")
-        let runs = handled(scratch).map(\.payload)
-        #expect(Set(runs) == Set((1...total).map { "j\($0)" }), "every job ran at least once")
-        let duplicates = runs.count - Set(runs).count
-        // In flight at a kill: the 4 jobs in workers' hands and the outcomes not yet committed.
-        #expect(kills >= 3)
-        #expect(duplicates <= kills * 40, "\(duplicates) duplicates over \(kills) kills")
-        let pids = Set(handled(scratch).map(\.pid)).compactMap { pid_t($0) }
-        try waitFor("no worker left behind") { !pids.contains(where: isRunning) }
-    }
-
     @Test func poolsSharingAFileDoNotStarveEachOther() throws {
         let scratch = Scratch()
         let port = try freePort()

@@ -11,12 +11,12 @@ struct Timeout: Error, CustomStringConvertible {
     var description: String { "timed out waiting for \(what)" }
 }
 
-/// Polls `condition` every 10 ms until it holds or `seconds` pass.
-func waitFor(_ what: String, seconds: Double = 10, _ condition: () -> Bool) throws {
+/// Polls `condition` every `interval` (10 ms) until it holds or `seconds` pass.
+func waitFor(_ what: String, seconds: Double = 10, interval: useconds_t = 10_000, _ condition: () -> Bool) throws {
     let deadline = Date().addingTimeInterval(seconds)
     while !condition() {
         if Date() > deadline { throw Timeout(what: what) }
-        usleep(10_000)
+        usleep(interval)
     }
 }
 
