@@ -13,8 +13,11 @@ struct Options {
     var solo = ".build-static/release/solo"
     var tools = ".build-static/bench"
     var quick = false
-    /// Which parts: core (the supervisor), queue (feed mode) and soak (a million jobs).
+    /// Which parts: core (the supervisor), queue (feed mode) and soak (a million jobs); peers
+    /// (solo next to supervisord and runit) only when asked for, by bench/peers.
     var parts: Set<String> = ["core", "queue", "soak"]
+    var supervisord: String?
+    var runsvdir: String?
 }
 
 func parseOptions() -> Options {
@@ -26,8 +29,10 @@ func parseOptions() -> Options {
         case "--tools": options.tools = arguments.popFirst() ?? options.tools
         case "--quick": options.quick = true
         case "--only": options.parts = [arguments.popFirst() ?? ""]
+        case "--supervisord": options.supervisord = arguments.popFirst()
+        case "--runsvdir": options.runsvdir = arguments.popFirst()
         default:
-            FileHandle.standardError.write("usage: solo-bench [--solo PATH] [--tools DIR] [--quick] [--only core|queue|soak]\n".data(using: .utf8)!)
+            FileHandle.standardError.write("usage: solo-bench [--solo PATH] [--tools DIR] [--quick] [--only core|queue|soak|peers] [--supervisord PATH] [--runsvdir PATH]\n".data(using: .utf8)!)
             exit(2)
         }
     }
@@ -306,19 +311,25 @@ func processPerJob(_ command: [String], jobs: Int) -> Double {
     return Double(jobs) / (Moment.now() - begin).seconds
 }
 
-func rawExchange(_ options: Options, _ command: [String], jobs: Int) -> Double {
+/// What a program prints on its standard output (and error, with `errorsToo`), run to its end.
+func output(of command: [String], errorsToo: Bool = false) -> String {
     let output = try! FileDescriptor.pipe()
-    var request = SpawnRequest(path: options.tools + "/pingpong", arguments: [options.tools + "/pingpong", "\(jobs)", "2"] + command,
-                               environment: ["PATH=/usr/bin:/bin"], descriptors: [devNull, output.write, devNull])
+    var request = SpawnRequest(path: command[0], arguments: command, environment: ["PATH=/usr/bin:/bin"],
+                               descriptors: [devNull, output.write, errorsToo ? output.write : devNull])
     request.newSession = false
-    let pid = try! spawn(request)
+    guard let pid = try? spawn(request) else { fail("cannot run \(command[0])") }
     output.write.close()
     var text: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 256)
     while case .bytes(let n)? = try? output.read.read(into: &chunk) { text += chunk[0..<n] }
     output.read.close()
     _ = Processes.wait(for: pid)
-    return Double(String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    return String(decoding: text, as: UTF8.self)
+}
+
+func rawExchange(_ options: Options, _ command: [String], jobs: Int) -> Double {
+    let text = output(of: [options.tools + "/pingpong", "\(jobs)", "2"] + command)
+    return Double(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
 }
 
 /// `solo push` of `lines` lines from standard input into a fresh file; jobs per second.
@@ -373,7 +384,7 @@ func reserveTime(waiting: Int, rounds: Int) -> (reserve: Double, finish: Double)
 
 /// A million jobs (fewer with --quick) through two workers recycled every 100 to 200 jobs: the
 /// supervisor's RSS at each tenth of the run, and the recycles.
-func soak(_ options: Options, jobs: Int) -> (rss: [(done: Int, mib: Double)], recycles: Int, seconds: Double) {
+func soak(_ options: Options, jobs: Int) -> (rss: [(done: Int, anon: Double, file: Double)], recycles: Int, seconds: Double) {
     let supervisor = BenchSupervisor(solo: options.solo, tools: options.tools,
                                      pool: "workers = 2\njob_timeout = none\nkeep_done = 10s", command: options.tools + "/feed-worker",
                                      queue: "queue.db", maxJobs: "100-200")
@@ -383,7 +394,7 @@ func soak(_ options: Options, jobs: Int) -> (rss: [(done: Int, mib: Double)], re
     let batch = 100_000
     let begin = Moment.now()
     var pushed = 0
-    var samples: [(Int, Double)] = []
+    var samples: [(Int, Double, Double)] = []
     var finished = 0
     while finished < jobs {
         // Keep at most a batch waiting, so the file stays the size a busy queue has.
@@ -394,7 +405,9 @@ func soak(_ options: Options, jobs: Int) -> (rss: [(done: Int, mib: Double)], re
             pushed += count
         }
         finished = pushed - ((try? store.unfinished(queue: "bench")) ?? 0)
-        if finished >= (samples.count + 1) * jobs / 10 { samples.append((finished, statusValue(of: supervisor.pid, "VmRSS") / 1024)) }
+        if finished >= (samples.count + 1) * jobs / 10 {
+            samples.append((finished, statusValue(of: supervisor.pid, "RssAnon") / 1024, statusValue(of: supervisor.pid, "RssFile") / 1024))
+        }
         usleep(100_000)
     }
     let seconds = (Moment.now() - begin).seconds
@@ -450,12 +463,16 @@ if options.parts.contains("core") {
     print("| supervisor CPU per restart | \(format(churn.cpuPerRestart, 3)) ms |\n")
 }
 
+if options.parts.contains("peers") { peersReport(options) }
+
 if options.parts.contains("soak") {
     let jobs = options.quick ? 200_000 : 1_000_000
     let run = soak(options, jobs: jobs)
-    print("| soak: \(jobs) jobs, 2 C workers recycled every 100-200 jobs (\(run.recycles) recycles, \(format(run.seconds, 0)) s) | supervisor RSS |")
-    print("|---|---|")
-    for sample in run.rss { print("| after \(sample.done) jobs | \(format(sample.mib, 1)) MiB |") }
+    print("| soak: \(jobs) jobs, 2 C workers recycled every 100-200 jobs (\(run.recycles) recycles, \(format(run.seconds, 0)) s) | supervisor RSS | of which anonymous | of which file-backed |")
+    print("|---|---|---|---|")
+    for sample in run.rss {
+        print("| after \(sample.done) jobs | \(format(sample.anon + sample.file, 1)) MiB | \(format(sample.anon, 1)) MiB | \(format(sample.file, 1)) MiB |")
+    }
     print("")
 }
 

@@ -106,6 +106,7 @@ func parseMetrics(_ text: String) throws -> [String: Double] {
         #expect(metrics[series("solo_workers_wanted") + "}"] == 2)
         #expect(metrics[queue + ",state=\"ready\"}"] == 0)
         #expect((metrics["solo_resident_bytes"] ?? 0) > 1_000_000)
+        #expect((metrics["solo_sqlite_memory_bytes"] ?? 0) > 10_000, "solo holds a queue file open")
         try waitFor("both workers ready and measured in /metrics") {
             guard let answer = try? httpRequest(port: metricsPort, "GET /metrics HTTP/1.0\r\n\r\n"),
                   let parsed = try? parseMetrics(answer.body) else { return false }

@@ -14,6 +14,9 @@ public struct DatabaseError: Error, CustomStringConvertible, Equatable {
 
 /// A thin, typed layer over one SQLite connection: statements are prepared once and reused.
 public final class Database {
+    /// Memory SQLite holds in this process (page caches, statements, temporary tables).
+    public static var memoryInUse: Int64 { sqlite3_memory_used() }
+
     let handle: OpaquePointer
     public let path: String
 

@@ -123,7 +123,9 @@ public final class JobStore {
         try run { () throws(DatabaseError) in try database.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
     }
 
-    public init(path: String, create: Bool, durable: Bool = false, busyTimeout: Int32 = 0, openTimeout: Int32 = 1000) throws(QueueError) {
+    /// `cacheMiB`: SQLite's page cache for this connection (see below).
+    public init(path: String, create: Bool, durable: Bool = false, busyTimeout: Int32 = 0, openTimeout: Int32 = 1000,
+                cacheMiB: Int = 16) throws(QueueError) {
         self.path = path
         if !create && !Files.exists(path) {
             throw QueueError(.unavailable, "\(path): no such queue file (it is made by solo run or solo push)")
@@ -139,7 +141,7 @@ public final class JobStore {
             // Pages stay in memory between transactions: the ready index and the newest rows are
             // read again and again (SQLite's default of 2 MiB made the supervisor re-read them
             // for every batch: 26 µs of CPU per job against 18 µs with this).
-            try database.execute("PRAGMA cache_size = -16384")
+            try database.execute("PRAGMA cache_size = -\(cacheMiB * 1024)")
             if try schemaVersion() < QueueSchema.version { try migrate() }
             database.setBusyTimeout(milliseconds: busyTimeout)
         } catch let error as QueueError {

@@ -16,6 +16,9 @@ final class Feeder {
     static let commitBatch = 256
     /// How soon a write that found the file busy is tried again.
     static let busyRetry: Duration = .milliseconds(10)
+    /// The supervisor's page cache per queue file: the hot pages (the ready index, the newest
+    /// rows) fit, and its memory stops growing early in a long run.
+    static let cacheMiB = 4
 
     /// Jobs taken ahead of need, so that a reserve transaction serves many jobs: 16 per worker,
     /// at least 64. (Ahead-taken jobs keep their place against later, higher-priority ones: the
@@ -130,7 +133,7 @@ final class Feeder {
 
     private func open(_ file: QueueFile, now: Moment) {
         do {
-            let store = try JobStore(path: file.path, create: true, openTimeout: 0)
+            let store = try JobStore(path: file.path, create: true, openTimeout: 0, cacheMiB: Self.cacheMiB)
             file.store = store
             let inode = Self.inode(of: file.path)
             if file.inode != 0 && inode != file.inode { file.generation += 1 }

@@ -24,6 +24,8 @@ extension Supervisor {
         text.family("solo_start_time_seconds", .gauge, help: "When solo started, in seconds since the epoch.", [([], startedWallClock)])
         text.family("solo_resident_bytes", .gauge, help: "Resident memory of solo itself.",
                     ProcFS.residentBytes(of: getpid()).map { [([], Double($0))] } ?? [])
+        text.family("solo_sqlite_memory_bytes", .gauge, help: "Memory SQLite holds in solo (page caches of the queue files, statements).",
+                    [([], Double(Database.memoryInUse))])
 
         let states = ["starting", "ready", "busy", "draining", "stopping", "backoff", "stopped"]
         text.family("solo_workers", .gauge, help: "Workers by state; backoff and stopped count slots waiting to start a worker.",
