@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <string.h>
@@ -296,3 +297,5 @@ int solo_unix_datagram(const char *path, const char *message, int length) {
     close(s);
     return sent == length ? 0 : saved;
 }
+
+void solo_release_free_memory(void) { malloc_trim(0); }

@@ -166,8 +166,8 @@ func cpuSeconds(_ pid: pid_t) -> Double {
 
     /// The short soak of the test suite (bench/run --only soak runs a million jobs on the
     /// release build): jobs of 1 KB through workers recycled every 50 to 100 jobs. Once solo
-    /// has read 16 MiB of jobs its SQLite page cache is full (it is the one thing meant to grow);
-    /// from there to the end its memory stays where it was.
+    /// has read a few MiB of jobs its SQLite page cache (4 MiB) is full, the one thing meant to
+    /// grow; from there to the end its memory stays where it was.
     @Test func soloDoesNotGrowOverManyJobsAndRecycles() throws {
         let scratch = Scratch()
         let port = try freePort()

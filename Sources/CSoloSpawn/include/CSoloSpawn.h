@@ -165,3 +165,7 @@ int solo_unix_datagram(const char *_Nonnull path, const char *_Nonnull message, 
 
 // Reads the address a socket is bound to (host byte order).
 int solo_socket_address(int fd, uint32_t *_Nonnull addr, uint16_t *_Nonnull port);
+
+// Gives the heap's free pages back to the kernel (glibc's malloc_trim(0), which Swift's Glibc
+// module does not export).
+void solo_release_free_memory(void);
