@@ -7,6 +7,13 @@
 // EOF (the supervisor exited or was SIGKILLed) it SIGKILLs every registered group, then scans
 // /proc for stragglers whose session or group is registered, and exits.
 //
+// A descendant that made a session of its own (setsid, a daemon) is in no registered session,
+// and by then it may have been re-parented to init: nothing in the process tree says whose it
+// is. Its environment does: every worker gets SOLO_SUPERVISOR=<the supervisor's pid>, and
+// daemons keep the environment they were born with. So the guardian also kills the processes
+// started after the supervisor whose environment holds that exact entry (a process that
+// cleared its environment escapes: only a cgroup would hold it).
+//
 // The child runs only system calls on static buffers: no malloc, no stdio, no Swift.
 #define _GNU_SOURCE 1
 #include "CSoloSpawn.h"
@@ -27,6 +34,12 @@ static int32_t groups[MAX_GROUPS];
 static int group_count;
 static char dirent_buffer[32768];
 static char stat_buffer[1024];
+// The first 256 KiB of a process's environment: where the mark is looked for.
+static char environ_buffer[262144];
+// "SOLO_SUPERVISOR=<pid>" with its terminating NUL, and the supervisor's start time.
+static char mark[48];
+static size_t mark_length;
+static uint64_t supervisor_start;
 
 static void add_group(int32_t id) {
     for (int i = 0; i < group_count; i++) if (groups[i] == id) return;
@@ -61,7 +74,34 @@ static int read_stat(const char *pid, struct solo_stat *stat) {
     return solo_parse_stat(stat_buffer, stat);
 }
 
-// Kills every process whose group or session is registered; returns how many it signalled.
+static int has_mark(const char *pid) {
+    char path[64] = "/proc/";
+    size_t n = strlen(pid);
+    if (n > 40) return 0;
+    memcpy(path + 6, pid, n);
+    memcpy(path + 6 + n, "/environ", 9);
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    size_t total = 0;
+    for (;;) {
+        long got = syscall(SYS_read, fd, environ_buffer + total, sizeof environ_buffer - total);
+        if (got <= 0) break;
+        total += (size_t)got;
+        if (total == sizeof environ_buffer) break;
+    }
+    syscall(SYS_close, fd);
+    // Entries are NUL-terminated; the mark must be a whole entry.
+    for (size_t start = 0; start + mark_length <= total;) {
+        if (memcmp(environ_buffer + start, mark, mark_length) == 0) return 1;
+        const char *end = memchr(environ_buffer + start, 0, total - start);
+        if (!end) break;
+        start = (size_t)(end - environ_buffer) + 1;
+    }
+    return 0;
+}
+
+// Kills every process whose group or session is registered, or that carries the mark;
+// returns how many it signalled.
 static int sweep(void) {
     int killed = 0;
     int dir = (int)syscall(SYS_openat, AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -76,7 +116,8 @@ static int sweep(void) {
             struct solo_stat stat;
             if (read_stat(entry->d_name, &stat) != 0) continue;
             if (stat.state == 'Z' || stat.state == 'X') continue;  // dead already, waiting to be reaped
-            if (!registered(stat.group) && !registered(stat.session)) continue;
+            if (!registered(stat.group) && !registered(stat.session)
+                && (stat.start_time < supervisor_start || !has_mark(entry->d_name))) continue;
             long pid = 0;
             for (const char *c = entry->d_name; *c; c++) pid = pid * 10 + (*c - '0');
             if (syscall(SYS_kill, (pid_t)pid, SIGKILL) == 0) killed++;
@@ -86,7 +127,24 @@ static int sweep(void) {
     return killed;
 }
 
-static void guardian_main(int input) {
+// Builds "SOLO_SUPERVISOR=<pid>\0" for the supervisor (the guardian's parent), and notes
+// when the supervisor started: only processes started since can carry its mark.
+static void prepare_mark(pid_t supervisor) {
+    char digits[16], pid_text[16];
+    int count = 0;
+    for (unsigned value = (unsigned)supervisor; value > 0 || count == 0; value /= 10) digits[count++] = (char)('0' + value % 10);
+    for (int i = 0; i < count; i++) pid_text[i] = digits[count - 1 - i];
+    pid_text[count] = 0;
+    static const char name[] = "SOLO_SUPERVISOR=";
+    memcpy(mark, name, sizeof name - 1);
+    memcpy(mark + sizeof name - 1, pid_text, (size_t)count + 1);
+    mark_length = sizeof name - 1 + (size_t)count + 1;
+    struct solo_stat stat;
+    supervisor_start = read_stat(pid_text, &stat) == 0 ? stat.start_time : UINT64_MAX;
+}
+
+static void guardian_main(int input, pid_t supervisor) {
+    prepare_mark(supervisor);
     // Survive what is meant for the supervisor (a terminal's ^C, a kill of its group).
     syscall(SYS_setsid);
     struct sigaction ignore = {0};
@@ -123,7 +181,6 @@ static void guardian_main(int input) {
         if (pending) memmove(record, (char *)record + whole * sizeof(int32_t), pending);
     }
 
-    if (group_count == 0) _exit(0);
     for (int i = 0; i < group_count; i++) syscall(SYS_kill, -groups[i], SIGKILL);
     // Processes that left their group but not their session, and forks that raced the kill.
     struct timespec pause = {0, 10 * 1000 * 1000};
@@ -143,7 +200,7 @@ int solo_guardian_start(int *write_fd, pid_t *pid) {
     }
     if (child == 0) {
         syscall(SYS_close, fds[1]);
-        guardian_main(fds[0]);
+        guardian_main(fds[0], (pid_t)syscall(SYS_getppid));
     }
     close(fds[0]);
     *write_fd = fds[1];

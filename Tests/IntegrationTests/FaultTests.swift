@@ -118,9 +118,9 @@ func cpuSeconds(_ pid: pid_t) -> Double {
     @Test func aSupervisorKilledAgainAndAgainUnderLoadLosesNoJobAndLeavesNoProcess() throws {
         let scratch = Scratch()
         let port = try freePort()
-        // Each worker has two grandchildren: one in its process group, one in a group of its
-        // own (job control), both in its session; a job takes about 10 ms, so that a kill finds
-        // jobs in the workers' hands.
+        // Each worker has three grandchildren: one in its process group, one in a group of its
+        // own (job control), one in a session of its own (as a daemon); a job takes about 10 ms,
+        // so that a kill finds jobs in the workers' hands.
         scratch.write("work/worker.sh", """
             #!/bin/sh
             sleep 300 &
@@ -129,6 +129,8 @@ func cpuSeconds(_ pid: pid_t) -> Double {
             sleep 301 &
             echo $! >> ../grandchildren
             set +m
+            setsid sleep 302 &
+            echo $! >> ../grandchildren
             echo $$ >> ../workers
             echo ready >&3
             while IFS= read -r job; do echo "$job" >> ../handled; sleep 0.01; echo ok >&3; done

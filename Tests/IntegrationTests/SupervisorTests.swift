@@ -304,6 +304,7 @@ import Testing
         let env = scratch.read("environment")
         #expect(env.contains("APP_ENV=test\n") && env.contains("GREETING=hello, world\n"))
         #expect(env.contains("SOLO_POOL=inspect\n") && env.contains("SOLO_WORKER=0\n") && env.contains("SOLO_FD=3\n"))
+        #expect(env.contains("SOLO_SUPERVISOR=\(supervisor.pid)\n"), "the guardian's mark")
         #expect(!env.contains("SECRET_TOKEN"), "clear_env keeps the supervisor's secrets out")
         let limits = try String(contentsOfFile: "/proc/\(worker)/limits", encoding: .utf8)
         #expect(limits.split(separator: "\n").contains { $0.hasPrefix("Max open files") && $0.contains(" 256 ") })

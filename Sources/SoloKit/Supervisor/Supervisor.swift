@@ -436,9 +436,11 @@ public final class Supervisor {
     /// What a worker learns beyond the pool's environment: its queue, its name (so that a
     /// `solo push` it runs joins the group of the job it holds) and solo's config.
     private func workerVariables(_ pool: Pool, id: UInt64) -> [(String, String)] {
-        guard pool.config.queue.feedsJobs else { return [] }
-        return [("SOLO_QUEUE", pool.config.queueName), ("SOLO_WORKER_ID", "\(feeder.owner)/\(pool.name)/\(id)"),
-                ("SOLO_CONFIG", config.file)]
+        // The guardian finds what a worker's descendants daemonized by this mark (see guardian.c).
+        let mark = [(Guardian.markVariable, String(getpid()))]
+        guard pool.config.queue.feedsJobs else { return mark }
+        return mark + [("SOLO_QUEUE", pool.config.queueName), ("SOLO_WORKER_ID", "\(feeder.owner)/\(pool.name)/\(id)"),
+                       ("SOLO_CONFIG", config.file)]
     }
 
     private func spawnFailed(_ pool: Pool, _ order: SpawnOrder, _ error: String, now: Moment) {

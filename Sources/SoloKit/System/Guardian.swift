@@ -9,6 +9,11 @@ import Glibc
 /// Closing the pipe of a guardian that still holds live sessions would make it kill them, so
 /// the pipe is closed only when the guardian is known dead or nothing is registered.
 public final class Guardian {
+    /// Every worker's environment holds `SOLO_SUPERVISOR=<solo's pid>`; the guardian kills the
+    /// processes that still carry it, so a descendant that daemonized (a session of its own,
+    /// re-parented to init) goes too. The name is fixed in guardian.c.
+    public static let markVariable = "SOLO_SUPERVISOR"
+
     public private(set) var pid: pid_t = 0
     public private(set) var pipe: FileDescriptor?
     private var pending: [UInt8] = []
