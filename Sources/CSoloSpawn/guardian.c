@@ -143,8 +143,16 @@ static void prepare_mark(pid_t supervisor) {
     supervisor_start = read_stat(pid_text, &stat) == 0 ? stat.start_time : UINT64_MAX;
 }
 
+extern char **environ;
+
 static void guardian_main(int input, pid_t supervisor) {
     prepare_mark(supervisor);
+    // A solo that runs as another solo's worker carries that solo's mark, and so does its
+    // guardian: blot it out of this process's environment (what /proc/self/environ shows), so
+    // that the outer guardian does not kill this one before it has done its own work.
+    for (char **entry = environ; entry && *entry; entry++) {
+        if (strncmp(*entry, "SOLO_SUPERVISOR=", 16) == 0) (*entry)[0] = 'X';
+    }
     // Survive what is meant for the supervisor (a terminal's ^C, a kill of its group).
     syscall(SYS_setsid);
     struct sigaction ignore = {0};
@@ -189,6 +197,7 @@ static void guardian_main(int input, pid_t supervisor) {
 }
 
 int solo_guardian_start(int *write_fd, pid_t *pid) {
+    pid_t supervisor = getpid();
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) return errno;
     pid_t child = fork();
@@ -200,7 +209,10 @@ int solo_guardian_start(int *write_fd, pid_t *pid) {
     }
     if (child == 0) {
         syscall(SYS_close, fds[1]);
-        guardian_main(fds[0], (pid_t)syscall(SYS_getppid));
+        // The supervisor died before the guardian ran: its parent is now someone else, whose
+        // pid it must not take for the supervisor's (and there is nothing to guard).
+        if ((pid_t)syscall(SYS_getppid) != supervisor) _exit(0);
+        guardian_main(fds[0], supervisor);
     }
     close(fds[0]);
     *write_fd = fds[1];

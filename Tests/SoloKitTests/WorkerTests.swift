@@ -327,6 +327,12 @@ import Testing
         _ = dying.handle(.exited(.signaled(SIGSEGV)), now: t0 + .milliseconds(5), policy: feedPolicy())
         #expect(dying.retireReason == nil && !dying.exitWasPlanned, "a crash, not a protocol error")
 
+        let retired = readyWorker()
+        _ = retired.handle(.controlClosed, now: t0, policy: feedPolicy())
+        _ = retired.handle(.retire(.scaledDown), now: t0 + .milliseconds(10), policy: feedPolicy())
+        #expect(retired.controlClosedDeadline == nil && retired.nextDeadline == t0 + .milliseconds(10) + .seconds(30),
+                 "leaving for another reason: only its stop ladder's deadline is left, none already due")
+
         let polling = Worker(id: 2, slot: 0, pid: 4243, started: t0, jobLimit: nil, lifetimeLimit: nil, policy: WorkerPolicy(pool: PoolConfig(name: "p", file: "f", line: 1)))
         _ = polling.handle(.controlClosed, now: t0, policy: WorkerPolicy(pool: PoolConfig(name: "p", file: "f", line: 1)))
         #expect(polling.controlClosedDeadline == nil, "a worker that polls its own queue need not speak on fd 3")

@@ -119,8 +119,15 @@ public final class JobStore {
     /// and tries again); `busyTimeout`: the same for every later operation.
     /// Copies everything committed in the -wal into the file itself, wherever it is now (a file
     /// moved away keeps its jobs; SQLite would not do it at close for a file that moved).
-    public func checkpoint() throws(QueueError) {
-        try run { () throws(DatabaseError) in try database.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
+    /// False when another connection's reading held part of it back (SQLite reports that in
+    /// the pragma's row, not as an error).
+    public func checkpoint() throws(QueueError) -> Bool {
+        try run { () throws(DatabaseError) in
+            let statement = try database.prepare("PRAGMA wal_checkpoint(TRUNCATE)")
+            guard try statement.step() else { return false }
+            // busy, frames in the log, frames checkpointed
+            return statement.int(0) == 0 && statement.int(1) == statement.int(2)
+        }
     }
 
     /// `cacheMiB`: SQLite's page cache for this connection (see below).

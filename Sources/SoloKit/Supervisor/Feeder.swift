@@ -316,15 +316,30 @@ final class Feeder {
     /// them, for a file that moved): left behind, SQLite would read the old file's pages from
     /// them as if they were the new file's. If the names hold other files by now (the new
     /// file's), they are left alone.
+    ///
+    /// While another process reads the old file, its -wal cannot be emptied: the old file stays
+    /// open and this is tried again at the next event or maintenance (opening the new file then
+    /// would read the old pages). Another supervisor that let go first and opened the new file
+    /// has new -wal and -shm under the names: the identity check before unlinking leaves them be.
     private func reopenIfReplaced(_ file: QueueFile, now: Moment) {
-        guard let store = file.store, Self.inode(of: file.path) != file.inode else { return }
-        say("queue \(file.path) was \(Files.exists(file.path) ? "replaced" : "deleted"); opening \(Files.exists(file.path) ? "the new file" : "a new, empty one")")
+        guard file.store != nil, Self.inode(of: file.path) != file.inode else { return }
         settle(file)
         let wal = file.path + "-wal"
-        let sideFilesAreOurs = ProcFS.inodeOfOpenFile(wal).map { $0 == Self.inode(of: wal) } ?? false
-        do { try store.checkpoint() } catch { say("queue \(file.path): the old file's last commits could not be copied into it: \(error)") }
-        file.store = nil
-        if sideFilesAreOurs {
+        let emptied: Bool
+        // No local reference to the store: setting file.store to nil below must close it.
+        do { emptied = try file.store?.checkpoint() ?? false } catch {
+            say("queue \(file.path) was replaced, and the old file's last commits could not be copied into it: \(error); trying again")
+            return
+        }
+        guard emptied else {
+            say("queue \(file.path) was replaced while another process reads the old one; opening the new file once it has finished")
+            return
+        }
+        let walIsOurs = Files.isHeldOpen(wal)
+        let walIdentity = Self.inode(of: wal)
+        file.store = nil  // the only reference: the old connection closes here
+        say("queue \(file.path) was \(Files.exists(file.path) ? "replaced" : "deleted"); opening \(Files.exists(file.path) ? "the new file" : "a new, empty one")")
+        if walIsOurs && Self.inode(of: wal) == walIdentity {
             unlink(wal)
             unlink(file.path + "-shm")
         }

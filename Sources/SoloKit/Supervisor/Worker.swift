@@ -193,7 +193,8 @@ public final class Worker {
     public var nextDeadline: Moment? {
         let lifetime = isLeaving || !isAlive ? nil : lifetimeDeadline
         let timeout = isAlive && !jobTimedOut ? jobDeadline : nil
-        return [stageDeadline, lifetime, timeout, controlClosedDeadline].compactMap { $0 }.min()
+        let controlClosed = isAlive && !isLeaving ? controlClosedDeadline : nil
+        return [stageDeadline, lifetime, timeout, controlClosed].compactMap { $0 }.min()
     }
 
     /// Feed mode: ready for a job (alive, not leaving, holding none).
@@ -368,6 +369,9 @@ public final class Worker {
     }
 
     private func start(_ steps: [StopStep], now: Moment) -> [WorkerAction] {
+        // Leaving already: a closed fd 3 no longer needs a verdict (its deadline would be due
+        // for ever, and the loop would spin on it).
+        controlClosedDeadline = nil
         ladder = StopLadder(steps)
         return climbLadder(now: now)
     }

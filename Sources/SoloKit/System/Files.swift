@@ -31,6 +31,19 @@ public enum Files {
 
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
+    /// Whether this process holds open the very file now at `path` (same device and inode,
+    /// whatever name the descriptor shows: symlinks are resolved there, not in `path`).
+    public static func isHeldOpen(_ path: String) -> Bool {
+        var named = Glibc.stat()
+        guard stat(path, &named) == 0 else { return false }
+        for entry in ProcFS.listDirectory("/proc/self/fd") {
+            guard let fd = Int32(entry) else { continue }
+            var held = Glibc.stat()
+            if fstat(fd, &held) == 0, held.st_dev == named.st_dev, held.st_ino == named.st_ino { return true }
+        }
+        return false
+    }
+
     public static func isDirectory(_ path: String) -> Bool {
         var info = stat()
         return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR

@@ -67,7 +67,8 @@ public final class Guardian {
         pending = []
     }
 
-    /// A clean stop: with no session registered the guardian exits on EOF, killing nothing.
+    /// A clean stop: the guardian sees EOF, kills what is left (nothing, after a clean stop:
+    /// every worker and stray has been stopped) and exits.
     public func stop() {
         _ = flush()
         pipe?.close()

@@ -67,20 +67,6 @@ public enum ProcFS {
         return pages * pageSize
     }
 
-    /// The inode of the file this process holds open under `path` (as /proc/self/fd names it:
-    /// a file deleted since would be named "PATH (deleted)"), or nil if it holds none.
-    public static func inodeOfOpenFile(_ path: String) -> UInt64? {
-        var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        for entry in listDirectory("/proc/self/fd") {
-            let length = readlink("/proc/self/fd/" + entry, &target, target.count - 1)
-            guard length > 0, let fd = Int32(entry) else { continue }
-            let name = String(decoding: target[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            var info = Glibc.stat()
-            if name == path, fstat(fd, &info) == 0 { return UInt64(info.st_ino) }
-        }
-        return nil
-    }
-
     /// Entry names of a directory (without . and ..).
     public static func listDirectory(_ path: String) -> [String] {
         guard let dir = opendir(path) else { return [] }
