@@ -59,13 +59,19 @@ static int registered(long id) {
     return 0;
 }
 
-static int read_stat(const char *pid, struct solo_stat *stat) {
+// Opens /proc/PID/NAME for reading; -1 if it cannot.
+static int open_proc(const char *pid, const char *name) {
     char path[64] = "/proc/";
-    size_t n = strlen(pid);
-    if (n > 40) return -1;
+    size_t n = strlen(pid), m = strlen(name);
+    if (n > 40 || m > 10) return -1;
     memcpy(path + 6, pid, n);
-    memcpy(path + 6 + n, "/stat", 6);
-    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+    path[6 + n] = '/';
+    memcpy(path + 7 + n, name, m + 1);
+    return (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+}
+
+static int read_stat(const char *pid, struct solo_stat *stat) {
+    int fd = open_proc(pid, "stat");
     if (fd < 0) return -1;
     long got = syscall(SYS_read, fd, stat_buffer, sizeof stat_buffer - 1);
     syscall(SYS_close, fd);
@@ -75,12 +81,7 @@ static int read_stat(const char *pid, struct solo_stat *stat) {
 }
 
 static int has_mark(const char *pid) {
-    char path[64] = "/proc/";
-    size_t n = strlen(pid);
-    if (n > 40) return 0;
-    memcpy(path + 6, pid, n);
-    memcpy(path + 6 + n, "/environ", 9);
-    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+    int fd = open_proc(pid, "environ");
     if (fd < 0) return 0;
     size_t total = 0;
     for (;;) {

@@ -131,8 +131,7 @@ final class BenchSupervisor {
     let announcements: Announcements
 
     init(solo: String, tools: String, pool: String, environment: String = "", command: String? = nil, queue: String = "none", maxJobs: String = "none") {
-        var template = Array("/tmp/solo-bench-XXXXXX".utf8CString)
-        directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+        directory = scratchDirectory()
         announcements = Announcements(path: directory + "/announce")
         let config = """
             [global]

@@ -18,15 +18,8 @@ func cpuSeconds(_ pid: pid_t) -> Double {
 
 /// Workers that misbehave in every way we know of: solo stays up, bounded and responsive.
 @Suite struct FaultTests {
-    func status(_ scratch: Scratch) throws -> JSON {
-        let result = try runSolo(["status", "--json", "--config", "solo.conf"], in: scratch, seconds: 5)
-        try #require(result.status == 0, "solo status: \(result.stderr)")
-        return try JSON.parse(result.stdout.trimmed)
-    }
-
-    func slots(_ status: JSON, _ pool: String) -> [JSON] {
-        status["pools"]?.arrayValue?.first { $0["name"]?.stringValue == pool }?["workers"]?.arrayValue ?? []
-    }
+    /// `solo status --json` and its workers, as the control tests read them.
+    let control = ControlTests()
 
     @Test func workersThatBreakTheProtocolOrFloodAreStoppedWhileSoloStaysSmall() throws {
         let scratch = Scratch()
@@ -55,12 +48,12 @@ func cpuSeconds(_ pid: pid_t) -> Double {
         try supervisor.waitForLog("was stopped for breaking the fd 3 protocol (3 invalid lines on fd 3)", count: 2, seconds: 10)
 
         // Flooded and fed garbage, solo still answers at once, and its memory stays small.
-        let json = try status(scratch)
+        let json = try control.status(scratch)
         for pool in ["garbage", "hugeline", "closer"] {
-            let lastExit = slots(json, pool).compactMap { $0["last_exit"]?.stringValue }.first ?? ""
+            let lastExit = control.workers(json, pool).compactMap { $0["last_exit"]?.stringValue }.first ?? ""
             #expect(lastExit.hasPrefix("stopped for breaking the fd 3 protocol"), "\(pool): \(lastExit)")
         }
-        #expect(slots(json, "flood").first?["state"]?.stringValue == "ready")
+        #expect(control.workers(json, "flood").first?["state"]?.stringValue == "ready")
         let rss = residentBytes(supervisor.pid)
         #expect(rss > 0 && rss < 64 << 20, "solo's RSS \(rss >> 20) MiB after a 100 MB line and a flood")
         let starts = supervisor.lines(containing: "pool garbage: started worker").count
@@ -80,7 +73,7 @@ func cpuSeconds(_ pid: pid_t) -> Double {
         let used = cpuSeconds(supervisor.pid) - before
         let elapsed = Date().timeIntervalSince(began)
         #expect(used / elapsed < 0.05, "solo used \(used) s of CPU in \(elapsed) s of a crash loop")
-        let slot = try #require(slots(try status(scratch), "crasher").first)
+        let slot = try #require(control.workers(try control.status(scratch), "crasher").first)
         #expect(slot["last_exit"]?.stringValue == "exit status 3")
         #expect((slot["restarts"]?.intValue ?? 0) >= 4)
         #expect(slot["state"]?.stringValue == "backoff" || slot["state"]?.stringValue == "ready")
