@@ -163,6 +163,16 @@ int solo_unix_connect(const char *_Nonnull path, int *_Nonnull fd);
 // namespace (systemd's NOTIFY_SOCKET convention).
 int solo_unix_datagram(const char *_Nonnull path, const char *_Nonnull message, int length);
 
+// Starts a TCP connection to addr:port (host byte order): non-blocking, close-on-exec,
+// TCP_NODELAY, keepalive after 10 s idle. Returns 0 with the fd (the connection may still be
+// in progress: wait for it to be writable, then read solo_socket_error), or an errno.
+int solo_tcp_connect(uint32_t addr, uint16_t port, int *_Nonnull fd);
+// The pending error of a socket (SO_ERROR): 0 once a non-blocking connect has succeeded.
+int solo_socket_error(int fd, int *_Nonnull error);
+// An IPv4 address for a host name or a dotted literal (host byte order). Returns 0, an errno,
+// or -1 when the name is unknown. Blocks while a resolver is asked: call it outside the loop.
+int solo_resolve_ipv4(const char *_Nonnull name, uint32_t *_Nonnull addr);
+
 // Reads the address a socket is bound to (host byte order).
 int solo_socket_address(int fd, uint32_t *_Nonnull addr, uint16_t *_Nonnull port);
 

@@ -62,7 +62,12 @@ public struct ReservedJob: Equatable, Sendable {
     public var group: String?
     /// Set when the stored payload would break the line protocol (another program inserted it).
     public var payloadProblem: PayloadProblem? = nil
+    /// Where it came from: its outcome goes back there.
+    public var backend: QueueBackend = .sqlite
 }
+
+/// The two places a queue can live.
+public enum QueueBackend: Equatable, Sendable { case sqlite, redis }
 
 /// What became of a job.
 public enum JobOutcome: Equatable, Sendable {

@@ -50,3 +50,27 @@ public enum UnixSocket {
         try Sockets.opened { solo_unix_connect(path, $0) }
     }
 }
+
+/// TCP client connections (to Redis): non-blocking, close-on-exec, no Nagle delay.
+public enum TCPClient {
+    /// Starts connecting; the descriptor turns writable when the attempt is over, and
+    /// `connectionError` then tells how it went.
+    public static func connect(address: UInt32, port: UInt16) throws(Errno) -> FileDescriptor {
+        try Sockets.opened { solo_tcp_connect(address, port, $0) }
+    }
+
+    /// nil once a connection attempt has succeeded; its error otherwise.
+    public static func connectionError(_ socket: FileDescriptor) -> Errno? {
+        var error: Int32 = 0
+        let result = solo_socket_error(socket.rawValue, &error)
+        if result != 0 { return Errno(result) }
+        return error == 0 ? nil : Errno(error)
+    }
+
+    /// The IPv4 address of a host name or a dotted literal; nil when it has none. A name asks
+    /// the resolver, which may take seconds: never from the supervisor's loop.
+    public static func resolve(_ host: String) -> UInt32? {
+        var address: UInt32 = 0
+        return solo_resolve_ipv4(host, &address) == 0 ? address : nil
+    }
+}

@@ -1,0 +1,283 @@
+/// A queue's figures as every queue script returns them: ready (the inbox counted in),
+/// delayed, reserved and dead jobs, and when the next delayed job is due.
+public struct RedisSummary: Equatable, Sendable {
+    public var counts: QueueCounts
+    /// From the server's clock: how long until the next delayed job is due (nil: none waits).
+    public var nextDelayedIn: Duration?
+
+    static let fieldCount = 5
+
+    public static func parse(_ items: ArraySlice<RESPValue>, queue: String) -> RedisSummary? {
+        guard items.count >= fieldCount else { return nil }
+        let numbers = items.prefix(fieldCount).map(\.integer)
+        guard numbers.allSatisfy({ $0 != nil }) else { return nil }
+        var counts = QueueCounts(queue: queue)
+        counts.ready = Int(numbers[0]!)
+        counts.delayed = Int(numbers[1]!)
+        counts.reserved = Int(numbers[2]!)
+        counts.dead = Int(numbers[3]!)
+        let wait = numbers[4]!
+        return RedisSummary(counts: counts, nextDelayedIn: wait < 0 ? nil : .milliseconds(wait))
+    }
+}
+
+/// Reads what the queue scripts return (see RedisScripts).
+public enum RedisReplies {
+    /// The reserve script's reply: the summary and the jobs leased.
+    public static func reserved(_ value: RESPValue, queue: String) -> (summary: RedisSummary, jobs: [ReservedJob])? {
+        guard let items = value.elements, let summary = RedisSummary.parse(items[...], queue: queue) else { return nil }
+        let fields = items.dropFirst(RedisSummary.fieldCount)
+        guard fields.count % 6 == 0 else { return nil }
+        var jobs: [ReservedJob] = []
+        var index = fields.startIndex
+        while index < fields.endIndex {
+            guard let id = fields[index].integer, case .bulk(let payload?) = fields[index + 1],
+                  let priority = fields[index + 2].integer, let attempts = fields[index + 3].integer else { return nil }
+            let maxAttempts = fields[index + 4].integer.map(Int.init)
+            let group = fields[index + 5].string.flatMap { $0.isEmpty ? nil : $0 }
+            jobs.append(ReservedJob(id: id, payload: String(decoding: payload, as: UTF8.self), priority: Int(priority),
+                                    attempts: Int(attempts), maxAttempts: maxAttempts, group: group,
+                                    payloadProblem: Payloads.problem(in: payload, maximum: Int.max), backend: .redis))
+            index += 6
+        }
+        return (summary, jobs)
+    }
+
+    /// The list script's reply: job records.
+    public static func records(_ value: RESPValue, queue: String) -> [JobRecord]? {
+        guard let items = value.elements else { return nil }
+        let width = RedisScripts.recordFields.count + 1
+        guard items.count % width == 0 else { return nil }
+        var records: [JobRecord] = []
+        for start in stride(from: 0, to: items.count, by: width) {
+            func text(_ offset: Int) -> String? { items[start + offset].string.flatMap { $0.isEmpty ? nil : $0 } }
+            func number(_ offset: Int) -> Int64? { text(offset).flatMap { Int64($0) } }
+            guard let id = items[start].integer else { return nil }
+            records.append(JobRecord(id: id, queue: queue, state: text(1) ?? "", payload: items[start + 2].string ?? "",
+                                     priority: Int(number(3) ?? 0), attempts: Int(number(4) ?? 0), maxAttempts: number(5).map(Int.init),
+                                     group: text(6), runAt: number(7) ?? 0, createdAt: number(8) ?? 0, finishedAt: number(9),
+                                     result: text(10), error: text(11)))
+        }
+        return records
+    }
+}
+
+extension QueueError {
+    init(_ error: RedisError) { self.init(.unavailable, error.message) }
+}
+
+/// A Redis server's queues, for the commands (the supervisor has its own, non-blocking side:
+/// RedisFeeder). One connection, each call waiting for its reply within 10 s.
+public final class RedisQueue: JobQueue {
+    public let url: RedisURL
+    let client: RedisClient
+
+    public init(url: RedisURL, clientName: String = "solo") throws(QueueError) {
+        self.url = url
+        do { client = try RedisClient(url: url, name: clientName) } catch { throw QueueError(error) }
+    }
+
+    deinit { client.close() }
+
+    public var location: String { url.description }
+
+    private func run<T>(_ body: () throws(RedisError) -> T) throws(QueueError) -> T {
+        do { return try body() } catch { throw QueueError(error) }
+    }
+
+    private func evaluate(_ script: RedisScript, queue: String, _ arguments: [String]) throws(QueueError) -> RESPValue {
+        try run { () throws(RedisError) in try client.evaluate(script, keys: [RedisScripts.prefix(queue)], arguments: arguments) }
+    }
+
+    /// The queues that have had a job on this server and database, by name.
+    public func queueNames() throws(QueueError) -> [String] {
+        let reply = try run { () throws(RedisError) in try client.call(RedisCommand("SMEMBERS", RedisScripts.queuesKey)) }
+        return (reply.elements ?? []).compactMap(\.string).sorted()
+    }
+
+    private func queues(_ queue: String?) throws(QueueError) -> [String] {
+        if let queue { return [queue] }
+        return try queueNames()
+    }
+
+    public func counts() throws(QueueError) -> [QueueCounts] {
+        var result: [QueueCounts] = []
+        for name in try queueNames() { result.append(try counts(of: name)) }
+        return result
+    }
+
+    /// One queue's counts, done jobs included (the scripts' summary leaves them out).
+    public func counts(of queue: String) throws(QueueError) -> QueueCounts {
+        let prefix = RedisScripts.prefix(queue)
+        let replies = try run { () throws(RedisError) in
+            try client.pipeline(["ready", "delayed", "reserved", "done", "dead"].map { RedisCommand("ZCARD", "\(prefix):\($0)") }
+                                + [RedisCommand("LLEN", "\(prefix):inbox")])
+        }
+        let numbers = replies.map { Int($0.integer ?? 0) }
+        var counts = QueueCounts(queue: queue)
+        counts.ready = numbers[0] + numbers[5]
+        counts.delayed = numbers[1]
+        counts.reserved = numbers[2]
+        counts.done = numbers[3]
+        counts.dead = numbers[4]
+        return counts
+    }
+
+    public func jobs(queue: String?, states: [String], group: String?, after: Int64, limit: Int) throws(QueueError) -> [JobRecord] {
+        var records: [JobRecord] = []
+        for name in try queues(queue) where records.count < limit {
+            let reply = try evaluate(RedisScripts.list, queue: name, [states.joined(separator: ","), String(limit - records.count),
+                                                                     group ?? "", String(after), name])
+            guard let found = RedisReplies.records(reply, queue: name) else { throw QueueError(.unavailable, "\(location): a list reply solo cannot read") }
+            records += found
+        }
+        return records
+    }
+
+    public func retryDead(queue: String?, ids: [Int64]) throws(QueueError) -> Int {
+        var total = 0
+        for name in try queues(queue) {
+            if !ids.isEmpty {
+                total += Int(try evaluate(RedisScripts.retryDead, queue: name, ["0"] + ids.map(String.init)).integer ?? 0)
+                continue
+            }
+            while true {
+                let n = Int(try evaluate(RedisScripts.retryDead, queue: name, ["1000"]).integer ?? 0)
+                total += n
+                if n == 0 { break }
+            }
+        }
+        return total
+    }
+
+    public func purge(queue: String?, states: [String]) throws(QueueError) -> Int {
+        var total = 0
+        for name in try queues(queue) {
+            for state in states {
+                while true {
+                    let n = Int(try evaluate(RedisScripts.purge, queue: name, [state, "2000"]).integer ?? 0)
+                    total += n
+                    if n == 0 { break }
+                }
+            }
+        }
+        return total
+    }
+
+    public func groupCounts(_ group: String) throws(QueueError) -> QueueCounts {
+        var counts = QueueCounts(queue: group)
+        for name in try queueNames() {
+            let reply = try run { () throws(RedisError) in
+                try client.call(RedisCommand("HMGET", "\(RedisScripts.prefix(name)):group:\(group)", "ready", "delayed", "reserved", "done", "dead"))
+            }
+            let numbers = (reply.elements ?? []).map { Int($0.integer ?? 0) }
+            guard numbers.count == 5 else { continue }
+            counts.ready += numbers[0]
+            counts.delayed += numbers[1]
+            counts.reserved += numbers[2]
+            counts.done += numbers[3]
+            counts.dead += numbers[4]
+        }
+        return counts
+    }
+
+    public func groupOfJob(heldBy worker: String, queue: String) throws(QueueError) -> String? {
+        try run { () throws(RedisError) in try client.call(RedisCommand("GET", "\(RedisScripts.prefix(queue)):worker:\(worker)")) }.string
+    }
+
+    public func makeWriter(queue: String, template: NewJob) throws(QueueError) -> any JobWriting {
+        // Inside MULTI a script the server lacks fails at EXEC, after the others ran: load it first.
+        _ = try run { () throws(RedisError) in try client.call(RedisCommand("SCRIPT", "LOAD", RedisScripts.push.text)) }
+        return RedisJobWriter(queue: self, name: queue, template: template)
+    }
+
+    /// Sends commands and checks every reply; the first error reply throws.
+    func pipeline(_ commands: [RedisCommand]) throws(QueueError) -> [RESPValue] {
+        let replies = try run { () throws(RedisError) in try client.pipeline(commands) }
+        if let message = replies.lazy.compactMap(\.errorMessage).first {
+            throw QueueError(.unavailable, "\(location): \(message)")
+        }
+        return replies
+    }
+}
+
+/// Jobs pushed to Redis in scripts of `batch` jobs, inside transactions of up to
+/// `transaction` jobs: a push of up to 10,000 jobs is all or nothing; a larger one is made
+/// visible 10,000 at a time (one transaction holds the server for about as many milliseconds
+/// as it has thousands of jobs: a million at once would stall every other client), and a
+/// failure says how many were queued.
+final class RedisJobWriter: JobWriting {
+    static let batch = 1000
+    static let transaction = 10_000
+
+    private let queue: RedisQueue
+    private let name: String
+    private let header: [String]
+    private var payloads: [[UInt8]] = []
+    private var inTransaction = 0
+    private var committed = 0
+    private var open = true
+    private(set) var committedBeforeFailure = 0
+
+    init(queue: RedisQueue, name: String, template: NewJob) {
+        self.queue = queue
+        self.name = name
+        let delay = template.runAt > 0 ? max(0, template.runAt - JobStore.now()) : 0
+        header = [name, String(template.priority), String(delay), template.maxAttempts.map(String.init) ?? "", template.group ?? ""]
+    }
+
+    deinit { rollback() }
+
+    func add(_ payload: UnsafeRawBufferPointer) throws(QueueError) {
+        payloads.append(Array(payload))
+        if payloads.count == Self.batch { try send() }
+        if inTransaction >= Self.transaction { try exec() }
+    }
+
+    @discardableResult
+    func commit() throws(QueueError) -> Int {
+        guard open else { return committed }
+        if !payloads.isEmpty { try send() }
+        if inTransaction > 0 { try exec() }
+        open = false
+        return committed
+    }
+
+    func rollback() {
+        guard open else { return }
+        open = false
+        if inTransaction > 0 { _ = try? queue.pipeline([RedisCommand("DISCARD")]) }
+        inTransaction = 0
+        payloads = []
+    }
+
+    private func failing<T>(_ body: () throws(QueueError) -> T) throws(QueueError) -> T {
+        do { return try body() } catch {
+            committedBeforeFailure = committed
+            open = false
+            throw error
+        }
+    }
+
+    /// Queues one script with the payloads so far, in the open transaction.
+    private func send() throws(QueueError) {
+        try failing { () throws(QueueError) in
+            var command = RedisCommand("EVALSHA", RedisScripts.push.sha, "1", RedisScripts.prefix(name))
+            for word in header { command.append(word) }
+            for payload in payloads { command.append(payload) }
+            _ = try queue.pipeline(inTransaction == 0 ? [RedisCommand("MULTI"), command] : [command])
+            inTransaction += payloads.count
+            payloads.removeAll(keepingCapacity: true)
+        }
+    }
+
+    private func exec() throws(QueueError) {
+        try failing { () throws(QueueError) in
+            let reply = try queue.pipeline([RedisCommand("EXEC")])[0]
+            guard let results = reply.elements else { throw QueueError(.unavailable, "\(queue.location): the transaction was aborted") }
+            if let message = results.lazy.compactMap(\.errorMessage).first { throw QueueError(.unavailable, "\(queue.location): \(message)") }
+            committed += inTransaction
+            inTransaction = 0
+        }
+    }
+}

@@ -1,0 +1,452 @@
+/// The Redis queue's key layout and the Lua scripts that change it. Every change of a job's
+/// state is one script, so it is atomic on the server: a job is in exactly one of the state
+/// sets at any moment, and its group's counters move with it. The layout is a documented
+/// interface (solo-queue(5)); other programs may enqueue by it. For a queue Q, with the
+/// prefix P = `solo:{Q}` (the braces keep a queue's keys in one Redis Cluster slot):
+///
+///     P:seq               STRING  the last job id given
+///     P:job:ID            HASH    payload priority attempts max_attempts grp state run_at
+///                                 created_at finished_at result error owner worker
+///     P:ready             ZSET    member %016d of the id, score -priority (ZPOPMIN: the
+///                                 highest priority first, then the oldest)
+///     P:delayed           ZSET    score run_at (Unix ms, the server's clock)
+///     P:reserved          ZSET    score lease_until (Unix ms); owner in the job's hash
+///     P:done, P:dead      ZSET    score finished_at
+///     P:inbox             LIST    payloads pushed with RPUSH by any program: jobs with the
+///                                 defaults, made into jobs the next time a supervisor looks
+///     P:group:G           HASH    how many of group G's jobs are in each state
+///     P:group:G:jobs      ZSET    the group's jobs, score the id
+///     P:worker:NAME       STRING  the group of the job worker NAME holds
+///     P:wake              channel a message tells the supervisors that jobs are ready
+///     solo:queues         SET     every queue name that has had a job
+///
+/// Times come from the server's clock (TIME), so hosts whose clocks differ agree on leases.
+public enum RedisScripts {
+    /// The prefix of a queue's keys.
+    public static func prefix(_ queue: String) -> String { "solo:{\(queue)}" }
+    public static let queuesKey = "solo:queues"
+
+    /// Shared by every queue script. KEYS[1] is the queue's prefix.
+    static let prelude = #"""
+        local P = KEYS[1]
+        local function now_ms()
+            local t = redis.call('TIME')
+            return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        end
+        local function member(id) return string.format('%016d', id) end
+        local function job(id) return P .. ':job:' .. string.format('%d', id) end
+        local function count_group(grp, from, to)
+            if not grp or grp == '' then return end
+            local g = P .. ':group:' .. grp
+            if from then redis.call('HINCRBY', g, from, -1) end
+            if to then redis.call('HINCRBY', g, to, 1) end
+        end
+        local function drop_group_if_empty(grp)
+            if redis.call('ZCARD', P .. ':group:' .. grp .. ':jobs') == 0 then
+                redis.call('DEL', P .. ':group:' .. grp, P .. ':group:' .. grp .. ':jobs')
+            end
+        end
+        local function let_go(key)
+            local w = redis.call('HGET', key, 'worker')
+            if w then redis.call('DEL', P .. ':worker:' .. w) end
+            redis.call('HDEL', key, 'worker', 'owner')
+        end
+        local function to_ready(id, key, grp, from)
+            local prio = tonumber(redis.call('HGET', key, 'priority') or '0')
+            redis.call('HSET', key, 'state', 'ready')
+            redis.call('ZADD', P .. ':ready', -prio, member(id))
+            count_group(grp, from, 'ready')
+        end
+        local function to_dead(id, key, grp, from, err, t)
+            redis.call('HSET', key, 'state', 'dead', 'error', err, 'finished_at', t)
+            redis.call('ZADD', P .. ':dead', t, member(id))
+            count_group(grp, from, 'dead')
+        end
+        local function new_job(id, payload, prio, t, run_at, max_attempts, grp)
+            local key = job(id)
+            local m = member(id)
+            local state = 'ready'
+            if run_at > 0 then state = 'delayed' end
+            redis.call('HSET', key, 'payload', payload, 'priority', prio, 'attempts', 0, 'state', state,
+                       'created_at', t, 'run_at', run_at)
+            if max_attempts ~= '' then redis.call('HSET', key, 'max_attempts', max_attempts) end
+            if grp then
+                redis.call('HSET', key, 'grp', grp)
+                redis.call('ZADD', P .. ':group:' .. grp .. ':jobs', id, m)
+            end
+            if state == 'delayed' then redis.call('ZADD', P .. ':delayed', run_at, m)
+            else redis.call('ZADD', P .. ':ready', -prio, m) end
+        end
+        -- ready (with the inbox), delayed, reserved, dead, and ms until the next delayed job (-1: none)
+        local function summary(t)
+            local nxt = redis.call('ZRANGE', P .. ':delayed', 0, 0, 'WITHSCORES')
+            local wait = -1
+            if nxt[2] then wait = math.max(0, tonumber(nxt[2]) - t) end
+            return {redis.call('ZCARD', P .. ':ready') + redis.call('LLEN', P .. ':inbox'),
+                    redis.call('ZCARD', P .. ':delayed'), redis.call('ZCARD', P .. ':reserved'),
+                    redis.call('ZCARD', P .. ':dead'), wait}
+        end
+        local function promote(t, limit)
+            local due = redis.call('ZRANGEBYSCORE', P .. ':delayed', '-inf', t, 'LIMIT', 0, limit)
+            for _, m in ipairs(due) do
+                redis.call('ZREM', P .. ':delayed', m)
+                local id = tonumber(m)
+                local key = job(id)
+                if redis.call('EXISTS', key) == 1 then to_ready(id, key, redis.call('HGET', key, 'grp'), 'delayed') end
+            end
+        end
+        local function ingest(t, limit, queue)
+            local raw = redis.call('LPOP', P .. ':inbox', limit)
+            if not raw then return end
+            local last = redis.call('INCRBY', P .. ':seq', #raw)
+            for i = 1, #raw do new_job(last - #raw + i, raw[i], 0, t, 0, '', nil) end
+            redis.call('SADD', 'solo:queues', queue)
+        end
+
+        """#
+
+    private static func script(_ body: String) -> RedisScript { RedisScript(prelude + body) }
+
+    /// ARGV: queue, priority, delay (ms), max_attempts ('' for the pool's), group ('' for none),
+    /// then the payloads. Returns {first id, last id}.
+    public static let push = script(#"""
+        local n = #ARGV - 5
+        if n < 1 then return {0, 0} end
+        local prio = tonumber(ARGV[2])
+        local delay = tonumber(ARGV[3])
+        local grp = nil
+        if ARGV[5] ~= '' then grp = ARGV[5] end
+        local t = now_ms()
+        local run_at = 0
+        if delay > 0 then run_at = t + delay end
+        local last = redis.call('INCRBY', P .. ':seq', n)
+        for i = 1, n do new_job(last - n + i, ARGV[5 + i], prio, t, run_at, ARGV[4], grp) end
+        if grp then
+            local state = 'ready'
+            if run_at > 0 then state = 'delayed' end
+            redis.call('HINCRBY', P .. ':group:' .. grp, state, n)
+        end
+        redis.call('SADD', 'solo:queues', ARGV[1])
+        if run_at == 0 then redis.call('PUBLISH', P .. ':wake', '') end
+        return {last - n + 1, last}
+        """#)
+
+    /// ARGV: owner, count, lease (ms), fence key ('' for none), fence token, queue. Brings due
+    /// delayed jobs and the inbox in, then leases up to `count` ready jobs to the owner.
+    /// Returns the summary (5 numbers), then 6 fields a job: id, payload, priority, attempts,
+    /// max_attempts ('' for none), group (''). With a fence key, refuses (FENCED) unless the
+    /// key still holds the token: a supervisor that lost the fleet lock takes no job.
+    public static let reserve = script(#"""
+        if ARGV[4] ~= '' and redis.call('GET', ARGV[4]) ~= ARGV[5] then
+            return redis.error_reply('FENCED this supervisor does not hold the fleet lock')
+        end
+        local t = now_ms()
+        promote(t, 1000)
+        ingest(t, 1000, ARGV[6])
+        local jobs = {}
+        local count = tonumber(ARGV[2])
+        local popped = {}
+        if count > 0 then popped = redis.call('ZPOPMIN', P .. ':ready', count) end
+        local lease_until = t + tonumber(ARGV[3])
+        for i = 1, #popped, 2 do
+            local m = popped[i]
+            local id = tonumber(m)
+            local key = job(id)
+            local f = redis.call('HMGET', key, 'payload', 'priority', 'max_attempts', 'grp', 'state')
+            if f[1] and f[5] == 'ready' then
+                local attempts = redis.call('HINCRBY', key, 'attempts', 1)
+                redis.call('HSET', key, 'state', 'reserved', 'owner', ARGV[1])
+                redis.call('ZADD', P .. ':reserved', lease_until, m)
+                count_group(f[4], 'ready', 'reserved')
+                for _, v in ipairs({id, f[1], f[2] or '0', attempts, f[3] or '', f[4] or ''}) do jobs[#jobs + 1] = v end
+            end
+        end
+        local out = summary(t)
+        for _, v in ipairs(jobs) do out[#out + 1] = v end
+        return out
+        """#)
+
+    /// ARGV: owner, then 5 fields an outcome: kind (done, result, dead, retry), id, text (the
+    /// result or the error), delay (ms, retry), max_attempts (for jobs that name none). Only
+    /// jobs the owner still holds change. Returns the summary.
+    public static let finish = script(#"""
+        local t = now_ms()
+        for i = 2, #ARGV, 5 do
+            local kind = ARGV[i]
+            local id = tonumber(ARGV[i + 1])
+            local text = ARGV[i + 2]
+            local key = job(id)
+            local m = member(id)
+            local f = redis.call('HMGET', key, 'state', 'owner', 'grp', 'attempts', 'max_attempts')
+            if f[1] == 'reserved' and f[2] == ARGV[1] then
+                redis.call('ZREM', P .. ':reserved', m)
+                let_go(key)
+                if kind == 'done' or kind == 'result' then
+                    redis.call('HSET', key, 'state', 'done', 'finished_at', t)
+                    if kind == 'result' then redis.call('HSET', key, 'result', text) end
+                    redis.call('ZADD', P .. ':done', t, m)
+                    count_group(f[3], 'reserved', 'done')
+                elseif kind == 'dead' then
+                    to_dead(id, key, f[3], 'reserved', text, t)
+                else
+                    local limit = tonumber(f[5] or ARGV[i + 4])
+                    local attempts = tonumber(f[4] or '0')
+                    if attempts >= limit then
+                        to_dead(id, key, f[3], 'reserved', text .. ' (no attempt left: ' .. attempts .. ' of ' .. limit .. ')', t)
+                    else
+                        local run_at = t + tonumber(ARGV[i + 3])
+                        redis.call('HSET', key, 'state', 'delayed', 'run_at', run_at, 'error', text)
+                        redis.call('ZADD', P .. ':delayed', run_at, m)
+                        count_group(f[3], 'reserved', 'delayed')
+                    end
+                end
+            end
+        end
+        return summary(t)
+        """#)
+
+    /// ARGV: owner, then ids: jobs taken ahead and never given to a worker go back untouched.
+    public static let release = script(#"""
+        local t = now_ms()
+        local n = 0
+        for i = 2, #ARGV do
+            local id = tonumber(ARGV[i])
+            local key = job(id)
+            local f = redis.call('HMGET', key, 'state', 'owner', 'grp', 'attempts')
+            if f[1] == 'reserved' and f[2] == ARGV[1] then
+                redis.call('ZREM', P .. ':reserved', member(id))
+                let_go(key)
+                if tonumber(f[4] or '0') > 0 then redis.call('HINCRBY', key, 'attempts', -1) end
+                to_ready(id, key, f[3], 'reserved')
+                n = n + 1
+            end
+        end
+        if n > 0 then redis.call('PUBLISH', P .. ':wake', '') end
+        return summary(t)
+        """#)
+
+    /// ARGV: owner, lease (ms), then ids: extends the leases the owner holds on them. Returns
+    /// how many it extended.
+    public static let renew = script(#"""
+        local t = now_ms()
+        local n = 0
+        for i = 3, #ARGV do
+            local id = tonumber(ARGV[i])
+            local f = redis.call('HMGET', job(id), 'state', 'owner')
+            if f[1] == 'reserved' and f[2] == ARGV[1] then
+                redis.call('ZADD', P .. ':reserved', 'XX', t + tonumber(ARGV[2]), member(id))
+                n = n + 1
+            end
+        end
+        return n
+        """#)
+
+    /// ARGV: owner ('' for none), max_attempts, then the ids to keep. Jobs whose lease ran out
+    /// (their supervisor died) go back to ready, or die when their attempts are used up; with
+    /// an owner, so do that owner's jobs that are not kept (its own jobs from before a restart
+    /// or a lost reply). Returns how many.
+    public static let reclaim = script(#"""
+        local t = now_ms()
+        local keep = {}
+        for i = 3, #ARGV do keep[ARGV[i]] = true end
+        local candidates
+        if ARGV[1] ~= '' then candidates = redis.call('ZRANGE', P .. ':reserved', 0, -1)
+        else candidates = redis.call('ZRANGEBYSCORE', P .. ':reserved', '-inf', '(' .. t) end
+        local n = 0
+        for _, m in ipairs(candidates) do
+            local id = tonumber(m)
+            local key = job(id)
+            local f = redis.call('HMGET', key, 'owner', 'grp', 'attempts', 'max_attempts', 'state')
+            local expired = tonumber(redis.call('ZSCORE', P .. ':reserved', m)) < t
+            if expired or (f[1] == ARGV[1] and not keep[string.format('%d', id)]) then
+                redis.call('ZREM', P .. ':reserved', m)
+                if f[5] == 'reserved' then
+                    let_go(key)
+                    local why = 'its supervisor (' .. (f[1] or '?') .. ') died while it ran'
+                    local limit = tonumber(f[4] or ARGV[2])
+                    local attempts = tonumber(f[3] or '0')
+                    if attempts >= limit then
+                        to_dead(id, key, f[2], 'reserved', why .. ' (no attempt left: ' .. attempts .. ' of ' .. limit .. ')', t)
+                    else
+                        redis.call('HSET', key, 'error', why)
+                        to_ready(id, key, f[2], 'reserved')
+                    end
+                    n = n + 1
+                end
+            end
+        end
+        if n > 0 then redis.call('PUBLISH', P .. ':wake', '') end
+        return n
+        """#)
+
+    /// ARGV: keep (ms), limit. Deletes done jobs finished more than `keep` ago, but those of a
+    /// group that still runs. Returns {deleted, looked at} (looked at = limit: there may be more).
+    public static let purgeDone = script(#"""
+        local t = now_ms()
+        local old = redis.call('ZRANGEBYSCORE', P .. ':done', '-inf', t - tonumber(ARGV[1]), 'LIMIT', 0, tonumber(ARGV[2]))
+        local n = 0
+        for _, m in ipairs(old) do
+            local id = tonumber(m)
+            local key = job(id)
+            local grp = redis.call('HGET', key, 'grp')
+            local running = false
+            if grp then
+                local g = redis.call('HMGET', P .. ':group:' .. grp, 'ready', 'delayed', 'reserved')
+                running = tonumber(g[1] or '0') + tonumber(g[2] or '0') + tonumber(g[3] or '0') > 0
+            end
+            if not running then
+                redis.call('DEL', key)
+                redis.call('ZREM', P .. ':done', m)
+                if grp then
+                    redis.call('ZREM', P .. ':group:' .. grp .. ':jobs', m)
+                    count_group(grp, 'done', nil)
+                    drop_group_if_empty(grp)
+                end
+                n = n + 1
+            end
+        end
+        return {n, #old}
+        """#)
+
+    /// No ARGV: the summary (ready with the inbox, delayed, reserved, dead, ms to the next
+    /// delayed job).
+    public static let summary = script(#"""
+        return summary(now_ms())
+        """#)
+
+    /// ARGV: owner, id, worker. Notes which worker holds the job, for `solo push` run by it.
+    public static let assign = script(#"""
+        local key = job(tonumber(ARGV[2]))
+        local f = redis.call('HMGET', key, 'state', 'owner', 'grp')
+        if f[1] ~= 'reserved' or f[2] ~= ARGV[1] or not f[3] then return 0 end
+        redis.call('HSET', key, 'worker', ARGV[3])
+        redis.call('SET', P .. ':worker:' .. ARGV[3], f[3])
+        return 1
+        """#)
+
+    /// The fields of a job record, in this order.
+    static let recordFields = ["state", "payload", "priority", "attempts", "max_attempts", "grp", "run_at", "created_at",
+                               "finished_at", "result", "error"]
+
+    /// ARGV: states (comma-separated), limit, group ('' for any), after (an id), queue. Jobs as
+    /// 12 fields each (the id, then `recordFields`; '' for a missing one), in the order they
+    /// would run (a group's: by id, after `after`). The inbox is made into jobs first, so
+    /// that they show.
+    public static let list = script(#"""
+        local t = now_ms()
+        ingest(t, 10000, ARGV[5])
+        local wanted = {}
+        for s in string.gmatch(ARGV[1], '[^,]+') do wanted[s] = true end
+        local limit = tonumber(ARGV[2])
+        local ids = {}
+        if ARGV[3] ~= '' then
+            local after = tonumber(ARGV[4])
+            while #ids < limit do
+                local page = redis.call('ZRANGEBYSCORE', P .. ':group:' .. ARGV[3] .. ':jobs', '(' .. after, '+inf', 'LIMIT', 0, 1000)
+                if #page == 0 then break end
+                for _, m in ipairs(page) do
+                    after = tonumber(m)
+                    if #ids < limit and wanted[redis.call('HGET', job(after), 'state')] then ids[#ids + 1] = after end
+                end
+            end
+        else
+            for _, state in ipairs({'ready', 'delayed', 'reserved', 'done', 'dead'}) do
+                if wanted[state] and #ids < limit then
+                    for _, m in ipairs(redis.call('ZRANGE', P .. ':' .. state, 0, limit - #ids - 1)) do ids[#ids + 1] = tonumber(m) end
+                end
+            end
+        end
+        local out = {}
+        local fields = {'state', 'payload', 'priority', 'attempts', 'max_attempts', 'grp', 'run_at', 'created_at',
+                        'finished_at', 'result', 'error'}
+        for _, id in ipairs(ids) do
+            local f = redis.call('HMGET', job(id), unpack(fields))
+            out[#out + 1] = id
+            for i = 1, #fields do out[#out + 1] = f[i] or '' end
+        end
+        return out
+        """#)
+
+    /// ARGV: limit, then ids (none: any). Dead jobs back to ready with their attempts reset.
+    /// Returns how many.
+    public static let retryDead = script(#"""
+        local ids = {}
+        if #ARGV > 1 then for i = 2, #ARGV do ids[#ids + 1] = member(tonumber(ARGV[i])) end
+        else ids = redis.call('ZRANGE', P .. ':dead', 0, tonumber(ARGV[1]) - 1) end
+        local n = 0
+        for _, m in ipairs(ids) do
+            if redis.call('ZREM', P .. ':dead', m) == 1 then
+                local id = tonumber(m)
+                local key = job(id)
+                redis.call('HSET', key, 'attempts', 0, 'run_at', 0)
+                redis.call('HDEL', key, 'error', 'finished_at')
+                to_ready(id, key, redis.call('HGET', key, 'grp'), 'dead')
+                n = n + 1
+            end
+        end
+        if n > 0 then redis.call('PUBLISH', P .. ':wake', '') end
+        return n
+        """#)
+
+    /// ARGV: state (ready, delayed, done or dead), limit. Deletes up to `limit` jobs in that
+    /// state (ready: the inbox too). Returns how many.
+    public static let purge = script(#"""
+        local state = ARGV[1]
+        local n = 0
+        if state == 'ready' then
+            n = redis.call('LLEN', P .. ':inbox')
+            redis.call('DEL', P .. ':inbox')
+        end
+        for _, m in ipairs(redis.call('ZRANGE', P .. ':' .. state, 0, tonumber(ARGV[2]) - 1)) do
+            local key = job(tonumber(m))
+            local grp = redis.call('HGET', key, 'grp')
+            redis.call('DEL', key)
+            redis.call('ZREM', P .. ':' .. state, m)
+            if grp then
+                redis.call('ZREM', P .. ':group:' .. grp .. ':jobs', m)
+                count_group(grp, state, nil)
+                drop_group_if_empty(grp)
+            end
+            n = n + 1
+        end
+        return n
+        """#)
+
+    // MARK: - the fleet lock (KEYS: the lock's key, its fence counter; not queue scripts)
+
+    /// ARGV: token, ttl (ms). Takes the lock if it is free (or already ours). Returns
+    /// {1, fence} to the holder, {0, holder's token, ms it has left} otherwise.
+    public static let lockAcquire = RedisScript(#"""
+        if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+            return {1, redis.call('INCR', KEYS[2])}
+        end
+        local holder = redis.call('GET', KEYS[1])
+        if holder == ARGV[1] then
+            redis.call('PEXPIRE', KEYS[1], ARGV[2])
+            return {1, tonumber(redis.call('GET', KEYS[2]) or '0')}
+        end
+        return {0, holder or '', redis.call('PTTL', KEYS[1])}
+        """#)
+
+    /// ARGV: token, ttl (ms). Extends the lock while the token holds it: 1, else 0.
+    public static let lockRenew = RedisScript(#"""
+        if redis.call('GET', KEYS[1]) == ARGV[1] then
+            redis.call('PEXPIRE', KEYS[1], ARGV[2])
+            return 1
+        end
+        return 0
+        """#)
+
+    /// ARGV: token. Frees the lock if the token holds it, and tells those waiting: 1, else 0.
+    public static let lockRelease = RedisScript(#"""
+        if redis.call('GET', KEYS[1]) == ARGV[1] then
+            redis.call('DEL', KEYS[1])
+            redis.call('PUBLISH', KEYS[1] .. ':released', ARGV[1])
+            return 1
+        end
+        return 0
+        """#)
+
+    public static func lockKey(_ name: String) -> String { "solo:lock:\(name)" }
+    public static func fenceKey(_ name: String) -> String { "solo:lock:\(name):fence" }
+}
