@@ -10,19 +10,27 @@ private func queueConfig(_ arguments: Arguments, command: String) throws -> Solo
     loadConfig(try arguments.configPath(command: command), showWarnings: false)?.config
 }
 
-/// Runs `body` on each queue file that exists; false (after saying why) when one cannot be opened.
-private func forEachStore(_ paths: [String], _ body: (JobStore) throws -> Void) rethrows -> Bool {
-    for path in paths where Files.exists(path) {
-        guard let store = openStore(path, create: false) else { return false }
-        try body(store)
+/// Runs `body` on each queue (each SQLite file that exists, each Redis server); false (after
+/// saying why) when one cannot be opened.
+private func forEachQueue(_ places: [QueueSetting], _ body: (any JobQueue) throws -> Void) rethrows -> Bool {
+    for place in places {
+        if case .sqlite(let path) = place, !Files.exists(path) { continue }
+        guard let queue = openQueue(place, create: false) else { return false }
+        try body(queue)
     }
     return true
 }
 
-/// The queue file, or nil after saying why not (`command` and `consequence` frame the message).
-private func openStore(_ path: String, create: Bool, durable: Bool = false, command: String = "solo", consequence: String = "") -> JobStore? {
+/// The queue's file or server, or nil after saying why not (`command` and `consequence` frame
+/// the message).
+private func openQueue(_ place: QueueSetting, create: Bool, durable: Bool = false, command: String = "solo",
+                       consequence: String = "") -> (any JobQueue)? {
     do {
-        return try JobStore(path: path, create: create, durable: durable, busyTimeout: 10_000)
+        switch place {
+        case .sqlite(let path): return try JobStore(path: path, create: create, durable: durable, busyTimeout: 10_000)
+        case .redis(let url): return try RedisQueue(url: url, clientName: "solo-\(command.split(separator: " ").last ?? "cli")")
+        case .none: return nil
+        }
     } catch {
         printError("\(command): \(error)\(consequence)")
         return nil
@@ -54,11 +62,13 @@ func pushCommand(_ rest: [String]) throws -> Int32 {
         guard let attempts = Int(text), attempts >= 1 else { throw UsageError("solo push: --max-attempts \(text) is not a number of 1 or more") }
         template.maxAttempts = attempts
     }
-    guard let store = openStore(target.path, create: true, durable: true, command: "solo push", consequence: "; nothing was queued") else { return 1 }
+    guard let store = openQueue(target.place, create: true, durable: true, command: "solo push", consequence: "; nothing was queued") else {
+        return 1
+    }
     // A job pushed by a worker joins the group of the job that worker is running.
     template.group = arguments.values["group"] ?? environment("SOLO_GROUP")
     if template.group == nil, let worker = environment("SOLO_WORKER_ID") {
-        template.group = try? store.groupOfJob(heldBy: worker)
+        template.group = try? store.groupOfJob(heldBy: worker, queue: environment("SOLO_QUEUE") ?? target.queue)
     }
 
     let maximum = config.global.maxPayload
@@ -72,39 +82,53 @@ func pushCommand(_ rest: [String]) throws -> Int32 {
         }
         input = all
     }
-    let writer: JobWriter
-    do { writer = try store.writer(queue: target.queue, template: template) } catch {
+    let operands = arguments.operands.map { Array($0.utf8) }
+    // Every payload is checked before any is sent: a refused one queues nothing, whatever the
+    // queue (a Redis push of over 10,000 jobs is sent in several transactions).
+    var refusal: String? = nil
+    func check(_ payload: UnsafeRawBufferPointer, _ place: String) -> Bool {
+        guard let problem = Payloads.problem(in: payload, maximum: maximum) else { return true }
+        refusal = "solo push: \(place) \(problem); nothing was queued"
+        return false
+    }
+    if operands.isEmpty {
+        guard let lines = input.withUnsafeBytes({ eachLine(of: $0, each: check) }) else {
+            printError(refusal ?? "solo push: nothing was queued")
+            return exitBadPayload
+        }
+        if lines == 0 { throw UsageError("solo push: no job given (payloads as arguments, or one per line on standard input)") }
+    } else {
+        for (index, payload) in operands.enumerated() where !payload.withUnsafeBytes({ check($0, "argument \(index + 1)") }) {
+            printError(refusal ?? "solo push: nothing was queued")
+            return exitBadPayload
+        }
+    }
+
+    let writer: any JobWriting
+    do { writer = try store.makeWriter(queue: target.queue, template: template) } catch {
         printError("solo push: \(error); nothing was queued")
         return 1
     }
+    // What was queued when a Redis push of more than one transaction fails halfway.
+    func queued() -> String {
+        let count = writer.committedBeforeFailure
+        return count == 0 ? "nothing was queued" : "\(count) job\(count == 1 ? " was" : "s were") queued before it failed, the rest were not"
+    }
     var failure: String? = nil
     func add(_ payload: UnsafeRawBufferPointer, _ place: String) -> Bool {
-        if let problem = Payloads.problem(in: payload, maximum: maximum) {
-            failure = "solo push: \(place) \(problem); nothing was queued"
-            return false
-        }
         do { try writer.add(payload) } catch {
-            failure = "solo push: \(error); nothing was queued"
+            failure = "solo push: \(error); \(queued())"
             return false
         }
         return true
     }
-    if arguments.operands.isEmpty {
-        guard let lines = input.withUnsafeBytes({ eachLine(of: $0, each: add) }) else {
-            writer.rollback()
-            printError(failure ?? "solo push: nothing was queued")
-            return failure?.contains(" line ") == true ? exitBadPayload : 1
-        }
-        if lines == 0 { throw UsageError("solo push: no job given (payloads as arguments, or one per line on standard input)") }
-    } else {
-        for (index, payload) in arguments.operands.enumerated() {
-            let bytes = Array(payload.utf8)
-            if !bytes.withUnsafeBytes({ add($0, "argument \(index + 1)") }) {
-                writer.rollback()
-                printError(failure ?? "")
-                return exitBadPayload
-            }
-        }
+    let added = operands.isEmpty
+        ? input.withUnsafeBytes({ eachLine(of: $0, each: add) }) != nil
+        : operands.allSatisfy { $0.withUnsafeBytes { add($0, "") } }
+    guard added else {
+        writer.rollback()
+        printError(failure ?? "solo push: nothing was queued")
+        return 1
     }
     do {
         let count = try writer.commit()
@@ -115,7 +139,7 @@ func pushCommand(_ rest: [String]) throws -> Int32 {
         }
         return 0
     } catch {
-        printError("solo push: \(error); nothing was queued")
+        printError("solo push: \(error); \(queued())")
         return 1
     }
 }
@@ -167,14 +191,14 @@ func queueCommand(_ rest: [String]) throws -> Int32 {
     let json = arguments.flags.contains("json")
     let queue = arguments.values["queue"]
     let limit = Int(arguments.values["limit"] ?? "100") ?? 100
-    let paths = queue == nil ? QueueTarget.files(config) : [try QueueTarget.resolve(config, queue: queue).path]
-    guard !paths.isEmpty else { throw UsageError("solo queue: no pool of \(config.file) has a queue") }
+    let places = queue == nil ? QueueTarget.places(config) : [try QueueTarget.resolve(config, queue: queue).place]
+    guard !places.isEmpty else { throw UsageError("solo queue: no pool of \(config.file) has a queue") }
 
     switch action {
     case "stats":
         var rows: [(String, QueueCounts)] = []
-        guard try forEachStore(paths, { store in
-            for counts in try store.counts() where queue == nil || counts.queue == queue { rows.append((store.path, counts)) }
+        guard try forEachQueue(places, { store in
+            for counts in try store.counts() where queue == nil || counts.queue == queue { rows.append((store.location, counts)) }
         }) else { return 1 }
         if json {
             print(JSON.array(rows.map { path, c in
@@ -195,7 +219,7 @@ func queueCommand(_ rest: [String]) throws -> Int32 {
             throw UsageError("solo queue: --state \(bad) is not a state (\(known.joined(separator: ", ")))")
         }
         var records: [JobRecord] = []
-        guard try forEachStore(paths, { records += try $0.jobs(queue: queue, states: states, limit: limit) }) else { return 1 }
+        guard try forEachQueue(places, { records += try $0.jobs(queue: queue, states: states, group: nil, after: 0, limit: limit) }) else { return 1 }
         if json {
             print(JSON.array(records.map(jobJSON)).text)
         } else if action == "dead" {
@@ -212,11 +236,11 @@ func queueCommand(_ rest: [String]) throws -> Int32 {
         guard !ids.isEmpty || arguments.flags.contains("all") else {
             throw UsageError("solo queue retry: name the jobs (--id 12,13) or say --all")
         }
-        if !ids.isEmpty && paths.count > 1 {
-            throw UsageError("solo queue retry: job ids are per queue file and the config has \(paths.count); say which with --queue")
+        if !ids.isEmpty && places.count > 1 {
+            throw UsageError("solo queue retry: job ids are per queue file or server and the config has \(places.count); say which with --queue")
         }
         var count = 0
-        guard try forEachStore(paths, { count += try $0.retryDead(queue: queue, ids: ids) }) else { return 1 }
+        guard try forEachQueue(places, { count += try $0.retryDead(queue: queue, ids: ids) }) else { return 1 }
         print("\(count) dead job\(count == 1 ? "" : "s") back in the queue")
         return 0
 
@@ -239,7 +263,7 @@ func queueCommand(_ rest: [String]) throws -> Int32 {
             }
         }
         var count = 0
-        guard try forEachStore(paths, { count += try $0.purge(queue: queue, states: states) }) else { return 1 }
+        guard try forEachQueue(places, { count += try $0.purge(queue: queue, states: states) }) else { return 1 }
         print("deleted \(count) job\(count == 1 ? "" : "s")")
         return 0
 
@@ -288,14 +312,27 @@ func waitCommand(_ rest: [String]) throws -> Int32 {
     guard let config = try queueConfig(Arguments(values: arguments.values.filter { $0.key == "config" }), command: "wait") else {
         return CronCheck.exitConfig
     }
-    let paths = arguments.values["queue"] == nil ? QueueTarget.files(config) : [try QueueTarget.resolve(config, queue: arguments.values["queue"]).path]
-    let stores = paths.filter(Files.exists).compactMap { openStore($0, create: false) }
+    let places = arguments.values["queue"] == nil ? QueueTarget.places(config) : [try QueueTarget.resolve(config, queue: arguments.values["queue"]).place]
+    var stores: [any JobQueue] = []
+    for place in places {
+        if case .sqlite(let path) = place, !Files.exists(path) { continue }
+        guard let store = openQueue(place, create: false, command: "solo wait") else { return 1 }
+        stores.append(store)
+    }
     guard !stores.isEmpty else {
-        printError("solo wait: no queue file yet (\(paths.joined(separator: ", ")))")
+        printError("solo wait: no queue file yet (\(places.map(\.location).joined(separator: ", ")))")
         return 1
     }
+    // A commit to a queue file wakes the wait at once; Redis is asked again five times a second.
     let watch = try? DirectoryWatch()
-    for path in paths { try? watch?.watch(Path.directory(of: path)) }
+    var pollMilliseconds: Int32 = 1000
+    for place in places {
+        switch place {
+        case .sqlite(let path): try? watch?.watch(Path.directory(of: path))
+        case .redis: pollMilliseconds = 200
+        case .none: break
+        }
+    }
     let live = FileDescriptor.standardError.isTerminal
     let started = Moment.now()
     var counts = QueueCounts(queue: group)
@@ -314,11 +351,13 @@ func waitCommand(_ rest: [String]) throws -> Int32 {
             printError("solo wait: timed out: group \(group) has \(counts.pending) job\(counts.pending == 1 ? "" : "s") left of \(counts.total)")
             return exitTimedOut
         }
-        // A commit to a queue file wakes this up; a second passes at most between looks.
-        var poller = pollfd(fd: watch?.descriptor.rawValue ?? -1, events: Int16(POLLIN), revents: 0)
-        let wait = min(1000, deadline.map { $0.millisecondsFrom(Moment.now()) } ?? 1000)
-        _ = poll(&poller, 1, max(wait, 1))
-        _ = watch?.drain()
+        let wait = max(1, min(pollMilliseconds, deadline.map { $0.millisecondsFrom(Moment.now()) } ?? pollMilliseconds))
+        if let watch {
+            _ = Poll.wait(watch.descriptor, milliseconds: wait)
+            _ = watch.drain()
+        } else {
+            usleep(useconds_t(wait) * 1000)
+        }
     }
     if live { try? FileDescriptor.standardError.writeAll("\r" + Progress.line(counts, elapsed: Moment.now() - started) + "\u{1B}[K\n") }
     let elapsed = Moment.now() - started
@@ -348,7 +387,7 @@ func waitCommand(_ rest: [String]) throws -> Int32 {
     }
     var shown = 0
     for store in stores where shown < 10 {
-        for job in try store.jobs(queue: nil, states: ["dead"], group: group, limit: 10 - shown) {
+        for job in try store.jobs(queue: nil, states: ["dead"], group: group, after: 0, limit: 10 - shown) {
             printError("dead job \(job.id): \(job.error ?? "?") (payload \(clip(job.payload, 40)))")
             shown += 1
         }

@@ -240,11 +240,29 @@ func jobs(_ payloads: String...) -> [NewJob] { payloads.map { NewJob(payload: Ar
     @Test func theQueueACommandMeans() throws {
         let loader = memoryLoader(["/etc/solo/solo.conf": "[a]\ncommand = x\n[b]\ncommand = y\nqueue_name = shared\n[c]\ncommand = z\nqueue = none\n"])
         let config = try loader.load("solo.conf").config
-        #expect(try QueueTarget.resolve(config, queue: "a") == QueueTarget(path: "/var/lib/solo/queue.db", queue: "a", pools: ["a"]))
+        let file = QueueSetting.sqlite(path: "/var/lib/solo/queue.db")
+        #expect(try QueueTarget.resolve(config, queue: "a") == QueueTarget(place: file, queue: "a", pools: ["a"]))
         #expect(try QueueTarget.resolve(config, queue: "nobody").pools.isEmpty)
         #expect(throws: UsageError.self) { try QueueTarget.resolve(config, queue: nil) }
         let single = try memoryLoader(["/etc/solo/solo.conf": "[a]\ncommand = x\nqueue = sqlite:q.db\n"]).load("solo.conf").config
-        #expect(try QueueTarget.resolve(single, queue: nil) == QueueTarget(path: "/etc/solo/q.db", queue: "a", pools: ["a"]))
-        #expect(QueueTarget.files(config) == ["/var/lib/solo/queue.db"])
+        #expect(try QueueTarget.resolve(single, queue: nil) == QueueTarget(place: .sqlite(path: "/etc/solo/q.db"), queue: "a", pools: ["a"]))
+        #expect(QueueTarget.places(config) == [file])
+        // Redis pools: one server and database is one place, whoever names it.
+        let redis = try memoryLoader(["/etc/solo/solo.conf": """
+            [a]
+            command = x
+            queue = redis://10.0.0.5:6379/2
+            [b]
+            command = y
+            queue = redis://u:pw@10.0.0.5:6379/2
+            queue_name = a
+            [c]
+            command = z
+            """]).load("solo.conf").config
+        let server = try RedisURL.parse("redis://10.0.0.5:6379/2")
+        #expect(try QueueTarget.resolve(redis, queue: "c").place == file)
+        #expect(throws: UsageError.self) { try QueueTarget.resolve(redis, queue: "a") }
+        #expect(QueueTarget.places(redis).count == 3)
+        #expect(QueueTarget.places(redis).first == .redis(server))
     }
 }

@@ -20,6 +20,10 @@ public struct ConfigDiff: Equatable, Sendable {
         if a.stateDirectory != b.stateDirectory { needsRestart.append("state_dir") }
         if a.logFile != b.logFile { needsRestart.append("log_file") }
         if a.maxPayload != b.maxPayload { needsRestart.append("max_payload") }
+        if a.lease != b.lease { needsRestart.append("lease") }
+        if a.clusterLock != b.clusterLock { needsRestart.append("cluster_lock") }
+        if a.clusterRedis != b.clusterRedis { needsRestart.append("cluster_redis") }
+        if a.clusterLockTTL != b.clusterLockTTL { needsRestart.append("cluster_lock_ttl") }
     }
 
     /// Equal as far as running it goes (where the section sits in its file does not matter).

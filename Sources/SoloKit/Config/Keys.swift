@@ -50,6 +50,26 @@ enum Keys {
         KeySpec(name: "metrics_listen", apply: { model, value, _ throws(ValueError) in
             model.metricsListen = try Values.listenAddress(value)
         }, render: { $0.metricsListen?.description ?? "none" }),
+        KeySpec(name: "lease", apply: { model, value, _ throws(ValueError) in
+            let lease = try Values.duration(value)
+            guard lease >= .seconds(3), lease <= .seconds(3600) else { throw ValueError("\(quoted(value)) is out of range (3s to 1h; 30s is usual)") }
+            model.lease = lease
+        }, render: { Values.formatDuration($0.lease) }),
+        KeySpec(name: "cluster_lock", apply: { model, value, _ throws(ValueError) in
+            if isNone(value) { model.clusterLock = nil; return }
+            guard value.count <= 128, value.allSatisfy({ $0.isLetter || $0.isNumber || "._-:".contains($0) }) else {
+                throw ValueError("\(quoted(value)) is not a lock name (letters, digits, ., _, - and :, like reports)")
+            }
+            model.clusterLock = value
+        }, render: { $0.clusterLock ?? "none" }),
+        KeySpec(name: "cluster_redis", apply: { model, value, _ throws(ValueError) in
+            model.clusterRedis = isNone(value) ? nil : try RedisURL.parse(value)
+        }, render: { $0.clusterRedis?.description ?? "none" }),
+        KeySpec(name: "cluster_lock_ttl", apply: { model, value, _ throws(ValueError) in
+            let ttl = try Values.duration(value)
+            guard ttl >= .seconds(3), ttl <= .seconds(600) else { throw ValueError("\(quoted(value)) is out of range (3s to 10m; 30s is usual)") }
+            model.clusterLockTTL = ttl
+        }, render: { Values.formatDuration($0.clusterLockTTL) }),
     ]
 
     // MARK: - pools
@@ -144,14 +164,19 @@ enum Keys {
         }, render: { Values.formatDuration($0.backoffReset) }),
         KeySpec(name: "queue", apply: { model, value, context throws(ValueError) in
             if isNone(value) { model.queue = .none; return }
+            if value.hasPrefix("redis") {
+                model.queue = .redis(try RedisURL.parse(value))
+                return
+            }
             guard value.hasPrefix("sqlite:"), value.count > 7 else {
-                throw ValueError("\(quoted(value)) is not a queue (write sqlite:/var/lib/solo/queue.db, or none when the workers poll their own)")
+                throw ValueError("\(quoted(value)) is not a queue (write sqlite:/var/lib/solo/queue.db, redis://127.0.0.1:6379/0, or none when the workers poll their own)")
             }
             model.queue = .sqlite(path: context.path(String(value.dropFirst(7))))
         }, render: { pool in
             switch pool.queue {
             case .none: return "none"
             case .sqlite(let path): return "sqlite:" + path
+            case .redis(let url): return url.description
             }
         }),
         KeySpec(name: "queue_name", apply: { model, value, _ throws(ValueError) in

@@ -116,6 +116,8 @@ public struct ConfigLoader {
             issues.append(ConfigIssue(file: file, line: 0, message: "no pool is defined (add a section such as [mailer] with command = ...)"))
         }
 
+        issues += validateCluster(&global, pools: pools, file: file, entries: sections.first { $0.name == "global" }?.entries ?? [])
+
         let errors = issues.filter { $0.severity == .error }
         if !errors.isEmpty { throw ConfigErrors(issues: issues) }
         return LoadedConfig(config: SoloConfig(file: file, global: global, pools: pools),
@@ -198,6 +200,27 @@ public struct ConfigLoader {
         return []
     }
 
+    /// The fleet lock needs a Redis server: its own `cluster_redis`, or the one the pools use.
+    private func validateCluster(_ global: inout GlobalConfig, pools: [PoolConfig], file: String, entries: [INIEntry]) -> [ConfigIssue] {
+        func line(_ key: String) -> Int { entries.first { $0.key == key }?.line ?? 0 }
+        guard global.clusterLock != nil else {
+            if global.clusterRedis != nil {
+                return [ConfigIssue(file: file, line: line("cluster_redis"), key: "cluster_redis",
+                                    message: "has no effect without cluster_lock (add cluster_lock = NAME for one supervisor in the fleet)", severity: .warning)]
+            }
+            return []
+        }
+        guard global.clusterRedis == nil else { return [] }
+        let servers = global.redisServers(pools)
+        if servers.count == 1 {
+            global.clusterRedis = servers[0]
+            return []
+        }
+        let why = servers.isEmpty ? "no pool uses Redis" : "the pools use \(servers.count) Redis servers"
+        return [ConfigIssue(file: file, line: line("cluster_lock"), key: "cluster_lock",
+                            message: "needs a Redis server to hold it, and \(why) (add cluster_redis = \(RedisURL.example))")]
+    }
+
     /// Checks that involve several keys, or the machine.
     private func validate(_ pool: PoolConfig, set: Set<String>, entries: [INIEntry]) -> [ConfigIssue] {
         var issues: [ConfigIssue] = []
@@ -216,6 +239,10 @@ public struct ConfigLoader {
             for key in ["queue_name", "job_timeout", "max_attempts", "retry_delay", "keep_done"] where set.contains(key) {
                 problem(key, "has no effect with queue = none (the workers poll their own queue)", .warning)
             }
+        }
+        if case .redis = pool.queue, pool.queueName.contains(where: { $0 == "{" || $0 == "}" }) {
+            problem(set.contains("queue_name") ? "queue_name" : nil,
+                    "queue name \(quoted(pool.queueName)) holds a brace, which Redis reads as part of a key's hash tag (name the queue without { and })")
         }
         if pool.maxWorkers != nil && !pool.queue.feedsJobs {
             problem("workers", "a range scales with the depth of solo's queue, and this pool has queue = none (write one number, like 4, or give the pool a queue)")

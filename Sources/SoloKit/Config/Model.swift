@@ -24,6 +24,25 @@ public struct GlobalConfig: Equatable, Sendable {
     public var maxPayload: Int = 1 << 20
     /// Where Prometheus metrics are served over HTTP; nil: nowhere.
     public var metricsListen: ListenAddress? = nil
+    /// How long a job stays reserved to a supervisor that stopped renewing its lease (it died,
+    /// or lost its queue): then other supervisors take it back. Renewed at a third of it.
+    public var lease: Duration = .seconds(30)
+    /// The fleet-wide singleton: only the supervisor holding this lock (in Redis) runs workers;
+    /// the others stand by. nil: every supervisor runs its pools.
+    public var clusterLock: String? = nil
+    /// Where the fleet lock lives; the loader fills it from the pools when they use one server.
+    public var clusterRedis: RedisURL? = nil
+    /// The fleet lock's time to live: a holder that dies is replaced this long after its last
+    /// renewal; it renews at a third of it, and stops its workers before it runs out.
+    public var clusterLockTTL: Duration = .seconds(30)
+
+    /// Every Redis server the config uses (the pools' queues and the fleet lock), once each.
+    public func redisServers(_ pools: [PoolConfig]) -> [RedisURL] {
+        var servers: [RedisURL] = []
+        for case .redis(let url) in pools.map(\.queue) where !servers.contains(url.server) { servers.append(url.server) }
+        if let lock = clusterRedis, !servers.contains(lock.server) { servers.append(lock.server) }
+        return servers
+    }
 }
 
 /// An IPv4 address and TCP port to listen on.
@@ -58,8 +77,19 @@ public enum QueueSetting: Equatable, Sendable {
     case none
     /// The embedded queue in an SQLite file: solo feeds the jobs to the workers (feed mode).
     case sqlite(path: String)
+    /// A queue on a Redis server, shared by supervisors on many hosts (feed mode).
+    case redis(RedisURL)
 
     public var feedsJobs: Bool { self != .none }
+
+    /// The place as messages and `solo status` name it (a Redis URL without its password).
+    public var location: String {
+        switch self {
+        case .none: return "none"
+        case .sqlite(let path): return path
+        case .redis(let url): return url.description
+        }
+    }
 }
 
 public struct PoolConfig: Equatable, Sendable {

@@ -1,24 +1,29 @@
-/// Which queue file and queue name a command means: `--queue NAME`, or the one feed pool of the
-/// config, or (inside a worker) the worker's own queue.
+/// Which queue a command means, and where it lives (an SQLite file or a Redis server):
+/// `--queue NAME`, or the one feed pool of the config, or (inside a worker) the worker's own.
 public struct QueueTarget: Equatable, Sendable {
-    public var path: String
+    /// `.sqlite(path:)` or `.redis(url)`, never `.none`.
+    public var place: QueueSetting
     public var queue: String
     /// The pools that take jobs from it (empty: none does; jobs would wait).
     public var pools: [String]
 
+    public init(place: QueueSetting, queue: String, pools: [String]) {
+        self.place = place
+        self.queue = queue
+        self.pools = pools
+    }
+
     public static func resolve(_ config: SoloConfig, queue: String?) throws(UsageError) -> QueueTarget {
         let feeding = config.pools.filter { $0.queue.feedsJobs }
-        func path(of pool: PoolConfig) -> String {
-            if case .sqlite(let path) = pool.queue { return path }
-            return config.global.stateDirectory + "/queue.db"
-        }
+        let fallback = QueueSetting.sqlite(path: config.global.stateDirectory + "/queue.db")
         if let queue {
             let takers = feeding.filter { $0.queueName == queue }
-            let paths = Set(takers.map(path))
-            if paths.count > 1 {
-                throw UsageError("queue \(queue) is in several files (\(paths.sorted().joined(separator: ", "))); pools that share a queue name must share a file")
+            var places: [QueueSetting] = []
+            for pool in takers where !places.contains(server(of: pool.queue)) { places.append(server(of: pool.queue)) }
+            if places.count > 1 {
+                throw UsageError("queue \(queue) is in several places (\(places.map(\.location).joined(separator: ", "))); pools that share a queue name must share a file or a Redis server")
             }
-            return QueueTarget(path: paths.first ?? config.global.stateDirectory + "/queue.db", queue: queue, pools: takers.map(\.name))
+            return QueueTarget(place: places.first ?? fallback, queue: queue, pools: takers.map(\.name))
         }
         guard let only = feeding.first else {
             throw UsageError("no pool of \(config.file) takes jobs from a queue (every one has queue = none); name one with --queue")
@@ -27,15 +32,21 @@ public struct QueueTarget: Equatable, Sendable {
         guard names.count == 1 else {
             throw UsageError("several queues in \(config.file) (\(names.sorted().joined(separator: ", "))); choose one with --queue")
         }
-        return QueueTarget(path: path(of: only), queue: only.queueName, pools: feeding.map(\.name))
+        return QueueTarget(place: server(of: only.queue), queue: only.queueName, pools: feeding.map(\.name))
     }
 
-    /// Every queue file the config's pools use.
-    public static func files(_ config: SoloConfig) -> [String] {
-        var paths: [String] = []
-        for pool in config.pools {
-            if case .sqlite(let path) = pool.queue, !paths.contains(path) { paths.append(path) }
+    /// Every place the config's pools keep queues in: each SQLite file, each Redis server.
+    public static func places(_ config: SoloConfig) -> [QueueSetting] {
+        var places: [QueueSetting] = []
+        for pool in config.pools where pool.queue.feedsJobs && !places.contains(server(of: pool.queue)) {
+            places.append(server(of: pool.queue))
         }
-        return paths
+        return places
+    }
+
+    /// Two pools on one Redis server and database share it, whatever their URLs' lock names.
+    private static func server(of place: QueueSetting) -> QueueSetting {
+        if case .redis(let url) = place { return .redis(url.server) }
+        return place
     }
 }

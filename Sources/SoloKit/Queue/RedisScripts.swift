@@ -447,6 +447,23 @@ public enum RedisScripts {
         return 0
         """#)
 
+    // MARK: - heartbeats (solo status --cluster)
+
+    /// Every supervisor that uses Redis, by name, scored by its last heartbeat (server time).
+    public static let nodesKey = "solo:nodes"
+    /// A supervisor's last report (JSON), which expires unless renewed.
+    public static func nodeKey(_ owner: String) -> String { "solo:node:\(owner)" }
+
+    /// KEYS: nodes, node. ARGV: owner, report (JSON), ttl (ms). Names forgotten for an hour go.
+    public static let heartbeat = RedisScript(#"""
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+        redis.call('ZADD', KEYS[1], now, ARGV[1])
+        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 3600000)
+        return now
+        """#)
+
     public static func lockKey(_ name: String) -> String { "solo:lock:\(name)" }
     public static func fenceKey(_ name: String) -> String { "solo:lock:\(name):fence" }
 }

@@ -62,6 +62,9 @@ public final class Pool {
     /// Every live worker: the slots' current ones and those still draining.
     public private(set) var workers: [UInt64: Worker] = [:]
     public private(set) var stopping = false
+    /// Set while the fleet lock (cluster_lock) is another supervisor's: no worker runs, and
+    /// none starts until it is this one's.
+    public private(set) var standingBy = false
     public private(set) var nextMemorySample: Moment?
     /// Outcomes per second, for `solo status`.
     public var jobRate = RateMeter()
@@ -72,14 +75,14 @@ public final class Pool {
 
     /// What a slot without a worker is doing, as status and metrics show it.
     public func state(ofEmpty slot: Slot) -> String {
-        paused || stopping ? "stopped" : slot.restartAt == nil ? "starting" : WorkerState.backoff.rawValue
+        standingBy ? "standby" : paused || stopping ? "stopped" : slot.restartAt == nil ? "starting" : WorkerState.backoff.rawValue
     }
     public var isIdle: Bool { workers.isEmpty }
     public var samplesMemory: Bool { config.memoryLimit != nil || config.memoryKill != nil }
 
     /// Feed mode: the workers waiting for a job, oldest first.
     public var idleWorkers: [UInt64] {
-        guard config.queue.feedsJobs && !stopping else { return [] }
+        guard config.queue.feedsJobs && !stopping && !standingBy else { return [] }
         var idle: [UInt64] = []
         for (id, worker) in workers where worker.isIdle { idle.append(id) }
         if idle.count > 1 { idle.sort() }
@@ -99,7 +102,7 @@ public final class Pool {
 
     /// Spawn orders for every empty slot that is not waiting out a back-off.
     public func reconcile(now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
-        guard !stopping && !paused else { return [] }
+        guard !stopping && !paused && !standingBy else { return [] }
         var orders = advanceRollingRestart(now: now, using: &random)
         var drawnJobs: [Int] = []
         var drawnLifetimes: [Duration] = []
@@ -134,6 +137,26 @@ public final class Pool {
         rollingSlot = nil
         for index in slots.indices { slots[index].restartAt = nil }
         return workers.keys.sorted().flatMap { handle($0, .retire(.poolStopped), now: now, using: &random) }
+    }
+
+    /// The fleet lock is another supervisor's: every worker stops gracefully, none starts.
+    public func standBy(now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
+        standingBy = true
+        rolling = []
+        rollingSlot = nil
+        for index in slots.indices { slots[index].restartAt = nil }
+        return workers.keys.sorted().flatMap { handle($0, .retire(.standby), now: now, using: &random) }
+    }
+
+    /// The fleet lock is about to run out: whatever still runs is killed, so that the next
+    /// holder never works beside it.
+    public func killStandingBy(now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
+        workers.keys.sorted().flatMap { handle($0, .kill, now: now, using: &random) }
+    }
+
+    /// The fleet lock is this supervisor's: the pool runs again.
+    public func endStandby() {
+        standingBy = false
     }
 
     public func resume() {
@@ -231,7 +254,7 @@ public final class Pool {
     /// Queue-depth scaling's verdict, given the jobs waiting in the pool's queue: a new count
     /// and why, or nil to leave the pool as it is.
     public func autoscale(waiting: Int, now: Moment) -> (workers: Int, why: String)? {
-        guard !stopping, !paused, !removed, var scaler = autoscaler else { return nil }
+        guard !stopping, !paused, !removed, !standingBy, var scaler = autoscaler else { return nil }
         // Workers still in their slot with a job: a draining one's slot is being filled anew.
         let busy = workers.values.filter { $0.job != nil && !$0.isLeaving }.count
         defer { autoscaler = scaler }

@@ -59,6 +59,7 @@ extension RetireReason {
         case .scaledDown: return "scaled_down"
         case .poolStopped: return "stopped"
         case .protocolError: return "protocol_error"
+        case .standby: return "standby"
         case .shutdown: return "shutdown"
         }
     }

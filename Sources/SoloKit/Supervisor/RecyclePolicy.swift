@@ -13,13 +13,15 @@ public enum RetireReason: Equatable, Sendable, CustomStringConvertible {
     /// It broke the fd 3 protocol (invalid lines, a line over the limit, fd 3 closed): its
     /// slot restarts with back-off, as after a crash.
     case protocolError(String)
+    /// The fleet lock (cluster_lock) is not, or soon no longer, this supervisor's.
+    case standby
     case shutdown
 
     /// Whether the worker's slot starts a replacement as it leaves.
     public var startsReplacement: Bool {
         switch self {
         case .jobs, .memory, .lifetime, .restart: return true
-        case .jobTimedOut, .scaledDown, .poolStopped, .protocolError, .shutdown: return false
+        case .jobTimedOut, .scaledDown, .poolStopped, .protocolError, .standby, .shutdown: return false
         }
     }
 
@@ -35,6 +37,7 @@ public enum RetireReason: Equatable, Sendable, CustomStringConvertible {
         case .scaledDown: return "scaled down"
         case .poolStopped: return "pool stopped"
         case .protocolError(let why): return "broke the fd 3 protocol: \(why)"
+        case .standby: return "standing by: the fleet lock is not this supervisor's"
         case .shutdown: return "shutting down"
         }
     }

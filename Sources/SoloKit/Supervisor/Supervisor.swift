@@ -43,6 +43,11 @@ public final class Supervisor {
     private let inherited: [String]
     private let ownLogFile: String?
     let feeder: Feeder
+    /// The Redis connections (queues, the fleet lock, heartbeats), all in this loop.
+    let redis: RedisHub
+    /// `cluster_lock`: only while it holds this lock do the pools run.
+    var fleetLock: FleetLock?
+    let heartbeat: ClusterHeartbeat
     var control: ControlServer?
     var metrics: MetricsServer?
     let started = Moment.now()
@@ -71,7 +76,7 @@ public final class Supervisor {
     private var guardianRestartAt: Moment?
     private var watchingGuardianPipe = false
     private var readBuffer = [UInt8](repeating: 0, count: 65536)
-    private var eventBuffer = [solo_event](repeating: solo_event(), count: 64)
+    var eventBuffer = [solo_event](repeating: solo_event(), count: 64)
 
     static let signalToken: UInt64 = 0
     static let guardianToken: UInt64 = 3
@@ -111,16 +116,25 @@ public final class Supervisor {
         self.plans = plans
         self.sinks = sinks
         pools = config.pools.map { Pool(config: $0) }
-        var host = [CChar](repeating: 0, count: 256)
-        gethostname(&host, host.count - 1)
-        let hostname = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let owner = "\(Self.hostname())/\(LockAddress.format(lock.address)):\(lock.port)"
         let logger = LogSink()
         let formatter = self.formatter
-        feeder = Feeder(pools: pools, owner: "\(hostname)/\(LockAddress.format(lock.address)):\(lock.port)") { message in
-            logger.write(formatter.line(message, prefix: "solo: "))
-        }
+        let say: (String) -> Void = { message in logger.write(formatter.line(message, prefix: "solo: ")) }
+        redis = RedisHub(epoll: epoll, clientName: "solo:\(owner)", say: say)
+        feeder = Feeder(pools: pools, owner: owner, lease: config.global.lease, hub: redis, say: say)
+        heartbeat = ClusterHeartbeat(owner: owner)
         if let watch = feeder.descriptor { try? epoll.add(watch, token: Self.queueFilesToken) }
         do { try guardian.start() } catch { throw StartupError("cannot start the guardian process: \(error)") }
+        if let name = config.global.clusterLock, let url = config.global.clusterRedis {
+            fleetLock = FleetLock(name: name, ttl: config.global.clusterLockTTL, server: redis.server(url), owner: owner, say: say)
+        }
+        setUpCluster()
+    }
+
+    static func hostname() -> String {
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, host.count - 1)
+        return String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Runs until a stop completes; returns the exit status.
@@ -146,10 +160,15 @@ public final class Supervisor {
             dropRemovedPools()
             reconcile()
             feed()
+            redis.flush()
             watchGuardianPipe()
             finishStopIfDone()
         }
         feeder.shutdown()
+        fleetLock?.release()
+        heartbeat.leave()
+        drainRedis(within: .seconds(5))
+        redis.closeAll()
         control?.close()
         metrics?.close()
         guardian.stop()
@@ -165,6 +184,7 @@ public final class Supervisor {
         case Self.signalToken: return handleSignals()
         case Self.guardianToken: return tellGuardian(guardian.flush())
         case Self.queueFilesToken: return feeder.filesChanged()
+        case _ where RedisHub.owns(event.token): return redis.event(event)
         case _ where ControlServer.owns(event.token): control?.event(event); return
         case _ where MetricsServer.owns(event.token): metrics?.event(event); return
         default: break
@@ -437,7 +457,10 @@ public final class Supervisor {
     /// `solo push` it runs joins the group of the job it holds) and solo's config.
     private func workerVariables(_ pool: Pool, id: UInt64) -> [(String, String)] {
         // The guardian finds what a worker's descendants daemonized by this mark (see guardian.c).
-        let mark = [(Guardian.markVariable, String(getpid()))]
+        var mark = [(Guardian.markVariable, String(getpid()))]
+        // The fencing number of the fleet lock: a worker may hand it to what it writes to, so
+        // that a stale holder's late writes can be told from the current one's.
+        if let fleetLock, fleetLock.role == .holding { mark.append(("SOLO_FENCE", String(fleetLock.fence))) }
         guard pool.config.queue.feedsJobs else { return mark }
         return mark + [("SOLO_QUEUE", pool.config.queueName), ("SOLO_WORKER_ID", "\(feeder.owner)/\(pool.name)/\(id)"),
                        ("SOLO_CONFIG", config.file)]
@@ -454,7 +477,7 @@ public final class Supervisor {
     /// outcomes that are due.
     private func feed() {
         let now = Moment.now()
-        if phase == .running {
+        if phase == .running && fleetLock?.mayAct(now: now) ?? true {
             for pool in pools where pool.config.queue.feedsJobs {
                 // Only workers with a process to write to: a job taken is a job given.
                 let idle = pool.idleWorkers.compactMap { worker in processes[worker].map { (worker, $0) } }
@@ -578,6 +601,9 @@ public final class Supervisor {
         if let restart = guardianRestartAt, restart <= now { restartGuardian(now: now) }
         if let update = nextServiceUpdate, update <= now { tellServiceManager(serviceManager.watchdogInterval == nil ? [] : ["WATCHDOG=1"], now: now) }
         feeder.expire(now: now)
+        redis.expire(now: now)
+        fleetLock?.expire(now: now)
+        heartbeat.expire(now: now)
         control?.expire(now: now)
         metrics?.expire(now: now)
         if phase == .running && pools.contains(where: { $0.autoscaler != nil }) {
@@ -620,6 +646,7 @@ public final class Supervisor {
     private func nextDeadline(now: Moment) -> Moment? {
         var earliest = earlier(earlier(earlier(feeder.nextDeadline, guardianRestartAt), nextServiceUpdate), nextScaleCheck)
         earliest = earlier(earliest, earlier(control?.nextDeadline, metrics?.nextDeadline))
+        earliest = earlier(earliest, earlier(redis.nextDeadline, earlier(fleetLock?.nextDeadline, heartbeat.nextDeadline)))
         if feeder.purging { earliest = now }
         for pool in pools { earliest = earlier(earliest, pool.nextDeadline) }
         for session in lingering.values { earliest = earlier(earliest, session.ladder.deadline) }
@@ -635,6 +662,8 @@ public final class Supervisor {
     private func reconcile() {
         guard phase == .running else { return }
         let now = Moment.now()
+        // Belt and braces: the pools stand by while the fleet lock is not this supervisor's.
+        if let fleetLock, !fleetLock.mayAct(now: now) { return }
         for pool in pools { perform(pool.reconcile(now: now, using: &random), for: pool) }
     }
 

@@ -121,6 +121,7 @@ extension Supervisor {
         config = kept
         openMetrics()
         feeder.reconfigure(pools: pools)
+        afterReload()
         say("reloaded: \(diff.added.count) added, \(diff.changed.count) changed, \(diff.removed.count) removed, \(diff.unchanged.count) unchanged")
         return .object([("ok", .bool(true)), ("changes", diff.json)])
     }
@@ -131,6 +132,7 @@ extension Supervisor {
         for pool in pools where pool.removed && pool.isIdle { say("pool \(pool.name): removed") }
         pools.removeAll { $0.removed && $0.isIdle }
         feeder.reconfigure(pools: pools)
+        letGoOfUnusedServers()
     }
 
     @discardableResult
@@ -173,7 +175,7 @@ extension Supervisor {
             }
             var fields: [(String, JSON)] = [
                 ("name", .string(pool.name)), ("mode", .string(pool.config.queue.feedsJobs ? "feed" : "poll")),
-                ("state", .string(pool.stopping ? "stopping" : pool.paused ? "stopped" : "running")),
+                ("state", .string(pool.standingBy ? "standby" : pool.stopping ? "stopping" : pool.paused ? "stopped" : "running")),
                 ("workers_wanted", .number(Int64(pool.desiredWorkers))),
                 ("scaling", pool.autoscaler.map { .object([("min", .number(Int64($0.range.lowerBound))), ("max", .number(Int64($0.range.upperBound)))]) } ?? .null),
                 ("workers_running", .number(Int64(pool.workers.values.filter { $0.isAlive && !$0.isLeaving }.count))),
@@ -184,7 +186,8 @@ extension Supervisor {
                 ("workers", .array(workers)),
             ]
             if let queue = feeder.status(of: pool) {
-                var queueFields: [(String, JSON)] = [("name", .string(pool.config.queueName)), ("file", .string(queue.path))]
+                var queueFields: [(String, JSON)] = [("name", .string(pool.config.queueName)), ("file", .string(queue.path)),
+                                                     ("backend", .string(pool.config.queue.redisServer == nil ? "sqlite" : "redis"))]
                 if let counts = queue.counts {
                     queueFields += [("ready", .number(Int64(counts.ready))), ("delayed", .number(Int64(counts.delayed))),
                                     ("reserved", .number(Int64(counts.reserved))), ("dead", .number(Int64(counts.dead)))]
@@ -194,7 +197,9 @@ extension Supervisor {
             }
             return .object(fields)
         }
-        return .object([("ok", .bool(true)), ("pid", .number(Int64(getpid()))), ("config", .string(config.file)),
-                        ("uptime_ms", .number((now - started).nanoseconds / 1_000_000)), ("pools", .array(pools))])
+        var fields: [(String, JSON)] = [("ok", .bool(true)), ("pid", .number(Int64(getpid()))), ("config", .string(config.file)),
+                                        ("uptime_ms", .number((now - started).nanoseconds / 1_000_000)), ("pools", .array(pools))]
+        if let fleetLock { fields.append(("fleet_lock", fleetLock.statusJSON)) }
+        return .object(fields)
     }
 }

@@ -1,0 +1,225 @@
+import Glibc
+
+/// When a holder of a lock with a time to live may act, must renew, must stop its work and
+/// must have killed it (pure: tested without Redis). The lock's TTL runs on the server from
+/// the moment it handled the take or renewal, which is after the holder sent it: counting
+/// from the send time, the holder's view of the end is never later than the server's.
+public struct LeaseClock: Equatable, Sendable {
+    public let ttl: Duration
+    /// The end of the lock as this holder may count on it; nil: it does not hold it.
+    public private(set) var validUntil: Moment?
+
+    public init(ttl: Duration) { self.ttl = ttl }
+
+    /// Work stops (gracefully) this long before the end, if no renewal came.
+    public var stopWindow: Duration { ttl / 3 }
+    /// Whatever still runs is killed this long before the end.
+    public var killMargin: Duration { min(.seconds(1), ttl / 10) }
+
+    /// A take or a renewal sent at `sentAt` was confirmed.
+    public mutating func confirmed(sentAt: Moment) {
+        validUntil = sentAt + ttl
+    }
+
+    public mutating func lost() { validUntil = nil }
+
+    public var holds: Bool { validUntil != nil }
+    /// When to renew: a third of the TTL after the last confirmed one was sent.
+    public var renewAt: Moment? { validUntil.map { $0 + .nanoseconds(-ttl.nanoseconds) + ttl / 3 } }
+    public var stopAt: Moment? { validUntil.map { $0 + .nanoseconds(-stopWindow.nanoseconds) } }
+    public var killAt: Moment? { validUntil.map { $0 + .nanoseconds(-killMargin.nanoseconds) } }
+
+    /// Whether workers may start and take jobs now: the lock is held, beyond the stop window.
+    public func mayAct(now: Moment) -> Bool {
+        guard let stopAt else { return false }
+        return now < stopAt
+    }
+}
+
+/// The fleet-wide singleton (`cluster_lock = NAME`): of all the supervisors that share it, only
+/// the one holding the lock in Redis runs its workers; the others stand by and take it over
+/// when the holder dies (its lock runs out, a TTL after its last renewal) or stops cleanly (it
+/// frees the lock and tells them at once). The holder renews every third of the TTL. One that
+/// cannot renew (Redis away, a network split) stops its workers a third of the TTL before the
+/// lock would run out and kills what remains just before, so that two supervisors never work
+/// at once; each take gives a higher fencing number (SOLO_FENCE for the workers), and the
+/// Redis queue refuses jobs to a supervisor whose token no longer holds the lock.
+final class FleetLock {
+    enum Role: String { case standby, holding }
+
+    let name: String
+    let server: RedisHub.Server
+    /// `owner pid random`: unique per run, so that a restarted supervisor is a new holder.
+    let token: String
+    private(set) var role = Role.standby
+    private(set) var clock: LeaseClock
+    private(set) var fence: Int64 = 0
+    /// Whose the lock is while this supervisor stands by, and how long it has left.
+    private(set) var holder: String?
+    private(set) var holderLeft: Duration?
+    private var nextAttempt: Moment?
+    private var inFlight = false
+    private var stopped = false
+    private var killed = false
+    private(set) var released = false
+
+    /// The supervisor's part: run the pools; stop them (gracefully); kill what is left.
+    var gained: (Int64) -> Void = { _ in }
+    var losing: (String) -> Void = { _ in }
+    var kill: (String) -> Void = { _ in }
+    private let say: (String) -> Void
+
+    init(name: String, ttl: Duration, server: RedisHub.Server, owner: String, say: @escaping (String) -> Void) {
+        self.name = name
+        self.server = server
+        self.say = say
+        clock = LeaseClock(ttl: ttl)
+        var random = SystemRandomNumberGenerator()
+        token = "\(owner) \(getpid()) \(String(random.next(), radix: 36))"
+        nextAttempt = .now()
+        server.observe("lock", up: { [unowned self] in
+            if self.role == .standby { self.nextAttempt = .now() }
+        }, down: { _ in })
+        server.subscribe(RedisScripts.lockKey(name) + ":released") { [unowned self] in
+            // Spread the standbys a little: one of them takes it, the others see it taken.
+            if self.role == .standby && !self.released { self.nextAttempt = .now() + .milliseconds(Int64.random(in: 0...20)) }
+        }
+    }
+
+    private var keys: [String] { [RedisScripts.lockKey(name), RedisScripts.fenceKey(name)] }
+    private var ttlMilliseconds: String { String(clock.ttl.nanoseconds / 1_000_000) }
+
+    /// The holder as `solo status` shows it: the supervisor's name and pid.
+    static func describe(_ token: String) -> String {
+        let parts = token.split(separator: " ")
+        return parts.count >= 2 ? "\(parts[0]) (pid \(parts[1]))" : token
+    }
+
+    func mayAct(now: Moment) -> Bool { role == .holding && clock.mayAct(now: now) }
+
+    var nextDeadline: Moment? {
+        guard !released else { return nil }
+        var earliest = inFlight ? nil : (role == .holding ? clock.renewAt : nextAttempt)
+        if role == .holding {
+            if !stopped { earliest = earlier(earliest, clock.stopAt) }
+            if !killed { earliest = earlier(earliest, clock.killAt) }
+        }
+        return earliest
+    }
+
+    func expire(now: Moment) {
+        guard !released else { return }
+        if role == .holding {
+            if !killed, let killAt = clock.killAt, now >= killAt {
+                killed = true
+                kill("fleet lock \(name): not renewed in time; killing every worker before it runs out")
+                becomeStandby(now: now)
+                return
+            }
+            if !stopped, let stopAt = clock.stopAt, now >= stopAt {
+                stopped = true
+                losing("fleet lock \(name): no renewal for \(Values.formatElapsed(now - (clock.renewAt ?? now) + clock.ttl / 3)) (\(server.problem ?? "Redis does not answer")); stopping every worker, which must be gone before the lock runs out in \(Values.formatElapsed((clock.validUntil ?? now) - now))")
+            }
+            if !inFlight, let renewAt = clock.renewAt, now >= renewAt { renew(now: now) }
+        } else if !inFlight, let attempt = nextAttempt, now >= attempt {
+            acquire(now: now)
+        }
+    }
+
+    private func becomeStandby(now: Moment) {
+        role = .standby
+        clock.lost()
+        nextAttempt = now + .milliseconds(100)
+    }
+
+    private func acquire(now: Moment) {
+        nextAttempt = nil
+        let sentAt = now
+        inFlight = true
+        let sent = server.commands.evaluate(RedisScripts.lockAcquire, keys: keys, arguments: [token, ttlMilliseconds], now: now) {
+            [unowned self] result in
+            self.inFlight = false
+            let now = Moment.now()
+            guard case .success(let value) = result, let parts = value.elements, let first = parts.first?.integer else {
+                if case .success(let value) = result { self.say("fleet lock \(self.name): \(value.errorMessage ?? "an unreadable reply"); trying again") }
+                self.nextAttempt = now + self.clock.ttl / 3
+                return
+            }
+            guard self.role == .standby, !self.released else { return }
+            if first == 1, parts.count >= 2 {
+                self.clock.confirmed(sentAt: sentAt)
+                self.fence = parts[1].integer ?? 0
+                self.role = .holding
+                self.stopped = false
+                self.killed = false
+                self.holder = nil
+                self.holderLeft = nil
+                self.gained(self.fence)
+            } else {
+                let holder = parts.count > 1 ? parts[1].string ?? "" : ""
+                let left = parts.count > 2 ? parts[2].integer ?? -2 : -2
+                if holder != self.holder && !holder.isEmpty {
+                    self.say("fleet lock \(self.name): held by \(Self.describe(holder)); standing by")
+                }
+                self.holder = holder.isEmpty ? nil : holder
+                self.holderLeft = left >= 0 ? .milliseconds(left) : nil
+                // Try again when it runs out (a little after), and at least every third of the TTL.
+                let wait = left >= 0 ? Duration.milliseconds(left + Int64.random(in: 5...50)) : .milliseconds(100)
+                self.nextAttempt = now + min(wait, self.clock.ttl / 3)
+            }
+        }
+        if !sent {
+            inFlight = false
+            nextAttempt = now + .milliseconds(500)
+        }
+    }
+
+    private func renew(now: Moment) {
+        let sentAt = now
+        inFlight = true
+        let sent = server.commands.evaluate(RedisScripts.lockRenew, keys: keys, arguments: [token, ttlMilliseconds], now: now) {
+            [unowned self] result in
+            self.inFlight = false
+            guard self.role == .holding, !self.released else { return }
+            switch result {
+            case .success(.integer(1)):
+                self.clock.confirmed(sentAt: sentAt)
+                if self.stopped {
+                    self.say("fleet lock \(self.name): renewed again; the pools start again")
+                    self.stopped = false
+                    self.gained(self.fence)
+                }
+            case .success(.integer(0)):
+                self.killed = true
+                self.kill("fleet lock \(self.name): another supervisor holds it now; killing every worker")
+                self.becomeStandby(now: .now())
+            default:
+                break  // no answer: tried again at the next deadline, until the stop and kill times
+            }
+        }
+        if !sent { inFlight = false }
+    }
+
+    /// At a clean stop, once the workers are gone: frees the lock and tells those waiting.
+    func release() {
+        guard !released else { return }
+        released = true
+        guard role == .holding else { return }
+        role = .standby
+        clock.lost()
+        inFlight = true
+        let sent = server.commands.evaluate(RedisScripts.lockRelease, keys: keys, arguments: [token]) { [unowned self] _ in self.inFlight = false }
+        if !sent { inFlight = false }
+    }
+
+    /// Whether the release has been answered (or cannot be).
+    var settled: Bool { !inFlight || !server.isUp }
+
+    var statusJSON: JSON {
+        .object([("name", .string(name)), ("role", .string(role.rawValue)), ("fence", .number(fence)),
+                 ("holder", .optional(role == .holding ? Self.describe(token) : holder.map(Self.describe))),
+                 ("valid_ms", clock.validUntil.map { .number(max(0, ($0 - Moment.now()).nanoseconds / 1_000_000)) } ?? .null),
+                 ("holder_left_ms", holderLeft.map { .number($0.nanoseconds / 1_000_000) } ?? .null),
+                 ("server", .string(server.url.description))])
+    }
+}
