@@ -119,9 +119,13 @@ struct CommandFailure: Error {
 
 /// `solo status [POOL] [--json] [--watch]`, `solo stop|start|restart POOL`, `solo scale POOL N`.
 func controlCommand(_ command: String, _ rest: [String]) throws -> Int32 {
-    let flags = command == "status" ? ["json", "watch"] : command == "reload" ? ["json"] : []
+    let flags = command == "status" ? ["json", "watch", "cluster"] : command == "reload" ? ["json"] : []
     let arguments = try Arguments.parse(rest, command: command, valued: ["config"], flags: flags)
     let path = try Arguments(values: arguments.values).configPath(command: command)
+    if arguments.flags.contains("cluster") {
+        guard arguments.operands.isEmpty else { throw UsageError("solo status --cluster: no pool (it lists every supervisor)") }
+        return clusterStatus(path, json: arguments.flags.contains("json"), watch: arguments.flags.contains("watch"))
+    }
     guard let config = ControlTarget.load(path) else { return CronCheck.exitConfig }
     let operands = arguments.operands
     let request: ControlRequest
@@ -175,6 +179,46 @@ func controlCommand(_ command: String, _ rest: [String]) throws -> Int32 {
             } else {
                 print(StatusView.render(reply) + (watch ? "\n" : ""))
             }
+        }
+        if watch { usleep(1_000_000) }
+    } while watch
+    return 0
+}
+
+/// `solo status --cluster [--json] [--watch]`: every live supervisor that shares a Redis
+/// server with this config, from the heartbeats they keep there (no supervisor need run here).
+private func clusterStatus(_ path: String, json: Bool, watch: Bool) -> Int32 {
+    guard let config = loadConfig(path, showWarnings: false)?.config else { return CronCheck.exitConfig }
+    let servers = config.global.redisServers(config.pools)
+    guard !servers.isEmpty else {
+        printError("solo status --cluster: \(config.file) uses no Redis server (no queue = redis://..., no cluster_lock)")
+        return 1
+    }
+    repeat {
+        var reports: [JSON] = []
+        var owners: Set<String> = []
+        for server in servers {
+            do {
+                let client = try RedisClient(url: server, name: "solo-status")
+                let names = (try client.call(RedisCommand("ZRANGE", RedisScripts.nodesKey, "0", "-1")).elements ?? []).compactMap(\.string)
+                guard !names.isEmpty else { continue }
+                let values = try client.call(RedisCommand(["MGET"] + names.map(RedisScripts.nodeKey))).elements ?? []
+                for value in values {
+                    guard let text = value.string, let report = try? JSON.parse(text),
+                          let owner = report["owner"]?.stringValue, owners.insert(owner).inserted else { continue }
+                    reports.append(report)
+                }
+            } catch {
+                printError("solo status --cluster: \(error)")
+                return 1
+            }
+        }
+        reports.sort { ($0["owner"]?.stringValue ?? "") < ($1["owner"]?.stringValue ?? "") }
+        if json {
+            print(JSON.array(reports).text)
+        } else {
+            let text = reports.isEmpty ? "no live supervisor in \(servers.map(\.description).joined(separator: ", "))" : StatusView.renderCluster(reports)
+            print((watch && FileDescriptor.standardOutput.isTerminal ? "\u{1B}[H\u{1B}[2J" : "") + text + (watch ? "\n" : ""))
         }
         if watch { usleep(1_000_000) }
     } while watch

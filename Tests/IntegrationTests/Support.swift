@@ -170,9 +170,10 @@ final class RunningSupervisor {
     let child: Child
     let scratch: Scratch
 
-    init(_ scratch: Scratch, config: String = "solo.conf", environment: [String: String]? = nil) throws {
+    /// `name` names its log file: supervisors that share a scratch directory need their own.
+    init(_ scratch: Scratch, config: String = "solo.conf", environment: [String: String]? = nil, name: String = "supervisor") throws {
         self.scratch = scratch
-        child = try Child(["run", config], in: scratch, name: "supervisor", environment: environment)
+        child = try Child(["run", config], in: scratch, name: name, environment: environment)
     }
 
     var pid: pid_t { child.pid }

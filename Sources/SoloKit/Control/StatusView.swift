@@ -4,6 +4,7 @@ public enum StatusView {
         var lines: [String] = []
         let uptime = status["uptime_ms"]?.intValue.map { Values.formatElapsed(.milliseconds($0)) } ?? "?"
         lines.append("solo \(status["pid"]?.intValue.map(String.init) ?? "?"), up \(uptime), \(status["config"]?.stringValue ?? "")")
+        if let lock = status["fleet_lock"] { lines.append(fleetLock(lock)) }
         for pool in status["pools"]?.arrayValue ?? [] {
             lines.append("")
             var head = "\(pool["name"]?.stringValue ?? "?"): \(pool["state"]?.stringValue ?? "?"), "
@@ -39,6 +40,38 @@ public enum StatusView {
             lines.append(columns(rows))
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// `fleet lock reports: holding (fence 7), valid for 28s` or who holds it instead.
+    static func fleetLock(_ lock: JSON) -> String {
+        let name = lock["name"]?.stringValue ?? "?"
+        if lock["role"]?.stringValue == "holding" {
+            let valid = lock["valid_ms"]?.intValue.map { ", valid for \(Values.formatElapsed(.milliseconds($0)))" } ?? ""
+            return "fleet lock \(name): holding (fence \(lock["fence"]?.intValue ?? 0))\(valid)"
+        }
+        let holder = lock["holder"]?.stringValue.map { "held by \($0)" } ?? "free or unknown"
+        let left = lock["holder_left_ms"]?.intValue.map { ", runs out in \(Values.formatElapsed(.milliseconds($0))) unless renewed" } ?? ""
+        return "fleet lock \(name): standing by, \(holder)\(left)"
+    }
+
+    /// `solo status --cluster`: a row per pool of every live supervisor, from their heartbeats.
+    public static func renderCluster(_ reports: [JSON]) -> String {
+        var rows = [["SUPERVISOR", "ROLE", "UP", "POOL", "QUEUE", "WORKERS", "BUSY", "JOBS/S", "DONE"]]
+        for report in reports {
+            let owner = "\(report["owner"]?.stringValue ?? "?") (pid \(report["pid"]?.intValue ?? 0))"
+            let role = report["fleet_lock"].map { $0["role"]?.stringValue ?? "?" } ?? "-"
+            let up = report["uptime_ms"]?.intValue.map { Values.formatElapsed(.milliseconds($0)) } ?? "?"
+            let pools = report["pools"]?.arrayValue ?? []
+            if pools.isEmpty { rows.append([owner, role, up, "", "", "", "", "", ""]) }
+            for (index, pool) in pools.enumerated() {
+                let workers = "\(pool["workers_running"]?.intValue ?? 0)/\(pool["workers_wanted"]?.intValue ?? 0)"
+                let state = pool["state"]?.stringValue.map { $0 == "running" ? "" : " " + $0 } ?? ""
+                rows.append([index == 0 ? owner : "", index == 0 ? role : "", index == 0 ? up : "", pool["name"]?.stringValue ?? "?",
+                             pool["queue_name"]?.stringValue ?? "", workers + state, "\(pool["busy"]?.intValue ?? 0)",
+                             Progress.formatRate(pool["jobs_per_second"].flatMap(doubleValue) ?? 0), "\(pool["jobs_done"]?.intValue ?? 0)"])
+            }
+        }
+        return columns(rows)
     }
 
     static func doubleValue(_ json: JSON) -> Double? {
