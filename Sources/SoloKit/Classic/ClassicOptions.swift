@@ -7,7 +7,8 @@ public struct UsageError: Error, Equatable, CustomStringConvertible {
 
 /// The switches of the classic Perl `solo` (`perl -s` style: `-name` or `-name=value`, before
 /// the command): `solo -port=3801 [-addr=A] [-verbose] [-silent] [-timeout=SEC] [-sleep=SEC]
-/// [-noport] COMMAND [ARGS...]`.
+/// [-noport] COMMAND [ARGS...]`, and solo's own `-lock=redis://HOST:PORT/NAME [-ttl=SEC]`:
+/// one run of COMMAND in the whole fleet at a time.
 public struct ClassicOptions: Equatable, Sendable {
     public var port: UInt16?
     public var address: UInt32?
@@ -16,9 +17,12 @@ public struct ClassicOptions: Equatable, Sendable {
     public var noport = false
     public var timeout: UInt32?
     public var sleep: Duration?
+    /// The fleet lock in Redis, and its time to live.
+    public var lock: RedisURL?
+    public var lockTTL: Duration = .seconds(30)
     public var command: [String] = []
 
-    static let switches = ["port", "addr", "verbose", "silent", "timeout", "sleep", "noport"]
+    static let switches = ["port", "addr", "verbose", "silent", "timeout", "sleep", "noport", "lock", "ttl"]
 
     /// Whether a command line is the classic form: its first word is a switch (any but the
     /// help and version options), so that a mistyped switch gets the classic usage message.
@@ -77,15 +81,27 @@ public struct ClassicOptions: Equatable, Sendable {
                     throw UsageError("-sleep=\(text) is not a number of seconds (like -sleep=5)")
                 }
                 options.sleep = .nanoseconds(Int64(seconds * 1e9))
+            case "lock":
+                let text = try required()
+                do { options.lock = try RedisURL.parse(text, named: true) } catch { throw UsageError("-lock: \(error.message)") }
+            case "ttl":
+                let text = try required()
+                guard let seconds = UInt32(text), seconds >= 3, seconds <= 600 else {
+                    throw UsageError("-ttl=\(text) is not a number of seconds from 3 to 600 (like -ttl=30)")
+                }
+                options.lockTTL = .seconds(Int64(seconds))
             default:
                 let hint = Values.suggestion(for: name, among: switches).map { " (did you mean -\($0)?)" } ?? ""
-                throw UsageError("unknown switch \(argument)\(hint); switches are -port=PORT -addr=ADDR -verbose -silent -timeout=SEC -sleep=SEC -noport")
+                throw UsageError("unknown switch \(argument)\(hint); switches are -port=PORT -addr=ADDR -verbose -silent -timeout=SEC -sleep=SEC -noport -lock=redis://HOST:PORT/NAME -ttl=SEC")
             }
             index += 1
         }
         options.command = Array(arguments[index...])
-        if options.port == nil && !options.noport {
-            throw UsageError("Usage: solo -port=PORT COMMAND (or -noport)")
+        if options.port == nil && !options.noport && options.lock == nil {
+            throw UsageError("Usage: solo -port=PORT COMMAND (or -lock=redis://HOST:PORT/NAME COMMAND, or -noport)")
+        }
+        if options.lock != nil && options.command.isEmpty {
+            throw UsageError("-lock needs a command to run while it holds the lock (solo -lock=redis://HOST:PORT/NAME COMMAND)")
         }
         if options.noport { options.port = nil }
         return options

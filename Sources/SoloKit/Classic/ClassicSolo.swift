@@ -26,8 +26,9 @@ public enum ClassicSolo {
             }
             if options.verbose { say("solo: bind \(LockAddress.format(address)):\(port)\n") }
             do {
-                // Inheritable on purpose: the lock is the command's to hold.
-                _ = try PortLock.acquire(address: address, port: port, inheritable: true)
+                // Inheritable on purpose: the lock is the command's to hold (with -lock, solo
+                // stays to renew the fleet lock, and holds the port itself).
+                _ = try PortLock.acquire(address: address, port: port, inheritable: options.lock == nil)
             } catch Errno.addressInUse where options.silent {
                 return 0
             } catch {
@@ -44,16 +45,23 @@ public enum ClassicSolo {
         }
 
         guard let program = options.command.first else { return 0 }
-        let searchPath = getenv("PATH").map { String(cString: $0) } ?? ProgramPath.defaultSearchPath
-        guard let path = ProgramPath.resolve(program, searchPath: searchPath, directory: Files.currentDirectory()) else {
-            let reason = program.contains("/") && Files.exists(program) ? "permission denied" : "command not found"
-            complain("solo: \(program): \(reason)")
-            return 127
-        }
+        guard let path = resolve(program) else { return 127 }
+        if let lock = options.lock { return ClassicLock.run(options, lock: lock, program: path) }
         let argv = options.command.map { strdup($0) } + [nil]
         execv(path, argv)
         complain("solo: \(program): \(Errno.current)")
         return 127
+    }
+
+    /// The command's program on PATH, or nil after saying why not.
+    static func resolve(_ program: String) -> String? {
+        let searchPath = getenv("PATH").map { String(cString: $0) } ?? ProgramPath.defaultSearchPath
+        guard let path = ProgramPath.resolve(program, searchPath: searchPath, directory: Files.currentDirectory()) else {
+            let reason = program.contains("/") && Files.exists(program) ? "permission denied" : "command not found"
+            complain("solo: \(program): \(reason)")
+            return nil
+        }
+        return path
     }
 
     static func say(_ text: String) { try? FileDescriptor.standardOutput.writeAll(text) }
