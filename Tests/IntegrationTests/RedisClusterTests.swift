@@ -85,7 +85,11 @@ import Testing
         }
     }
 
-    func role(_ name: String) -> String? { (try? status(name))?["fleet_lock"]?["role"]?.stringValue }
+    /// The supervisor's fleet lock role; nil while it does not answer (yet), without failing.
+    func role(_ name: String) -> String? {
+        guard let result = try? runSolo(["status", "--json", "--config", "\(name)/solo.conf"], in: scratch), result.status == 0 else { return nil }
+        return (try? JSON.parse(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))?["fleet_lock"]?["role"]?.stringValue
+    }
 
     @Test func theFleetLockRunsThePoolsOnOneSupervisorAndPassesOnWhenItDies() throws {
         let worker = lockWorker()
@@ -131,5 +135,34 @@ import Testing
         #expect(Double(third.ns - stop.ns) / 1e9 < 1.5, "a released lock is taken at once, not after its TTL")
         #expect(try supervisors[last]!.stop() == 0)
         #expect(try redis.command("EXISTS", RedisScripts.lockKey("nightly")).integer == 0, "released at the stop")
+    }
+
+    /// A network split cuts the holder off from Redis while another supervisor still reaches
+    /// it: the holder stops its worker before its lock runs out, and the other starts its own
+    /// only after that, with a higher fencing number.
+    @Test func aHolderCutOffFromRedisStopsBeforeAnotherTakesOver() throws {
+        let worker = lockWorker()
+        let relay = try SeverableRelay(to: redis.port)
+        let pool = "[report]\ncommand = \(worker)\nqueue = none\n"
+        let global = "cluster_lock = nightly\ncluster_lock_ttl = 3s\ncluster_redis = "
+        let cutOff = try supervisor("a", global: global + "redis://127.0.0.1:\(relay.port)", pools: pool)
+        try waitFor("a holds the lock", seconds: 10) { role("a") == "holding" }
+        let other = try supervisor("b", global: global + redis.url, pools: pool)
+        try waitFor("b stands by", seconds: 10) { role("b") == "standby" }
+        try waitFor("a's worker") { turns().count == 1 }
+
+        let cut = Int64(Date().timeIntervalSince1970 * 1e9)
+        relay.sever()
+        try waitFor("b takes over", seconds: 8) { role("b") == "holding" }
+        try waitFor("b's worker") { turns().filter(\.start).count == 2 }
+        let history = turns()
+        let stopped = try #require(history.first { !$0.start && $0.fence == 1 }, "a's worker was stopped, not left running")
+        let started = history.filter(\.start)[1]
+        #expect(stopped.ns - cut < 3_000_000_000, "a stopped its worker within the TTL of the cut")
+        #expect(started.fence == 2 && started.ns > stopped.ns, "b's worker starts only after a's stopped")
+        #expect(cutOff.log.contains("fleet lock nightly: no renewal for"), "\(cutOff.log)")
+        #expect(role("a") == "standby")
+        #expect(try other.stop() == 0)
+        #expect(try cutOff.stop() == 0)
     }
 }

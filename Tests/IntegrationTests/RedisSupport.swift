@@ -61,3 +61,76 @@ final class RedisServer {
         try client(database: database).call(RedisCommand(words))
     }
 }
+
+/// A TCP relay to a Redis server that a test cuts, as a network split would cut one host
+/// off: every relayed connection is closed, and new ones are refused.
+final class SeverableRelay: @unchecked Sendable {
+    let port: UInt16
+    private let target: UInt16
+    private let listener: Int32
+    private let guardLock = NSLock()
+    private var open: [Int32] = []
+    private var severed = false
+
+    init(to target: UInt16) throws {
+        self.target = target
+        port = try freePort()
+        listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var on: Int32 = 1
+        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(listener, 16) == 0 else { throw Timeout(what: "a relay port (bind: \(Errno.current))") }
+        Thread.detachNewThread { [self] in acceptLoop() }
+    }
+
+    deinit { sever() }
+
+    private func acceptLoop() {
+        while true {
+            let client = accept(listener, nil, nil)
+            guard client >= 0 else { return }
+            let (upstream, _) = connectLoopback(target)
+            guard let upstream, track([client, upstream]) else {
+                close(client)
+                return
+            }
+            Thread.detachNewThread { [self] in pump(from: client, to: upstream) }
+            Thread.detachNewThread { [self] in pump(from: upstream, to: client) }
+        }
+    }
+
+    private func track(_ sockets: [Int32]) -> Bool {
+        guardLock.lock()
+        defer { guardLock.unlock() }
+        guard !severed else { sockets.forEach { close($0) }; return false }
+        open += sockets
+        return true
+    }
+
+    private func pump(from source: Int32, to sink: Int32) {
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let n = read(source, &buffer, buffer.count)
+            guard n > 0, write(sink, buffer, n) == n else { break }
+        }
+        shutdown(source, Int32(SHUT_RDWR))
+        shutdown(sink, Int32(SHUT_RDWR))
+    }
+
+    /// Cuts every connection and refuses new ones.
+    func sever() {
+        guardLock.lock()
+        defer { guardLock.unlock() }
+        guard !severed else { return }
+        severed = true
+        shutdown(listener, Int32(SHUT_RDWR))
+        close(listener)
+        for socket in open { shutdown(socket, Int32(SHUT_RDWR)) }
+    }
+}
