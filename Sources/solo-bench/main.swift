@@ -18,6 +18,9 @@ struct Options {
     var parts: Set<String> = ["core", "queue", "soak"]
     var supervisord: String?
     var runsvdir: String?
+    /// For the Redis part (bench/redis): the server, and a Python with redis-py.
+    var redisServer: String?
+    var python: String?
 }
 
 func parseOptions() -> Options {
@@ -31,8 +34,10 @@ func parseOptions() -> Options {
         case "--only": options.parts = [arguments.popFirst() ?? ""]
         case "--supervisord": options.supervisord = arguments.popFirst()
         case "--runsvdir": options.runsvdir = arguments.popFirst()
+        case "--redis-server": options.redisServer = arguments.popFirst()
+        case "--python": options.python = arguments.popFirst()
         default:
-            FileHandle.standardError.write("usage: solo-bench [--solo PATH] [--tools DIR] [--quick] [--only core|queue|soak|peers] [--supervisord PATH] [--runsvdir PATH]\n".data(using: .utf8)!)
+            FileHandle.standardError.write("usage: solo-bench [--solo PATH] [--tools DIR] [--quick] [--only core|queue|soak|peers|redis] [--supervisord PATH] [--runsvdir PATH] [--redis-server PATH] [--python PATH]\n".data(using: .utf8)!)
             exit(2)
         }
     }
@@ -140,7 +145,7 @@ final class BenchSupervisor {
 
             [bench]
             command = \(command ?? tools + "/worker")
-            queue = \(queue == "none" ? "none" : "sqlite:" + directory + "/" + queue)
+            queue = \(queue == "none" || queue.hasPrefix("redis://") ? queue : "sqlite:" + directory + "/" + queue)
             environment = BENCH_FIFO=\(directory)/announce\(environment)
             max_jobs = \(maxJobs)
             \(pool)
@@ -332,10 +337,10 @@ func rawExchange(_ options: Options, _ command: [String], jobs: Int) -> Double {
 }
 
 /// `solo push` of `lines` lines from standard input into a fresh file; jobs per second.
-func pushRate(_ options: Options, lines: Int) -> Double {
+func pushRate(_ options: Options, lines: Int, queue: String = "") -> Double {
     let directory = scratchDirectory()
     defer { try? FileManager.default.removeItem(atPath: directory) }
-    let config = "[global]\nlock_port = \(freePort())\nstate_dir = \(directory)\n[bench]\ncommand = true\n"
+    let config = "[global]\nlock_port = \(freePort())\nstate_dir = \(directory)\n[bench]\ncommand = true\n\(queue)\n"
     _ = FileManager.default.createFile(atPath: directory + "/solo.conf", contents: config.data(using: .utf8))
     var input = [UInt8]()
     input.reserveCapacity(lines * 48)
@@ -463,6 +468,7 @@ if options.parts.contains("core") {
 }
 
 if options.parts.contains("peers") { peersReport(options) }
+if options.parts.contains("redis") { redisReport(options) }
 
 if options.parts.contains("soak") {
     let jobs = options.quick ? 200_000 : 1_000_000
