@@ -48,7 +48,11 @@ final class RedisHub {
         }
     }
 
+    /// Subscribers are pinged this often: one whose server no longer answers is made anew.
+    static let pingInterval: Duration = .seconds(10)
+
     private var servers: [RedisURL: Server] = [:]
+    private var nextPing = Moment.now() + pingInterval
     /// Each connection keeps its token across reconnects (its socket is registered anew under it).
     private var byToken: [UInt64: RedisConnection] = [:]
     private var nextIndex: UInt64 = 0
@@ -129,7 +133,7 @@ final class RedisHub {
     }
 
     var nextDeadline: Moment? {
-        var earliest: Moment? = nil
+        var earliest: Moment? = servers.isEmpty ? nil : nextPing
         for server in servers.values {
             earliest = earlier(earliest, earlier(server.commands.nextDeadline, server.wakes.nextDeadline))
         }
@@ -137,6 +141,10 @@ final class RedisHub {
     }
 
     func expire(now: Moment) {
+        if now >= nextPing {
+            nextPing = now + Self.pingInterval
+            checkSubscribers()
+        }
         for server in servers.values {
             server.commands.expire(now: now)
             server.wakes.expire(now: now)
@@ -144,7 +152,7 @@ final class RedisHub {
     }
 
     /// Pings every subscriber: one that gets no answer in time is made anew.
-    func checkSubscribers() {
+    private func checkSubscribers() {
         for server in servers.values where server.wakes.phase == .up { server.wakes.send(RedisCommand("PING")) }
     }
 

@@ -27,8 +27,8 @@ extension Supervisor {
         text.family("solo_sqlite_memory_bytes", .gauge, help: "Memory SQLite holds in solo (page caches of the queue files, statements).",
                     [([], Double(Database.memoryInUse))])
 
-        let states = ["starting", "ready", "busy", "draining", "stopping", "backoff", "stopped"]
-        text.family("solo_workers", .gauge, help: "Workers by state; backoff and stopped count slots waiting to start a worker.",
+        let states = ["starting", "ready", "busy", "draining", "stopping", "backoff", "stopped", "standby"]
+        text.family("solo_workers", .gauge, help: "Workers by state; backoff, stopped and standby count slots waiting to start a worker.",
                     pools.flatMap { pool in
                         let counts = workerStates(of: pool)
                         return states.map { ([("pool", pool.name), ("state", $0)], Double(counts[$0] ?? 0)) }
@@ -52,6 +52,14 @@ extension Supervisor {
         text.histogram("solo_job_duration_seconds", help: "Time from handing a job to a worker to its answer (pools fed by solo).",
                        pools.filter { $0.config.queue.feedsJobs }.map { ([("pool", $0.name)], $0.counters.jobSeconds) })
         text.family("solo_queue_jobs", .gauge, help: "Jobs in each queue by state.", queueSamples())
+        if let fleetLock {
+            text.family("solo_fleet_lock_held", .gauge, help: "1 while this supervisor holds the fleet lock (cluster_lock) and runs its pools, 0 while it stands by.",
+                        [([("lock", fleetLock.name)], fleetLock.role == .holding ? 1 : 0)])
+            text.family("solo_fleet_lock_fence", .gauge, help: "The fencing number of this supervisor's last take of the fleet lock.",
+                        [([("lock", fleetLock.name)], Double(fleetLock.fence))])
+        }
+        text.family("solo_redis_connected", .gauge, help: "1 while solo's connection to each Redis server it uses is up.",
+                    redis.all.map { ([("server", $0.url.description)], $0.isUp ? 1 : 0) })
 
         var perSlot: [([(String, String)], Double)] = []
         var perPool: [([(String, String)], Double)] = []
@@ -91,6 +99,7 @@ extension Supervisor {
         for pool in pools {
             guard let queue = feeder.status(of: pool), let counts = queue.counts,
                   seen.insert(queue.path + "\n" + pool.config.queueName).inserted else { continue }
+            // `file` is the queue file, or the Redis server's URL (without its password).
             let labels = [("queue", pool.config.queueName), ("file", queue.path)]
             samples += [("ready", counts.ready), ("delayed", counts.delayed), ("reserved", counts.reserved), ("dead", counts.dead)]
                 .map { (labels + [("state", $0.0)], Double($0.1)) }
