@@ -27,6 +27,7 @@ func loadConfig(_ path: String, showWarnings: Bool = true) -> LoadedConfig? {
 let helpText = """
     usage: solo COMMAND [OPTIONS]
            solo -port=PORT [-addr=ADDR] [-verbose] [-silent] [-timeout=SEC] [-sleep=SEC] [-noport] COMMAND [ARGS...]
+           solo -lock=redis://HOST[:PORT]/NAME [-ttl=SEC] [-silent] COMMAND [ARGS...]
 
     Supervisor commands (FILE defaults to $SOLO_CONFIG, else /etc/solo/solo.conf):
       solo run [FILE]            run the supervisor in the foreground, holding the config's lock_port
@@ -38,6 +39,8 @@ let helpText = """
     Steering a running supervisor (through its control socket):
       solo status [POOL] [--json] [--watch]
                                  pools, workers (state, pid, uptime, jobs, RSS, job in hand), queues
+      solo status --cluster [--json] [--watch]
+                                 every live supervisor on the config's Redis servers, with its pools
       solo stop|start|restart POOL
                                  stop or start a pool; restart it one worker at a time
       solo scale POOL N          run N workers (SIGTTIN/SIGTTOU: one more/less in every pool)
@@ -45,7 +48,7 @@ let helpText = """
                                  removed ones stop, the others are left alone (also SIGHUP)
       solo logs POOL [-n N] [-f] the pool's recent output; -f follows it
 
-    The embedded queue (options take --config FILE; see solo-queue(5)):
+    The queue, embedded (SQLite) or on Redis (options take --config FILE; see solo-queue(5), solo-redis(5)):
       solo push [--queue Q] [--delay D] [--priority N] [--max-attempts N] [--group G] [JOB...]
                                  queue the jobs given, or one per line of standard input
       solo wait GROUP [--timeout D] [--results]
@@ -55,8 +58,9 @@ let helpText = """
 
     Classic form: take the port lock on a loopback address, then exec COMMAND, which holds the
     lock for as long as it lives. A held lock exits 98 ("Address already in use"), or 0 with -silent.
+    With -lock, the lock is one for the whole fleet, in Redis: solo runs COMMAND while it renews it.
 
     Exit statuses: 0 done; 1 failure (solo wait: a dead job; solo reload: a refused config);
     2 bad usage; 3 no supervisor runs; 65 a refused job; 78 bad configuration; 98 already
-    running; 124 solo wait timed out; 127 (classic) COMMAND cannot be executed. See solo(1), solo.conf(5) and solo-queue(5).
+    running; 124 solo wait timed out; 127 (classic) COMMAND cannot be executed. See solo(1), solo.conf(5), solo-queue(5) and solo-redis(5).
     """

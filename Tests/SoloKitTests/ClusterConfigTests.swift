@@ -115,4 +115,15 @@ import Testing
         #expect(lines[1].hasPrefix("web-1/127.0.0.1:3800 (pid 42)  holding  1m5s") && lines[1].contains("mailer") && lines[1].contains("3/4"))
         #expect(lines[2].contains("reports") && lines[2].contains("0/1 standby"))
     }
+
+    /// The example configs in etc/ load without an error.
+    @Test(arguments: ["etc/solo.conf", "etc/cluster/solo.conf", "etc/cluster/singleton.conf"])
+    func theBundledExamplesAreValid(_ path: String) throws {
+        let root = "\(#filePath)".split(separator: "/").dropLast(3).joined(separator: "/")
+        var loader = ConfigLoader()
+        loader.checkMachine = false
+        let loaded = try loader.load("/" + root + "/" + path)
+        #expect(!loaded.config.pools.isEmpty)
+        #expect(loaded.warnings.isEmpty, "\(loaded.warnings)")
+    }
 }
