@@ -102,7 +102,10 @@ func redisReport(_ options: Options) {
     print("| Python workers popping their own jobs (redis-py, BLMOVE + LREM) | \(format(selfPop, 0)) |")
     print("| **solo / self-popping, Python** | **\(format(soloPython / selfPop))x** |\n")
     let lines = options.quick ? 100_000 : 1_000_000
-    let push = median { pushRate(options, lines: lines, queue: "queue = \(redis.url)") }
+    let push = median {
+        _ = try? redis.client().call(RedisCommand("FLUSHALL"))
+        return pushRate(options, lines: lines, queue: "queue = \(redis.url)")
+    }
     print("| `solo push` of \(lines) lines to Redis (transactions of 10,000, median of \(runs)) | \(format(push, 0)) jobs/s |")
     print("|---|---|\n")
 }
