@@ -13,7 +13,7 @@ public struct PoolCounters: Equatable, Sendable {
     public private(set) var jobSeconds = Histogram(bounds: Histogram.jobSeconds)
 
     public static let exitReasons = ["job_limit", "memory_limit", "memory_kill", "lifetime", "restart", "job_timeout",
-                                     "protocol_error", "scaled_down", "stopped", "shutdown", "died"]
+                                     "protocol_error", "scaled_down", "stopped", "standby", "shutdown", "died"]
     public static let jobOutcomes = ["done", "failed", "retried", "timed_out", "worker_died"]
 
     public mutating func started() { starts += 1 }
