@@ -260,7 +260,7 @@ public final class RedisConnection {
             let written: Int
             do {
                 written = try output.withUnsafeBytes { raw in
-                    try Result { () throws(Errno) in try socket.writeSome(UnsafeRawBufferPointer(rebasing: raw[outputStart...])) }.get()
+                    try Result { () throws(Errno) in try socket.sendSome(UnsafeRawBufferPointer(rebasing: raw[outputStart...])) }.get()
                 }
             } catch {
                 return fail(RedisError(.unreachable, "\(place): the connection broke: \(error)"), now: now)

@@ -129,11 +129,19 @@ final class RedisFeeder {
             let server = hub.server(url)
             let feed = Feed(pool: pool, server: server)
             feeds.append(feed)
-            server.subscribe(RedisScripts.prefix(feed.queue) + ":wake") { [unowned self] in self.wake(feed.key) }
-            server.observe("feeder", up: { [unowned self, unowned server] in self.connected(server) },
-                           down: { [unowned self, unowned server] _ in self.disconnected(server) })
+            let key = feed.key
+            server.subscribe(RedisScripts.prefix(feed.queue) + ":wake") { [unowned self] in self.wake(key) }
+            if server.observers["feeder"] == nil {
+                server.observe("feeder", up: { [unowned self, unowned server] in self.connected(server) },
+                               down: { [unowned self, unowned server] _ in self.disconnected(server) })
+            } else if server.isUp {
+                // A new queue on a connection that is up: its own stale leases go first. (The
+                // queues already in use keep theirs: a reserve of theirs may be in flight.)
+                reclaimOwn(key, maxAttempts: pool.config.maxAttempts)
+            }
         }
     }
+
 
     private func wake(_ key: QueueKey) {
         for feed in feeds where feed.key == key { feed.maybeNewJobs = true }

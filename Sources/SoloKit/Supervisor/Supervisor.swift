@@ -724,6 +724,11 @@ public final class Supervisor {
         phase = .killing
         let now = Moment.now()
         for pool in pools { perform(pool.kill(now: now, using: &random), for: pool) }
+        killLeftovers()
+    }
+
+    /// SIGKILL to whatever dead workers left behind, and to other children of solo's.
+    func killLeftovers() {
         for session in lingering.keys { signalSession(session, SIGKILL) }
         for pid in strays.keys { Processes.signal(pid, SIGKILL) }
     }

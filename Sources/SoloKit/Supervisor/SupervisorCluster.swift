@@ -26,6 +26,8 @@ extension Supervisor {
             self.standBy()
             let now = Moment.now()
             for pool in self.pools { self.perform(pool.killStandingBy(now: now, using: &self.random), for: pool) }
+            // What the workers left behind goes too: the next holder must find nothing of ours.
+            self.killLeftovers()
         }
     }
 

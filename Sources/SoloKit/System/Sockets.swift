@@ -1,4 +1,5 @@
 import CSoloSpawn
+import Glibc
 
 /// Listening sockets and their connections: the control socket (unix) and the metrics
 /// endpoint (TCP). Every descriptor is non-blocking and close-on-exec.
@@ -72,5 +73,17 @@ public enum TCPClient {
     public static func resolve(_ host: String) -> UInt32? {
         var address: UInt32 = 0
         return solo_resolve_ipv4(host, &address) == 0 ? address : nil
+    }
+}
+
+extension FileDescriptor {
+    /// Sends what a socket takes now (non-blocking), without SIGPIPE when the peer has gone
+    /// (MSG_NOSIGNAL: the commands that talk to Redis do not ignore SIGPIPE); the count sent.
+    public func sendSome(_ bytes: UnsafeRawBufferPointer) throws(Errno) -> Int {
+        switch valueOrErrno({ Glibc.send(rawValue, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL)) }) {
+        case .success(let n): return n
+        case .failure(let error) where error == .wouldBlock: return 0
+        case .failure(let error): throw error
+        }
     }
 }
