@@ -25,6 +25,17 @@ import Testing
         """
     }
 
+    /// The "parent" job in group family pushed two children: solo wait sees all three, and
+    /// knows no group nobody. (Shared with the Redis tests: the same behaviour, either queue.)
+    static func expectCascade(in scratch: Scratch) throws {
+        let wait = try runSolo(["wait", "family", "--config", "solo.conf", "--results"], in: scratch, seconds: 30)
+        #expect(wait.status == 0, "\(wait.stderr)")
+        #expect(wait.stdout.split(separator: "\n").sorted() == ["result-of-child-a", "result-of-child-b", "spawned"])
+        #expect(wait.stderr.contains("group family: 3 jobs, 3 done, 0 dead"))
+        let missing = try runSolo(["wait", "nobody", "--config", "solo.conf"], in: scratch)
+        #expect(missing.status == 1 && missing.stderr.contains("group nobody has no job"))
+    }
+
     func setUp(_ scratch: Scratch, port: UInt16, pool: String = "", global: String = "") {
         scratch.write("work/worker.sh", Self.worker(), executable: true)
         scratch.config(port: port, global: global, "[feed]\ncommand = ./worker.sh\ndirectory = work\nqueue = sqlite:queue.db\n\(pool)")
@@ -200,13 +211,7 @@ import Testing
         setUp(scratch, port: port, pool: "workers = 2\n")
         let supervisor = try RunningSupervisor(scratch)
         try push(scratch, ["parent"], ["--group", "family"])
-        let wait = try runSolo(["wait", "family", "--config", "solo.conf", "--results"], in: scratch, seconds: 30)
-        #expect(wait.status == 0, "\(wait.stderr)")
-        #expect(wait.stdout.split(separator: "\n").sorted() == ["result-of-child-a", "result-of-child-b", "spawned"])
-        #expect(wait.stderr.contains("group family: 3 jobs, 3 done, 0 dead"))
-
-        let missing = try runSolo(["wait", "nobody", "--config", "solo.conf"], in: scratch)
-        #expect(missing.status == 1 && missing.stderr.contains("group nobody has no job"))
+        try Self.expectCascade(in: scratch)
         try push(scratch, ["slow"], ["--group", "tortoise"])
         let timedOut = try runSolo(["wait", "tortoise", "--timeout", "300ms", "--config", "solo.conf"], in: scratch)
         #expect(timedOut.status == 124 && timedOut.stderr.contains("timed out: group tortoise has 1 job left of 1"))

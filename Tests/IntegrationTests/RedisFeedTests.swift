@@ -108,12 +108,7 @@ import Testing
         setUp(pool: "workers = 2\n")
         let supervisor = try RunningSupervisor(scratch)
         try push(["parent"], ["--group", "family"])
-        let wait = try runSolo(["wait", "family", "--config", "solo.conf", "--results"], in: scratch, seconds: 30)
-        #expect(wait.status == 0, "\(wait.stderr)")
-        #expect(wait.stdout.split(separator: "\n").sorted() == ["result-of-child-a", "result-of-child-b", "spawned"])
-        #expect(wait.stderr.contains("group family: 3 jobs, 3 done, 0 dead"))
-        let missing = try runSolo(["wait", "nobody", "--config", "solo.conf"], in: scratch)
-        #expect(missing.status == 1 && missing.stderr.contains("group nobody has no job"))
+        try FeedModeTests.expectCascade(in: scratch)
         #expect(try supervisor.stop() == 0)
     }
 

@@ -77,7 +77,7 @@ import Testing
 
     /// Random bytes, and replies cut short or corrupted, end in values or an error, never a crash.
     @Test func survivesGarbage() {
-        var random = SeededRandom(seed: 7)
+        var random = SplitMix64(state: 7)
         let seeds = ["*2\r\n$3\r\nabc\r\n:5\r\n", "+OK\r\n", "$-1\r\n", "*1\r\n*1\r\n-ERR x\r\n"]
         for _ in 0..<3000 {
             var bytes = Array(seeds[Int(random.next() % UInt64(seeds.count))].utf8)
@@ -89,19 +89,6 @@ import Testing
             parser.append(bytes)
             while (try? parser.next()) ?? nil != nil {}
         }
-    }
-}
-
-/// A small deterministic generator (SplitMix64), so that a failing case repeats.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

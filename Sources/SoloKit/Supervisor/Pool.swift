@@ -133,19 +133,21 @@ public final class Pool {
     /// Stops every worker gracefully; the pool stays defined and starts again with `start`.
     public func pause(now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
         paused = true
-        rolling = []
-        rollingSlot = nil
-        for index in slots.indices { slots[index].restartAt = nil }
-        return workers.keys.sorted().flatMap { handle($0, .retire(.poolStopped), now: now, using: &random) }
+        return retireAll(.poolStopped, now: now, using: &random)
     }
 
     /// The fleet lock is another supervisor's: every worker stops gracefully, none starts.
     public func standBy(now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
         standingBy = true
+        return retireAll(.standby, now: now, using: &random)
+    }
+
+    /// Every worker leaves gracefully, and no slot waits to start one (the caller has said why).
+    private func retireAll(_ reason: RetireReason, now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
         rolling = []
         rollingSlot = nil
         for index in slots.indices { slots[index].restartAt = nil }
-        return workers.keys.sorted().flatMap { handle($0, .retire(.standby), now: now, using: &random) }
+        return workers.keys.sorted().flatMap { handle($0, .retire(reason), now: now, using: &random) }
     }
 
     /// The fleet lock is about to run out: whatever still runs is killed, so that the next
