@@ -10,6 +10,8 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -259,6 +261,41 @@ int solo_resolve_ipv4(const char *name, uint32_t *addr) {
     *addr = ntohl(((struct sockaddr_in *)found->ai_addr)->sin_addr.s_addr);
     freeaddrinfo(found);
     return 0;
+}
+
+struct resolve_job {
+    char name[256];
+    int fd;
+};
+
+static void *resolve_thread(void *argument) {
+    struct resolve_job *job = argument;
+    uint32_t addr = 0;
+    int32_t answer[2];
+    answer[0] = solo_resolve_ipv4(job->name, &addr);
+    answer[1] = (int32_t)addr;
+    // 8 bytes on a pipe: written whole, or the reader sees EOF and takes it as a failure.
+    ssize_t ignored = write(job->fd, answer, sizeof answer);
+    (void)ignored;
+    close(job->fd);
+    free(job);
+    return NULL;
+}
+
+int solo_resolve_ipv4_async(const char *name, int fd) {
+    if (strlen(name) >= sizeof ((struct resolve_job *)0)->name) return ENAMETOOLONG;
+    struct resolve_job *job = malloc(sizeof *job);
+    if (job == NULL) return ENOMEM;
+    strcpy(job->name, name);
+    job->fd = fd;
+    pthread_attr_t attributes;
+    pthread_attr_init(&attributes);
+    pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+    pthread_t thread;
+    int result = pthread_create(&thread, &attributes, resolve_thread, job);
+    pthread_attr_destroy(&attributes);
+    if (result != 0) free(job);
+    return result;
 }
 
 int solo_socket_address(int fd, uint32_t *addr, uint16_t *port) {

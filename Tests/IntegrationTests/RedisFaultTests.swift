@@ -109,4 +109,50 @@ import Testing
         #expect(try supervisor.stop(seconds: 20) == 0)
         #expect(Date().timeIntervalSince(stopping) < 12)
     }
+
+    /// A server that refuses writes (a primary without the replicas min-replicas-to-write asks
+    /// for; a server loading its data, over its maxmemory or made a replica says no the same
+    /// way): the outcomes are kept and written once it takes them; no job runs twice.
+    @Test func outcomesARefusingServerDoesNotTakeAreKeptUntilItDoes() throws {
+        let redis = try RedisServer(scratch)
+        scratch.write("work/worker.sh", Self.slowWorker.replacingOccurrences(of: "sleep 0.01", with: "sleep 0.1"), executable: true)
+        scratch.config(port: port, "[feed]\ncommand = ./worker.sh\ndirectory = work\nworkers = 2\nqueue = \(redis.url)\n")
+        let supervisor = try RunningSupervisor(scratch)
+        let jobs = (1...60).map { "job\($0)" }
+        let push = try runSolo(["push", "--config", "solo.conf"], in: scratch, input: Array((jobs.joined(separator: "\n") + "\n").utf8))
+        try #require(push.status == 0, "\(push.stderr)")
+        try waitFor("a few jobs done") { handledPayloads().count >= 5 }
+        try redis.command("CONFIG", "SET", "min-replicas-to-write", "1")
+        try supervisor.waitForLog("were refused", seconds: 10)
+        usleep(2_000_000)
+        #expect(supervisor.lines(containing: "were refused").count == 1, "said once")
+        #expect(supervisor.lines(containing: "NOREPLICAS").count <= 2, "the outcomes' refusal and the reserves', once each")
+        try redis.command("CONFIG", "SET", "min-replicas-to-write", "0")
+        try waitFor("every job done", seconds: 60) { (try? redis.command("ZCARD", "solo:{feed}:done").integer) == 60 }
+        #expect(handledPayloads().count == 60, "no job ran twice: \(handledPayloads().count)")
+        #expect(try supervisor.stop() == 0)
+    }
+
+    /// Redis away for longer than the lease: the jobs the workers hold are still theirs when it
+    /// is back (renewed first, never taken back from under them), and run once.
+    @Test func anOutageLongerThanTheLeaseTakesNoJobFromItsWorkers() throws {
+        let redis = try RedisServer(scratch)
+        scratch.write("work/worker.sh", """
+            #!/bin/sh
+            echo ready >&3
+            while IFS= read -r job; do echo "$$ $job" >> handled; sleep 5; echo "ok $job" >&3; done
+            """, executable: true)
+        scratch.config(port: port, global: "lease = 3s", "[feed]\ncommand = ./worker.sh\ndirectory = work\nworkers = 2\nqueue = \(redis.url)\n")
+        let supervisor = try RunningSupervisor(scratch)
+        let push = try runSolo(["push", "--config", "solo.conf", "one", "two"], in: scratch)
+        try #require(push.status == 0, "\(push.stderr)")
+        try waitFor("both jobs in hand") { handledPayloads().count == 2 }
+        kill(redis.pid, SIGSTOP)
+        usleep(4_000_000)  // longer than the lease, shorter than the jobs
+        kill(redis.pid, SIGCONT)
+        try waitFor("both done", seconds: 20) { (try? redis.command("ZCARD", "solo:{feed}:done").integer) == 2 }
+        #expect(handledPayloads().count == 2, "neither ran again")
+        #expect(supervisor.lines(containing: "took back").isEmpty, "\(supervisor.log)")
+        #expect(try supervisor.stop() == 0)
+    }
 }

@@ -124,12 +124,14 @@ import Testing
         try push("q", ["one", "two", "three"])
         let (_, jobs) = try reserve("q", 3, owner: "dead-host", lease: 50)
         #expect(jobs.count == 3)
-        // A live supervisor that names the jobs it holds keeps them.
+        // A live supervisor that names the jobs it holds keeps them, even once their lease ran out.
         let kept = try client.evaluate(RedisScripts.reclaim, keys: [RedisScripts.prefix("q")], arguments: ["dead-host", "5", "\(jobs[0].id)"])
         #expect(kept.integer == 2, "the owner's unknown jobs come back at once")
         usleep(80_000)
+        let stillKept = try client.evaluate(RedisScripts.reclaim, keys: [RedisScripts.prefix("q")], arguments: ["dead-host", "5", "\(jobs[0].id)"])
+        #expect(stillKept.integer == 0, "a kept job stays with its holder after its lease ran out")
         let expired = try client.evaluate(RedisScripts.reclaim, keys: [RedisScripts.prefix("q")], arguments: ["", "5"])
-        #expect(expired.integer == 1, "and the lease that ran out")
+        #expect(expired.integer == 1, "others take back the lease that ran out")
         let (_, again) = try reserve("q", 3, owner: "b")
         #expect(again.count == 3 && again.allSatisfy { $0.attempts == 2 })
         // Renewing names jobs: only the holder's count.
@@ -163,10 +165,11 @@ import Testing
         let (_, jobs) = try reserve("q", 3)
         let byPayload = Dictionary(uniqueKeysWithValues: jobs.map { ($0.payload, $0.id) })
         try finish("q", [("done", byPayload["a"]!, "", 0, 5), ("done", byPayload["solo"]!, "", 0, 5)])
-        let first = try client.evaluate(RedisScripts.purgeDone, keys: [RedisScripts.prefix("q")], arguments: ["0", "100"])
+        let first = try client.evaluate(RedisScripts.purgeDone, keys: [RedisScripts.prefix("q")], arguments: ["0", "100", "0"])
         #expect(first.elements?.first?.integer == 1, "a is kept while b of its group runs")
+        #expect(first.elements?.last?.integer == 1, "and counted as skipped")
         try finish("q", [("done", byPayload["b"]!, "", 0, 5)])
-        let second = try client.evaluate(RedisScripts.purgeDone, keys: [RedisScripts.prefix("q")], arguments: ["0", "100"])
+        let second = try client.evaluate(RedisScripts.purgeDone, keys: [RedisScripts.prefix("q")], arguments: ["0", "100", "0"])
         #expect(second.elements?.first?.integer == 2)
         #expect(try client.call(RedisCommand("EXISTS", "solo:{q}:group:g", "solo:{q}:group:g:jobs")).integer == 0, "an empty group leaves no key")
         try checkConsistent("q")
@@ -211,16 +214,28 @@ import Testing
 
     @Test func theFleetLockHasOneHolder() throws {
         let keys = [RedisScripts.lockKey("n"), RedisScripts.fenceKey("n")]
-        let first = try client.evaluate(RedisScripts.lockAcquire, keys: keys, arguments: ["host-a", "200"])
-        #expect(first.elements?.map(\.integer) == [1, 1])
-        let second = try client.evaluate(RedisScripts.lockAcquire, keys: keys, arguments: ["host-b", "200"])
-        #expect(second.elements?.first?.integer == 0 && second.elements?[1].string == "host-a")
-        #expect(try client.evaluate(RedisScripts.lockRenew, keys: keys, arguments: ["host-b", "200"]).integer == 0)
-        #expect(try client.evaluate(RedisScripts.lockRenew, keys: keys, arguments: ["host-a", "200"]).integer == 1)
+        func take(_ token: String) throws -> [RESPValue] {
+            try client.evaluate(RedisScripts.lockAcquire, keys: keys, arguments: [token, "200"]).elements ?? []
+        }
+        let first = try take("host-a")
+        #expect(first.first?.integer == 1)
+        let fence = try #require(first.last?.integer)
+        #expect(fence > 1_700_000_000_000, "a fence is at least the server's time in ms: it never goes back")
+        let second = try take("host-b")
+        #expect(second.first?.integer == 0 && second[1].string == "host-a" && (second[2].integer ?? 0) > 0)
+        #expect(try take("host-a").map(\.integer) == [1, fence], "the holder renews, with its fence")
         usleep(250_000)
-        let third = try client.evaluate(RedisScripts.lockAcquire, keys: keys, arguments: ["host-b", "200"])
-        #expect(third.elements?.map(\.integer) == [1, 2], "after the TTL another takes it, with a higher fence")
+        let third = try take("host-b")
+        #expect(third.first?.integer == 1 && (third.last?.integer ?? 0) > fence, "after the TTL another takes it, with a higher fence")
         #expect(try client.evaluate(RedisScripts.lockRelease, keys: keys, arguments: ["host-a"]).integer == 0)
         #expect(try client.evaluate(RedisScripts.lockRelease, keys: keys, arguments: ["host-b"]).integer == 1)
+        // Redis lost everything (a restart without persistence): the fence still grows.
+        try client.call(RedisCommand("FLUSHALL"))
+        #expect((try take("host-c").last?.integer ?? 0) > (third.last?.integer ?? 0))
+        // A lock set by hand without a TTL says so.
+        try client.call(RedisCommand("SET", RedisScripts.lockKey("m"), "by-hand"))
+        let manual = try client.evaluate(RedisScripts.lockAcquire, keys: [RedisScripts.lockKey("m"), RedisScripts.fenceKey("m")],
+                                         arguments: ["host-a", "200"]).elements ?? []
+        #expect(manual.last?.integer == -1)
     }
 }

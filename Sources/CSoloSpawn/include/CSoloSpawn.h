@@ -172,6 +172,11 @@ int solo_socket_error(int fd, int *_Nonnull error);
 // An IPv4 address for a host name or a dotted literal (host byte order). Returns 0, an errno,
 // or -1 when the name is unknown. Blocks while a resolver is asked: call it outside the loop.
 int solo_resolve_ipv4(const char *_Nonnull name, uint32_t *_Nonnull addr);
+// The same on a detached thread, for the supervisor's loop: the thread writes two int32 to
+// `fd`, the result of solo_resolve_ipv4 and the address, then closes `fd` (which it owns from
+// here on, when this returns 0). The thread inherits the caller's signal mask and allocates
+// only in the resolver: the guardian's fork, which runs no allocator, is safe beside it.
+int solo_resolve_ipv4_async(const char *_Nonnull name, int fd);
 
 // Reads the address a socket is bound to (host byte order).
 int solo_socket_address(int fd, uint32_t *_Nonnull addr, uint16_t *_Nonnull port);

@@ -40,7 +40,10 @@ public enum ClassicLock {
             guard reply.first?.integer == 1, let number = reply.count > 1 ? reply[1].integer : nil else {
                 if options.silent { return 0 }
                 let holder = reply.count > 1 ? FleetLock.describe(reply[1].string ?? "?") : "another host"
-                let left = reply.count > 2 ? reply[2].integer.map { " for \(Values.formatElapsed(.milliseconds(max(0, $0)))) more unless renewed" } ?? "" : ""
+                let left = reply.count > 2 ? reply[2].integer.map {
+                    $0 < 0 ? " with no expiry (set by hand? DEL \(RedisScripts.lockKey(name)) frees it)"
+                           : " for \(Values.formatElapsed(.milliseconds($0))) more unless renewed"
+                } ?? "" : ""
                 ClassicSolo.complain("\(label): held by \(holder)\(left)")
                 return CronCheck.exitAlreadyRunning
             }
@@ -69,14 +72,24 @@ public enum ClassicLock {
 
         let connection = client.connection
         connection.reconnects = true
+        // A renewal that failed is tried again soon, a few times before the stop time.
+        let retryWait = max(Duration.milliseconds(100), options.lockTTL / 30)
+        var nextRenewal = clock.renewAt
         var renewing = false
         var stopped = false
         var killed = false
         var status: ExitStatus?
+        func killCommand(_ why: String) {
+            ClassicSolo.complain("\(label): \(why); killing COMMAND")
+            killed = true
+            clock.lost()
+            nextRenewal = nil
+            Processes.signalGroup(child, SIGKILL)
+        }
         while status == nil {
             let now = Moment.now()
             var deadline = connection.nextDeadline
-            if !renewing { deadline = earlier(deadline, clock.renewAt) }
+            if !renewing { deadline = earlier(deadline, nextRenewal) }
             if !stopped { deadline = earlier(deadline, clock.stopAt) }
             if !killed { deadline = earlier(deadline, clock.killAt) }
             var watched = [(fd: signals.descriptor, writable: false)]
@@ -93,20 +106,20 @@ public enum ClassicLock {
             guard status == nil else { break }
 
             let later = Moment.now()
-            if !renewing, let renewAt = clock.renewAt, later >= renewAt, connection.phase == .up {
+            if !renewing, let due = nextRenewal, later >= due {
+                // The take script renews a lock that is the token's (and takes it again if Redis
+                // lost it), or says whose it is now.
                 let sent = later
-                renewing = connection.evaluate(RedisScripts.lockRenew, keys: keys, arguments: [token, ttl]) { result in
+                nextRenewal = later + retryWait
+                renewing = connection.evaluate(RedisScripts.lockAcquire, keys: keys, arguments: [token, ttl]) { result in
                     renewing = false
-                    switch result {
-                    case .success(.integer(1)):
+                    guard !killed, case .success(let value) = result, let parts = value.elements, let first = parts.first?.integer else { return }
+                    if first == 1 {
                         clock.confirmed(sentAt: sent)
-                    case .success(.integer(0)) where !killed:
-                        ClassicSolo.complain("\(label): another host holds the lock now; killing COMMAND")
-                        clock.lost()
-                        killed = true
-                        Processes.signalGroup(child, SIGKILL)
-                    default:
-                        break
+                        nextRenewal = clock.renewAt
+                    } else {
+                        let holder = parts.count > 1 ? FleetLock.describe(parts[1].string ?? "?") : "another host"
+                        killCommand("\(holder) holds the lock now")
                     }
                 }
             }
@@ -115,11 +128,7 @@ public enum ClassicLock {
                 ClassicSolo.complain("\(label): cannot renew the lock (\(connection.problem ?? "Redis does not answer")); stopping COMMAND before it runs out")
                 Processes.signalGroup(child, SIGTERM)
             }
-            if !killed, let killAt = clock.killAt, later >= killAt {
-                killed = true
-                ClassicSolo.complain("\(label): the lock runs out; killing COMMAND")
-                Processes.signalGroup(child, SIGKILL)
-            }
+            if !killed, let killAt = clock.killAt, later >= killAt { killCommand("the lock runs out") }
             connection.flush()
         }
         // The guardian kills what COMMAND left in its session as it goes (waited for: the lock

@@ -40,7 +40,7 @@ public struct RedisScript: Sendable {
 /// Driven from outside: by the supervisor's epoll loop (`epoll` given: the connection keeps its
 /// descriptor registered under `token`), or by `RedisClient`'s poll loop for the commands.
 public final class RedisConnection {
-    public enum Phase: Equatable, Sendable { case down, connecting, handshaking, up }
+    public enum Phase: Equatable, Sendable { case down, resolving, connecting, handshaking, up }
     public typealias Reply = (Result<RESPValue, RedisError>) -> Void
 
     private struct Pending {
@@ -70,7 +70,6 @@ public final class RedisConnection {
     private let connectTimeout: Duration
     private let epoll: Epoll?
     private let token: UInt64
-    private var address: UInt32?
     private var parser = RESPParser(maximumBulk: 128 << 20)
     private var output: [UInt8] = []
     private var outputStart = 0
@@ -107,19 +106,47 @@ public final class RedisConnection {
 
     // MARK: - connecting
 
-    /// Starts connecting (a connection that is up or on its way is left alone). The host name
-    /// is resolved once, on the first call: a reconnect never waits for a resolver.
+    /// Starts connecting (a connection that is up or on its way is left alone). A host name is
+    /// resolved at every attempt (so that a changed address is followed), in the loop's case on
+    /// a thread of its own: the loop never waits for a resolver.
     public func start(now: Moment = .now()) {
         guard phase == .down else { return }
         retryAt = nil
-        if address == nil {
-            guard let found = TCPClient.resolve(url.host) else {
-                return fail(RedisError(.unreachable, "\(place): no IPv4 address for host \(url.host) (check the name, or write an address)"), now: now)
-            }
-            address = found
+        if let literal = TCPClient.literal(url.host) { return connect(to: literal, now: now) }
+        guard let epoll else {
+            guard let found = TCPClient.resolve(url.host) else { return fail(noAddress, now: now) }
+            return connect(to: found, now: now)
         }
+        let answer: FileDescriptor
+        do { answer = try TCPClient.resolveInBackground(url.host) } catch {
+            return fail(RedisError(.unreachable, "\(place): cannot resolve \(url.host): \(error)"), now: now)
+        }
+        descriptor = answer
+        phase = .resolving
+        connectDeadline = now + connectTimeout
+        if (try? epoll.add(answer, token: token, readable: true, writable: false)) == nil {
+            fail(RedisError(.unreachable, "\(place): cannot watch the resolver"), now: now)
+        }
+    }
+
+    private var noAddress: RedisError {
+        RedisError(.unreachable, "\(place): no IPv4 address for host \(url.host) (check the name and the resolver, or write an address)")
+    }
+
+    /// The resolver thread answered.
+    private func resolved(now: Moment) {
+        guard let answer = descriptor else { return }
+        epoll?.remove(answer)
+        descriptor = nil
+        phase = .down
+        connectDeadline = nil
+        guard let address = TCPClient.resolved(from: answer) else { return fail(noAddress, now: now) }
+        connect(to: address, now: now)
+    }
+
+    private func connect(to address: UInt32, now: Moment) {
         let socket: FileDescriptor
-        do { socket = try TCPClient.connect(address: address!, port: url.port) } catch {
+        do { socket = try TCPClient.connect(address: address, port: url.port) } catch {
             return fail(RedisError(.unreachable, "\(place): cannot connect: \(error)"), now: now)
         }
         descriptor = socket
@@ -287,6 +314,10 @@ public final class RedisConnection {
 
     /// The socket is ready: finishes connecting, writes what waits, reads replies.
     public func handle(readable: Bool, writable: Bool, hangup: Bool, now: Moment = .now()) {
+        if phase == .resolving {
+            if readable || hangup { resolved(now: now) }
+            return
+        }
         if phase == .connecting {
             guard writable || hangup else { return }
             connected(now: now)
@@ -353,7 +384,8 @@ public final class RedisConnection {
     /// Gives up on a connection attempt or a request that took too long; reconnects when due.
     public func expire(now: Moment = .now()) {
         if let deadline = connectDeadline, deadline <= now {
-            return fail(RedisError(.unreachable, "\(place): no connection within \(Values.formatDuration(connectTimeout))"), now: now)
+            let what = phase == .resolving ? "no address for \(url.host) from the resolver" : "no connection"
+            return fail(RedisError(.unreachable, "\(place): \(what) within \(Values.formatDuration(connectTimeout))"), now: now)
         }
         if (pendingHead < pending.count && pending[pendingHead].deadline <= now) || (quietDeadline.map { $0 <= now } ?? false) {
             return fail(RedisError(.unreachable, "\(place): no reply within \(Values.formatDuration(requestTimeout)); reconnecting"), now: now)

@@ -241,10 +241,11 @@ public enum RedisScripts {
         return n
         """#)
 
-    /// ARGV: owner ('' for none), max_attempts, then the ids to keep. Jobs whose lease ran out
-    /// (their supervisor died) go back to ready, or die when their attempts are used up; with
-    /// an owner, so do that owner's jobs that are not kept (its own jobs from before a restart
-    /// or a lost reply). Returns how many.
+    /// ARGV: owner ('' for none), max_attempts, then the ids to keep (the caller holds them:
+    /// left alone, even if their lease ran out while it was cut off; it renews them). Jobs whose
+    /// lease ran out (their supervisor died) go back to ready, or die when their attempts are
+    /// used up; with an owner, so do that owner's jobs that are not kept (its own jobs from
+    /// before a restart, or of a lost reply). Returns how many.
     public static let reclaim = script(#"""
         local t = now_ms()
         local keep = {}
@@ -258,7 +259,7 @@ public enum RedisScripts {
             local key = job(id)
             local f = redis.call('HMGET', key, 'owner', 'grp', 'attempts', 'max_attempts', 'state')
             local expired = tonumber(redis.call('ZSCORE', P .. ':reserved', m)) < t
-            if expired or (f[1] == ARGV[1] and not keep[string.format('%d', id)]) then
+            if not keep[string.format('%d', id)] and (expired or f[1] == ARGV[1]) then
                 redis.call('ZREM', P .. ':reserved', m)
                 if f[5] == 'reserved' then
                     let_go(key)
@@ -279,11 +280,13 @@ public enum RedisScripts {
         return n
         """#)
 
-    /// ARGV: keep (ms), limit. Deletes done jobs finished more than `keep` ago, but those of a
-    /// group that still runs. Returns {deleted, looked at} (looked at = limit: there may be more).
+    /// ARGV: keep (ms), limit, offset. Deletes done jobs finished more than `keep` ago, but those
+    /// of a group that still runs, looking at `limit` of them from `offset` (the ones a caller
+    /// skipped before). Returns {deleted, looked at, skipped}; looked at = limit: there may be
+    /// more, from offset + skipped.
     public static let purgeDone = script(#"""
         local t = now_ms()
-        local old = redis.call('ZRANGEBYSCORE', P .. ':done', '-inf', t - tonumber(ARGV[1]), 'LIMIT', 0, tonumber(ARGV[2]))
+        local old = redis.call('ZRANGEBYSCORE', P .. ':done', '-inf', t - tonumber(ARGV[1]), 'LIMIT', tonumber(ARGV[3]), tonumber(ARGV[2]))
         local n = 0
         for _, m in ipairs(old) do
             local id = tonumber(m)
@@ -305,7 +308,7 @@ public enum RedisScripts {
                 n = n + 1
             end
         end
-        return {n, #old}
+        return {n, #old, #old - n}
         """#)
 
     /// No ARGV: the summary (ready with the inbox, delayed, reserved, dead, ms to the next
@@ -414,11 +417,20 @@ public enum RedisScripts {
 
     // MARK: - the fleet lock (KEYS: the lock's key, its fence counter; not queue scripts)
 
-    /// ARGV: token, ttl (ms). Takes the lock if it is free (or already ours). Returns
-    /// {1, fence} to the holder, {0, holder's token, ms it has left} otherwise.
+    /// ARGV: token, ttl (ms). Takes the lock if it is free, or renews it if it is already the
+    /// token's. Returns {1, fence} to the holder, {0, holder's token, ms it has left (-1: no
+    /// expiry)} otherwise. The fence grows at every take and never goes back, even if Redis
+    /// lost its counter: it is at least the server's time in milliseconds.
     public static let lockAcquire = RedisScript(#"""
         if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-            return {1, redis.call('INCR', KEYS[2])}
+            local t = redis.call('TIME')
+            local floor = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+            local fence = redis.call('INCR', KEYS[2])
+            if fence < floor then
+                fence = floor
+                redis.call('SET', KEYS[2], string.format('%d', fence))
+            end
+            return {1, fence}
         end
         local holder = redis.call('GET', KEYS[1])
         if holder == ARGV[1] then
@@ -426,15 +438,6 @@ public enum RedisScripts {
             return {1, tonumber(redis.call('GET', KEYS[2]) or '0')}
         end
         return {0, holder or '', redis.call('PTTL', KEYS[1])}
-        """#)
-
-    /// ARGV: token, ttl (ms). Extends the lock while the token holds it: 1, else 0.
-    public static let lockRenew = RedisScript(#"""
-        if redis.call('GET', KEYS[1]) == ARGV[1] then
-            redis.call('PEXPIRE', KEYS[1], ARGV[2])
-            return 1
-        end
-        return 0
         """#)
 
     /// ARGV: token. Frees the lock if the token holds it, and tells those waiting: 1, else 0.

@@ -57,10 +57,12 @@ final class FleetLock {
     /// Whose the lock is while this supervisor stands by, and how long it has left.
     private(set) var holder: String?
     private(set) var holderLeft: Duration?
+    /// The next take (standing by) or renewal (holding); nil while one is in flight.
     private var nextAttempt: Moment?
     private var inFlight = false
     private var stopped = false
     private var killed = false
+    private var everConnected = false
     private(set) var released = false
 
     /// The supervisor's part: run the pools; stop them (gracefully); kill what is left.
@@ -77,17 +79,35 @@ final class FleetLock {
         var random = SystemRandomNumberGenerator()
         token = "\(owner) \(getpid()) \(String(random.next(), radix: 36))"
         nextAttempt = .now()
-        server.observe("lock", up: { [unowned self] in
-            if self.role == .standby { self.nextAttempt = .now() }
-        }, down: { _ in })
+        server.observe("lock", consequence: "the fleet lock is not renewed meanwhile (the workers stop if it stays away for two thirds of cluster_lock_ttl)",
+                       up: { [unowned self] in self.connected() }, down: { _ in })
         server.subscribe(RedisScripts.lockKey(name) + ":released") { [unowned self] in
-            // Spread the standbys a little: one of them takes it, the others see it taken.
+            // A holder that freed it is gone: take it now. (The standbys spread a little: one
+            // of them takes it, the others see it taken.)
             if self.role == .standby && !self.released { self.nextAttempt = .now() + .milliseconds(Int64.random(in: 0...20)) }
         }
     }
 
+    /// The connection is up. A holder checks at once that the lock is still its own: Redis may
+    /// have restarted without it. A standby that was cut off waits a whole TTL before it tries
+    /// to take the lock: a holder cut off at the same time may still be working, and will
+    /// either renew (if Redis kept the lock) or take it back first.
+    private func connected() {
+        let now = Moment.now()
+        if role == .holding {
+            if !inFlight { nextAttempt = now }
+        } else if everConnected {
+            nextAttempt = now + clock.ttl
+        } else {
+            nextAttempt = now
+        }
+        everConnected = true
+    }
+
     private var keys: [String] { [RedisScripts.lockKey(name), RedisScripts.fenceKey(name)] }
     private var ttlMilliseconds: String { String(clock.ttl.nanoseconds / 1_000_000) }
+    /// How soon a renewal that failed is tried again (a few times before the stop time).
+    private var retryWait: Duration { max(.milliseconds(100), clock.ttl / 30) }
 
     /// The holder as `solo status` shows it: the supervisor's name and pid.
     static func describe(_ token: String) -> String {
@@ -99,7 +119,7 @@ final class FleetLock {
 
     var nextDeadline: Moment? {
         guard !released else { return nil }
-        var earliest = inFlight ? nil : (role == .holding ? clock.renewAt : nextAttempt)
+        var earliest = inFlight ? nil : nextAttempt
         if role == .holding {
             if !stopped { earliest = earlier(earliest, clock.stopAt) }
             if !killed { earliest = earlier(earliest, clock.killAt) }
@@ -116,88 +136,82 @@ final class FleetLock {
                 becomeStandby(now: now)
                 return
             }
-            if !stopped, let stopAt = clock.stopAt, now >= stopAt {
+            if !stopped, let stopAt = clock.stopAt, let renewAt = clock.renewAt, now >= stopAt {
                 stopped = true
-                losing("fleet lock \(name): no renewal for \(Values.formatElapsed(now - (clock.renewAt ?? now) + clock.ttl / 3)) (\(server.problem ?? "Redis does not answer")); stopping every worker, which must be gone before the lock runs out in \(Values.formatElapsed((clock.validUntil ?? now) - now))")
+                losing("fleet lock \(name): no renewal for \(Values.formatElapsed(now - renewAt + clock.ttl / 3)) (\(server.problem ?? "Redis does not answer")); stopping every worker, which must be gone before the lock runs out in \(Values.formatElapsed((clock.validUntil ?? now) - now))")
             }
-            if !inFlight, let renewAt = clock.renewAt, now >= renewAt { renew(now: now) }
-        } else if !inFlight, let attempt = nextAttempt, now >= attempt {
-            acquire(now: now)
         }
+        if !inFlight, let attempt = nextAttempt, now >= attempt { take(now: now) }
     }
 
     private func becomeStandby(now: Moment) {
         role = .standby
         clock.lost()
-        nextAttempt = now + .milliseconds(100)
+        nextAttempt = now + retryWait
     }
 
-    private func acquire(now: Moment) {
+    /// Takes the lock, or renews it (the same script: a holder whose lock Redis lost takes it
+    /// again, if nobody else has; one whose lock another holds learns it).
+    private func take(now: Moment) {
         nextAttempt = nil
         let sentAt = now
         inFlight = true
         let sent = server.commands.evaluate(RedisScripts.lockAcquire, keys: keys, arguments: [token, ttlMilliseconds], now: now) {
             [unowned self] result in
             self.inFlight = false
-            let now = Moment.now()
-            guard case .success(let value) = result, let parts = value.elements, let first = parts.first?.integer else {
-                if case .success(let value) = result { self.say("fleet lock \(self.name): \(value.errorMessage ?? "an unreadable reply"); trying again") }
-                self.nextAttempt = now + self.clock.ttl / 3
-                return
-            }
-            guard self.role == .standby, !self.released else { return }
-            if first == 1, parts.count >= 2 {
-                self.clock.confirmed(sentAt: sentAt)
-                self.fence = parts[1].integer ?? 0
-                self.role = .holding
-                self.stopped = false
-                self.killed = false
-                self.holder = nil
-                self.holderLeft = nil
-                self.gained(self.fence)
-            } else {
-                let holder = parts.count > 1 ? parts[1].string ?? "" : ""
-                let left = parts.count > 2 ? parts[2].integer ?? -2 : -2
-                if holder != self.holder && !holder.isEmpty {
-                    self.say("fleet lock \(self.name): held by \(Self.describe(holder)); standing by")
-                }
-                self.holder = holder.isEmpty ? nil : holder
-                self.holderLeft = left >= 0 ? .milliseconds(left) : nil
-                // Try again when it runs out (a little after), and at least every third of the TTL.
-                let wait = left >= 0 ? Duration.milliseconds(left + Int64.random(in: 5...50)) : .milliseconds(100)
-                self.nextAttempt = now + min(wait, self.clock.ttl / 3)
-            }
+            self.answered(result, sentAt: sentAt)
         }
         if !sent {
             inFlight = false
-            nextAttempt = now + .milliseconds(500)
+            nextAttempt = now + retryWait
         }
     }
 
-    private func renew(now: Moment) {
-        let sentAt = now
-        inFlight = true
-        let sent = server.commands.evaluate(RedisScripts.lockRenew, keys: keys, arguments: [token, ttlMilliseconds], now: now) {
-            [unowned self] result in
-            self.inFlight = false
-            guard self.role == .holding, !self.released else { return }
-            switch result {
-            case .success(.integer(1)):
-                self.clock.confirmed(sentAt: sentAt)
-                if self.stopped {
-                    self.say("fleet lock \(self.name): renewed again; the pools start again")
-                    self.stopped = false
-                    self.gained(self.fence)
-                }
-            case .success(.integer(0)):
-                self.killed = true
-                self.kill("fleet lock \(self.name): another supervisor holds it now; killing every worker")
-                self.becomeStandby(now: .now())
-            default:
-                break  // no answer: tried again at the next deadline, until the stop and kill times
-            }
+    private func answered(_ result: Result<RESPValue, RedisError>, sentAt: Moment) {
+        let now = Moment.now()
+        guard case .success(let value) = result, let parts = value.elements, let first = parts.first?.integer else {
+            if case .success(let value) = result { say("fleet lock \(name): \(value.errorMessage ?? "an unreadable reply"); trying again") }
+            nextAttempt = now + retryWait  // until the stop and kill times, for a holder
+            return
         }
-        if !sent { inFlight = false }
+        if released {
+            // Stopped while this was in flight: a take that worked is undone at once.
+            if first == 1 { server.commands.evaluate(RedisScripts.lockRelease, keys: keys, arguments: [token]) { _ in } }
+            return
+        }
+        if first == 1, parts.count >= 2 {
+            let fence = parts[1].integer ?? 0
+            clock.confirmed(sentAt: sentAt)
+            nextAttempt = clock.renewAt
+            if role == .standby || stopped {
+                role = .holding
+                stopped = false
+                killed = false
+                holder = nil
+                holderLeft = nil
+                self.fence = fence
+                gained(fence)
+            } else if fence != self.fence {
+                say("fleet lock \(name): Redis had lost it (restarted?); taken again, fence \(fence)")
+                self.fence = fence
+            }
+            return
+        }
+        let other = parts.count > 1 ? parts[1].string ?? "" : ""
+        let left = parts.count > 2 ? parts[2].integer ?? -2 : -2
+        if role == .holding {
+            killed = true
+            kill("fleet lock \(name): \(other.isEmpty ? "another supervisor" : Self.describe(other)) holds it now; killing every worker")
+            becomeStandby(now: now)
+        }
+        if other != holder && !other.isEmpty {
+            say("fleet lock \(name): held by \(Self.describe(other))\(left == -1 ? " with no expiry (set by hand? it never runs out: DEL \(RedisScripts.lockKey(name)) frees it)" : ""); standing by")
+        }
+        holder = other.isEmpty ? nil : other
+        holderLeft = left >= 0 ? .milliseconds(left) : nil
+        // Again when it runs out (a little after), and at least every third of the TTL.
+        let wait = left >= 0 ? Duration.milliseconds(left + Int64.random(in: 5...50)) : clock.ttl / 3
+        nextAttempt = now + min(wait, clock.ttl / 3)
     }
 
     /// At a clean stop, once the workers are gone: frees the lock and tells those waiting.

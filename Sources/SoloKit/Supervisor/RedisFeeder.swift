@@ -31,6 +31,10 @@ final class RedisFeeder {
         var nextLook: Moment?
         var purging = false
         var purgeInFlight = false
+        /// Done jobs skipped in this purge round (a running group's): the next batch starts after them.
+        var purgeOffset = 0
+        /// The last refusal of a reserve that was logged (a refusal is logged once, not every second).
+        var refusal: String?
 
         init(pool: Pool, server: RedisHub.Server) {
             self.pool = pool
@@ -64,6 +68,25 @@ final class RedisFeeder {
         var nextBatch = 0
         var reclaimed = false
         var reclaiming = false
+        /// After a refusal (LOADING, BUSY, OOM, READONLY...), when the reclaim or the outcomes
+        /// are tried again, with back-off; and the refusal last logged.
+        var retryAt: Moment?
+        var retryWait: Duration = .seconds(1)
+        var refusal: String?
+
+        /// A refusal: tried again later, doubling from 1 s to 30 s; logged once per message.
+        func refused(_ message: String, now: Moment) -> Bool {
+            retryAt = now + retryWait
+            retryWait = min(retryWait * 2, .seconds(30))
+            defer { refusal = message }
+            return refusal != message
+        }
+
+        func accepted() {
+            retryAt = nil
+            retryWait = .seconds(1)
+            refusal = nil
+        }
     }
 
     private struct HeldJob: Hashable {
@@ -82,7 +105,6 @@ final class RedisFeeder {
     private var held: [HeldJob: QueueKey] = [:]
     private var nextMaintenance = Moment.now()
     private var nextPurge = Moment.now()
-    private var fencedSaid = false
 
     init(hub: RedisHub, owner: String, lease: Duration, say: @escaping (String) -> Void) {
         self.hub = hub
@@ -132,7 +154,8 @@ final class RedisFeeder {
             let key = feed.key
             server.subscribe(RedisScripts.prefix(feed.queue) + ":wake") { [unowned self] in self.wake(key) }
             if server.observers["feeder"] == nil {
-                server.observe("feeder", up: { [unowned self, unowned server] in self.connected(server) },
+                server.observe("feeder", consequence: "the workers stay up, and jobs wait until it is back",
+                               up: { [unowned self, unowned server] in self.connected(server) },
                                down: { [unowned self, unowned server] _ in self.disconnected(server) })
             } else if server.isUp {
                 // A new queue on a connection that is up: its own stale leases go first. (The
@@ -147,17 +170,19 @@ final class RedisFeeder {
         for feed in feeds where feed.key == key { feed.maybeNewJobs = true }
     }
 
-    /// Up (again): our stale leases are taken back first, then outcomes and renewals go out.
+    /// Up (again): the leases of the jobs we hold are renewed first (they may have run out while
+    /// Redis was away), then our stale ones are taken back, then the outcomes go out.
     private func connected(_ server: RedisHub.Server) {
         for (key, queue) in queues where key.server == server.url {
             queue.reclaimed = false
             queue.reclaiming = false
+            queue.accepted()
         }
+        renew(server)
         for feed in feeds where feed.server === server {
             feed.maybeNewJobs = true
             reclaimOwn(feed.key, maxAttempts: feed.pool.config.maxAttempts)
         }
-        renew(server)
         flush(now: .now(), force: true)
     }
 
@@ -180,10 +205,16 @@ final class RedisFeeder {
         let sent = server.commands.evaluate(RedisScripts.reclaim, keys: [RedisScripts.prefix(key.queue)],
                                             arguments: [owner, String(maxAttempts)] + keep) { [unowned self] result in
             queue.reclaiming = false
-            guard case .success(let value) = result, let taken = value.integer else {
-                if case .success(let value) = result { self.say("redis queue \(key.queue): taking back old leases failed: \(value.errorMessage ?? "\(value)")") }
+            guard case .success(let value) = result else { return }  // down: again when it is up
+            guard let taken = value.integer else {
+                // Refused (a server still loading its data, say): again shortly, jobs wait meanwhile.
+                let message = value.errorMessage ?? "an unreadable reply"
+                if queue.refused(message, now: .now()) {
+                    self.say("queue \(key.queue) (\(key.server)): taking back old leases was refused: \(message); its jobs wait, trying again shortly")
+                }
                 return
             }
+            queue.accepted()
             queue.reclaimed = true
             for feed in self.feeds where feed.key == key { feed.maybeNewJobs = true }
             if taken > 0 {
@@ -237,15 +268,14 @@ final class RedisFeeder {
         if let message = value.errorMessage {
             feed.maybeNewJobs = false
             feed.nextLook = now + Self.idleLook
-            if message.hasPrefix("FENCED") {
-                if !fencedSaid { say("pool \(feed.pool.name): Redis refused to give jobs: \(message.dropFirst(7))") }
-                fencedSaid = true
-            } else {
-                say("pool \(feed.pool.name): reserving jobs failed: \(message)")
+            if feed.refusal != message {
+                let why = message.hasPrefix("FENCED") ? String(message.dropFirst(7)) : message
+                say("pool \(feed.pool.name): Redis refused to give jobs: \(why); looking again every second")
             }
+            feed.refusal = message
             return
         }
-        fencedSaid = false
+        feed.refusal = nil
         guard let (summary, jobs) = RedisReplies.reserved(value, queue: feed.queue) else {
             say("pool \(feed.pool.name): a reserve reply from \(feed.server.url) solo cannot read; looking again shortly")
             feed.maybeNewJobs = false
@@ -311,7 +341,7 @@ final class RedisFeeder {
     func flush(now: Moment, force: Bool = false) {
         for (key, queue) in queues where !queue.outcomes.isEmpty {
             let due = force || queue.outcomes.count >= Feeder.commitBatch || (queue.firstOutcome.map { now >= $0 + Feeder.commitDelay } ?? true)
-            guard due, let server = hub.all.first(where: { $0.url == key.server }), server.isUp else { continue }
+            guard due, queue.retryAt.map({ now >= $0 }) ?? true, let server = hub.all.first(where: { $0.url == key.server }), server.isUp else { continue }
             let batch = queue.outcomes
             let number = queue.nextBatch
             queue.nextBatch += 1
@@ -325,8 +355,15 @@ final class RedisFeeder {
                 queue.inFlight[number] = nil
                 switch result {
                 case .success(.error(let message)):
-                    self.say("queue \(key.queue) (\(key.server)): \(batch.count) outcome(s) were refused: \(message); those jobs will run again")
+                    // Kept and sent again (a server loading its data, out of memory, a replica):
+                    // dropped, they would run again.
+                    queue.outcomes.insert(contentsOf: batch, at: 0)
+                    if queue.firstOutcome == nil { queue.firstOutcome = .now() }
+                    if queue.refused(message, now: .now()) {
+                        self.say("queue \(key.queue) (\(key.server)): \(batch.count) outcome(s) were refused: \(message); kept, and sent again shortly")
+                    }
                 case .success(let value):
+                    queue.accepted()
                     if let summary = RedisSummary.parse((value.elements ?? [])[...], queue: key.queue),
                        let feed = self.feeds.first(where: { $0.key == key }) {
                         self.note(summary, for: feed, now: .now())
@@ -403,9 +440,9 @@ final class RedisFeeder {
             earliest = earlier(earliest, feed.nextDelayed)
             if feed.wanting { earliest = earlier(earliest, feed.nextLook) }
         }
-        for (key, queue) in queues {
-            guard let first = queue.firstOutcome, hub.all.contains(where: { $0.url == key.server && $0.isUp }) else { continue }
-            earliest = earlier(earliest, first + Feeder.commitDelay)
+        for (key, queue) in queues where hub.all.contains(where: { $0.url == key.server && $0.isUp }) {
+            if let first = queue.firstOutcome { earliest = earlier(earliest, max(first + Feeder.commitDelay, queue.retryAt ?? first)) }
+            if !queue.reclaimed, !queue.reclaiming, feeds.contains(where: { $0.key == key }) { earliest = earlier(earliest, queue.retryAt) }
         }
         return earliest
     }
@@ -423,6 +460,10 @@ final class RedisFeeder {
                 feed.maybeNewJobs = true
             }
             if feed.purging && !feed.purgeInFlight { purgeStep(feed) }
+            let queue = state(feed.key)
+            if !queue.reclaimed, !queue.reclaiming, feed.server.isUp, let retry = queue.retryAt, retry <= now {
+                reclaimOwn(feed.key, maxAttempts: feed.pool.config.maxAttempts)
+            }
         }
     }
 
@@ -436,7 +477,8 @@ final class RedisFeeder {
             feed.maybeNewJobs = true
             guard feeds.first(where: { $0.key == feed.key }) === feed else { continue }
             feed.server.commands.evaluate(RedisScripts.reclaim, keys: [RedisScripts.prefix(feed.queue)],
-                                          arguments: ["", String(feed.pool.config.maxAttempts)], now: now) { [unowned self] result in
+                                          arguments: ["", String(feed.pool.config.maxAttempts)] + known(feed.key).map(String.init),
+                                          now: now) { [unowned self] result in
                 if case .success(let value) = result, let taken = value.integer, taken > 0 {
                     self.say("pool \(feed.pool.name): took back \(taken) job\(taken == 1 ? "" : "s") whose supervisor's lease ran out")
                 }
@@ -463,11 +505,20 @@ final class RedisFeeder {
         guard feed.server.isUp else { return }
         feed.purgeInFlight = true
         let keep = String(feed.pool.config.keepDone.nanoseconds / 1_000_000)
-        let sent = feed.server.commands.evaluate(RedisScripts.purgeDone, keys: [RedisScripts.prefix(feed.queue)], arguments: [keep, "2000"]) {
-            result in
+        let sent = feed.server.commands.evaluate(RedisScripts.purgeDone, keys: [RedisScripts.prefix(feed.queue)],
+                                                 arguments: [keep, "2000", String(feed.purgeOffset)]) { result in
             feed.purgeInFlight = false
-            guard case .success(let value) = result, let counts = value.elements, counts.count == 2 else { return }
-            if (counts[1].integer ?? 0) < 2000 { feed.purging = false }
+            guard case .success(let value) = result, let counts = value.elements?.map(\.integer), counts.count == 3 else {
+                feed.purging = false  // refused or down: the next round is in a minute
+                feed.purgeOffset = 0
+                return
+            }
+            if (counts[1] ?? 0) < 2000 {
+                feed.purging = false
+                feed.purgeOffset = 0
+            } else {
+                feed.purgeOffset += Int(counts[2] ?? 0)
+            }
         }
         if !sent { feed.purgeInFlight = false }
     }

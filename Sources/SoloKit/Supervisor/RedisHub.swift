@@ -12,11 +12,15 @@ final class RedisHub {
         let url: RedisURL
         let commands: RedisConnection
         let wakes: RedisConnection
-        /// Who is told when the command connection comes up or goes down, by name.
-        fileprivate(set) var observers: [String: (up: () -> Void, down: (RedisError) -> Void)] = [:]
+        /// Who is told when the command connection comes up or goes down, by name, and what
+        /// an outage means to each (said when it begins).
+        fileprivate(set) var observers: [String: (consequence: String, up: () -> Void, down: (RedisError) -> Void)] = [:]
         fileprivate var channels: [String: () -> Void] = [:]
-        /// The problem last logged, so that a server that stays away is logged once.
+        /// The first problem of an outage, and when it began: an outage is logged once, at its
+        /// start, and once more when it is over.
         fileprivate var saidProblem: String?
+        fileprivate var saidKind: RedisError.Kind?
+        fileprivate var downSince: Moment?
 
         init(url: RedisURL, commands: RedisConnection, wakes: RedisConnection) {
             self.url = url
@@ -29,8 +33,8 @@ final class RedisHub {
 
         /// Calls `up` whenever the connection comes up (at once if it is up) and `down` when it
         /// is lost; a later call under the same name replaces the earlier one.
-        func observe(_ name: String, up: @escaping () -> Void, down: @escaping (RedisError) -> Void) {
-            observers[name] = (up, down)
+        func observe(_ name: String, consequence: String, up: @escaping () -> Void, down: @escaping (RedisError) -> Void) {
+            observers[name] = (consequence, up, down)
             if isUp { up() }
         }
 
@@ -58,12 +62,23 @@ final class RedisHub {
     private var nextIndex: UInt64 = 0
     private let epoll: Epoll
     private let clientName: String
+    private let requestTimeout: Duration
     private let say: (String) -> Void
 
-    init(epoll: Epoll, clientName: String, say: @escaping (String) -> Void) {
+    /// `requestTimeout`: how long a request may wait for its reply before the server is taken
+    /// for gone; shorter than the leases and the fleet lock's windows it must protect.
+    init(epoll: Epoll, clientName: String, requestTimeout: Duration, say: @escaping (String) -> Void) {
         self.epoll = epoll
         self.clientName = clientName
+        self.requestTimeout = requestTimeout
         self.say = say
+    }
+
+    /// A quarter of the shortest window that depends on a reply (the lease, the fleet lock's
+    /// TTL), from 1 to 5 seconds.
+    static func requestTimeout(lease: Duration, lockTTL: Duration?) -> Duration {
+        let shortest = min(lease, lockTTL ?? lease)
+        return min(max(shortest / 4, .seconds(1)), .seconds(5))
     }
 
     static func owns(_ token: UInt64) -> Bool { token >= tokenBase && token - tokenBase < tokenSpan }
@@ -75,20 +90,29 @@ final class RedisHub {
         let base = Self.tokenBase + nextIndex * 2
         nextIndex += 1
         let server = Server(url: key,
-                            commands: RedisConnection(url: key, clientName: clientName, epoll: epoll, token: base),
-                            wakes: RedisConnection(url: key, clientName: clientName + ":wake", epoll: epoll, token: base + 1))
+                            commands: RedisConnection(url: key, clientName: clientName, requestTimeout: requestTimeout, epoll: epoll, token: base),
+                            wakes: RedisConnection(url: key, clientName: clientName + ":wake", requestTimeout: requestTimeout, epoll: epoll, token: base + 1))
         servers[key] = server
         byToken[base] = server.commands
         byToken[base + 1] = server.wakes
         server.commands.onUp = { [unowned self, unowned server] in
-            if let problem = server.saidProblem { self.say("\(server.commands.place): connected again (it was: \(problem))") }
+            if let problem = server.saidProblem, let since = server.downSince {
+                let place = server.commands.place
+                let what = problem.hasPrefix(place + ": ") ? String(problem.dropFirst(place.count + 2)) : problem
+                self.say("\(place): connected again after \(Values.formatElapsed(.now() - since)) (it was: \(what))")
+            }
             server.saidProblem = nil
+            server.downSince = nil
             for observer in server.observers.values { observer.up() }
         }
         server.commands.onDown = { [unowned self, unowned server] error in
-            if server.saidProblem != error.message {
-                self.say("\(error.message); the workers stay up, and jobs wait until it is back (retrying every few seconds)")
+            // Said again only when the kind of trouble changes (away, then refusing the password).
+            if server.saidProblem == nil || server.saidKind != error.kind {
+                let consequences = server.observers.values.map(\.consequence).sorted().joined(separator: "; ")
+                self.say("\(error.message); \(consequences.isEmpty ? "" : consequences + " ")(retrying every few seconds)")
                 server.saidProblem = error.message
+                server.saidKind = error.kind
+                if server.downSince == nil { server.downSince = .now() }
             }
             for observer in server.observers.values { observer.down(error) }
         }

@@ -116,11 +116,14 @@ public final class Supervisor {
         self.plans = plans
         self.sinks = sinks
         pools = config.pools.map { Pool(config: $0) }
-        let owner = "\(Self.hostname())/\(LockAddress.format(lock.address)):\(lock.port)"
+        let owner = "\(Self.nodeName())/\(LockAddress.format(lock.address)):\(lock.port)"
         let logger = LogSink()
         let formatter = self.formatter
         let say: (String) -> Void = { message in logger.write(formatter.line(message, prefix: "solo: ")) }
-        redis = RedisHub(epoll: epoll, clientName: "solo:\(owner)", say: say)
+        redis = RedisHub(epoll: epoll, clientName: "solo:\(owner)",
+                         requestTimeout: RedisHub.requestTimeout(lease: config.global.lease,
+                                                                 lockTTL: config.global.clusterLock == nil ? nil : config.global.clusterLockTTL),
+                         say: say)
         feeder = Feeder(pools: pools, owner: owner, lease: config.global.lease, hub: redis, say: say)
         heartbeat = ClusterHeartbeat(owner: owner)
         if let watch = feeder.descriptor { try? epoll.add(watch, token: Self.queueFilesToken) }
@@ -129,6 +132,14 @@ public final class Supervisor {
             fleetLock = FleetLock(name: name, ttl: config.global.clusterLockTTL, server: redis.server(url), owner: owner, say: say)
         }
         setUpCluster()
+    }
+
+    /// This machine as other supervisors see it: its host name, and the start of its
+    /// machine-id (systemd's, unique per installation), so that two hosts that share a name
+    /// (cloned VMs, containers with a fixed host name) never share leases in a Redis queue.
+    static func nodeName() -> String {
+        let id = ((try? Files.readText("/etc/machine-id", limit: 64)) ?? "").prefix { $0.isHexDigit }
+        return hostname() + (id.count >= 8 ? "/" + id.prefix(8) : "")
     }
 
     static func hostname() -> String {
@@ -164,13 +175,13 @@ public final class Supervisor {
             watchGuardianPipe()
             finishStopIfDone()
         }
+        control?.close()
+        metrics?.close()
         feeder.shutdown()
         fleetLock?.release()
         heartbeat.leave()
         drainRedis(within: .seconds(5))
         redis.closeAll()
-        control?.close()
-        metrics?.close()
         guardian.stop()
         sinks.values.forEach { $0.close() }
         say("stopped")
@@ -194,6 +205,17 @@ public final class Supervisor {
         case 1: readOutput(of: process, untilDrained: false)
         case 2: readControl(of: process, untilDrained: false)
         case 3: writeInput(of: process)
+        default: break
+        }
+    }
+
+    /// After the loop, while the last Redis replies are awaited: other events are consumed
+    /// without acting on them (signals read, queue file events drained).
+    func discard(_ event: Epoll.Event) {
+        switch event.token {
+        case Self.signalToken: _ = signals.drain()
+        case Self.queueFilesToken: feeder.filesChanged()
+        case Self.guardianToken: _ = guardian.flush()
         default: break
         }
     }

@@ -82,7 +82,11 @@ extension Supervisor {
             guard now < deadline else { break }
             let timeout = earlier(deadline, redis.nextDeadline).map { $0.millisecondsFrom(now) } ?? 0
             guard let events = try? epollForControl.wait(timeoutMilliseconds: timeout, into: &eventBuffer) else { break }
-            for event in events where RedisHub.owns(event.token) { redis.event(event) }
+            // Only Redis is served now; what else is ready is read and dropped (the loop is
+            // level-triggered: left unread, a signal or a queue file's event would spin it).
+            for event in events {
+                if RedisHub.owns(event.token) { redis.event(event) } else { discard(event) }
+            }
             redis.expire(now: .now())
             redis.flush()
         }

@@ -69,10 +69,39 @@ public enum TCPClient {
     }
 
     /// The IPv4 address of a host name or a dotted literal; nil when it has none. A name asks
-    /// the resolver, which may take seconds: never from the supervisor's loop.
+    /// the resolver, which may take seconds: never from the supervisor's loop (see below).
     public static func resolve(_ host: String) -> UInt32? {
         var address: UInt32 = 0
         return solo_resolve_ipv4(host, &address) == 0 ? address : nil
+    }
+
+    /// An IPv4 literal at once, without a resolver.
+    public static func literal(_ host: String) -> UInt32? {
+        LockAddress.parse(host)
+    }
+
+    /// Starts resolving a host name on a thread of its own; the descriptor turns readable
+    /// when the answer is there (`resolved(from:)` reads it and closes it).
+    public static func resolveInBackground(_ host: String) throws(Errno) -> FileDescriptor {
+        let ends = try FileDescriptor.pipe()
+        try ends.read.setNonBlocking()
+        let result = solo_resolve_ipv4_async(host, ends.write.rawValue)
+        if result != 0 {
+            ends.read.close()
+            ends.write.close()
+            throw Errno(result)
+        }
+        return ends.read
+    }
+
+    /// The answer of `resolveInBackground`, or nil when the name has no address; closes the
+    /// descriptor.
+    public static func resolved(from fd: FileDescriptor) -> UInt32? {
+        defer { fd.close() }
+        var answer: (Int32, Int32) = (-1, 0)
+        let n = withUnsafeMutableBytes(of: &answer) { Glibc.read(fd.rawValue, $0.baseAddress, $0.count) }
+        guard n == 8, answer.0 == 0 else { return nil }
+        return UInt32(bitPattern: answer.1)
     }
 }
 
