@@ -137,7 +137,7 @@ public enum ClassicLock {
         guardian.stop()
         if guardianPid > 0 { _ = Processes.wait(for: guardianPid) }
         // A lock that could not be renewed runs out by itself: no waiting on a server that is away.
-        if clock.holds && !stopped && !killed {
+        if clock.holds && !killed && connection.phase == .up {
             connection.reconnects = false
             _ = try? client.evaluate(RedisScripts.lockRelease, keys: keys, arguments: [token])
         }

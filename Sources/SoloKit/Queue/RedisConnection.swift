@@ -70,6 +70,9 @@ public final class RedisConnection {
     private let connectTimeout: Duration
     private let epoll: Epoll?
     private let token: UInt64
+    /// The address the last connection went to: used again when the resolver fails, is slow,
+    /// or would block (a connection without a loop resolves once).
+    private var lastAddress: UInt32?
     private var parser = RESPParser(maximumBulk: 128 << 20)
     private var output: [UInt8] = []
     private var outputStart = 0
@@ -106,28 +109,33 @@ public final class RedisConnection {
 
     // MARK: - connecting
 
-    /// Starts connecting (a connection that is up or on its way is left alone). A host name is
-    /// resolved at every attempt (so that a changed address is followed), in the loop's case on
-    /// a thread of its own: the loop never waits for a resolver.
+    /// Starts connecting (a connection that is up or on its way is left alone). In the loop, a
+    /// host name is resolved at every attempt (so that a changed address is followed) on a
+    /// thread of its own: the loop never waits for a resolver, and when the resolver fails or
+    /// takes over a second, the last address serves. Without a loop, it is resolved once.
     public func start(now: Moment = .now()) {
         guard phase == .down else { return }
         retryAt = nil
         if let literal = TCPClient.literal(url.host) { return connect(to: literal, now: now) }
         guard let epoll else {
-            guard let found = TCPClient.resolve(url.host) else { return fail(noAddress, now: now) }
+            guard let found = lastAddress ?? TCPClient.resolve(url.host) else { return fail(noAddress, now: now) }
             return connect(to: found, now: now)
         }
         let answer: FileDescriptor
         do { answer = try TCPClient.resolveInBackground(url.host) } catch {
+            if let lastAddress { return connect(to: lastAddress, now: now) }
             return fail(RedisError(.unreachable, "\(place): cannot resolve \(url.host): \(error)"), now: now)
         }
         descriptor = answer
         phase = .resolving
-        connectDeadline = now + connectTimeout
+        // A first answer may take the resolver's own time-outs; a later one has a second.
+        connectDeadline = now + (lastAddress == nil ? Self.firstResolveTimeout : .seconds(1))
         if (try? epoll.add(answer, token: token, readable: true, writable: false)) == nil {
             fail(RedisError(.unreachable, "\(place): cannot watch the resolver"), now: now)
         }
     }
+
+    static let firstResolveTimeout: Duration = .seconds(30)
 
     private var noAddress: RedisError {
         RedisError(.unreachable, "\(place): no IPv4 address for host \(url.host) (check the name and the resolver, or write an address)")
@@ -140,8 +148,20 @@ public final class RedisConnection {
         descriptor = nil
         phase = .down
         connectDeadline = nil
-        guard let address = TCPClient.resolved(from: answer) else { return fail(noAddress, now: now) }
+        guard let address = TCPClient.resolved(from: answer) ?? lastAddress else { return fail(noAddress, now: now) }
         connect(to: address, now: now)
+    }
+
+    /// The resolver is slow: the last address serves (the thread's late answer is dropped).
+    private func resolverTimedOut(now: Moment) -> Bool {
+        guard phase == .resolving, let address = lastAddress, let answer = descriptor else { return false }
+        epoll?.remove(answer)
+        answer.close()
+        descriptor = nil
+        phase = .down
+        connectDeadline = nil
+        connect(to: address, now: now)
+        return true
     }
 
     private func connect(to address: UInt32, now: Moment) {
@@ -150,6 +170,7 @@ public final class RedisConnection {
             return fail(RedisError(.unreachable, "\(place): cannot connect: \(error)"), now: now)
         }
         descriptor = socket
+        lastAddress = address
         phase = .connecting
         connectDeadline = now + connectTimeout
         if let epoll {
@@ -384,6 +405,7 @@ public final class RedisConnection {
     /// Gives up on a connection attempt or a request that took too long; reconnects when due.
     public func expire(now: Moment = .now()) {
         if let deadline = connectDeadline, deadline <= now {
+            if resolverTimedOut(now: now) { return }
             let what = phase == .resolving ? "no address for \(url.host) from the resolver" : "no connection"
             return fail(RedisError(.unreachable, "\(place): \(what) within \(Values.formatDuration(connectTimeout))"), now: now)
         }

@@ -273,7 +273,12 @@ final class RedisJobWriter: JobWriting {
 
     private func exec() throws(QueueError) {
         try failing { () throws(QueueError) in
-            let reply = try queue.pipeline([RedisCommand("EXEC")])[0]
+            let reply: RESPValue
+            do { reply = try queue.client.pipeline([RedisCommand("EXEC")])[0] } catch {
+                // EXEC went out, and no answer came back: the server may have run it.
+                throw QueueError(.unavailable, "\(error), and the answer to the last transaction with it: its \(inTransaction) jobs may or may not be queued (solo queue stats tells)")
+            }
+            if let message = reply.errorMessage { throw QueueError(.unavailable, "\(queue.location): \(message)") }
             guard let results = reply.elements else { throw QueueError(.unavailable, "\(queue.location): the transaction was aborted") }
             if let message = results.lazy.compactMap(\.errorMessage).first { throw QueueError(.unavailable, "\(queue.location): \(message)") }
             committed += inTransaction

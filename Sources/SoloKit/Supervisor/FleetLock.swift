@@ -63,6 +63,8 @@ final class FleetLock {
     private var stopped = false
     private var killed = false
     private var everConnected = false
+    /// The refusal last logged (said once, not at every try).
+    private var refusal: String?
     private(set) var released = false
 
     /// The supervisor's part: run the pools; stop them (gracefully); kill what is left.
@@ -81,11 +83,12 @@ final class FleetLock {
         nextAttempt = .now()
         server.observe("lock", consequence: "the fleet lock is not renewed meanwhile (the workers stop if it stays away for two thirds of cluster_lock_ttl)",
                        up: { [unowned self] in self.connected() }, down: { _ in })
-        server.subscribe(RedisScripts.lockKey(name) + ":released") { [unowned self] in
-            // A holder that freed it is gone: take it now. (The standbys spread a little: one
-            // of them takes it, the others see it taken.)
+        // Only a message counts (a new subscription says nothing of the holder): a holder that
+        // freed the lock is gone, so it is taken now. (The standbys spread a little: one of
+        // them takes it, the others see it taken.)
+        server.subscribe(RedisScripts.lockKey(name) + ":released", message: { [unowned self] in
             if self.role == .standby && !self.released { self.nextAttempt = .now() + .milliseconds(Int64.random(in: 0...20)) }
-        }
+        })
     }
 
     /// The connection is up. A holder checks at once that the lock is still its own: Redis may
@@ -170,10 +173,15 @@ final class FleetLock {
     private func answered(_ result: Result<RESPValue, RedisError>, sentAt: Moment) {
         let now = Moment.now()
         guard case .success(let value) = result, let parts = value.elements, let first = parts.first?.integer else {
-            if case .success(let value) = result { say("fleet lock \(name): \(value.errorMessage ?? "an unreadable reply"); trying again") }
+            if case .success(let value) = result {
+                let message = value.errorMessage ?? "an unreadable reply"
+                if message != refusal { say("fleet lock \(name): Redis refused it: \(message); trying again every \(Values.formatElapsed(retryWait))") }
+                refusal = message
+            }
             nextAttempt = now + retryWait  // until the stop and kill times, for a holder
             return
         }
+        refusal = nil
         if released {
             // Stopped while this was in flight: a take that worked is undone at once.
             if first == 1 { server.commands.evaluate(RedisScripts.lockRelease, keys: keys, arguments: [token]) { _ in } }

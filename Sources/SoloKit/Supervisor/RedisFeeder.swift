@@ -68,25 +68,34 @@ final class RedisFeeder {
         var nextBatch = 0
         var reclaimed = false
         var reclaiming = false
-        /// After a refusal (LOADING, BUSY, OOM, READONLY...), when the reclaim or the outcomes
-        /// are tried again, with back-off; and the refusal last logged.
-        var retryAt: Moment?
-        var retryWait: Duration = .seconds(1)
+        /// After a refusal (LOADING, NOREPLICAS, OOM, READONLY...): when the reclaim, and the
+        /// outcomes, are tried again.
+        var reclaimRetry = Retry()
+        var outcomeRetry = Retry()
+    }
+
+    /// A request the server refused is tried again later, doubling from 1 s to 30 s, and the
+    /// refusal is logged once per message.
+    struct Retry {
+        var at: Moment?
+        var wait: Duration = .seconds(1)
         var refusal: String?
 
-        /// A refusal: tried again later, doubling from 1 s to 30 s; logged once per message.
-        func refused(_ message: String, now: Moment) -> Bool {
-            retryAt = now + retryWait
-            retryWait = min(retryWait * 2, .seconds(30))
+        /// Returns whether to log it.
+        mutating func refused(_ message: String, now: Moment) -> Bool {
+            at = now + wait
+            wait = min(wait * 2, .seconds(30))
             defer { refusal = message }
             return refusal != message
         }
 
-        func accepted() {
-            retryAt = nil
-            retryWait = .seconds(1)
+        mutating func accepted() {
+            at = nil
+            wait = .seconds(1)
             refusal = nil
         }
+
+        func due(_ now: Moment) -> Bool { at.map { now >= $0 } ?? true }
     }
 
     private struct HeldJob: Hashable {
@@ -152,7 +161,8 @@ final class RedisFeeder {
             let feed = Feed(pool: pool, server: server)
             feeds.append(feed)
             let key = feed.key
-            server.subscribe(RedisScripts.prefix(feed.queue) + ":wake") { [unowned self] in self.wake(key) }
+            server.subscribe(RedisScripts.prefix(feed.queue) + ":wake", message: { [unowned self] in self.wake(key) },
+                             resubscribed: { [unowned self] in self.wake(key) })
             if server.observers["feeder"] == nil {
                 server.observe("feeder", consequence: "the workers stay up, and jobs wait until it is back",
                                up: { [unowned self, unowned server] in self.connected(server) },
@@ -176,7 +186,8 @@ final class RedisFeeder {
         for (key, queue) in queues where key.server == server.url {
             queue.reclaimed = false
             queue.reclaiming = false
-            queue.accepted()
+            queue.reclaimRetry.accepted()
+            queue.outcomeRetry.accepted()
         }
         renew(server)
         for feed in feeds where feed.server === server {
@@ -209,12 +220,12 @@ final class RedisFeeder {
             guard let taken = value.integer else {
                 // Refused (a server still loading its data, say): again shortly, jobs wait meanwhile.
                 let message = value.errorMessage ?? "an unreadable reply"
-                if queue.refused(message, now: .now()) {
+                if queue.reclaimRetry.refused(message, now: .now()) {
                     self.say("queue \(key.queue) (\(key.server)): taking back old leases was refused: \(message); its jobs wait, trying again shortly")
                 }
                 return
             }
-            queue.accepted()
+            queue.reclaimRetry.accepted()
             queue.reclaimed = true
             for feed in self.feeds where feed.key == key { feed.maybeNewJobs = true }
             if taken > 0 {
@@ -341,7 +352,8 @@ final class RedisFeeder {
     func flush(now: Moment, force: Bool = false) {
         for (key, queue) in queues where !queue.outcomes.isEmpty {
             let due = force || queue.outcomes.count >= Feeder.commitBatch || (queue.firstOutcome.map { now >= $0 + Feeder.commitDelay } ?? true)
-            guard due, queue.retryAt.map({ now >= $0 }) ?? true, let server = hub.all.first(where: { $0.url == key.server }), server.isUp else { continue }
+            // Forced (at a stop, on a new connection): even a queue waiting out a refusal.
+            guard due, force || queue.outcomeRetry.due(now), let server = hub.all.first(where: { $0.url == key.server }), server.isUp else { continue }
             let batch = queue.outcomes
             let number = queue.nextBatch
             queue.nextBatch += 1
@@ -359,11 +371,11 @@ final class RedisFeeder {
                     // dropped, they would run again.
                     queue.outcomes.insert(contentsOf: batch, at: 0)
                     if queue.firstOutcome == nil { queue.firstOutcome = .now() }
-                    if queue.refused(message, now: .now()) {
+                    if queue.outcomeRetry.refused(message, now: .now()) {
                         self.say("queue \(key.queue) (\(key.server)): \(batch.count) outcome(s) were refused: \(message); kept, and sent again shortly")
                     }
                 case .success(let value):
-                    queue.accepted()
+                    queue.outcomeRetry.accepted()
                     if let summary = RedisSummary.parse((value.elements ?? [])[...], queue: key.queue),
                        let feed = self.feeds.first(where: { $0.key == key }) {
                         self.note(summary, for: feed, now: .now())
@@ -441,8 +453,8 @@ final class RedisFeeder {
             if feed.wanting { earliest = earlier(earliest, feed.nextLook) }
         }
         for (key, queue) in queues where hub.all.contains(where: { $0.url == key.server && $0.isUp }) {
-            if let first = queue.firstOutcome { earliest = earlier(earliest, max(first + Feeder.commitDelay, queue.retryAt ?? first)) }
-            if !queue.reclaimed, !queue.reclaiming, feeds.contains(where: { $0.key == key }) { earliest = earlier(earliest, queue.retryAt) }
+            if let first = queue.firstOutcome { earliest = earlier(earliest, max(first + Feeder.commitDelay, queue.outcomeRetry.at ?? first)) }
+            if !queue.reclaimed, !queue.reclaiming, feeds.contains(where: { $0.key == key }) { earliest = earlier(earliest, queue.reclaimRetry.at) }
         }
         return earliest
     }
@@ -461,7 +473,7 @@ final class RedisFeeder {
             }
             if feed.purging && !feed.purgeInFlight { purgeStep(feed) }
             let queue = state(feed.key)
-            if !queue.reclaimed, !queue.reclaiming, feed.server.isUp, let retry = queue.retryAt, retry <= now {
+            if !queue.reclaimed, !queue.reclaiming, feed.server.isUp, let retry = queue.reclaimRetry.at, retry <= now {
                 reclaimOwn(feed.key, maxAttempts: feed.pool.config.maxAttempts)
             }
         }

@@ -15,7 +15,9 @@ final class RedisHub {
         /// Who is told when the command connection comes up or goes down, by name, and what
         /// an outage means to each (said when it begins).
         fileprivate(set) var observers: [String: (consequence: String, up: () -> Void, down: (RedisError) -> Void)] = [:]
-        fileprivate var channels: [String: () -> Void] = [:]
+        /// Per channel: what a message does, and what a new subscription does (nil: nothing),
+        /// since messages may have been missed while the subscriber was away.
+        fileprivate var channels: [String: (message: () -> Void, resubscribed: (() -> Void)?)] = [:]
         /// The first problem of an outage, and when it began: an outage is logged once, at its
         /// start, and once more when it is over.
         fileprivate var saidProblem: String?
@@ -38,11 +40,11 @@ final class RedisHub {
             if isUp { up() }
         }
 
-        /// Calls `handler` for every message on `channel` (the payload does not matter), and
-        /// whenever the subscription is made anew: messages may have been missed meanwhile.
-        func subscribe(_ channel: String, _ handler: @escaping () -> Void) {
+        /// Calls `message` for every message on `channel` (the payload does not matter), and
+        /// `resubscribed` whenever the subscription is made anew (messages may have been missed).
+        func subscribe(_ channel: String, message: @escaping () -> Void, resubscribed: (() -> Void)? = nil) {
             let new = channels[channel] == nil
-            channels[channel] = handler
+            channels[channel] = (message, resubscribed)
             if new, wakes.phase == .up { wakes.send(RedisCommand("SUBSCRIBE", channel)) }
         }
 
@@ -119,11 +121,11 @@ final class RedisHub {
         server.wakes.onPush = { [unowned server] value in
             // ["message", channel, payload]; subscription confirmations and pongs say nothing.
             guard let parts = value.elements, parts.count == 3, parts[0].string == "message", let channel = parts[1].string else { return }
-            server.channels[channel]?()
+            server.channels[channel]?.message()
         }
         server.wakes.onUp = { [unowned server] in
             for channel in server.channels.keys { server.wakes.send(RedisCommand("SUBSCRIBE", channel)) }
-            for handler in server.channels.values { handler() }
+            for handlers in server.channels.values { handlers.resubscribed?() }
         }
         let now = Moment.now()
         server.commands.start(now: now)

@@ -116,7 +116,7 @@ public final class Supervisor {
         self.plans = plans
         self.sinks = sinks
         pools = config.pools.map { Pool(config: $0) }
-        let owner = "\(Self.nodeName())/\(LockAddress.format(lock.address)):\(lock.port)"
+        let owner = "\(Self.nodeName(stateDirectory: config.global.stateDirectory))/\(LockAddress.format(lock.address)):\(lock.port)"
         let logger = LogSink()
         let formatter = self.formatter
         let say: (String) -> Void = { message in logger.write(formatter.line(message, prefix: "solo: ")) }
@@ -134,12 +134,21 @@ public final class Supervisor {
         setUpCluster()
     }
 
-    /// This machine as other supervisors see it: its host name, and the start of its
-    /// machine-id (systemd's, unique per installation), so that two hosts that share a name
-    /// (cloned VMs, containers with a fixed host name) never share leases in a Redis queue.
-    static func nodeName() -> String {
-        let id = ((try? Files.readText("/etc/machine-id", limit: 64)) ?? "").prefix { $0.isHexDigit }
-        return hostname() + (id.count >= 8 ? "/" + id.prefix(8) : "")
+    /// This machine as other supervisors see it: its host name and an id of its own, so that
+    /// two hosts that share a name (cloned VMs, containers with a fixed host name) never share
+    /// leases in a Redis queue. The id is the start of the machine-id (systemd's or D-Bus's),
+    /// else a random one kept in state_dir/node-id (containers often have no machine-id, and
+    /// the same lock address and port): the same at every start, so that a restarted
+    /// supervisor knows its predecessor's jobs.
+    static func nodeName(stateDirectory: String) -> String {
+        for path in ["/etc/machine-id", "/var/lib/dbus/machine-id", stateDirectory + "/node-id"] {
+            let id = ((try? Files.readText(path, limit: 64)) ?? "").prefix { $0.isHexDigit }
+            if id.count >= 8 { return hostname() + "/" + id.prefix(8) }
+        }
+        var random = SystemRandomNumberGenerator()
+        let id = String(String(random.next() | 1 << 63, radix: 16).suffix(8))
+        try? Files.writeAtomically(stateDirectory + "/node-id", id + "\n")
+        return hostname() + "/" + id
     }
 
     static func hostname() -> String {

@@ -80,7 +80,8 @@ extension Supervisor {
         while !(feeder.redis.settled && (fleetLock?.settled ?? true)) {
             let now = Moment.now()
             guard now < deadline else { break }
-            let timeout = earlier(deadline, redis.nextDeadline).map { $0.millisecondsFrom(now) } ?? 0
+            // Looked at every 100 ms at least: outcomes a refusal holds back go again when due.
+            let timeout = earlier(earlier(deadline, redis.nextDeadline), now + .milliseconds(100)).map { $0.millisecondsFrom(now) } ?? 0
             guard let events = try? epollForControl.wait(timeoutMilliseconds: timeout, into: &eventBuffer) else { break }
             // Only Redis is served now; what else is ready is read and dropped (the loop is
             // level-triggered: left unread, a signal or a queue file's event would spin it).
@@ -88,6 +89,7 @@ extension Supervisor {
                 if RedisHub.owns(event.token) { redis.event(event) } else { discard(event) }
             }
             redis.expire(now: .now())
+            feeder.redis.flush(now: .now())
             redis.flush()
         }
     }

@@ -84,8 +84,8 @@ public enum TCPClient {
     /// when the answer is there (`resolved(from:)` reads it and closes it).
     public static func resolveInBackground(_ host: String) throws(Errno) -> FileDescriptor {
         let ends = try FileDescriptor.pipe()
-        try ends.read.setNonBlocking()
-        let result = solo_resolve_ipv4_async(host, ends.write.rawValue)
+        var result = (try? ends.read.setNonBlocking()) == nil ? EINVAL : 0
+        if result == 0 { result = solo_resolve_ipv4_async(host, ends.write.rawValue) }
         if result != 0 {
             ends.read.close()
             ends.write.close()
