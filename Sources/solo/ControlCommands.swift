@@ -34,10 +34,9 @@ private final class ControlConnection {
     /// (forever when nil).
     func next(seconds: Int32? = 10) throws(CommandFailure) -> JSON? {
         while !pending.contains(UInt8(ascii: "\n")) {
-            var poller = pollfd(fd: socket.rawValue, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&poller, 1, seconds.map { $0 * 1000 } ?? -1)
-            if ready < 0 && errno == EINTR { continue }
-            guard ready > 0 else { throw CommandFailure(status: 1, message: "solo: the supervisor did not answer within \(seconds ?? 0)s") }
+            guard Poll.wait(socket, milliseconds: seconds.map { $0 * 1000 } ?? -1).any else {
+                throw CommandFailure(status: 1, message: "solo: the supervisor did not answer within \(seconds ?? 0)s")
+            }
             guard case .bytes(let n)? = try? socket.read(into: &chunk) else { break }
             pending += chunk[0..<n]
         }

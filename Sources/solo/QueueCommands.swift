@@ -10,14 +10,22 @@ private func queueConfig(_ arguments: Arguments, command: String) throws -> Solo
     loadConfig(try arguments.configPath(command: command), showWarnings: false)?.config
 }
 
-/// Runs `body` on each queue (each SQLite file that exists, each Redis server); false (after
-/// saying why) when one cannot be opened.
-private func forEachQueue(_ places: [QueueSetting], _ body: (any JobQueue) throws -> Void) rethrows -> Bool {
+/// The queues of `places` that exist (each SQLite file there is, each Redis server); nil
+/// (after saying why) when one cannot be opened.
+private func openQueues(_ places: [QueueSetting], command: String = "solo") -> [any JobQueue]? {
+    var queues: [any JobQueue] = []
     for place in places {
         if case .sqlite(let path) = place, !Files.exists(path) { continue }
-        guard let queue = openQueue(place, create: false) else { return false }
-        try body(queue)
+        guard let queue = openQueue(place, create: false, command: command) else { return nil }
+        queues.append(queue)
     }
+    return queues
+}
+
+/// Runs `body` on each queue of `openQueues`; false (after saying why) when one cannot be opened.
+private func forEachQueue(_ places: [QueueSetting], _ body: (any JobQueue) throws -> Void) rethrows -> Bool {
+    guard let queues = openQueues(places) else { return false }
+    for queue in queues { try body(queue) }
     return true
 }
 
@@ -313,12 +321,7 @@ func waitCommand(_ rest: [String]) throws -> Int32 {
         return CronCheck.exitConfig
     }
     let places = arguments.values["queue"] == nil ? QueueTarget.places(config) : [try QueueTarget.resolve(config, queue: arguments.values["queue"]).place]
-    var stores: [any JobQueue] = []
-    for place in places {
-        if case .sqlite(let path) = place, !Files.exists(path) { continue }
-        guard let store = openQueue(place, create: false, command: "solo wait") else { return 1 }
-        stores.append(store)
-    }
+    guard let stores = openQueues(places, command: "solo wait") else { return 1 }
     guard !stores.isEmpty else {
         printError("solo wait: no queue file yet (\(places.map(\.location).joined(separator: ", ")))")
         return 1

@@ -133,23 +133,30 @@ import Testing
         #expect(try supervisor.stop() == 0)
     }
 
-    /// Redis away for longer than the lease: the jobs the workers hold are still theirs when it
-    /// is back (renewed first, never taken back from under them), and run once.
+    /// Redis out of reach for longer than the lease (a severed relay: no renewal reaches it, so
+    /// the leases surely run out on the server): the jobs the workers hold are still theirs
+    /// when it is back (renewed first, never taken back from under them), and run once.
     @Test func anOutageLongerThanTheLeaseTakesNoJobFromItsWorkers() throws {
         let redis = try RedisServer(scratch)
+        let relay = try SeverableRelay(to: redis.port)
         scratch.write("work/worker.sh", """
             #!/bin/sh
             echo ready >&3
             while IFS= read -r job; do echo "$$ $job" >> handled; sleep 5; echo "ok $job" >&3; done
             """, executable: true)
-        scratch.config(port: port, global: "lease = 3s", "[feed]\ncommand = ./worker.sh\ndirectory = work\nworkers = 2\nqueue = \(redis.url)\n")
+        scratch.config(port: port, global: "lease = 3s", "[feed]\ncommand = ./worker.sh\ndirectory = work\nworkers = 2\nqueue = redis://127.0.0.1:\(relay.port)\n")
         let supervisor = try RunningSupervisor(scratch)
         let push = try runSolo(["push", "--config", "solo.conf", "one", "two"], in: scratch)
         try #require(push.status == 0, "\(push.stderr)")
         try waitFor("both jobs in hand") { handledPayloads().count == 2 }
-        kill(redis.pid, SIGSTOP)
-        usleep(4_000_000)  // longer than the lease, shorter than the jobs
-        kill(redis.pid, SIGCONT)
+        relay.sever()
+        try supervisor.waitForLog("the workers stay up")
+        // Longer than the lease, shorter than the jobs: their leases run out on the server.
+        try waitFor("the leases to run out on the server", seconds: 10) {
+            (try? redis.command("ZRANGEBYSCORE", "solo:{feed}:reserved", "-inf", "(\(Int64(Date().timeIntervalSince1970 * 1000))"))?.elements?.count == 2
+        }
+        try relay.restore()
+        try supervisor.waitForLog("connected again", seconds: 15)
         try waitFor("both done", seconds: 20) { (try? redis.command("ZCARD", "solo:{feed}:done").integer) == 2 }
         #expect(handledPayloads().count == 2, "neither ran again")
         #expect(supervisor.lines(containing: "took back").isEmpty, "\(supervisor.log)")

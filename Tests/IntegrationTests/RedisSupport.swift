@@ -63,42 +63,47 @@ final class RedisServer {
 }
 
 /// A TCP relay to a Redis server that a test cuts, as a network split would cut one host
-/// off: every relayed connection is closed, and new ones are refused.
+/// off: every relayed connection is closed, and new ones are refused, until it is restored.
 final class SeverableRelay: @unchecked Sendable {
     let port: UInt16
     private let target: UInt16
-    private let listener: Int32
     private let guardLock = NSLock()
+    private var listener: Int32 = -1
     private var open: [Int32] = []
-    private var severed = false
+    private var severed = true
 
     init(to target: UInt16) throws {
         self.target = target
         port = try freePort()
-        listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var on: Int32 = 1
-        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0, listen(listener, 16) == 0 else { throw Timeout(what: "a relay port (bind: \(Errno.current))") }
-        Thread.detachNewThread { [self] in acceptLoop() }
+        try restore()
     }
 
     deinit { sever() }
 
-    private func acceptLoop() {
+    /// Listens again on the same port.
+    func restore() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var on: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+        guard withLoopbackAddress(port, { bind(fd, $0, $1) }) == 0, listen(fd, 16) == 0 else {
+            close(fd)
+            throw Timeout(what: "the relay's port \(port) (bind: \(Errno.current))")
+        }
+        guardLock.lock()
+        listener = fd
+        severed = false
+        guardLock.unlock()
+        Thread.detachNewThread { [self] in acceptLoop(fd) }
+    }
+
+    private func acceptLoop(_ listener: Int32) {
         while true {
             let client = accept(listener, nil, nil)
             guard client >= 0 else { return }
             let (upstream, _) = connectLoopback(target)
             guard let upstream, track([client, upstream]) else {
                 close(client)
-                return
+                continue
             }
             Thread.detachNewThread { [self] in pump(from: client, to: upstream) }
             Thread.detachNewThread { [self] in pump(from: upstream, to: client) }
@@ -132,5 +137,6 @@ final class SeverableRelay: @unchecked Sendable {
         shutdown(listener, Int32(SHUT_RDWR))
         close(listener)
         for socket in open { shutdown(socket, Int32(SHUT_RDWR)) }
+        open = []
     }
 }

@@ -37,17 +37,22 @@ func isHeld(_ port: UInt16, address: UInt32 = 0x7f00_0001) -> Bool {
     (try? PortLock.isHeld(address: address, port: port)) ?? false
 }
 
-/// A TCP socket connected to 127.0.0.1:`port`, or the errno of the attempt (the socket then closed).
-func connectLoopback(_ port: UInt16) -> (socket: Int32?, error: Int32) {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { return (nil, errno) }
+/// Calls `body` with 127.0.0.1:`port` as a socket address (for connect, bind).
+func withLoopbackAddress<T>(_ port: UInt16, _ body: (UnsafePointer<sockaddr>, socklen_t) -> T) -> T {
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = port.bigEndian
     address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
+}
+
+/// A TCP socket connected to 127.0.0.1:`port`, or the errno of the attempt (the socket then closed).
+func connectLoopback(_ port: UInt16) -> (socket: Int32?, error: Int32) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return (nil, errno) }
+    let connected = withLoopbackAddress(port) { connect(fd, $0, $1) }
     guard connected == 0 else {
         let error = errno
         close(fd)

@@ -36,18 +36,19 @@ public enum ClassicLock {
         let sentAt = Moment.now()
         let fence: Int64
         do {
-            let reply = try client.evaluate(RedisScripts.lockAcquire, keys: keys, arguments: [token, ttl]).elements ?? []
-            guard reply.first?.integer == 1, let number = reply.count > 1 ? reply[1].integer : nil else {
+            switch LockTake(try client.evaluate(RedisScripts.lockAcquire, keys: keys, arguments: [token, ttl])) {
+            case .held(let number):
+                fence = number
+            case .heldBy(let holder, let left):
                 if options.silent { return 0 }
-                let holder = reply.count > 1 ? FleetLock.describe(reply[1].string ?? "?") : "another host"
-                let left = reply.count > 2 ? reply[2].integer.map {
-                    $0 < 0 ? " with no expiry (set by hand? DEL \(RedisScripts.lockKey(name)) frees it)"
-                           : " for \(Values.formatElapsed(.milliseconds($0))) more unless renewed"
-                } ?? "" : ""
-                ClassicSolo.complain("\(label): held by \(holder)\(left)")
+                let time = left.map { " for \(Values.formatElapsed($0)) more unless renewed" }
+                    ?? " with no expiry (set by hand? DEL \(RedisScripts.lockKey(name)) frees it)"
+                ClassicSolo.complain("\(label): held by \(LockTake.describe(holder))\(time)")
                 return CronCheck.exitAlreadyRunning
+            case nil:
+                ClassicSolo.complain("\(label): an answer from Redis solo cannot read; COMMAND was not run")
+                return 1
             }
-            fence = number
         } catch {
             ClassicSolo.complain("\(label): \(error); COMMAND was not run")
             return 1
@@ -72,8 +73,6 @@ public enum ClassicLock {
 
         let connection = client.connection
         connection.reconnects = true
-        // A renewal that failed is tried again soon, a few times before the stop time.
-        let retryWait = max(Duration.milliseconds(100), options.lockTTL / 30)
         var nextRenewal = clock.renewAt
         var renewing = false
         var stopped = false
@@ -110,16 +109,16 @@ public enum ClassicLock {
                 // The take script renews a lock that is the token's (and takes it again if Redis
                 // lost it), or says whose it is now.
                 let sent = later
-                nextRenewal = later + retryWait
+                nextRenewal = later + clock.retryWait
                 renewing = connection.evaluate(RedisScripts.lockAcquire, keys: keys, arguments: [token, ttl]) { result in
                     renewing = false
-                    guard !killed, case .success(let value) = result, let parts = value.elements, let first = parts.first?.integer else { return }
-                    if first == 1 {
+                    guard !killed, case .success(let value) = result, let take = LockTake(value) else { return }
+                    switch take {
+                    case .held:
                         clock.confirmed(sentAt: sent)
                         nextRenewal = clock.renewAt
-                    } else {
-                        let holder = parts.count > 1 ? FleetLock.describe(parts[1].string ?? "?") : "another host"
-                        killCommand("\(holder) holds the lock now")
+                    case .heldBy(let holder, _):
+                        killCommand("\(LockTake.describe(holder)) holds the lock now")
                     }
                 }
             }

@@ -65,7 +65,7 @@ public final class RedisClient {
             guard let socket = connection.descriptor else { return }
             let now = Moment.now()
             let wait = connection.nextDeadline.map { $0.millisecondsFrom(now) } ?? 1000
-            let ready = Poll.wait(socket, readable: true, writable: connection.wantsWritable, milliseconds: wait)
+            let ready = Poll.wait(socket, writable: connection.wantsWritable, milliseconds: wait)
             if ready.any { connection.handle(readable: ready.readable, writable: ready.writable, hangup: ready.hangup) }
             connection.expire()
         }

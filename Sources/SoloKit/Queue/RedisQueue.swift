@@ -62,6 +62,31 @@ public enum RedisReplies {
     }
 }
 
+/// What the fleet lock's take script (RedisScripts.lockAcquire) answered.
+public enum LockTake: Equatable, Sendable {
+    /// The token holds the lock, with this fencing number.
+    case held(fence: Int64)
+    /// Another token holds it; `left` is its time to live (nil: no expiry, set by hand).
+    case heldBy(String, left: Duration?)
+
+    public init?(_ value: RESPValue) {
+        guard let parts = value.elements, let first = parts.first?.integer else { return nil }
+        if first == 1 {
+            guard parts.count >= 2, let fence = parts[1].integer else { return nil }
+            self = .held(fence: fence)
+        } else {
+            let left = parts.count > 2 ? parts[2].integer ?? -1 : -1
+            self = .heldBy(parts.count > 1 ? parts[1].string ?? "" : "", left: left >= 0 ? .milliseconds(left) : nil)
+        }
+    }
+
+    /// How the holder is said in messages: `HOST/... (pid N)` from its token `OWNER PID RANDOM`.
+    public static func describe(_ token: String) -> String {
+        let parts = token.split(separator: " ")
+        return parts.isEmpty ? "another host" : parts.count >= 2 ? "\(parts[0]) (pid \(parts[1]))" : token
+    }
+}
+
 extension QueueError {
     init(_ error: RedisError) { self.init(.unavailable, error.message) }
 }

@@ -86,12 +86,8 @@ public enum CronCheck {
         var lines: [String] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
-            var poller = pollfd(fd: fd.rawValue, events: Int16(POLLIN), revents: 0)
             let wait = deadline.millisecondsFrom(Moment.now())
-            if wait == 0 { return (lines, true) }
-            let ready = poll(&poller, 1, wait)
-            if ready < 0 && errno == EINTR { continue }
-            if ready == 0 { return (lines, true) }
+            if wait == 0 || !Poll.wait(fd, milliseconds: wait).any { return (lines, true) }
             guard case .bytes(let n)? = try? fd.read(into: &chunk) else {
                 for case .line(let bytes) in buffer.finish() { lines.append(String(decoding: bytes, as: UTF8.self)) }
                 return (lines, false)

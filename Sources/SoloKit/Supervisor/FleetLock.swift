@@ -34,6 +34,9 @@ public struct LeaseClock: Equatable, Sendable {
         guard let stopAt else { return false }
         return now < stopAt
     }
+
+    /// How soon a take or renewal that failed is tried again: a few times before the stop time.
+    public var retryWait: Duration { max(.milliseconds(100), ttl / 30) }
 }
 
 /// The fleet-wide singleton (`cluster_lock = NAME`): of all the supervisors that share it, only
@@ -109,14 +112,7 @@ final class FleetLock {
 
     private var keys: [String] { [RedisScripts.lockKey(name), RedisScripts.fenceKey(name)] }
     private var ttlMilliseconds: String { String(clock.ttl.nanoseconds / 1_000_000) }
-    /// How soon a renewal that failed is tried again (a few times before the stop time).
-    private var retryWait: Duration { max(.milliseconds(100), clock.ttl / 30) }
-
-    /// The holder as `solo status` shows it: the supervisor's name and pid.
-    static func describe(_ token: String) -> String {
-        let parts = token.split(separator: " ")
-        return parts.count >= 2 ? "\(parts[0]) (pid \(parts[1]))" : token
-    }
+    private var retryWait: Duration { clock.retryWait }
 
     func mayAct(now: Moment) -> Bool { role == .holding && clock.mayAct(now: now) }
 
@@ -172,7 +168,7 @@ final class FleetLock {
 
     private func answered(_ result: Result<RESPValue, RedisError>, sentAt: Moment) {
         let now = Moment.now()
-        guard case .success(let value) = result, let parts = value.elements, let first = parts.first?.integer else {
+        guard case .success(let value) = result, let take = LockTake(value) else {
             if case .success(let value) = result {
                 let message = value.errorMessage ?? "an unreadable reply"
                 if message != refusal { say("fleet lock \(name): Redis refused it: \(message); trying again every \(Values.formatElapsed(retryWait))") }
@@ -182,13 +178,13 @@ final class FleetLock {
             return
         }
         refusal = nil
-        if released {
+        switch take {
+        case .held where released:
             // Stopped while this was in flight: a take that worked is undone at once.
-            if first == 1 { server.commands.evaluate(RedisScripts.lockRelease, keys: keys, arguments: [token]) { _ in } }
-            return
-        }
-        if first == 1, parts.count >= 2 {
-            let fence = parts[1].integer ?? 0
+            server.commands.evaluate(RedisScripts.lockRelease, keys: keys, arguments: [token]) { _ in }
+        case .heldBy where released:
+            break
+        case .held(let fence):
             clock.confirmed(sentAt: sentAt)
             nextAttempt = clock.renewAt
             if role == .standby || stopped {
@@ -203,23 +199,21 @@ final class FleetLock {
                 say("fleet lock \(name): Redis had lost it (restarted?); taken again, fence \(fence)")
                 self.fence = fence
             }
-            return
+        case .heldBy(let other, let left):
+            if role == .holding {
+                killed = true
+                kill("fleet lock \(name): \(LockTake.describe(other)) holds it now; killing every worker")
+                becomeStandby(now: now)
+            }
+            if other != holder && !other.isEmpty {
+                say("fleet lock \(name): held by \(LockTake.describe(other))\(left == nil ? " with no expiry (set by hand? it never runs out: DEL \(RedisScripts.lockKey(name)) frees it)" : ""); standing by")
+            }
+            holder = other.isEmpty ? nil : other
+            holderLeft = left
+            // Again when it runs out (a little after), and at least every third of the TTL.
+            let wait = left.map { $0 + .milliseconds(Int64.random(in: 5...50)) } ?? clock.ttl / 3
+            nextAttempt = now + min(wait, clock.ttl / 3)
         }
-        let other = parts.count > 1 ? parts[1].string ?? "" : ""
-        let left = parts.count > 2 ? parts[2].integer ?? -2 : -2
-        if role == .holding {
-            killed = true
-            kill("fleet lock \(name): \(other.isEmpty ? "another supervisor" : Self.describe(other)) holds it now; killing every worker")
-            becomeStandby(now: now)
-        }
-        if other != holder && !other.isEmpty {
-            say("fleet lock \(name): held by \(Self.describe(other))\(left == -1 ? " with no expiry (set by hand? it never runs out: DEL \(RedisScripts.lockKey(name)) frees it)" : ""); standing by")
-        }
-        holder = other.isEmpty ? nil : other
-        holderLeft = left >= 0 ? .milliseconds(left) : nil
-        // Again when it runs out (a little after), and at least every third of the TTL.
-        let wait = left >= 0 ? Duration.milliseconds(left + Int64.random(in: 5...50)) : clock.ttl / 3
-        nextAttempt = now + min(wait, clock.ttl / 3)
     }
 
     /// At a clean stop, once the workers are gone: frees the lock and tells those waiting.
@@ -239,7 +233,7 @@ final class FleetLock {
 
     var statusJSON: JSON {
         .object([("name", .string(name)), ("role", .string(role.rawValue)), ("fence", .number(fence)),
-                 ("holder", .optional(role == .holding ? Self.describe(token) : holder.map(Self.describe))),
+                 ("holder", .optional(role == .holding ? LockTake.describe(token) : holder.map(LockTake.describe))),
                  ("valid_ms", clock.validUntil.map { .number(max(0, ($0 - Moment.now()).nanoseconds / 1_000_000)) } ?? .null),
                  ("holder_left_ms", holderLeft.map { .number($0.nanoseconds / 1_000_000) } ?? .null),
                  ("server", .string(server.url.description))])

@@ -153,6 +153,10 @@ public final class Pool {
     /// The fleet lock is about to run out: whatever still runs is killed, so that the next
     /// holder never works beside it.
     public func killStandingBy(now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
+        killWorkers(now: now, using: &random)
+    }
+
+    private func killWorkers(now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
         workers.keys.sorted().flatMap { handle($0, .kill, now: now, using: &random) }
     }
 
@@ -274,7 +278,7 @@ public final class Pool {
     /// Kills every worker at once (a second TERM during a stop).
     public func kill(now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
         stopping = true
-        return workers.keys.sorted().flatMap { handle($0, .kill, now: now, using: &random) }
+        return killWorkers(now: now, using: &random)
     }
 
     // MARK: - what happened

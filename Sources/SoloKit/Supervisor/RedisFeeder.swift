@@ -353,7 +353,7 @@ final class RedisFeeder {
         for (key, queue) in queues where !queue.outcomes.isEmpty {
             let due = force || queue.outcomes.count >= Feeder.commitBatch || (queue.firstOutcome.map { now >= $0 + Feeder.commitDelay } ?? true)
             // Forced (at a stop, on a new connection): even a queue waiting out a refusal.
-            guard due, force || queue.outcomeRetry.due(now), let server = hub.all.first(where: { $0.url == key.server }), server.isUp else { continue }
+            guard due, force || queue.outcomeRetry.due(now), let server = hub.existing(key.server), server.isUp else { continue }
             let batch = queue.outcomes
             let number = queue.nextBatch
             queue.nextBatch += 1
@@ -452,7 +452,7 @@ final class RedisFeeder {
             earliest = earlier(earliest, feed.nextDelayed)
             if feed.wanting { earliest = earlier(earliest, feed.nextLook) }
         }
-        for (key, queue) in queues where hub.all.contains(where: { $0.url == key.server && $0.isUp }) {
+        for (key, queue) in queues where hub.existing(key.server)?.isUp == true {
             if let first = queue.firstOutcome { earliest = earlier(earliest, max(first + Feeder.commitDelay, queue.outcomeRetry.at ?? first)) }
             if !queue.reclaimed, !queue.reclaiming, feeds.contains(where: { $0.key == key }) { earliest = earlier(earliest, queue.reclaimRetry.at) }
         }
@@ -547,7 +547,7 @@ final class RedisFeeder {
     /// Whether every outcome has been answered (or cannot be: the server is away).
     var settled: Bool {
         queues.allSatisfy { key, queue in
-            let up = hub.all.contains { $0.url == key.server && $0.isUp }
+            let up = hub.existing(key.server)?.isUp == true
             return queue.inFlight.isEmpty && (queue.outcomes.isEmpty || !up)
         } && feeds.allSatisfy { $0.server.commands.inFlight == 0 || !$0.server.isUp }
     }

@@ -145,6 +145,9 @@ final class RedisHub {
 
     var all: [Server] { Array(servers.values) }
 
+    /// The connections to a server, if any are open (a lookup, for the loop's every turn).
+    func existing(_ url: RedisURL) -> Server? { servers[url.server] }
+
     func event(_ event: Epoll.Event) {
         byToken[event.token]?.handle(readable: event.readable, writable: event.writable, hangup: event.hangup)
     }
