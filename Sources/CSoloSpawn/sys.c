@@ -20,6 +20,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <stddef.h>
 #include <unistd.h>
@@ -174,6 +175,17 @@ int solo_set_cloexec(int fd, int on) {
 
 int solo_set_child_subreaper(void) {
     return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 ? 0 : errno;
+}
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+int solo_pidfd_open(pid_t pid, int *fd) {
+    long r = syscall(SYS_pidfd_open, pid, 0);
+    if (r < 0) return errno;
+    *fd = (int)r;
+    return 0;
 }
 
 int solo_bind_lock(uint32_t addr, uint16_t port, int cloexec, int *fd) {

@@ -30,12 +30,16 @@ private final class ControlConnection {
         return nil
     }
 
-    /// The next line from the supervisor, parsed; nil at end of file. Waits `seconds` at most
-    /// (forever when nil).
-    func next(seconds: Int32? = 10) throws(CommandFailure) -> JSON? {
+    /// The supervisor's pid, as this process sees it (the kernel's, not the supervisor's word).
+    var supervisorPid: pid_t? { (try? UnixSocket.peer(socket)).map(\.pid).flatMap { $0 > 0 ? $0 : nil } }
+
+    /// The next line from the supervisor, parsed; nil at end of file. Waits `timeout` at most
+    /// (for ever when nil), then throws `late`.
+    func next(within timeout: Duration? = .seconds(10), late: CommandFailure? = nil) throws(CommandFailure) -> JSON? {
+        let deadline = timeout.map { Moment.now() + $0 }
         while !pending.contains(UInt8(ascii: "\n")) {
-            guard Poll.wait(socket, milliseconds: seconds.map { $0 * 1000 } ?? -1).any else {
-                throw CommandFailure(status: 1, message: "solo: the supervisor did not answer within \(seconds ?? 0)s")
+            guard Poll.wait(socket, milliseconds: deadline.map { $0.millisecondsFrom(.now()) } ?? -1).any else {
+                throw late ?? CommandFailure(status: 1, message: "solo: the supervisor did not answer within \(Values.formatDuration(timeout ?? .zero))")
             }
             guard case .bytes(let n)? = try? socket.read(into: &chunk) else { break }
             pending += chunk[0..<n]
@@ -72,12 +76,14 @@ struct ControlTarget {
     }
 }
 
-/// Sends one request to the running supervisor and returns its answer.
-private func ask(_ config: ControlTarget, _ request: ControlRequest) -> Result<JSON, CommandFailure> {
+/// Sends one request to the running supervisor and returns its answer, waiting `timeout` at
+/// most for it (then failing with `late`).
+private func ask(_ config: ControlTarget, _ request: ControlRequest, within timeout: Duration? = .seconds(10),
+                 late: CommandFailure? = nil) -> Result<JSON, CommandFailure> {
     do {
         let connection = try ControlConnection(config)
         let sendError = connection.send(request)
-        guard let reply = try connection.next() else {
+        guard let reply = try connection.next(within: timeout, late: late) else {
             return .failure(CommandFailure(status: 1, message: "solo: the supervisor closed the connection" + (sendError.map { ": \($0)" } ?? "")))
         }
         return .success(reply)
@@ -100,9 +106,9 @@ func logsCommand(_ rest: [String]) throws -> Int32 {
         let connection = try ControlConnection(config)
         _ = connection.send(.logs(pool: arguments.operands[0], lines: lines, follow: follow))
         guard let first = try connection.next() else { return 1 }
-        for line in first["lines"]?.arrayValue ?? [] { print(line.stringValue ?? "") }
+        for line in first["lines"]?.arrayValue ?? [] { print(Printable.escape(line.stringValue ?? "")) }
         guard follow else { return 0 }
-        while let next = try connection.next(seconds: nil) { print(next["line"]?.stringValue ?? "") }
+        while let next = try connection.next(within: nil) { print(Printable.escape(next["line"]?.stringValue ?? "")) }
         printError("solo: the supervisor stopped")
         return 0
     } catch {
@@ -116,11 +122,28 @@ struct CommandFailure: Error {
     let message: String
 }
 
-/// `solo status [POOL] [--json] [--watch]`, `solo stop|start|restart POOL`, `solo scale POOL N`.
+/// `--timeout D` of the commands that wait: 90s unless given (a stop with the default
+/// stop_timeout takes up to a minute); 0 waits for as long as it takes (nil).
+private func waitTimeout(_ text: String?, command: String) throws -> Duration? {
+    guard let text else { return .seconds(90) }
+    do {
+        let timeout = try Values.duration(text)
+        return timeout == .zero ? nil : timeout
+    } catch {
+        throw UsageError("solo \(command): --timeout \(error.message)")
+    }
+}
+
+/// `solo status [POOL] [--json] [--watch]`, `solo stop|start|restart POOL...|all [--wait]`,
+/// `solo scale POOL N`, `solo reload`.
 func controlCommand(_ command: String, _ rest: [String]) throws -> Int32 {
-    let flags = command == "status" ? ["json", "watch", "cluster"] : command == "reload" ? ["json"] : []
-    let arguments = try Arguments.parse(rest, command: command, valued: ["config"], flags: flags)
+    let steering = ControlRequest.Steering(rawValue: command)
+    let flags = command == "status" ? ["json", "watch", "cluster"] : command == "reload" ? ["json"] : steering != nil ? ["wait"] : []
+    let arguments = try Arguments.parse(rest, command: command, valued: steering != nil ? ["config", "timeout"] : ["config"], flags: flags)
     let path = try Arguments(values: arguments.values).configPath(command: command)
+    let wait = arguments.flags.contains("wait")
+    if arguments.values["timeout"] != nil && !wait { throw UsageError("solo \(command): --timeout goes with --wait") }
+    let timeout = wait ? try waitTimeout(arguments.values["timeout"], command: command) : .seconds(10)
     if arguments.flags.contains("cluster") {
         guard arguments.operands.isEmpty else { throw UsageError("solo status --cluster: no pool (it lists every supervisor)") }
         return clusterStatus(path, json: arguments.flags.contains("json"), watch: arguments.flags.contains("watch"))
@@ -136,23 +159,14 @@ func controlCommand(_ command: String, _ rest: [String]) throws -> Int32 {
         guard operands.isEmpty else { throw UsageError("solo reload: no operand (it reloads the whole config)") }
         request = .reload
     case "scale":
-        let usage = "solo scale: name a pool and a number of workers, or a range to scale within (solo scale mailer 8, solo scale mailer 2-16)"
-        guard operands.count == 2, let range = try? Values.range(operands[1], { (text) throws(ValueError) in
-            try Values.integer(text, in: 0...4096, example: "8")
-        }) else { throw UsageError(usage) }
-        if operands[1].contains("-") && range.upperBound < 1 { throw UsageError(usage) }
-        request = .scale(pool: operands[0], workers: range.lowerBound, maxWorkers: operands[1].contains("-") ? range.upperBound : nil)
+        request = try ControlRequest.scaling(operands: operands)
     default:
-        guard operands.count == 1 else { throw UsageError("solo \(command): name one pool (solo \(command) mailer)") }
-        switch command {
-        case "stop": request = .stop(pool: operands[0])
-        case "start": request = .start(pool: operands[0])
-        default: request = .restart(pool: operands[0])
-        }
+        request = try ControlRequest.steering(steering!, operands: operands, wait: wait)
     }
     let watch = arguments.flags.contains("watch")
+    let late = wait ? CommandFailure(status: exitTimedOut, message: "solo \(command): not done within \(Values.formatDuration(timeout ?? .zero)); the supervisor goes on (solo status shows where the pools are)") : nil
     repeat {
-        switch ask(config, request) {
+        switch ask(config, request, within: timeout, late: late) {
         case .failure(let failure):
             printError(failure.message)
             return failure.status
@@ -169,6 +183,7 @@ func controlCommand(_ command: String, _ rest: [String]) throws -> Int32 {
                 }
                 return 0
             }
+            for note in (reply["notes"]?.arrayValue ?? []).compactMap(\.stringValue) { printError("solo: \(note)") }
             guard case .status = request else { return 0 }
             if arguments.flags.contains("json") {
                 print(reply.text)
@@ -181,6 +196,39 @@ func controlCommand(_ command: String, _ rest: [String]) throws -> Int32 {
         }
         if watch { usleep(1_000_000) }
     } while watch
+    return 0
+}
+
+/// `solo shutdown [FILE] [--timeout D]`: stops the supervisor as SIGTERM does, and returns
+/// once it has exited; 124 when it still runs after the timeout (it goes on stopping).
+func shutdownCommand(_ rest: [String]) throws -> Int32 {
+    let arguments = try Arguments.parse(rest, command: "shutdown", valued: ["config", "timeout"], flags: [])
+    let timeout = try waitTimeout(arguments.values["timeout"], command: "shutdown")
+    guard let config = ControlTarget.load(try arguments.configPath(command: "shutdown")) else { return CronCheck.exitConfig }
+    let deadline = timeout.map { Moment.now() + $0 }
+    let exited: FileDescriptor
+    let pid: pid_t
+    do throws(CommandFailure) {
+        let connection = try ControlConnection(config)
+        guard let supervisor = connection.supervisorPid else { throw CommandFailure(status: 1, message: "solo shutdown: cannot tell the supervisor's pid") }
+        pid = supervisor
+        // Watched before it is asked to stop, so that its exit cannot be missed.
+        do { exited = try Processes.exitDescriptor(of: pid) } catch {
+            throw CommandFailure(status: 1, message: "solo shutdown: cannot watch the supervisor (pid \(pid)): \(error)")
+        }
+        let sendError = connection.send(.shutdown)
+        guard try connection.next() != nil else {
+            throw CommandFailure(status: 1, message: "solo: the supervisor closed the connection" + (sendError.map { ": \($0)" } ?? ""))
+        }
+    } catch {
+        printError(error.message)
+        return error.status
+    }
+    defer { exited.close() }
+    guard Poll.wait(exited, milliseconds: deadline.map { $0.millisecondsFrom(.now()) } ?? -1).any else {
+        printError("solo shutdown: the supervisor (pid \(pid)) still runs after \(Values.formatDuration(timeout ?? .zero)): its workers have not all stopped yet; it goes on (kill -TERM \(pid) kills them at once)")
+        return exitTimedOut
+    }
     return 0
 }
 

@@ -288,8 +288,10 @@ func jobJSON(_ job: JobRecord) -> JSON {
              ("finished_at", .optional(job.finishedAt)), ("result", .optional(job.result)), ("error", .optional(job.error))])
 }
 
+/// A payload, result or error for a table or a message: on one line, its control characters
+/// escaped, cut at `width`.
 func clip(_ text: String, _ width: Int = 60) -> String {
-    let flat = text.replacingNewlines()
+    let flat = Printable.escape(text.replacingNewlines())
     return flat.count > width ? String(flat.prefix(width - 3)) + "..." : flat
 }
 
@@ -378,7 +380,7 @@ func waitCommand(_ rest: [String]) throws -> Int32 {
                     if arguments.flags.contains("json") {
                         print((first ? "" : ",") + jobJSON(job).text, terminator: "")
                     } else {
-                        print(job.result ?? "")
+                        print(Printable.escape(job.result ?? ""))
                     }
                     first = false
                 }
@@ -391,7 +393,7 @@ func waitCommand(_ rest: [String]) throws -> Int32 {
     var shown = 0
     for store in stores where shown < 10 {
         for job in try store.jobs(queue: nil, states: ["dead"], group: group, after: 0, limit: 10 - shown) {
-            printError("dead job \(job.id): \(job.error ?? "?") (payload \(clip(job.payload, 40)))")
+            printError("dead job \(job.id): \(Printable.escape(job.error ?? "?")) (payload \(clip(job.payload, 40)))")
             shown += 1
         }
     }

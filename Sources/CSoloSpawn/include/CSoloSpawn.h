@@ -138,6 +138,8 @@ int solo_pipe(int fds[_Nonnull 2]);                 // O_CLOEXEC on both ends
 int solo_set_nonblocking(int fd);
 int solo_set_cloexec(int fd, int on);
 int solo_set_child_subreaper(void);
+// A descriptor that becomes readable when the process exits (CLOEXEC; Linux 5.3 and later).
+int solo_pidfd_open(pid_t pid, int *_Nonnull fd);
 int solo_reset_signal_mask(void);
 
 // Decodes a wait status: returns 1 with the exit code, 2 with the signal, 0 otherwise.

@@ -1,10 +1,11 @@
 /// `solo status` as text: a line per pool, a line per worker, from the supervisor's JSON.
+/// What workers wrote (their status lines, how they ended) is escaped: see `Printable`.
 public enum StatusView {
     public static func render(_ status: JSON) -> String {
         var lines: [String] = []
         let uptime = status["uptime_ms"]?.intValue.map { Values.formatElapsed(.milliseconds($0)) } ?? "?"
-        lines.append("solo \(status["pid"]?.intValue.map(String.init) ?? "?"), up \(uptime), \(status["config"]?.stringValue ?? "")")
-        if let lock = status["fleet_lock"] { lines.append(fleetLock(lock)) }
+        lines.append(Printable.escape("solo \(status["pid"]?.intValue.map(String.init) ?? "?"), up \(uptime), \(status["config"]?.stringValue ?? "")"))
+        if let lock = status["fleet_lock"] { lines.append(Printable.escape(fleetLock(lock))) }
         for pool in status["pools"]?.arrayValue ?? [] {
             lines.append("")
             var head = "\(pool["name"]?.stringValue ?? "?"): \(pool["state"]?.stringValue ?? "?"), "
@@ -15,14 +16,14 @@ public enum StatusView {
             head += ", "
             head += "\(pool["mode"]?.stringValue ?? "?") mode, \(Progress.formatRate((pool["jobs_per_second"].flatMap(doubleValue)) ?? 0)) jobs/s"
             if let rolling = pool["rolling_restart"]?.intValue, rolling > 0 { head += ", rolling restart: \(rolling) to go" }
-            lines.append(head)
+            lines.append(Printable.escape(head))
             if let queue = pool["queue"] {
                 var text = "  queue \(queue["name"]?.stringValue ?? "?"): "
                 if let ready = queue["ready"]?.intValue {
                     text += "\(ready) ready, \(queue["delayed"]?.intValue ?? 0) delayed, \(queue["reserved"]?.intValue ?? 0) reserved, \(queue["dead"]?.intValue ?? 0) dead"
                 }
                 if let problem = queue["problem"]?.stringValue { text += " (unusable: \(problem))" }
-                lines.append(text)
+                lines.append(Printable.escape(text))
             }
             var rows = [["  SLOT", "PID", "STATE", "UPTIME", "JOBS", "RSS", "JOB", "RESTARTS", "LAST EXIT"]]
             for worker in pool["workers"]?.arrayValue ?? [] {
@@ -82,8 +83,10 @@ public enum StatusView {
         }
     }
 
-    /// Cells padded to their column's widest; the last column is left ragged.
+    /// Cells padded to their column's widest (control characters escaped first); the last
+    /// column is left ragged.
     public static func columns(_ rows: [[String]]) -> String {
+        let rows = rows.map { $0.map(Printable.escape) }
         guard let count = rows.map(\.count).max() else { return "" }
         var widths = [Int](repeating: 0, count: count)
         for row in rows { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }

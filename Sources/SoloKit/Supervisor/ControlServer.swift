@@ -13,10 +13,13 @@ final class ControlServer {
     private let allowed: Set<UInt32>
     /// `solo logs -f`: the pool whose new lines each following connection receives.
     private var following: [UInt64: String] = [:]
-    private let handle: (ControlRequest, UInt64) -> JSON
+    /// `--wait`: the answers owed to connections, each given by its check once the work is done.
+    private var owed: [UInt64: () -> JSON?] = [:]
+    /// The answer to a request, or nil when it is owed (see `answerLater`).
+    private let handle: (ControlRequest, UInt64) -> JSON?
     private let say: (String) -> Void
 
-    init(path: String, epoll: Epoll, handle: @escaping (ControlRequest, UInt64) -> JSON, say: @escaping (String) -> Void) throws(Errno) {
+    init(path: String, epoll: Epoll, handle: @escaping (ControlRequest, UInt64) -> JSON?, say: @escaping (String) -> Void) throws(Errno) {
         self.path = path
         self.handle = handle
         self.say = say
@@ -75,7 +78,7 @@ final class ControlServer {
 
     private func answer(_ line: String, connection: SocketConnections.Connection) {
         guard !line.isEmpty else { return }
-        let reply: JSON
+        let reply: JSON?
         do {
             reply = handle(try ControlRequest(json: try JSON.parse(line)), connection.token)
         } catch let error as JSON.ParseError {
@@ -85,7 +88,7 @@ final class ControlServer {
         } catch {
             reply = ControlRequest.failure("\(error)")
         }
-        respond(connection, reply)
+        if let reply { respond(connection, reply) }
     }
 
     private func respond(_ connection: SocketConnections.Connection, _ reply: JSON) {
@@ -112,13 +115,30 @@ final class ControlServer {
 
     var hasFollowers: Bool { !following.isEmpty }
 
+    /// Answers the request of `token` later: `check` gives the answer once the work is done.
+    func answerLater(_ token: UInt64, when check: @escaping () -> JSON?) { owed[token] = check }
+
+    /// Sends the owed answers whose work is done (once every turn of the loop).
+    func settle() {
+        for (token, check) in owed {
+            guard let connection = sockets.connections[token] else { owed[token] = nil; continue }
+            guard let reply = check() else { continue }
+            owed[token] = nil
+            respond(connection, reply)
+        }
+    }
+
     var nextDeadline: Moment? { sockets.nextDeadline }
     func expire(now: Moment) { sockets.expire(now: now) }
 
-    private func forget(_ token: UInt64) { following[token] = nil }
+    private func forget(_ token: UInt64) {
+        following[token] = nil
+        owed[token] = nil
+    }
 
     func close() {
         following = [:]
+        owed = [:]
         sockets.close()
         unlink(path)
     }

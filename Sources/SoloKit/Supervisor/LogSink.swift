@@ -43,11 +43,13 @@ public final class LogFormatter {
 
     public init() {}
 
+    /// Workers' output and solo's lines about them (which quote what workers wrote) alike:
+    /// control characters escaped, so that a log read on a terminal cannot drive it.
     public func append(_ text: UnsafeRawBufferPointer, prefix: String, to output: inout [UInt8]) {
         clock.append(to: &output)
         output.append(UInt8(ascii: " "))
         output.append(contentsOf: prefix.utf8)
-        output.append(contentsOf: text)
+        Printable.append(text, to: &output)
         output.append(UInt8(ascii: "\n"))
     }
 

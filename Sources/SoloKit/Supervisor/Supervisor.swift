@@ -182,6 +182,7 @@ public final class Supervisor {
             feed()
             redis.flush()
             watchGuardianPipe()
+            control?.settle()
             finishStopIfDone()
         }
         control?.close()
@@ -744,7 +745,7 @@ public final class Supervisor {
 
     // MARK: - stopping
 
-    private func beginStop() {
+    func beginStop() {
         phase = .stopping
         tellServiceManager(["STOPPING=1"], now: Moment.now())
         let now = Moment.now()

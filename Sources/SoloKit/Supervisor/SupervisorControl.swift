@@ -12,7 +12,8 @@ extension Supervisor {
         }
     }
 
-    func answer(_ request: ControlRequest, from connection: UInt64 = 0) -> JSON {
+    /// The answer to a request; nil when it comes later (`--wait`: see `ControlServer.answerLater`).
+    func answer(_ request: ControlRequest, from connection: UInt64 = 0) -> JSON? {
         let now = Moment.now()
         func find(_ name: String) -> Pool? { pools.first { $0.name == name } }
         func unknown(_ name: String) -> JSON {
@@ -20,28 +21,40 @@ extension Supervisor {
             return ControlRequest.failure("no pool \(name)\(hint); pools: \(pools.map(\.name).joined(separator: ", "))")
         }
         switch request {
-        case .status, .logs: break
+        case .status, .logs, .shutdown: break
         default: if phase != .running { return ControlRequest.failure("solo is stopping") }
         }
         switch request {
         case .status(let name):
             if let name, find(name) == nil { return unknown(name) }
             return status(pools.filter { name == nil || $0.name == name }, now: now)
-        case .stop(let name):
-            guard let pool = find(name) else { return unknown(name) }
-            say("pool \(name): stopping it (solo stop)")
-            perform(pool.pause(now: now, using: &random), for: pool)
-            feeder.releaseAhead(of: pool)
-            return .object([("ok", .bool(true))])
-        case .start(let name):
-            guard let pool = find(name) else { return unknown(name) }
-            if pool.paused { say("pool \(name): starting it (solo start)") }
-            pool.resume()
-            return .object([("ok", .bool(true))])
-        case .restart(let name):
-            guard let pool = find(name) else { return unknown(name) }
-            say("pool \(name): rolling restart of \(pool.workers.count) worker\(pool.workers.count == 1 ? "" : "s") (solo restart)")
-            perform(pool.restartRolling(now: now, using: &random), for: pool)
+        case .steer(let steering, let choice, let wait):
+            // Every name is checked before any pool is touched: a typo does nothing.
+            let chosen: [Pool]
+            switch choice {
+            case .all: chosen = pools.filter { !$0.removed }
+            case .named(let names):
+                if let name = names.first(where: { find($0)?.removed != false }) {
+                    guard find(name) != nil else { return unknown(name) }
+                    return ControlRequest.failure("pool \(name) was removed by a reload and is stopping (put its section back and reload to keep it)")
+                }
+                chosen = names.map { find($0)! }
+            }
+            let notes = chosen.flatMap { steer(steering, $0, now: now) }
+            let reply = JSON.object([("ok", .bool(true))] + (notes.isEmpty ? [] : [("notes", .array(notes.map(JSON.string)))]))
+            guard wait else { return reply }
+            let names = chosen.map(\.name)
+            control?.answerLater(connection) { [unowned self] in
+                if phase != .running { return ControlRequest.failure("solo is stopping") }
+                let left = names.filter { name in pools.first { $0.name == name && !$0.removed }.map { !isSettled($0, after: steering) } ?? false }
+                return left.isEmpty ? reply : nil
+            }
+            return nil
+        case .shutdown:
+            if phase == .running {
+                say("solo shutdown: stopping every pool gracefully")
+                beginStop()
+            }
             return .object([("ok", .bool(true))])
         case .scale(let name, let workers, let maximum):
             guard let pool = find(name) else { return unknown(name) }
@@ -58,6 +71,40 @@ extension Supervisor {
             guard find(name) != nil else { return unknown(name) }
             if follow { control?.follow(connection, pool: name) }
             return .object([("ok", .bool(true)), ("lines", .array((recentOutput[name]?.last(lines) ?? []).map(JSON.string)))])
+        }
+    }
+
+    /// `solo stop|start|restart` for one pool; returns why it cannot do all it was asked.
+    private func steer(_ steering: ControlRequest.Steering, _ pool: Pool, now: Moment) -> [String] {
+        switch steering {
+        case .stop:
+            say("pool \(pool.name): stopping it (solo stop)")
+            perform(pool.pause(now: now, using: &random), for: pool)
+            feeder.releaseAhead(of: pool)
+            return []
+        case .start, .restart:
+            if pool.paused {
+                // A restart of a stopped pool starts it: there is nothing to replace.
+                say("pool \(pool.name): starting it (solo \(steering.rawValue))")
+                pool.resume()
+            } else if steering == .restart {
+                say("pool \(pool.name): rolling restart of \(pool.workers.count) worker\(pool.workers.count == 1 ? "" : "s") (solo restart)")
+                perform(pool.restartRolling(now: now, using: &random), for: pool)
+            }
+            if pool.standingBy { return ["pool \(pool.name) stands by: another supervisor holds the fleet lock (cluster_lock); it starts when this one takes it"] }
+            if pool.desiredWorkers == 0 { return ["pool \(pool.name) wants 0 workers (solo scale \(pool.name) N to run some)"] }
+            return []
+        }
+    }
+
+    /// Whether `steering` is done with `pool`: stopped, with no worker left; or running, every
+    /// wanted worker ready or busy, with no rolling restart under way and no old worker leaving.
+    private func isSettled(_ pool: Pool, after steering: ControlRequest.Steering) -> Bool {
+        if steering == .stop { return pool.paused && pool.isIdle }
+        guard !pool.paused, !pool.standingBy, pool.rolling.isEmpty, pool.rollingSlot == nil else { return false }
+        guard pool.workers.values.allSatisfy({ !$0.isLeaving }) else { return false }
+        return pool.slots.prefix(pool.desiredWorkers).allSatisfy { slot in
+            slot.current.flatMap { pool.workers[$0] }.map { $0.state == .ready || $0.state == .busy } ?? false
         }
     }
 

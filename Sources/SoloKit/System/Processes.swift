@@ -70,6 +70,15 @@ public enum Processes {
         pid > 0 && (kill(pid, 0) == 0 || errno == EPERM)
     }
 
+    /// A descriptor that polls readable once `pid` has exited, for any process (not only a
+    /// child): ESRCH when it is gone already.
+    public static func exitDescriptor(of pid: pid_t) throws(Errno) -> FileDescriptor {
+        precondition(pid > 0, "refusing to watch pid \(pid)")
+        var fd: Int32 = -1
+        try check(solo_pidfd_open(pid, &fd))
+        return FileDescriptor(rawValue: fd)
+    }
+
     /// Marks this process a child subreaper: orphaned descendants are re-parented to it,
     /// so it can reap them and see them in its children list.
     public static func becomeSubreaper() throws(Errno) { try check(solo_set_child_subreaper()) }
