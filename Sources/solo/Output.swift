@@ -41,8 +41,11 @@ let helpText = """
                                  pools, workers (state, pid, uptime, jobs, RSS, job in hand), queues
       solo status --cluster [--json] [--watch]
                                  every live supervisor on the config's Redis servers, with its pools
-      solo stop|start|restart POOL
-                                 stop or start a pool; restart it one worker at a time
+      solo stop|start|restart POOL...|all [--wait [--timeout D]]
+                                 stop or start pools; restart them one worker at a time;
+                                 --wait returns once done (124 after D, 90s by default)
+      solo shutdown [FILE] [--timeout D]
+                                 stop the supervisor gracefully; returns once it has exited
       solo scale POOL N          run N workers (SIGTTIN/SIGTTOU: one more/less in every pool)
       solo reload                read the config again: changed pools roll, new ones start,
                                  removed ones stop, the others are left alone (also SIGHUP)
@@ -62,5 +65,5 @@ let helpText = """
 
     Exit statuses: 0 done; 1 failure (solo wait: a dead job; solo reload: a refused config);
     2 bad usage; 3 no supervisor runs; 65 a refused job; 78 bad configuration; 98 already
-    running; 124 solo wait timed out; 127 (classic) COMMAND cannot be executed. See solo(1), solo.conf(5), solo-queue(5) and solo-redis(5).
+    running; 124 solo wait, --wait or solo shutdown timed out; 127 (classic) COMMAND cannot be executed. See solo(1), solo.conf(5), solo-queue(5) and solo-redis(5).
     """

@@ -261,6 +261,7 @@ func loadErrors(_ files: [String: String]) -> [String] {
     @Test func poolNamesAndEmptyConfigs() {
         #expect(loadErrors(["/etc/solo/solo.conf": "[global]\n"]) == ["/etc/solo/solo.conf: no pool is defined (add a section such as [mailer] with command = ...)"])
         #expect(loadErrors(["/etc/solo/solo.conf": "[bad name]\ncommand = x\n"]).first?.contains("may hold only letters") == true)
+        #expect(loadErrors(["/etc/solo/solo.conf": "[all]\ncommand = x\n"]).first?.contains("pool name [all] is taken") == true)
         #expect(loadErrors([:]).first?.hasPrefix("/etc/solo/solo.conf: cannot read the config file:") == true)
     }
 

@@ -182,6 +182,8 @@ public struct ConfigLoader {
         if !name.allSatisfy({ poolNameCharacters.contains($0) }) || name.first == "." || name.first == "-" {
             return "pool name [\(name)] may hold only letters, digits, _, . and - (like [mail-worker])"
         }
+        // `solo stop all` means every pool: a pool of that name could not be named alone.
+        if name == "all" { return "pool name [all] is taken: solo stop|start|restart all means every pool (name it [all-jobs], say)" }
         return nil
     }
 
