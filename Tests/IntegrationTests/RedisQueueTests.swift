@@ -124,6 +124,7 @@ import Testing
         try push("q", ["one", "two", "three"])
         let (_, jobs) = try reserve("q", 3, owner: "dead-host", lease: 50)
         #expect(jobs.count == 3)
+        try finish("q", owner: "dead-host", jobs.map { ("start", $0.id, "", 0, 0) })
         // A live supervisor that names the jobs it holds keeps them, even once their lease ran out.
         let kept = try client.evaluate(RedisScripts.reclaim, keys: [RedisScripts.prefix("q")], arguments: ["dead-host", "5", "\(jobs[0].id)"])
         #expect(kept.integer == 2, "the owner's unknown jobs come back at once")
@@ -138,6 +139,25 @@ import Testing
         let renewed = try client.evaluate(RedisScripts.renew, keys: [RedisScripts.prefix("q")], arguments: ["b", "30000"] + again.map { "\($0.id)" })
         #expect(renewed.integer == 3)
         #expect(try client.evaluate(RedisScripts.renew, keys: [RedisScripts.prefix("q")], arguments: ["a", "30000", "\(again[0].id)"]).integer == 0)
+        try checkConsistent("q")
+    }
+
+    /// Issue 14.5: a dead supervisor's jobs that no worker had (no `start`) go back with their
+    /// attempt given back, never dead; those a worker had keep it, and die when none is left.
+    @Test func jobsTakenAheadGetTheirAttemptBack() throws {
+        try push("q", ["ran", "ahead"], maxAttempts: 1)
+        let (_, jobs) = try reserve("q", 2, owner: "dead-host", lease: 1)
+        #expect(jobs.map(\.attempts) == [1, 1])
+        try finish("q", owner: "dead-host", [("start", jobs[0].id, "", 0, 0)])
+        try finish("q", owner: "intruder", [("start", jobs[1].id, "", 0, 0)])
+        usleep(20_000)
+        #expect(try client.evaluate(RedisScripts.reclaim, keys: [RedisScripts.prefix("q")], arguments: ["", "5"]).integer == 2)
+        let records = try queue().jobs(queue: "q", states: ["ready", "dead"], group: nil, after: 0, limit: 10)
+        let ran = try #require(records.first { $0.payload == "ran" })
+        let ahead = try #require(records.first { $0.payload == "ahead" })
+        #expect(ran.state == "dead" && ran.attempts == 1 && ran.error?.contains("died while it ran") == true)
+        #expect(ahead.state == "ready" && ahead.attempts == 0 && ahead.error == nil)
+        #expect(try client.call(RedisCommand("HEXISTS", "solo:{q}:job:\(ahead.id)", "ahead")).integer == 0)
         try checkConsistent("q")
     }
 

@@ -87,17 +87,51 @@ func jobs(_ payloads: String...) -> [NewJob] { payloads.map { NewJob(payload: Ar
         let store = try JobStore(path: file.path, create: true)
         try store.push(queue: "q", jobs("a", "b", "c"))
         let now = JobStore.now()
-        _ = try store.reserve(queue: "q", count: 1, owner: "host/old", leaseUntil: now + 30_000, now: now)
-        _ = try store.reserve(queue: "q", count: 1, owner: "other", leaseUntil: now - 1, now: now)
+        let taken = try store.reserve(queue: "q", count: 1, owner: "host/old", leaseUntil: now + 30_000, now: now)
+        let other = try store.reserve(queue: "q", count: 1, owner: "other", leaseUntil: now - 1, now: now)
         _ = try store.reserve(queue: "q", count: 1, owner: "alive", leaseUntil: now + 30_000, now: now)
+        try store.finish(taken.map { .started(id: $0.id) }, owner: "host/old", now: now)
+        try store.finish(other.map { .started(id: $0.id) }, owner: "other", now: now)
         // Our own name's leases (a dead predecessor) and expired ones come back; live ones stay.
-        #expect(try store.reclaim(queue: "q", expiredBefore: now, owner: "host/old", maxAttempts: 5) == 2)
+        #expect(try store.reclaim(queue: "q", expiredBefore: now, owner: "host/old", takingOwn: true, maxAttempts: 5) == 2)
         let counts = try #require(try store.counts().first)
         #expect(counts.ready == 2 && counts.reserved == 1)
-        #expect(try store.jobs(queue: "q", states: ["ready"], limit: 5).allSatisfy { $0.error?.contains("died while it ran") == true })
+        #expect(try store.jobs(queue: "q", states: ["ready"], limit: 5).allSatisfy { $0.error?.contains("died while it ran") == true && $0.attempts == 1 })
 
         try store.renewLeases(owner: "alive", until: now + 90_000)
-        #expect(try store.reclaim(queue: "q", expiredBefore: now + 60_000, owner: nil, maxAttempts: 5) == 0)
+        #expect(try store.reclaim(queue: "q", expiredBefore: now + 60_000, owner: "me", maxAttempts: 5) == 0)
+    }
+
+    /// Issue 14.3: a supervisor paused longer than its lease never takes its own jobs back; at
+    /// an opening it keeps those it holds, and takes back the rest of its name's.
+    @Test func aSupervisorNeverTakesBackTheJobsItHolds() throws {
+        let file = ScratchFile()
+        let store = try JobStore(path: file.path, create: true)
+        try store.push(queue: "q", jobs("a", "b", "c"))
+        let now = JobStore.now()
+        let mine = try store.reserve(queue: "q", count: 3, owner: "me", leaseUntil: now - 1, now: now)
+        #expect(try store.reclaim(queue: "q", expiredBefore: now, owner: "me", maxAttempts: 5) == 0, "its leases ran out, but they are its own")
+        #expect(try store.reclaim(queue: "q", expiredBefore: now, owner: "me", takingOwn: true, keeping: [mine[0].id, mine[2].id], maxAttempts: 5) == 1)
+        #expect(try store.jobs(queue: "q", states: ["reserved"], limit: 5).map(\.payload) == ["a", "c"])
+        #expect(try store.reclaim(queue: "q", expiredBefore: now, owner: "another", maxAttempts: 5) == 2, "others take them once they ran out")
+    }
+
+    /// Issue 14.5: a dead supervisor's jobs that no worker had go back with their attempt given
+    /// back, never dead; those a worker had keep it, and die when none is left.
+    @Test func jobsTakenAheadGetTheirAttemptBack() throws {
+        let file = ScratchFile()
+        let store = try JobStore(path: file.path, create: true)
+        try store.push(queue: "q", [NewJob(payload: Array("ran".utf8), maxAttempts: 1), NewJob(payload: Array("ahead".utf8), maxAttempts: 1)])
+        let now = JobStore.now()
+        let taken = try store.reserve(queue: "q", count: 2, owner: "dead", leaseUntil: now - 1, now: now)
+        #expect(taken.map(\.attempts) == [1, 1])
+        try store.finish([.started(id: taken[0].id)], owner: "dead", now: now)
+        try store.finish([.started(id: taken[1].id)], owner: "intruder", now: now)
+        #expect(try store.reclaim(queue: "q", expiredBefore: now, owner: "me", maxAttempts: 5) == 2)
+        let records = try store.jobs(queue: "q", states: ["ready", "dead"], limit: 5)
+        #expect(records.map(\.payload) == ["ran", "ahead"])
+        #expect(records[0].state == "dead" && records[0].attempts == 1 && records[0].error?.contains("died while it ran") == true)
+        #expect(records[1].state == "ready" && records[1].attempts == 0 && records[1].error == nil)
     }
 
     @Test func aLateOutcomeDoesNotOverwriteAJobAnotherSupervisorHolds() throws {
@@ -106,7 +140,7 @@ func jobs(_ payloads: String...) -> [NewJob] { payloads.map { NewJob(payload: Ar
         try store.push(queue: "q", jobs("a"))
         let now = JobStore.now()
         let first = try store.reserve(queue: "q", count: 1, owner: "stalled", leaseUntil: now - 1, now: now)
-        try store.reclaim(queue: "q", expiredBefore: now, owner: nil, maxAttempts: 5)
+        try store.reclaim(queue: "q", expiredBefore: now, owner: "other", maxAttempts: 5)
         _ = try store.reserve(queue: "q", count: 1, owner: "other", leaseUntil: now + 30_000, now: now)
         try store.finish([.done(id: first[0].id, result: "late")], owner: "stalled", now: now)
         #expect(try store.counts().first?.reserved == 1, "the other supervisor still holds it")
@@ -165,8 +199,12 @@ func jobs(_ payloads: String...) -> [NewJob] { payloads.map { NewJob(payload: Ar
         try old.execute(QueueSchema.migrations[1]!)
         try old.execute("PRAGMA user_version = 1")
         try old.execute("INSERT INTO jobs (queue, payload) VALUES ('q', 'from v1')")
+        try old.execute("INSERT INTO jobs (queue, payload, state, attempts, lease_owner, lease_until) VALUES ('q', 'leased', 'reserved', 1, 'gone', 0)")
         let store = try JobStore(path: file.path, create: false)
         #expect(try store.schemaVersion() == QueueSchema.version)
+        // A job reserved before version 4 may have run: taken back, it keeps its attempt.
+        #expect(try store.reclaim(queue: "q", expiredBefore: JobStore.now(), owner: "me", maxAttempts: 5) == 1)
+        #expect(try store.jobs(queue: "q", states: ["ready"], limit: 5).map(\.attempts) == [0, 1])
         let now = JobStore.now()
         let taken = try store.reserve(queue: "q", count: 1, owner: "me", leaseUntil: now + 1000, now: now)
         #expect(taken.map(\.payload) == ["from v1"])

@@ -71,12 +71,22 @@ public enum QueueBackend: Equatable, Sendable { case sqlite, redis }
 
 /// What became of a job.
 public enum JobOutcome: Equatable, Sendable {
+    /// Given to a worker: the attempt its reserve counted is spent, even if its supervisor dies
+    /// (see `reclaim`).
+    case started(id: Int64)
     case done(id: Int64, result: String?)
     /// Dead at once, with its error (a `fail`, or no attempts left).
     case dead(id: Int64, error: String)
     /// Back to the queue at `runAt` (Unix ms), unless its attempts are used up (`maxAttempts`
     /// is the pool's default, for jobs that name none); then dead with `error`.
     case retry(id: Int64, error: String, runAt: Int64, maxAttempts: Int)
+
+    /// The job it is about.
+    public var id: Int64 {
+        switch self {
+        case .started(let id), .done(let id, _), .dead(let id, _), .retry(let id, _, _, _): id
+        }
+    }
 }
 
 public struct QueueCounts: Equatable, Sendable {
@@ -287,13 +297,15 @@ public final class JobStore {
 
     // MARK: - the supervisor's side
 
-    /// Takes up to `count` ready jobs, highest priority first, then oldest, under a lease.
+    /// Takes up to `count` ready jobs, highest priority first, then oldest, under a lease. Each
+    /// counts an attempt, and is `ahead` until a `.started` outcome says a worker has it: a job
+    /// that never reached a worker gets its attempt back however its supervisor ends.
     public func reserve(queue: String, count: Int, owner: String, leaseUntil: Int64, now: Int64) throws(QueueError) -> [ReservedJob] {
         guard count > 0 else { return [] }
         return try run { () throws(DatabaseError) in
             try database.transaction { () throws(DatabaseError) in
                 let take = try statement("""
-                    UPDATE jobs SET state = 'reserved', lease_owner = ?, lease_until = ?, attempts = attempts + 1
+                    UPDATE jobs SET state = 'reserved', lease_owner = ?, lease_until = ?, attempts = attempts + 1, ahead = 1
                     WHERE id IN (SELECT id FROM jobs WHERE queue = ? AND state = 'ready' ORDER BY priority DESC, id LIMIT ?)
                     RETURNING id, payload, priority, attempts, max_attempts, grp
                     """)
@@ -340,9 +352,11 @@ public final class JobStore {
                         lease_owner = NULL, lease_until = NULL, worker = NULL
                     WHERE id = ? AND state = 'reserved' AND lease_owner = ?
                     """)
+                let started = try statement("UPDATE jobs SET ahead = 0 WHERE id = ? AND state = 'reserved' AND lease_owner = ?")
                 let holder = SQLValue.text(owner)
                 for outcome in outcomes {
                     switch outcome {
+                    case .started(let id): try started.run([.integer(id), holder])
                     case .done(let id, let result): try done.run([.optional(result), .integer(now), .integer(id), holder])
                     case .dead(let id, let error): try dead.run([.text(error), .integer(now), .integer(id), holder])
                     case .retry(let id, let error, let runAt, let maxAttempts):
@@ -361,7 +375,7 @@ public final class JobStore {
         try run { () throws(DatabaseError) in
             try database.transaction { () throws(DatabaseError) in
                 let back = try statement("""
-                    UPDATE jobs SET state = 'ready', attempts = max(attempts - 1, 0), lease_owner = NULL, lease_until = NULL, worker = NULL
+                    UPDATE jobs SET state = 'ready', attempts = attempts - ahead, ahead = 0, lease_owner = NULL, lease_until = NULL, worker = NULL
                     WHERE id = ? AND state = 'reserved' AND lease_owner = ?
                     """)
                 for id in ids { try back.run([.integer(id), .text(owner)]) }
@@ -395,22 +409,31 @@ public final class JobStore {
         }
     }
 
-    /// Jobs whose lease ran out (their supervisor died) go back to the queue, or die when their
-    /// attempts are used up. With `owner`, that owner's leases are taken back at once: a
-    /// supervisor that holds the port lock knows its predecessor under the same name is dead.
+    /// Takes back the jobs of supervisors that died: those whose lease ran out, but never
+    /// `owner`'s own (it holds them, even when a pause longer than the lease, SIGSTOP or a
+    /// suspended machine, let them run out: it renews them next). With `takingOwn`, also every
+    /// job leased under `owner`'s name but those `kept`: a dead predecessor's (solo holds the
+    /// port lock, so no live supervisor shares the name).
+    ///
+    /// A job a worker had (`ahead` = 0) is ready again with its attempt spent and the error
+    /// "its supervisor died while it ran", or dead when it has no attempt left; a job taken
+    /// ahead goes back as it was before its reserve, its attempt given back.
     @discardableResult
-    public func reclaim(queue: String, expiredBefore now: Int64, owner: String?, maxAttempts: Int) throws(QueueError) -> Int {
+    public func reclaim(queue: String, expiredBefore now: Int64, owner: String, takingOwn: Bool = false, keeping kept: [Int64] = [],
+                        maxAttempts: Int) throws(QueueError) -> Int {
         try run { () throws(DatabaseError) in
             let back = try statement("""
                 UPDATE jobs SET
-                    state = CASE WHEN attempts >= COALESCE(max_attempts, ?) THEN 'dead' ELSE 'ready' END,
-                    finished_at = CASE WHEN attempts >= COALESCE(max_attempts, ?) THEN ? ELSE NULL END,
-                    error = 'its supervisor (' || lease_owner || ') died while it ran',
+                    state = CASE WHEN ahead = 0 AND attempts >= COALESCE(max_attempts, ?1) THEN 'dead' ELSE 'ready' END,
+                    finished_at = CASE WHEN ahead = 0 AND attempts >= COALESCE(max_attempts, ?1) THEN ?2 ELSE NULL END,
+                    error = CASE WHEN ahead = 0 THEN 'its supervisor (' || lease_owner || ') died while it ran' ELSE error END,
+                    attempts = attempts - ahead, ahead = 0,
                     lease_owner = NULL, lease_until = NULL, worker = NULL
-                WHERE state = 'reserved' AND queue = ? AND (lease_until < ? OR lease_owner = ?)
+                WHERE state = 'reserved' AND queue = ?3
+                    AND CASE WHEN lease_owner = ?4 THEN ?5 AND instr(?6, ',' || id || ',') = 0 ELSE lease_until < ?2 END
                 """)
-            try back.run([.integer(Int64(maxAttempts)), .integer(Int64(maxAttempts)), .integer(now), .text(queue), .integer(now),
-                          .optional(owner)])
+            let keep = "," + kept.map(String.init).joined(separator: ",") + ","
+            try back.run([.integer(Int64(maxAttempts)), .integer(now), .text(queue), .text(owner), .integer(takingOwn ? 1 : 0), .text(keep)])
             return database.changes
         }
     }

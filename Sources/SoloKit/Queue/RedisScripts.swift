@@ -6,7 +6,7 @@
 ///
 ///     P:seq               STRING  the last job id given
 ///     P:job:ID            HASH    payload priority attempts max_attempts grp state run_at
-///                                 created_at finished_at result error owner worker
+///                                 created_at finished_at result error owner worker ahead
 ///     P:ready             ZSET    member %016d of the id, score -priority (ZPOPMIN: the
 ///                                 highest priority first, then the oldest)
 ///     P:delayed           ZSET    score run_at (Unix ms, the server's clock)
@@ -49,7 +49,7 @@ public enum RedisScripts {
         local function let_go(key)
             local w = redis.call('HGET', key, 'worker')
             if w then redis.call('DEL', P .. ':worker:' .. w) end
-            redis.call('HDEL', key, 'worker', 'owner')
+            redis.call('HDEL', key, 'worker', 'owner', 'ahead')
         end
         local function to_ready(id, key, grp, from)
             local prio = tonumber(redis.call('HGET', key, 'priority') or '0')
@@ -134,8 +134,9 @@ public enum RedisScripts {
     /// ARGV: owner, count, lease (ms), fence key ('' for none), fence token, queue. Brings due
     /// delayed jobs and the inbox in, then leases up to `count` ready jobs to the owner.
     /// Returns the summary (5 numbers), then 6 fields a job: id, payload, priority, attempts,
-    /// max_attempts ('' for none), group (''). With a fence key, refuses (FENCED) unless the
-    /// key still holds the token: a supervisor that lost the fleet lock takes no job.
+    /// max_attempts ('' for none), group (''). Each job counts an attempt and is `ahead` until a
+    /// `start` outcome says a worker has it (see Feeder). With a fence key, refuses (FENCED)
+    /// unless the key still holds the token: a supervisor that lost the fleet lock takes no job.
     public static let reserve = script(#"""
         if ARGV[4] ~= '' and redis.call('GET', ARGV[4]) ~= ARGV[5] then
             return redis.error_reply('FENCED this supervisor does not hold the fleet lock')
@@ -155,7 +156,7 @@ public enum RedisScripts {
             local f = redis.call('HMGET', key, 'payload', 'priority', 'max_attempts', 'grp', 'state')
             if f[1] and f[5] == 'ready' then
                 local attempts = redis.call('HINCRBY', key, 'attempts', 1)
-                redis.call('HSET', key, 'state', 'reserved', 'owner', ARGV[1])
+                redis.call('HSET', key, 'state', 'reserved', 'owner', ARGV[1], 'ahead', '1')
                 redis.call('ZADD', P .. ':reserved', lease_until, m)
                 count_group(f[4], 'ready', 'reserved')
                 for _, v in ipairs({id, f[1], f[2] or '0', attempts, f[3] or '', f[4] or ''}) do jobs[#jobs + 1] = v end
@@ -166,9 +167,10 @@ public enum RedisScripts {
         return out
         """#)
 
-    /// ARGV: owner, then 5 fields an outcome: kind (done, result, dead, retry), id, text (the
-    /// result or the error), delay (ms, retry), max_attempts (for jobs that name none). Only
-    /// jobs the owner still holds change. Returns the summary.
+    /// ARGV: owner, then 5 fields an outcome: kind (start, done, result, dead, retry), id, text
+    /// (the result or the error), delay (ms, retry), max_attempts (for jobs that name none).
+    /// Only jobs the owner still holds change; `start`: a worker has it, it is no longer ahead.
+    /// Returns the summary.
     public static let finish = script(#"""
         local t = now_ms()
         for i = 2, #ARGV, 5 do
@@ -178,7 +180,9 @@ public enum RedisScripts {
             local key = job(id)
             local m = member(id)
             local f = redis.call('HMGET', key, 'state', 'owner', 'grp', 'attempts', 'max_attempts')
-            if f[1] == 'reserved' and f[2] == ARGV[1] then
+            if f[1] == 'reserved' and f[2] == ARGV[1] and kind == 'start' then
+                redis.call('HDEL', key, 'ahead')
+            elseif f[1] == 'reserved' and f[2] == ARGV[1] then
                 redis.call('ZREM', P .. ':reserved', m)
                 let_go(key)
                 if kind == 'done' or kind == 'result' then
@@ -212,11 +216,11 @@ public enum RedisScripts {
         for i = 2, #ARGV do
             local id = tonumber(ARGV[i])
             local key = job(id)
-            local f = redis.call('HMGET', key, 'state', 'owner', 'grp', 'attempts')
+            local f = redis.call('HMGET', key, 'state', 'owner', 'grp', 'ahead')
             if f[1] == 'reserved' and f[2] == ARGV[1] then
                 redis.call('ZREM', P .. ':reserved', member(id))
                 let_go(key)
-                if tonumber(f[4] or '0') > 0 then redis.call('HINCRBY', key, 'attempts', -1) end
+                if f[4] == '1' then redis.call('HINCRBY', key, 'attempts', -1) end
                 to_ready(id, key, f[3], 'reserved')
                 n = n + 1
             end
@@ -245,7 +249,8 @@ public enum RedisScripts {
     /// left alone, even if their lease ran out while it was cut off; it renews them). Jobs whose
     /// lease ran out (their supervisor died) go back to ready, or die when their attempts are
     /// used up; with an owner, so do that owner's jobs that are not kept (its own jobs from
-    /// before a restart, or of a lost reply). Returns how many.
+    /// before a restart, or of a lost reply). A job still `ahead` (no worker had it) goes back
+    /// as it was before its reserve, its attempt given back. Returns how many.
     public static let reclaim = script(#"""
         local t = now_ms()
         local keep = {}
@@ -257,11 +262,16 @@ public enum RedisScripts {
         for _, m in ipairs(candidates) do
             local id = tonumber(m)
             local key = job(id)
-            local f = redis.call('HMGET', key, 'owner', 'grp', 'attempts', 'max_attempts', 'state')
+            local f = redis.call('HMGET', key, 'owner', 'grp', 'attempts', 'max_attempts', 'state', 'ahead')
             local expired = tonumber(redis.call('ZSCORE', P .. ':reserved', m)) < t
             if not keep[string.format('%d', id)] and (expired or f[1] == ARGV[1]) then
                 redis.call('ZREM', P .. ':reserved', m)
-                if f[5] == 'reserved' then
+                if f[5] == 'reserved' and f[6] == '1' then
+                    let_go(key)
+                    redis.call('HINCRBY', key, 'attempts', -1)
+                    to_ready(id, key, f[2], 'reserved')
+                    n = n + 1
+                elseif f[5] == 'reserved' then
                     let_go(key)
                     local why = 'its supervisor (' .. (f[1] or '?') .. ') died while it ran'
                     local limit = tonumber(f[4] or ARGV[2])

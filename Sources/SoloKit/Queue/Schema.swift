@@ -8,7 +8,7 @@
 /// an older file migrates it, in one transaction.
 public enum QueueSchema {
     /// The version this build writes.
-    public static let version = 3
+    public static let version = 4
 
     /// Unix time in milliseconds, as SQL.
     static let nowMilliseconds = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
@@ -52,6 +52,12 @@ public enum QueueSchema {
         // Per-queue counts of delayed and dead jobs for `solo status`, without a scan.
         3: """
             CREATE INDEX jobs_waiting ON jobs (queue, state) WHERE state IN ('delayed', 'dead');
+            """,
+        // A reserved job not yet given to a worker (taken ahead): if its supervisor dies, it
+        // goes back with the attempt its reserve counted given back. Rows reserved before the
+        // migration count as given (0): an attempt is never given back for a job that may have run.
+        4: """
+            ALTER TABLE jobs ADD COLUMN ahead INTEGER NOT NULL DEFAULT 0;
             """,
     ]
 }

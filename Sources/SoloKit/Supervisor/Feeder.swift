@@ -2,6 +2,21 @@
 /// (SQLiteFeeder: short synchronous transactions) or its Redis server (RedisFeeder: requests
 /// that never block the loop); this sends every call to the one that feeds the pool, and an
 /// outcome back to the one its job came from (a reload may have moved the pool meanwhile).
+///
+/// Attempts when a supervisor dies (both stores work alike). A reserve counts an attempt for
+/// every job it takes and marks each `ahead`. Giving a job to a worker queues a `started`
+/// outcome, which clears the mark; it goes to the store with the next batch of outcomes
+/// (within `commitDelay`), in the same transaction or script as they and before the job's own
+/// outcome. Taking back a dead supervisor's jobs gives the attempt back to those still ahead.
+/// So, wherever a kill -9 lands:
+/// - a job no worker was given is still ahead (only giving it queues the mark): it goes back
+///   with its attempts as they were, never dead for it;
+/// - a job a worker was given more than `commitDelay` before keeps its attempt, so a job that
+///   kills its supervisor does not run forever;
+/// - a job given in the last `commitDelay` runs again with its attempt given back, as it would
+///   run again for a lost outcome.
+/// The marks cost no commit and no fsync of their own: they ride in the outcome commits, which
+/// a kill -9 of the process does not undo (a power cut may, and then the outcomes too).
 final class Feeder {
     /// Outcomes are sent together, at most this long after the first one.
     static let commitDelay: Duration = .milliseconds(5)

@@ -255,7 +255,11 @@ final class RedisFeeder {
         }
         let taken = Array(feed.prefetched.prefix(count))
         feed.prefetched.removeFirst(taken.count)
-        for job in taken { held[HeldJob(pool: ObjectIdentifier(pool), id: job.id)] = feed.key }
+        for job in taken {
+            held[HeldJob(pool: ObjectIdentifier(pool), id: job.id)] = feed.key
+            // Said to the server with the next outcomes (see Feeder).
+            add(Outcome(kind: "start", id: job.id, text: "", delayMilliseconds: 0, maxAttempts: 0), to: feed.key, now: now)
+        }
         return taken
     }
 
@@ -488,6 +492,9 @@ final class RedisFeeder {
         for feed in feeds where state(feed.key).reclaimed {
             feed.maybeNewJobs = true
             guard feeds.first(where: { $0.key == feed.key }) === feed else { continue }
+            // A reserve in flight holds jobs `known` cannot name yet: leased before a pause (a
+            // SIGSTOP, a suspended machine), they may have run out. The next maintenance will do.
+            guard !feeds.contains(where: { $0.key == feed.key && $0.reserving }) else { continue }
             feed.server.commands.evaluate(RedisScripts.reclaim, keys: [RedisScripts.prefix(feed.queue)],
                                           arguments: ["", String(feed.pool.config.maxAttempts)] + known(feed.key).map(String.init),
                                           now: now) { [unowned self] result in

@@ -209,18 +209,26 @@ final class SQLiteFeeder {
         // Oldest first; the array is short (the lookahead), so this shift is cheap.
         let taken = Array(feed.prefetched.prefix(count))
         feed.prefetched.removeFirst(taken.count)
-        for job in taken { held[HeldJob(pool: ObjectIdentifier(pool), id: job.id)] = (file, file.generation) }
+        for job in taken {
+            held[HeldJob(pool: ObjectIdentifier(pool), id: job.id)] = (file, file.generation)
+            // Said to the file with the next outcomes (see `started` in solo-queue(5)).
+            add(.started(id: job.id), to: file, now: now)
+        }
         return taken
     }
 
-    /// Takes back, once per opening of the file, the jobs leased under our own name: a dead
-    /// predecessor's (solo holds the port lock, so no live supervisor shares the name). Until
-    /// that has worked, the queue gives no job, so a later attempt cannot take back our own.
+    /// Takes back, once per opening of the file, the jobs leased under our own name that we do
+    /// not hold: a dead predecessor's (solo holds the port lock, so no live supervisor shares
+    /// the name). Until that has worked, the queue gives no job. The jobs we hold in this file
+    /// are kept (it was reopened after a fault, and our workers still run them).
     private func reclaimOwn(_ feed: Feed, now: Moment) -> Bool {
         let file = feed.file
         if file.reclaimed.contains(feed.queue) { return true }
+        let kept = held.filter { $0.value.file === file && $0.value.generation == file.generation }.map(\.key.id)
+            + feeds(of: file).flatMap(\.prefetched).map(\.id) + file.outcomes.map(\.id)
         guard let taken = using(file, now: now, { store throws(QueueError) in
-            try store.reclaim(queue: feed.queue, expiredBefore: JobStore.now(), owner: owner, maxAttempts: feed.pool.config.maxAttempts)
+            try store.reclaim(queue: feed.queue, expiredBefore: JobStore.now(), owner: owner, takingOwn: true, keeping: kept,
+                              maxAttempts: feed.pool.config.maxAttempts)
         }) else { return false }
         file.reclaimed.insert(feed.queue)
         if taken > 0 {
@@ -260,6 +268,11 @@ final class SQLiteFeeder {
             outcome = .retry(id: job.id, error: error, runAt: wall + delay.nanoseconds / 1_000_000, maxAttempts: maxAttempts)
             file.pendingRetry = earlier(file.pendingRetry, now + delay)
         }
+        add(outcome, to: file, now: now)
+    }
+
+    /// Queues an outcome for the file's next commit (see `flush`).
+    private func add(_ outcome: JobOutcome, to file: QueueFile, now: Moment) {
         if file.outcomes.isEmpty { file.firstOutcome = now }
         file.outcomes.append(outcome)
     }
@@ -442,7 +455,7 @@ final class SQLiteFeeder {
         }
         for feed in feeds where feed.file.reclaimed.contains(feed.queue) {
             if let taken = using(feed.file, now: now, { store throws(QueueError) in
-                try store.reclaim(queue: feed.queue, expiredBefore: wall, owner: nil, maxAttempts: feed.pool.config.maxAttempts)
+                try store.reclaim(queue: feed.queue, expiredBefore: wall, owner: owner, maxAttempts: feed.pool.config.maxAttempts)
             }), taken > 0 {
                 say("pool \(feed.pool.name): took back \(taken) job\(taken == 1 ? "" : "s") whose supervisor's lease ran out")
             }
