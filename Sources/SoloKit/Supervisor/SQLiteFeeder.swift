@@ -197,7 +197,9 @@ final class SQLiteFeeder {
 
     /// Jobs for `count` idle workers of a pool (possibly fewer).
     func take(for pool: Pool, count: Int, now: Moment) -> [ReservedJob] {
-        guard count > 0, let feed = feed(of: pool) else { return [] }
+        // A full batch of outcomes the file did not take yet (busy, unusable): no new job
+        // until it does, so that a kill never runs more than a batch again.
+        guard count > 0, let feed = feed(of: pool), feed.file.outcomes.count < Feeder.commitBatch else { return [] }
         let file = feed.file
         if feed.prefetched.count < count && feed.maybeNewJobs && file.store != nil && file.retryAt == nil
             && reclaimOwn(feed, now: now) {
@@ -275,21 +277,24 @@ final class SQLiteFeeder {
         }
         if file.outcomes.isEmpty { file.firstOutcome = now }
         file.outcomes.append(outcome)
+        commit(file, now: now)
     }
 
     /// Commits the outcomes that have waited long enough (all of them with `force`).
     func flush(now: Moment, force: Bool = false) {
-        for file in files.values where !file.outcomes.isEmpty {
-            let due = force || file.outcomes.count >= Feeder.commitBatch || (file.firstOutcome.map { now >= $0 + Feeder.commitDelay } ?? true)
-            guard due, file.retryAt == nil || force else { continue }
-            let outcomes = file.outcomes
-            if using(file, now: now, { store throws(QueueError) in try store.finish(outcomes, owner: owner, now: JobStore.now()) }) != nil {
-                file.outcomes.removeAll(keepingCapacity: true)
-                file.firstOutcome = nil
-                // The retries are delayed jobs in the file now: promote them when they are due.
-                file.nextDelayed = earlier(file.nextDelayed, file.pendingRetry)
-                file.pendingRetry = nil
-            }
+        for file in files.values where !file.outcomes.isEmpty { commit(file, now: now, force: force) }
+    }
+
+    private func commit(_ file: QueueFile, now: Moment, force: Bool = false) {
+        guard force || Feeder.commitDue(count: file.outcomes.count, since: file.firstOutcome, now: now),
+              file.retryAt == nil || force else { return }
+        let outcomes = file.outcomes
+        if using(file, now: now, { store throws(QueueError) in try store.finish(outcomes, owner: owner, now: JobStore.now()) }) != nil {
+            file.outcomes.removeAll(keepingCapacity: true)
+            file.firstOutcome = nil
+            // The retries are delayed jobs in the file now: promote them when they are due.
+            file.nextDelayed = earlier(file.nextDelayed, file.pendingRetry)
+            file.pendingRetry = nil
         }
     }
 
