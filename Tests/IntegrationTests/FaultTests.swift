@@ -159,6 +159,55 @@ func cpuSeconds(_ pid: pid_t) -> Double {
         #expect(duplicates <= kills * (4 + 12), "\(duplicates) duplicates over \(kills) kills")
     }
 
+    /// The bound solo-queue(5) states: a `kill -9` runs again at most the jobs in the workers'
+    /// hands and the outcomes not yet committed, and those never exceed a batch (256), even
+    /// while another program's long transaction keeps solo from committing: its workers then
+    /// get no new job. Each round kills solo just after its first (largest) take, with 512 jobs
+    /// taken ahead for 32 fast workers, all of which ran before when outcomes piled up.
+    @Test func aKillRunsAgainAtMostTheJobsInHandAndOneBatchOfOutcomes() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        let workers = 32, total = 3000
+        scratch.write("work/worker.sh", """
+            #!/bin/sh
+            echo $$ >> ../workers
+            echo ready >&3
+            while IFS= read -r job; do echo "$job" >> ../handled; echo ok >&3; done
+            """, executable: true)
+        scratch.config(port: port, "[feed]\ncommand = ./worker.sh\ndirectory = work\nworkers = \(workers)\n")
+        let pushed = try runSolo(["push", "--config", "solo.conf"], in: scratch, input: Array((1...total).map { "j\($0)\n" }.joined().utf8))
+        try #require(pushed.status == 0, "\(pushed.stderr)")
+        let path = scratch.file("state/queue.db")
+        let store = try JobStore(path: path, create: false, busyTimeout: 5000)
+        func ran() -> [String] { scratch.read("handled").split(separator: "\n").map(String.init) }
+        func done() throws -> Set<String> { Set(try store.jobs(queue: nil, states: ["done"], limit: total).map(\.payload)) }
+        for round in 1...3 {
+            let before = ran().count
+            let supervisor = try RunningSupervisor(scratch, name: "supervisor\(round)")
+            try waitFor("round \(round): jobs flowing", seconds: 30, interval: 1000) { ran().count > before }
+            // Another program's write transaction: solo can commit nothing while it lasts.
+            let blocker = try Database(path: path, create: false)
+            blocker.setBusyTimeout(milliseconds: 5000)
+            try blocker.execute("BEGIN IMMEDIATE")
+            var last = -1
+            try waitFor("round \(round): the workers to stop for want of a job", seconds: 30, interval: 500_000) {
+                defer { last = ran().count }
+                return ran().count == last
+            }
+            supervisor.child.signal(SIGKILL)
+            _ = try supervisor.child.wait()
+            let pids = scratch.read("workers").split(separator: "\n").compactMap { pid_t($0) }
+            try waitFor("round \(round): every worker gone", seconds: 10) { !pids.contains(where: isRunning) }
+            try blocker.execute("ROLLBACK")
+            let again = Set(ran()).subtracting(try done()).count
+            #expect(again <= workers + 256, "round \(round): \(again) jobs ran without a committed outcome (at most \(workers) in hand + 256)")
+        }
+        let supervisor = try RunningSupervisor(scratch, name: "supervisor-last")
+        try waitFor("every job done", seconds: 60) { (try? done().count) == total }
+        #expect(try supervisor.stop() == 0)
+        #expect(Set(ran()).count == total)
+    }
+
     /// The soak: a million jobs through two workers recycled every 100 to 200 jobs (some
     /// 6,700 recycles). From the first 100,000 jobs to the last, solo's memory stays put.
     @Test func soloDoesNotGrowOverAMillionJobsAndThousandsOfRecycles() throws {

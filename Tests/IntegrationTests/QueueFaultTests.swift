@@ -101,46 +101,88 @@ let canMountTmpfs: Bool = {
         #expect(after.done == 10 && after.pending == 0 && after.dead == 0, "\(after)")
     }
 
-    @Test(.enabled(if: canMountTmpfs, "needs root to mount a small tmpfs"))
-    func aFullDiskRefusesPushesKeepsWhatIsStoredAndRecovers() throws {
-        let scratch = Scratch()
-        let port = try freePort()
+    /// A feed pool (setUp's, with `pool` added) whose queue is on a 2 MB tmpfs, `disk` in the
+    /// scratch directory; `body` gets the disk's path. The disk is unmounted after it, however
+    /// it ends.
+    func onSmallDisk(_ scratch: Scratch, port: UInt16, pool: String = "", _ body: (String) throws -> Void) throws {
         let disk = scratch.file("disk")
         mkdir(disk, 0o755)
         try #require(mount("tmpfs", disk, "tmpfs", 0, "size=2m") == 0, "mount: errno \(errno)")
         defer { umount2(disk, Int32(MNT_DETACH)) }
-        feed.setUp(scratch, port: port, pool: "queue = sqlite:disk/queue.db\n")
+        feed.setUp(scratch, port: port, pool: "queue = sqlite:disk/queue.db\n" + pool)
         // `queue` is set twice in setUp's section: the pool's own line must be the only one.
         scratch.write("solo.conf", scratch.read("solo.conf").replacingOccurrences(of: "queue = sqlite:queue.db\n", with: ""))
-        let queuePath = disk + "/queue.db"
-        let supervisor = try RunningSupervisor(scratch)
-        try supervisor.waitForLog("started worker 0")
-        try #require(try runSolo(["stop", "feed", "--config", "solo.conf"], in: scratch).status == 0)
-        try feed.push(scratch, (1...100).map { "stored\($0)" })
+        try body(disk)
+    }
 
-        // Fill the disk to the last block.
-        let filler = FileHandle(forWritingAtPath: disk + "/filler") ?? {
-            FileManager.default.createFile(atPath: disk + "/filler", contents: nil)
-            return FileHandle(forWritingAtPath: disk + "/filler")!
-        }()
+    /// Fills a disk to the last block with a file named filler.
+    func fill(_ disk: String) throws {
+        let filler = open(disk + "/filler", O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+        try #require(filler >= 0, "cannot make \(disk)/filler: errno \(errno)")
         let chunk = [UInt8](repeating: 0, count: 4096)
-        let fd = filler.fileDescriptor
-        while write(fd, chunk, chunk.count) == chunk.count {}
-        try filler.close()
+        while write(filler, chunk, chunk.count) > 0 {}
+        close(filler)
+    }
 
-        let payload = String(repeating: "x", count: 2000)
-        let refused = try runSolo(["push", "--config", "solo.conf", payload, payload, payload], in: scratch)
-        #expect(refused.status != 0 && refused.stderr.contains("the disk is full (free some space)") && refused.stderr.contains("nothing was queued"), "\(refused.stderr)")
-        try #require(try runSolo(["start", "feed", "--config", "solo.conf"], in: scratch).status == 0)
-        try supervisor.waitForLog("the disk is full", seconds: 20)
-        let status = try runSolo(["status", "--json", "--config", "solo.conf"], in: scratch)
-        #expect(status.status == 0 && status.stdout.contains("\"state\":\"ready\""), "the workers stay up: \(status.stdout)")
+    @Test(.enabled(if: canMountTmpfs, "needs root to mount a small tmpfs"))
+    func aFullDiskRefusesPushesKeepsWhatIsStoredAndRecovers() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        try onSmallDisk(scratch, port: port) { disk in
+            let supervisor = try RunningSupervisor(scratch)
+            try supervisor.waitForLog("started worker 0")
+            try #require(try runSolo(["stop", "feed", "--config", "solo.conf"], in: scratch).status == 0)
+            try feed.push(scratch, (1...100).map { "stored\($0)" })
+            try fill(disk)
 
-        unlink(disk + "/filler")
-        try supervisor.waitForLog("is usable again", seconds: 40)
-        try waitFor("every stored job", seconds: 20) { feed.handled(scratch).count == 100 }
-        #expect(try supervisor.stop() == 0)
-        let after = try counts(queuePath)
-        #expect(after.done == 100 && after.pending == 0, "\(after)")
+            let payload = String(repeating: "x", count: 2000)
+            let refused = try runSolo(["push", "--config", "solo.conf", payload, payload, payload], in: scratch)
+            #expect(refused.status != 0 && refused.stderr.contains("the disk is full (free some space)") && refused.stderr.contains("nothing was queued"), "\(refused.stderr)")
+            try #require(try runSolo(["start", "feed", "--config", "solo.conf"], in: scratch).status == 0)
+            try supervisor.waitForLog("the disk is full", seconds: 20)
+            let status = try runSolo(["status", "--json", "--config", "solo.conf"], in: scratch)
+            #expect(status.status == 0 && status.stdout.contains("\"state\":\"ready\""), "the workers stay up: \(status.stdout)")
+
+            unlink(disk + "/filler")
+            try supervisor.waitForLog("is usable again", seconds: 40)
+            try waitFor("every stored job", seconds: 20) { feed.handled(scratch).count == 100 }
+            #expect(try supervisor.stop() == 0)
+            let after = try counts(disk + "/queue.db")
+            #expect(after.done == 100 && after.pending == 0, "\(after)")
+        }
+    }
+
+    /// A small disk that fills while jobs flow: solo waits without spinning (its own opening
+    /// and closing of the file are not someone's repair), says so once, and once space is
+    /// freed every job left is done (the -wal is kept from eating the room it needs).
+    @Test(.enabled(if: canMountTmpfs, "needs root to mount a small tmpfs"))
+    func aDiskFilledWhileJobsFlowCostsNoCPUIsSaidOnceAndRecovers() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        try onSmallDisk(scratch, port: port, pool: "workers = 2\n") { disk in
+            let total = 2000
+            let supervisor = try RunningSupervisor(scratch)
+            try supervisor.waitForLog("started worker 1")
+            try feed.push(scratch, (1...total).map { "job\($0)-" + String(repeating: "p", count: 40) })
+            try waitFor("the first 100 jobs", seconds: 30) { feed.handled(scratch).count >= 100 }
+
+            try fill(disk)
+            try supervisor.waitForLog("the disk is full", seconds: 20)
+            let before = cpuSeconds(supervisor.pid)
+            sleep(3)
+            let busy = cpuSeconds(supervisor.pid) - before
+            #expect(busy < 0.3, "solo used \(busy) s of CPU in 3 s of a full disk")
+            #expect(supervisor.lines(containing: "is unusable").count == 1, "said once: \(supervisor.log)")
+
+            unlink(disk + "/filler")
+            try waitFor("every job, once space was freed", seconds: 90) { Set(feed.handled(scratch).map(\.payload)).count == total }
+            // Reopened after the outage, the file's leases under solo's name are its workers' jobs.
+            #expect(feed.handled(scratch).count == total, "each job ran once")
+            #expect(try supervisor.stop() == 0)
+            #expect(supervisor.lines(containing: "is unusable").count == 1 && supervisor.lines(containing: "is usable again").count == 1,
+                    "one line for the full disk, one when it had room again: \(supervisor.lines(containing: "usable"))")
+            let after = try counts(disk + "/queue.db")
+            #expect(after.done == total && after.pending == 0, "\(after)")
+        }
     }
 }

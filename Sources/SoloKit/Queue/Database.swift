@@ -74,6 +74,8 @@ public final class Database {
     }
 
     public var changes: Int { Int(sqlite3_changes(handle)) }
+    /// Rows changed through this connection since it opened.
+    public var totalChanges: Int { Int(sqlite3_total_changes(handle)) }
     public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
 
     /// A number that changes whenever another connection commits (PRAGMA data_version).

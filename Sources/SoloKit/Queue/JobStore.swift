@@ -2,9 +2,9 @@ import CSQLite
 import Glibc
 
 /// Why a queue cannot be used now. `busy` passes by itself (another writer holds the lock);
-/// the others need someone to act, and say what.
+/// the others need someone to act, and say what (`full`: the disk has no room for a write).
 public struct QueueError: Error, CustomStringConvertible, Equatable {
-    public enum Kind: Equatable, Sendable { case busy, unavailable }
+    public enum Kind: Equatable, Sendable { case busy, full, unavailable }
     public let kind: Kind
     public let message: String
 
@@ -20,7 +20,7 @@ public struct QueueError: Error, CustomStringConvertible, Equatable {
         if error.isBusy {
             self.init(.busy, "\(path): busy (another process is writing)")
         } else if primary == SQLITE_FULL {
-            self.init(.unavailable, "\(path): the disk is full (free some space)")
+            self.init(.full, "\(path): the disk is full (free some space)")
         } else if primary == SQLITE_NOTADB {
             self.init(.unavailable, "\(path) is not an SQLite database, so not a solo queue; point queue at another file")
         } else if primary == SQLITE_CORRUPT {
@@ -258,6 +258,32 @@ public final class JobStore {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
+    // MARK: - a small disk
+
+    /// Runs a write so that the -wal never takes the disk it needs. A write that found the disk
+    /// full is tried once more after the -wal was copied into the file and emptied (that alone
+    /// often makes the room). After a write that stored something, a -wal larger than the room
+    /// left on its disk is copied and emptied: SQLite does it itself only at 1,000 pages (4 MiB),
+    /// more than a small disk may have, and a -wal that fills the disk can never be copied (the
+    /// copy needs room for the pages the file gains). `stored`: the write changed a row (one
+    /// that changed nothing needed no room, so it tells nothing of the disk).
+    public func makingRoom<T>(_ body: () throws(QueueError) -> T) throws(QueueError) -> (value: T, stored: Bool) {
+        func attempt() throws(QueueError) -> (value: T, stored: Bool) {
+            let before = database.totalChanges
+            let value = try body()
+            return (value, database.totalChanges > before)
+        }
+        let result: (value: T, stored: Bool)
+        do { result = try attempt() } catch where error.kind == .full {
+            guard (try? checkpoint()) == true else { throw error }
+            result = try attempt()
+        }
+        if result.stored, let wal = Files.stamp(of: path + "-wal")?.size, wal > Files.freeBytes(on: path) ?? .max {
+            _ = try? checkpoint()
+        }
+        return result
     }
 
     // MARK: - enqueueing

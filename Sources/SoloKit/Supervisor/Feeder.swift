@@ -18,9 +18,18 @@
 /// The marks cost no commit and no fsync of their own: they ride in the outcome commits, which
 /// a kill -9 of the process does not undo (a power cut may, and then the outcomes too).
 final class Feeder {
-    /// Outcomes are sent together, at most this long after the first one.
+    /// Outcomes are sent together, at most this long after the first one, or at once when
+    /// this many wait. After a `kill -9`, the jobs whose outcome was not sent run again (with
+    /// those in the workers' hands): this bounds them by time and by count.
     static let commitDelay: Duration = .milliseconds(5)
     static let commitBatch = 256
+
+    /// Whether outcomes waiting since `first` are to be sent now. Checked as each outcome is
+    /// recorded, not only at the end of a loop turn: a long turn (a burst of events, a loaded
+    /// machine) would otherwise hold them for several times `commitDelay`.
+    static func commitDue(count: Int, since first: Moment?, now: Moment) -> Bool {
+        count >= commitBatch || (first.map { now >= $0 + commitDelay } ?? true)
+    }
 
     /// Jobs taken ahead of need, so that one transaction (or one round trip) serves many: 16
     /// per worker, at least 64. (Ahead-taken jobs keep their place against later,

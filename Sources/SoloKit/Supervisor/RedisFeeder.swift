@@ -246,7 +246,9 @@ final class RedisFeeder {
     // MARK: - jobs
 
     func take(for pool: Pool, count: Int, now: Moment) -> [ReservedJob] {
-        guard count > 0, let feed = feed(of: pool) else { return [] }
+        // A full batch of outcomes not sent yet (the server is away): no new job until they
+        // are, so that a kill never runs more than a batch again.
+        guard count > 0, let feed = feed(of: pool), (queues[feed.key]?.outcomes.count ?? 0) < Feeder.commitBatch else { return [] }
         if feed.prefetched.count < count {
             feed.wanting = true
             reserve(feed, count: count - feed.prefetched.count, now: now)
@@ -349,13 +351,14 @@ final class RedisFeeder {
         let queue = state(key)
         if queue.outcomes.isEmpty { queue.firstOutcome = now }
         queue.outcomes.append(outcome)
+        if Feeder.commitDue(count: queue.outcomes.count, since: queue.firstOutcome, now: now) { flush(now: now) }
     }
 
     /// Sends the outcomes that have waited long enough (all of them with `force`) to servers
     /// that are up; the others wait for theirs.
     func flush(now: Moment, force: Bool = false) {
         for (key, queue) in queues where !queue.outcomes.isEmpty {
-            let due = force || queue.outcomes.count >= Feeder.commitBatch || (queue.firstOutcome.map { now >= $0 + Feeder.commitDelay } ?? true)
+            let due = force || Feeder.commitDue(count: queue.outcomes.count, since: queue.firstOutcome, now: now)
             // Forced (at a stop, on a new connection): even a queue waiting out a refusal.
             guard due, force || queue.outcomeRetry.due(now), let server = hub.existing(key.server), server.isUp else { continue }
             let batch = queue.outcomes

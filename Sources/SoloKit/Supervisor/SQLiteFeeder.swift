@@ -23,6 +23,12 @@ final class SQLiteFeeder {
         var store: JobStore?
         var inode: UInt64 = 0
         var problem: String?
+        /// The problem is a full disk: it is over once a write stores something (a read, or a
+        /// write that changes no row, works on a full disk).
+        var diskFull = false
+        /// The file as it was left when it became unusable: an event that finds it otherwise is
+        /// someone's repair; one that finds it the same came from our own open and close.
+        var leftAs: Files.Stamp?
         /// While set, no write is tried before it (the file was busy, or unusable).
         var retryAt: Moment?
         var retryWait: Duration = .seconds(1)
@@ -130,10 +136,14 @@ final class SQLiteFeeder {
             let store = try JobStore(path: file.path, create: true, openTimeout: 0, cacheMiB: Self.cacheMiB)
             file.store = store
             let inode = Self.inode(of: file.path)
-            if file.inode != 0 && inode != file.inode { file.generation += 1 }
+            if file.inode != 0 && inode != file.inode {
+                file.generation += 1
+                // Leases under our name in another file are no worker's; in the same file,
+                // opened again after a problem, they are our workers' jobs.
+                file.reclaimed = []
+            }
             file.inode = inode
             file.retryAt = nil
-            file.reclaimed = []
             file.renewDue = true
             for feed in feeds(of: file) { feed.maybeNewJobs = true }
             // A problem is over when an operation works, not when the file opens (a full disk
@@ -153,38 +163,43 @@ final class SQLiteFeeder {
             say("queue \(file.path) is unusable: \(error.message); the workers stay up and jobs wait (retrying every \(Values.formatElapsed(file.retryWait)) or so)")
         }
         file.problem = error.message
-        file.store = nil
+        file.diskFull = error.kind == .full
+        file.store = nil  // closed here: no caller holds it (see `using`)
+        file.leftAs = Files.stamp(of: file.path)
         file.retryAt = now + file.retryWait
         file.retryWait = min(file.retryWait * 2, .seconds(30))
     }
 
-    /// Runs an operation on a usable file; a failure marks it busy or unusable.
+    /// Runs an operation on a usable file (making room on a small disk: see
+    /// `JobStore.makingRoom`); a failure marks it busy or unusable.
     private func using<T>(_ file: QueueFile, now: Moment, _ body: (JobStore) throws(QueueError) -> T) -> T? {
-        guard let store = file.store else { return nil }
+        let failure: QueueError
         do {
-            let result = try body(store)
-            if let problem = file.problem {
+            guard let store = file.store else { return nil }
+            let result = try store.makingRoom { () throws(QueueError) in try body(store) }
+            if let problem = file.problem, result.stored || !file.diskFull {
                 say("queue \(file.path) is usable again (it was: \(problem))")
                 file.problem = nil
                 file.retryWait = .seconds(1)
             }
-            return result
+            return result.value
         } catch {
-            unavailable(file, error, now: now)
-            return nil
+            failure = error
         }
+        // Out of the scope that held the store: `unavailable` closes it.
+        unavailable(file, failure, now: now)
+        return nil
     }
 
-    static func inode(of path: String) -> UInt64 {
-        var info = stat()
-        return stat(path, &info) == 0 ? UInt64(info.st_ino) : 0
-    }
+    static func inode(of path: String) -> UInt64 { Files.stamp(of: path)?.inode ?? 0 }
 
     // MARK: - jobs
 
     /// Jobs for `count` idle workers of a pool (possibly fewer).
     func take(for pool: Pool, count: Int, now: Moment) -> [ReservedJob] {
-        guard count > 0, let feed = feed(of: pool) else { return [] }
+        // A full batch of outcomes the file did not take yet (busy, unusable): no new job
+        // until it does, so that a kill never runs more than a batch again.
+        guard count > 0, let feed = feed(of: pool), feed.file.outcomes.count < Feeder.commitBatch else { return [] }
         let file = feed.file
         if feed.prefetched.count < count && feed.maybeNewJobs && file.store != nil && file.retryAt == nil
             && reclaimOwn(feed, now: now) {
@@ -275,21 +290,24 @@ final class SQLiteFeeder {
     private func add(_ outcome: JobOutcome, to file: QueueFile, now: Moment) {
         if file.outcomes.isEmpty { file.firstOutcome = now }
         file.outcomes.append(outcome)
+        commit(file, now: now)
     }
 
     /// Commits the outcomes that have waited long enough (all of them with `force`).
     func flush(now: Moment, force: Bool = false) {
-        for file in files.values where !file.outcomes.isEmpty {
-            let due = force || file.outcomes.count >= Feeder.commitBatch || (file.firstOutcome.map { now >= $0 + Feeder.commitDelay } ?? true)
-            guard due, file.retryAt == nil || force else { continue }
-            let outcomes = file.outcomes
-            if using(file, now: now, { store throws(QueueError) in try store.finish(outcomes, owner: owner, now: JobStore.now()) }) != nil {
-                file.outcomes.removeAll(keepingCapacity: true)
-                file.firstOutcome = nil
-                // The retries are delayed jobs in the file now: promote them when they are due.
-                file.nextDelayed = earlier(file.nextDelayed, file.pendingRetry)
-                file.pendingRetry = nil
-            }
+        for file in files.values where !file.outcomes.isEmpty { commit(file, now: now, force: force) }
+    }
+
+    private func commit(_ file: QueueFile, now: Moment, force: Bool = false) {
+        guard force || Feeder.commitDue(count: file.outcomes.count, since: file.firstOutcome, now: now),
+              file.retryAt == nil || force else { return }
+        let outcomes = file.outcomes
+        if using(file, now: now, { store throws(QueueError) in try store.finish(outcomes, owner: owner, now: JobStore.now()) }) != nil {
+            file.outcomes.removeAll(keepingCapacity: true)
+            file.firstOutcome = nil
+            // The retries are delayed jobs in the file now: promote them when they are due.
+            file.nextDelayed = earlier(file.nextDelayed, file.pendingRetry)
+            file.pendingRetry = nil
         }
     }
 
@@ -303,8 +321,9 @@ final class SQLiteFeeder {
             let base = Path.lastComponent(file.path)
             guard overflowed || names.contains(base) else { continue }
             if file.store == nil {
-                // Unusable, and something was done to it (restored, say): try it now.
-                if file.problem != nil { file.retryAt = Moment.now() }
+                // Unusable, and someone did something to it (restored it, say): try it now.
+                // Our own open and close raise events too: they leave it as it was.
+                if file.problem != nil && Files.stamp(of: file.path) != file.leftAs { file.retryAt = Moment.now() }
             } else {
                 reopenIfReplaced(file, now: Moment.now())
             }
