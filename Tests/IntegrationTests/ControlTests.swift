@@ -117,6 +117,30 @@ import Testing
         #expect(try supervisor.stop() == 0)
     }
 
+    /// One request with a lone UTF-16 surrogate once killed the supervisor (an overflow in the
+    /// JSON parser), and the guardian then every worker: now it is an error reply.
+    @Test func aMalformedRequestGetsAnErrorAndTheSupervisorRunsOn() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        setUp(scratch, port: port, pools: "[poll]\ncommand = sleep 600\nqueue = none\n")
+        let supervisor = try RunningSupervisor(scratch)
+        try supervisor.waitForLog("started worker 0")
+        let socket = try UnixSocket.connect(to: scratch.file("state/run/solo.sock"))
+        defer { socket.close() }
+        try socket.writeAll(#"{"command":"status","pool":"\ud800\u0041"}"# + "\n")
+        var reply: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        try waitFor("a reply line") {
+            if Poll.wait(socket, milliseconds: 10).any, case .bytes(let n)? = try? socket.read(into: &chunk) { reply += chunk[0..<n] }
+            return reply.contains(UInt8(ascii: "\n")) || !isRunning(supervisor.pid)
+        }
+        let answer = try JSON.parse(String(decoding: reply, as: UTF8.self).trimmed)
+        #expect(answer["ok"]?.boolValue == false && answer["error"]?.stringValue?.contains("surrogate") == true, "\(answer.text)")
+        #expect(isRunning(supervisor.pid))
+        #expect(try runSolo(["status", "--config", "solo.conf"], in: scratch).status == 0)
+        #expect(try supervisor.stop() == 0)
+    }
+
     @Test(.enabled(if: getuid() == 0, "needs root to be a second user"))
     func onlyRootAndSolosOwnUserMaySteerIt() throws {
         let scratch = Scratch()

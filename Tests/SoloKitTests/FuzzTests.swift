@@ -2,8 +2,8 @@ import Glibc
 import Testing
 @testable import SoloKit
 
-/// Random and mutated input for the two parsers that read what others wrote: the config
-/// loader and the fd 3 protocol. Seeded, so a failure repeats; each case must end in a config
+/// Random and mutated input for the parsers that read what others wrote: the config loader,
+/// the fd 3 protocol and the control socket's JSON. Seeded, so a failure repeats; each case must end in a config
 /// or in errors that name their file and a line of it, never in a crash.
 @Suite struct FuzzTests {
     static let seedConfig = """
@@ -55,25 +55,30 @@ import Testing
         }
     }
 
+    /// `seed` with a few random changes: a byte replaced, removed, a piece inserted, a run copied.
+    static func mutated(_ seed: [UInt8], times: ClosedRange<Int>, pieces: [String], using random: inout SplitMix64) -> [UInt8] {
+        var bytes = seed
+        for _ in 0..<Int.random(in: times, using: &random) {
+            let at = Int.random(in: 0..<bytes.count, using: &random)
+            switch Int.random(in: 0..<4, using: &random) {
+            case 0: bytes[at] = UInt8.random(in: 0...255, using: &random)
+            case 1: bytes.remove(at: at)
+            case 2: bytes.insert(contentsOf: Array(pieces.randomElement(using: &random)!.utf8), at: at)
+            default:
+                let end = min(bytes.count, at + Int.random(in: 1...30, using: &random))
+                let copied = Array(bytes[at..<end])
+                bytes.insert(contentsOf: copied, at: Int.random(in: 0..<bytes.count, using: &random))
+            }
+            if bytes.isEmpty { bytes = seed }
+        }
+        return bytes
+    }
+
     @Test func mutatedConfigsLoadOrSayWhereTheyAreWrong() {
         var random = SplitMix64(state: 0xF022)
         let seed = Array(Self.seedConfig.utf8)
         for _ in 0..<5000 {
-            var bytes = seed
-            for _ in 0..<Int.random(in: 1...8, using: &random) {
-                let at = Int.random(in: 0..<bytes.count, using: &random)
-                switch Int.random(in: 0..<4, using: &random) {
-                case 0: bytes[at] = UInt8.random(in: 0...255, using: &random)
-                case 1: bytes.remove(at: at)
-                case 2: bytes.insert(contentsOf: Array(Self.pieces.randomElement(using: &random)!.utf8), at: at)
-                default:
-                    let end = min(bytes.count, at + Int.random(in: 1...30, using: &random))
-                    let copied = Array(bytes[at..<end])
-                    bytes.insert(contentsOf: copied, at: Int.random(in: 0..<bytes.count, using: &random))
-                }
-                if bytes.isEmpty { bytes = seed }
-            }
-            let text = String(decoding: bytes, as: UTF8.self)
+            let text = String(decoding: Self.mutated(seed, times: 1...8, pieces: Self.pieces, using: &random), as: UTF8.self)
             check(text, lines: text.split(separator: "\n", omittingEmptySubsequences: false).count)
         }
     }
@@ -121,6 +126,42 @@ import Testing
             // newline too (an empty one is no line).
             let wanted = expected.enumerated().filter { $0.offset < expected.count - 1 || !$0.element.isEmpty }.map { Array($0.element.prefix(maximum)) }
             #expect(lines == wanted, "round \(round)")
+        }
+    }
+
+    static let jsonPieces = ["{", "}", "[", "]", ":", ",", "\"", "\\", "\\u", "\\ud800", "\\udbff", "\\udc00", "\\udfff",
+                             "\\u0041", "\\uffff", "\\u00", "\\n", "\\x", "d8", "DC", "0", "-", "1e999", "-0.5e-3", "99999999999999999999",
+                             "true", "nul", " ", "\t", "\n", "\u{0}", "\u{1}", "é", "😀", "\"command\"", "\"pool\""]
+
+    /// Parses `bytes` as the control server does; what parses must write out as JSON that
+    /// parses to the same value.
+    func checkJSON(_ bytes: [UInt8]) {
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let value = try? JSON.parse(text) else { return }
+        let again = try? JSON.parse(value.text)
+        #expect(again == value, "\(quoted(text))")
+    }
+
+    @Test func randomJSONParsesOrIsRefusedNeverCrashes() {
+        var random = SplitMix64(state: 0x150E)
+        for _ in 0..<20_000 {
+            var bytes: [UInt8] = []
+            for _ in 0..<Int.random(in: 1...30, using: &random) {
+                if Int.random(in: 0..<4, using: &random) == 0 {
+                    bytes += (0..<Int.random(in: 1...6, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+                } else {
+                    bytes += Array(Self.jsonPieces.randomElement(using: &random)!.utf8)
+                }
+            }
+            checkJSON(bytes)
+        }
+    }
+
+    @Test func mutatedControlRequestsParseOrAreRefused() {
+        var random = SplitMix64(state: 0x150F)
+        let seed = Array(#"{"command":"status","pool":"m\u00e9iler \ud83d\ude00","n":[1,-2.5e3,true,null,{"a":"\n"}]}"#.utf8)
+        for _ in 0..<20_000 {
+            checkJSON(Self.mutated(seed, times: 1...6, pieces: Self.jsonPieces, using: &random))
         }
     }
 }

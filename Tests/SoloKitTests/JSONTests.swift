@@ -16,6 +16,14 @@ import Testing
         #expect(throws: JSON.ParseError.self) { try JSON.parse(text) }
     }
 
+    /// A lone or mismatched UTF-16 surrogate names no character: an error, never a crash (a
+    /// low half below 0xDC00 once overflowed and killed the supervisor from the control socket).
+    @Test(arguments: [#""\ud800\u0041""#, #""\ud800""#, #""\ud800x""#, #""\udc00""#, #""\udbff\udbff""#,
+                      #""\ud800\""#, #""\ud800\u""#, #""\u+041""#, #""\u-001""#, #""\u00g1""#])
+    func refusesBadUnicodeEscapes(_ text: String) {
+        #expect(throws: JSON.ParseError.self) { try JSON.parse(text) }
+    }
+
     @Test func limitsNesting() {
         #expect(throws: JSON.ParseError.self) { try JSON.parse(String(repeating: "[", count: 10_000)) }
         #expect((try? JSON.parse(String(repeating: "[", count: 60) + String(repeating: "]", count: 60))) != nil)

@@ -219,15 +219,7 @@ extension JSON {
                     case UInt8(ascii: "r"): scalars.append("\r")
                     case UInt8(ascii: "t"): scalars.append("\t")
                     case UInt8(ascii: "u"):
-                        var code = try hex4()
-                        if (0xD800...0xDBFF).contains(code), index + 6 <= bytes.count,
-                           bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") {
-                            index += 2
-                            let low = try hex4()
-                            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
-                        }
-                        guard let scalar = Unicode.Scalar(code) else { throw error("an invalid \\u escape") }
-                        scalars.append(scalar)
+                        scalars.append(try escapedScalar())
                     default: throw error("an invalid escape")
                     }
                 case 0..<0x20:
@@ -239,12 +231,47 @@ extension JSON {
             throw error("a string is not closed")
         }
 
+        /// The scalar of a `\uXXXX` escape (after the `u`): a UTF-16 surrogate must be a high one
+        /// followed by a `\u` low one; a lone or mismatched surrogate is an error, as it names
+        /// no character.
+        mutating func escapedScalar() throws(ParseError) -> Unicode.Scalar {
+            let start = index - 2
+            let code = try hex4()
+            var scalar = code
+            if (0xD800...0xDBFF).contains(code) {
+                guard index + 2 <= bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+                    throw ParseError(offset: start, message: "a lone surrogate in a \\u escape")
+                }
+                index += 2
+                let low = try hex4()
+                guard (0xDC00...0xDFFF).contains(low) else {
+                    throw ParseError(offset: start, message: "a high surrogate not followed by a low one in a \\u escape")
+                }
+                scalar = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+            }
+            guard let result = Unicode.Scalar(scalar) else { throw ParseError(offset: start, message: "a lone surrogate in a \\u escape") }
+            return result
+        }
+
+        /// Four hexadecimal digits, and nothing else (no sign).
         mutating func hex4() throws(ParseError) -> UInt32 {
-            guard index + 4 <= bytes.count, let value = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16) else {
-                throw error("an invalid \\u escape")
+            guard index + 4 <= bytes.count else { throw error("an invalid \\u escape") }
+            var value: UInt32 = 0
+            for byte in bytes[index..<index + 4] {
+                guard let digit = Self.hexDigit(byte) else { throw error("an invalid \\u escape") }
+                value = value << 4 | digit
             }
             index += 4
             return value
+        }
+
+        static func hexDigit(_ byte: UInt8) -> UInt32? {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): return UInt32(byte - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): return UInt32(byte - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): return UInt32(byte - UInt8(ascii: "A") + 10)
+            default: return nil
+            }
         }
     }
 }
