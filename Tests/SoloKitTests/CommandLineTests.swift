@@ -20,6 +20,9 @@ import Testing
         #expect(throws: UsageError.self) { try ClassicOptions.parse(["-port=1", "-addr=10.0.0.1", "x"]) }
         #expect(throws: UsageError.self) { try ClassicOptions.parse(["-verbose", "x"]) }
         #expect(throws: UsageError.self) { try ClassicOptions.parse(["-port=1", "-verbose=1", "x"]) }
+        #expect(throws: UsageError("-timeout=99999999999 is not a number of seconds from 1 to 4294967295 (like -timeout=3600)")) {
+            try ClassicOptions.parse(["-port=1", "-timeout=99999999999", "x"])
+        }
         do {
             _ = try ClassicOptions.parse(["-prot=1", "x"])
             Issue.record("accepted -prot")

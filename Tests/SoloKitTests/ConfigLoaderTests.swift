@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import Testing
 @testable import SoloKit
@@ -5,8 +6,8 @@ import Testing
 /// A loader over in-memory files, so every error path is tested without touching the disk.
 func memoryLoader(_ files: [String: String], uid: UInt32 = 0) -> ConfigLoader {
     var loader = ConfigLoader()
-    loader.readFile = { (path) throws(Errno) in
-        guard let text = files[path] else { throw Errno.noSuchFile }
+    loader.readFile = { (path) throws(ReadError) in
+        guard let text = files[path] else { throw .system(.noSuchFile) }
         return text
     }
     loader.glob = { pattern in files.keys.filter { fnmatch(pattern, $0, 0) == 0 }.sorted() }
@@ -234,6 +235,25 @@ func loadErrors(_ files: [String: String]) -> [String] {
         #expect(warnings.map(\.description) == ["/etc/solo/solo.conf:4: warning: scale_cooldown: has no effect with a fixed number of workers (write workers = MIN-MAX to scale)"])
     }
 
+    @Test func workersSayWhatTheyTake() {
+        #expect(loadErrors(["/etc/solo/solo.conf": "[a]\ncommand = x\nworkers = -1\n"]) == [
+            "/etc/solo/solo.conf:3: workers: \"-1\" is not a number of workers (write a count from 0 to 4096, like 4, or a range MIN-MAX, like 2-16)",
+        ])
+        #expect(loadErrors(["/etc/solo/solo.conf": "[a]\ncommand = x\nretry_delay = 1s-\n"]) == [
+            "/etc/solo/solo.conf:3: retry_delay: \"1s-\" is not a range (write LOW-HIGH, like 1s-10m)",
+        ])
+    }
+
+    @Test func zeroWorkersOnAQueueIsAWarning() throws {
+        let warnings = try memoryLoader(["/etc/solo/solo.conf": "[mailer]\ncommand = x\nworkers = 0\n"]).load("solo.conf").warnings
+        #expect(warnings.map(\.description) == [
+            "/etc/solo/solo.conf:3: warning: workers: 0 runs no worker, so the jobs queued for \"mailer\" wait until it does (write workers = 1 or more, or a range like 0-4 to start workers when jobs arrive)",
+        ])
+        for quiet in ["workers = 0\nqueue = none", "workers = 0-4", "workers = 1"] {
+            #expect(try memoryLoader(["/etc/solo/solo.conf": "[mailer]\ncommand = x\n\(quiet)\n"]).load("solo.conf").warnings.isEmpty, "\(quiet)")
+        }
+    }
+
     @Test func duplicatesAreRefused() {
         let errors = loadErrors([
             "/etc/solo/solo.conf": "[global]\ninclude = pool.d/*.conf\n[mailer]\ncommand = x\ncommand = y\n[global]\n",
@@ -251,11 +271,45 @@ func loadErrors(_ files: [String: String]) -> [String] {
         ])
         #expect(errors == ["/etc/solo/pool.d/a.conf:1: [global] belongs in the main file /etc/solo/solo.conf, not in an included one"])
 
-        let loaded = try memoryLoader(["/etc/solo/solo.conf": "[global]\ninclude = missing/*.conf, pool.d/*.conf\n",
+        let loaded = try memoryLoader(["/etc/solo/solo.conf": "[global]\nlock_port = 3800\ninclude = missing/*.conf, pool.d/*.conf\n",
                                        "/etc/solo/pool.d/b.conf": "[b]\ncommand = y\n",
                                        "/etc/solo/pool.d/a.conf": "[a]\ncommand = x\n"]).load("solo.conf")
         #expect(loaded.config.pools.map(\.name) == ["a", "b"], "includes load in sorted order")
-        #expect(loaded.warnings.map(\.description) == ["/etc/solo/solo.conf:1: warning: include: \"/etc/solo/missing/*.conf\" matches no file"])
+        #expect(loaded.warnings.map(\.description) == ["/etc/solo/solo.conf:3: warning: include: \"/etc/solo/missing/*.conf\" matches no file"],
+                "at the include's own line, not at [global]'s")
+    }
+
+    @Test func anIncludeDirectoryThatCannotBeReadIsAnError() {
+        var loader = memoryLoader(["/etc/solo/solo.conf": "[global]\ninclude = pool.d/*.conf\n[a]\ncommand = x\n"])
+        loader.glob = { (pattern) throws(UnreadableDirectory) in throw UnreadableDirectory(path: "/etc/solo/pool.d", error: .permissionDenied) }
+        #expect(throws: ConfigErrors.self) { try loader.load("solo.conf") }
+        do { _ = try loader.load("solo.conf") } catch {
+            #expect(error.description == "/etc/solo/solo.conf:2: include: \"/etc/solo/pool.d/*.conf\" cannot be searched: /etc/solo/pool.d: Permission denied (make the directory readable by the user solo runs as)")
+        }
+    }
+
+    /// Real files: a FIFO would block the open for ever, and a huge file would be read whole.
+    @Test func onlyRegularFilesOfAtMost1MAreRead() throws {
+        let scratch = ScratchFile()
+        let main = scratch.directory + "/solo.conf"
+        #expect(FileManager.default.createFile(atPath: main, contents: Data("[global]\ninclude = pool.d/*.conf\n[a]\ncommand = x\n".utf8)))
+        try FileManager.default.createDirectory(atPath: scratch.directory + "/pool.d", withIntermediateDirectories: false)
+        #expect(mkfifo(scratch.directory + "/pool.d/fifo.conf", 0o644) == 0)
+        #expect(FileManager.default.createFile(atPath: scratch.directory + "/pool.d/huge.conf", contents: Data(count: (1 << 20) + 1)))
+        try FileManager.default.createDirectory(atPath: scratch.directory + "/pool.d/dir.conf", withIntermediateDirectories: false)
+        var loader = ConfigLoader()
+        loader.checkMachine = false
+        do {
+            _ = try loader.load(main)
+            Issue.record("loaded a FIFO, a directory and a file over 1M")
+        } catch {
+            #expect(error.issues.map(\.description) == [
+                "\(scratch.directory)/pool.d/dir.conf: cannot read the included file: not a regular file but a directory (make the include pattern match config files only)",
+                "\(scratch.directory)/pool.d/fifo.conf: cannot read the included file: not a regular file but a FIFO (make the include pattern match config files only)",
+                "\(scratch.directory)/pool.d/huge.conf: cannot read the included file: too large, over 1M (make the include pattern match config files only)",
+            ])
+        }
+        #expect(throws: ReadError.notRegularFile(kind: "a FIFO")) { try Files.read(scratch.directory + "/pool.d/fifo.conf") }
     }
 
     @Test func poolNamesAndEmptyConfigs() {

@@ -43,7 +43,10 @@ import Testing
         #expect(try Values.range("7", parse) == 7...7)
         #expect(try Values.range(" 5 - 8 ", parse) == 5...8)
         #expect(throws: ValueError("\"2000-1000\" is backwards (write 1000-2000)")) { try Values.range("2000-1000", parse) }
-        #expect(throws: ValueError.self) { try Values.range("-5", parse) }
+        #expect(throws: ValueError("\"-5\" is not a range (write LOW-HIGH, like 1000-2000)")) { try Values.range("-5", parse) }
+        #expect(throws: ValueError("\"1s-\" is not a range (write LOW-HIGH, like 1s-10m)"), "the example is of the key's kind") {
+            try Values.range("1s-", expected: "a range (write LOW-HIGH, like 1s-10m)", Values.duration)
+        }
         #expect(try Values.range("1m-1h", Values.duration) == Duration.seconds(60)...Duration.seconds(3600))
     }
 

@@ -71,8 +71,9 @@ public struct ClassicOptions: Equatable, Sendable {
             case "noport": try noValue(); options.noport = true
             case "timeout":
                 let text = try required()
+                // alarm(2) takes an unsigned int of seconds.
                 guard let seconds = UInt32(text), seconds > 0 else {
-                    throw UsageError("-timeout=\(text) is not a number of seconds (like -timeout=3600)")
+                    throw UsageError("-timeout=\(text) is not a number of seconds from 1 to \(UInt32.max) (like -timeout=3600)")
                 }
                 options.timeout = seconds
             case "sleep":

@@ -84,7 +84,9 @@ enum Keys {
             model.directory = context.path(value)
         }, render: { $0.directory }),
         KeySpec(name: "workers", apply: { model, value, _ throws(ValueError) in
-            let range = try Values.range(value) { (text) throws(ValueError) in try Values.integer(text, in: 0...4096, example: "4, or 2-16") }
+            let range = try Values.range(value, expected: "a number of workers (write a count from 0 to 4096, like 4, or a range MIN-MAX, like 2-16)") {
+                (text) throws(ValueError) in try Values.integer(text, in: 0...4096, example: "4, or 2-16")
+            }
             guard range.upperBound >= 1 || !value.contains("-") else {
                 throw ValueError("\(quoted(value)) never runs a worker (a range needs a maximum of 1 or more, like 0-4)")
             }
@@ -149,7 +151,7 @@ enum Keys {
         }, render: { Values.formatDuration($0.memoryInterval) }),
         KeySpec(name: "max_lifetime", apply: { model, value, _ throws(ValueError) in
             if isNone(value) { model.maxLifetime = nil; return }
-            let range = try Values.range(value, Values.duration)
+            let range = try Values.range(value, expected: "a range (write LOW-HIGH, like 50m-1h)", Values.duration)
             guard range.lowerBound >= .seconds(1) else { throw ValueError("\(quoted(value)) is too short (1s at least; try 1h)") }
             model.maxLifetime = spreadBelow(range, written: value, by: { $0 / 10 })
         }, render: { $0.maxLifetime.map { Values.formatRange($0, Values.formatDuration) } ?? "none" }),
@@ -195,7 +197,7 @@ enum Keys {
             model.maxAttempts = try Values.integer(value, in: 1...1_000_000, example: "5")
         }, render: { "\($0.maxAttempts)" }),
         KeySpec(name: "retry_delay", apply: { model, value, _ throws(ValueError) in
-            model.retryDelay = try Values.range(value, Values.duration)
+            model.retryDelay = try Values.range(value, expected: "a range (write LOW-HIGH, like 1s-10m)", Values.duration)
         }, render: { Values.formatRange($0.retryDelay, Values.formatDuration) }),
         KeySpec(name: "keep_done", apply: { model, value, _ throws(ValueError) in
             model.keepDone = try Values.duration(value)

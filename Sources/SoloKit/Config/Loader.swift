@@ -10,8 +10,8 @@ public struct LoadedConfig {
 /// every problem with its `file:line` rather than stopping at the first.
 public struct ConfigLoader {
     /// How files are found; replaced in tests by an in-memory set of files.
-    public var readFile: (String) throws(Errno) -> String = { (path) throws(Errno) in try Files.readText(path, limit: 1 << 20) }
-    public var glob: (String) -> [String] = Files.glob
+    public var readFile: (String) throws(ReadError) -> String = { (path) throws(ReadError) in try Files.readText(path, limit: 1 << 20) }
+    public var glob: (String) throws(UnreadableDirectory) -> [String] = Files.glob
     public var uid: UInt32 = getuid()
     public var home: String? = getenv("HOME").map { String(cString: $0) }
     public var currentDirectory: String = Files.currentDirectory()
@@ -73,10 +73,16 @@ public struct ConfigLoader {
         fillGlobalDefaults(&global, set: globalKeysSet)
 
         var files: [(String, [INISection])] = [(file, sections.filter { $0.name != "global" })]
+        let includeLine = sections.first { $0.name == "global" }?.entries.first { $0.key == "include" }?.line ?? 0
         for pattern in global.includes {
-            let matches = glob(pattern)
+            let matches: [String]
+            do { matches = try glob(pattern) } catch {
+                issues.append(ConfigIssue(file: file, line: includeLine, key: "include",
+                                          message: "\(quoted(pattern)) cannot be searched: \(error.path): \(error.error) (make the directory readable by the user solo runs as)"))
+                continue
+            }
             if matches.isEmpty {
-                issues.append(ConfigIssue(file: file, line: globalLine ?? 0, key: "include",
+                issues.append(ConfigIssue(file: file, line: includeLine, key: "include",
                                           message: "\(quoted(pattern)) matches no file", severity: .warning))
             }
             for included in matches where included != file {
@@ -88,7 +94,8 @@ public struct ConfigLoader {
                     }
                     files.append((included, includedSections.filter { $0.name != "global" }))
                 } catch {
-                    issues.append(ConfigIssue(file: included, line: 0, message: "cannot read the included file: \(error)"))
+                    let advice = if case .system = error { "" } else { " (make the include pattern match config files only)" }
+                    issues.append(ConfigIssue(file: included, line: 0, message: "cannot read the included file: \(error)\(advice)"))
                 }
             }
         }
@@ -248,6 +255,9 @@ public struct ConfigLoader {
         }
         if pool.maxWorkers != nil && !pool.queue.feedsJobs {
             problem("workers", "a range scales with the depth of solo's queue, and this pool has queue = none (write one number, like 4, or give the pool a queue)")
+        }
+        if pool.workers == 0 && pool.maxWorkers == nil && pool.queue.feedsJobs {
+            problem("workers", "0 runs no worker, so the jobs queued for \(quoted(pool.queueName)) wait until it does (write workers = 1 or more, or a range like 0-4 to start workers when jobs arrive)", .warning)
         }
         if pool.maxWorkers == nil && set.contains("scale_cooldown") {
             problem("scale_cooldown", "has no effect with a fixed number of workers (write workers = MIN-MAX to scale)", .warning)

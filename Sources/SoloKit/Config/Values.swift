@@ -84,15 +84,17 @@ public enum Values {
         return value
     }
 
-    /// `LOW-HIGH` or a single value, each parsed by `element`.
-    public static func range<T: Comparable>(_ text: String, _ element: (String) throws(ValueError) -> T) throws(ValueError) -> ClosedRange<T> {
+    /// `LOW-HIGH` or a single value, each parsed by `element`; `expected` is what a malformed
+    /// range is not, with an example of the key's own kind.
+    public static func range<T: Comparable>(_ text: String, expected: String = "a range (write LOW-HIGH, like 1000-2000)",
+                                            _ element: (String) throws(ValueError) -> T) throws(ValueError) -> ClosedRange<T> {
         let parts = text.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false).map { String($0.trimmingSpaces()) }
         if parts.count == 1 {
             let value = try element(parts[0])
             return value...value
         }
         guard !parts[0].isEmpty, !parts[1].isEmpty else {
-            throw ValueError("\(quoted(text)) is not a range (write LOW-HIGH, like 1000-2000)")
+            throw ValueError("\(quoted(text)) is not \(expected)")
         }
         let low = try element(parts[0])
         let high = try element(parts[1])

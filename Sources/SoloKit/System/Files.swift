@@ -1,23 +1,65 @@
 import Glibc
+import Synchronization
+
+/// Why a whole file could not be read.
+public enum ReadError: Error, Equatable, CustomStringConvertible {
+    case system(Errno)
+    /// A FIFO, device, socket or directory: reading one could wait for ever or never end.
+    case notRegularFile(kind: String)
+    case tooLarge(limit: Int)
+
+    public var description: String {
+        switch self {
+        case .system(let error): return "\(error)"
+        case .notRegularFile(let kind): return "not a regular file but \(kind)"
+        case .tooLarge(let limit): return "too large, over \(Values.formatSize(UInt64(limit)))"
+        }
+    }
+}
+
+/// A directory that a pattern passes through and that cannot be read: it might hold matches.
+public struct UnreadableDirectory: Error, Equatable {
+    public let path: String
+    public let error: Errno
+}
 
 /// Whole-file helpers over open/read/stat. Everything is opened close-on-exec.
 public enum Files {
-    /// The whole file, refusing files larger than `limit` bytes.
-    public static func read(_ path: String, limit: Int = 16 << 20) throws(Errno) -> [UInt8] {
-        let fd = try FileDescriptor.open(path, O_RDONLY)
+    /// The whole of a regular file, refusing one larger than `limit` bytes.
+    public static func read(_ path: String, limit: Int = 16 << 20) throws(ReadError) -> [UInt8] {
+        // Non-blocking: opening a FIFO would otherwise wait for a writer, for ever.
+        let fd: FileDescriptor
+        do { fd = try FileDescriptor.open(path, O_RDONLY | O_NONBLOCK) } catch { throw .system(error) }
         defer { fd.close() }
+        var info = stat()
+        guard fstat(fd.rawValue, &info) == 0 else { throw .system(.current) }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw .notRegularFile(kind: kind(of: info.st_mode)) }
+        guard info.st_size <= limit else { throw .tooLarge(limit: limit) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
-            guard case .bytes(let n) = try fd.read(into: &chunk) else { break }
+            let result: FileDescriptor.ReadResult
+            do { result = try fd.read(into: &chunk) } catch { throw .system(error) }
+            guard case .bytes(let n) = result else { break }
             bytes.append(contentsOf: chunk[0..<n])
-            if bytes.count > limit { throw Errno(EFBIG) }
+            // It may have grown since fstat.
+            if bytes.count > limit { throw .tooLarge(limit: limit) }
         }
         return bytes
     }
 
-    public static func readText(_ path: String, limit: Int = 16 << 20) throws(Errno) -> String {
+    public static func readText(_ path: String, limit: Int = 16 << 20) throws(ReadError) -> String {
         String(decoding: try read(path, limit: limit), as: UTF8.self)
+    }
+
+    static func kind(of mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFIFO: return "a FIFO"
+        case S_IFDIR: return "a directory"
+        case S_IFCHR, S_IFBLK: return "a device"
+        case S_IFSOCK: return "a socket"
+        default: return "mode \(String(mode, radix: 8))"
+        }
     }
 
     /// Writes a file atomically: `path.new`, then rename.
@@ -76,17 +118,32 @@ public enum Files {
         return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// Paths matching a shell pattern, sorted; none is not an error.
-    public static func glob(_ pattern: String) -> [String] {
-        var result = glob_t()
-        defer { globfree(&result) }
-        guard Glibc.glob(pattern, 0, nil, &result) == 0 else { return [] }
-        var paths: [String] = []
-        for i in 0..<Int(result.gl_pathc) {
-            if let p = result.gl_pathv[i] { paths.append(String(cString: p)) }
+    /// Paths matching a shell pattern, sorted. None is not an error, nor is a directory that does
+    /// not exist; one that exists but cannot be read is, as it might hold matches.
+    public static func glob(_ pattern: String) throws(UnreadableDirectory) -> [String] {
+        try globLock.withLock { _ throws(UnreadableDirectory) -> [String] in
+            globFailure = nil
+            var result = glob_t()
+            defer { globfree(&result) }
+            let status = Glibc.glob(pattern, 0, { path, error in
+                guard error != ENOENT, let path else { return 0 }
+                Files.globFailure = UnreadableDirectory(path: String(cString: path), error: Errno(error))
+                return 1
+            }, &result)
+            if status == GLOB_ABORTED, let failure = globFailure { throw failure }
+            guard status == 0 else { return [] }
+            var paths: [String] = []
+            for i in 0..<Int(result.gl_pathc) {
+                if let p = result.gl_pathv[i] { paths.append(String(cString: p)) }
+            }
+            return paths.sorted()
         }
-        return paths.sorted()
     }
+
+    /// glob(3) tells of a directory it cannot read only to a callback without context, so the
+    /// callback leaves it here, and the lock lets one glob at a time use it.
+    private nonisolated(unsafe) static var globFailure: UnreadableDirectory?
+    private static let globLock = Mutex(())
 
     /// mkdir -p.
     public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(Errno) {
