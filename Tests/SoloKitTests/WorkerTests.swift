@@ -51,19 +51,35 @@ import Testing
     @Test func memoryLimitIsGracefulAndMemoryKillIsNot() {
         let limits = policy { $0.memoryLimit = 100; $0.memoryKill = 200 }
         let soft = worker()
-        #expect(soft.handle(.memory(99), now: t0, policy: limits).isEmpty)
-        let recycle = soft.handle(.memory(150), now: t0, policy: limits)
+        #expect(soft.handle(.memory(99, own: 99), now: t0, policy: limits).isEmpty)
+        let recycle = soft.handle(.memory(150, own: 150), now: t0, policy: limits)
         #expect(recycle.contains(.replace) && recycle.contains(.signal(SIGTERM)))
         #expect(soft.retireReason == .memory(bytes: 150, limit: 100))
         // A draining worker that keeps growing is killed at the hard limit.
-        #expect(soft.handle(.memory(250), now: t0, policy: limits).contains(.signal(SIGKILL)))
+        #expect(soft.handle(.memory(250, own: 250), now: t0, policy: limits).contains(.signal(SIGKILL)))
 
         let hard = worker()
-        let kill = hard.handle(.memory(300), now: t0, policy: limits)
+        let kill = hard.handle(.memory(300, own: 300), now: t0, policy: limits)
         #expect(kill.contains(.signal(SIGKILL)) && !kill.contains(.replace))
         #expect(hard.killedForMemory == 300)
         _ = hard.handle(.exited(.signaled(SIGKILL)), now: t0, policy: limits)
         #expect(!hard.exitWasPlanned, "a memory kill counts toward back-off")
+    }
+
+    @Test func memoryIsCheckedAfterEveryOutcomeWithTheTreeOfTheLastSample() {
+        let limits = policy { $0.memoryLimit = 100; $0.memoryKill = 200 }
+        let w = worker(jobLimit: nil)
+        // The full sample: 60 in all, 20 of them the worker's children.
+        #expect(w.handle(.memory(60, own: 40), now: t0, policy: limits).isEmpty)
+        #expect(w.handle(.ownMemory(79), now: t0, policy: limits).isEmpty)
+        #expect(w.residentBytes == 99)
+        // One job later its own memory, with the children as last seen, is over the limit.
+        let recycle = w.handle(.ownMemory(85), now: t0, policy: limits)
+        #expect(recycle.contains(.replace) && recycle.contains(.signal(SIGTERM)))
+        #expect(w.retireReason == .memory(bytes: 105, limit: 100))
+        // Leaving: only memory_kill still acts.
+        #expect(w.handle(.ownMemory(150), now: t0, policy: limits).isEmpty)
+        #expect(w.handle(.ownMemory(185), now: t0, policy: limits) == [.log("killing worker 0 (pid 4242): memory 205 over memory_kill 200"), .signal(SIGKILL)])
     }
 
     @Test func lifetimeRecycles() {
@@ -247,7 +263,7 @@ import Testing
         let limited = makePool(workers: 1) { $0.memoryKill = 1000; $0.memoryInterval = .milliseconds(250) }
         let worker = spawnAll(limited, limited.reconcile(now: t0, using: &random), now: t0, nextID: &id)[0]
         #expect(limited.nextMemorySample == t0 + .milliseconds(250))
-        let commands = limited.expire(now: t0 + .milliseconds(250), using: &random) { _ in 5000 }
+        let commands = limited.expire(now: t0 + .milliseconds(250), using: &random) { _ in (5000, 5000) }
         #expect(commands.contains(.signal(worker: worker, pid: pid_t(1000 + worker), signal: SIGKILL)))
         #expect(limited.nextMemorySample == t0 + .milliseconds(500))
     }

@@ -394,6 +394,10 @@ public final class Supervisor {
                 event = .brokeProtocol("it wrote a line over \(process.controlLines.maximumLine / 1024)K on fd 3")
             }
             perform(process.pool.handle(process.id, event, now: now, using: &random), for: process.pool)
+            // Memory is checked after every outcome, before the worker can take another job.
+            if case .message(let message) = event, message.isOutcome, let own = process.memory?.residentBytes() {
+                perform(process.pool.handle(process.id, .ownMemory(own), now: now, using: &random), for: process.pool)
+            }
         }
     }
 
@@ -625,7 +629,7 @@ public final class Supervisor {
             guard let due = pool.nextDeadline, due <= now else { continue }
             let commands = pool.expire(now: now, using: &random) { worker in
                 if orphans == nil { orphans = orphansBySession() }
-                return treeResidentBytes(of: worker, orphans: orphans ?? [:])
+                return residentBytes(of: worker, orphans: orphans ?? [:])
             }
             perform(commands, for: pool)
         }
@@ -732,6 +736,11 @@ public final class Supervisor {
     /// The resident memory of a worker and every descendant, including descendants that were
     /// re-parented to solo (the subreaper) but still belong to the worker's session.
     func treeResidentBytes(of worker: Worker, orphans: [pid_t: [ProcFS.ProcessStat]]) -> UInt64? {
+        residentBytes(of: worker, orphans: orphans)?.tree
+    }
+
+    /// The tree's resident memory, and the worker's own part of it.
+    func residentBytes(of worker: Worker, orphans: [pid_t: [ProcFS.ProcessStat]]) -> (tree: UInt64, own: UInt64)? {
         guard let process = processes[worker.id] else { return nil }
         guard let root = process.memory?.residentBytes() ?? ProcFS.residentBytes(of: worker.pid) else { return nil }
         var total = root
@@ -739,7 +748,7 @@ public final class Supervisor {
         for child in roots {
             for pid in ProcFS.tree(of: child) { total += ProcFS.residentBytes(of: pid) ?? 0 }
         }
-        return total
+        return (total, root)
     }
 
     // MARK: - stopping

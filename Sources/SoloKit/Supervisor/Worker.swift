@@ -108,8 +108,12 @@ public struct WorkerPolicy: Equatable, Sendable {
 
 public enum WorkerEvent: Equatable, Sendable {
     case message(WorkerMessage)
-    /// The resident memory of the worker's whole process tree.
-    case memory(UInt64)
+    /// A full sample: the resident memory of the worker's whole process tree, and of the
+    /// worker's own process in it.
+    case memory(UInt64, own: UInt64)
+    /// After a job outcome: the worker's own resident memory (one read of its statm); the
+    /// tree's other members count as the last full sample found them.
+    case ownMemory(UInt64)
     /// The moment a deadline of this worker has passed.
     case timeout
     /// Leave on purpose; a recycle or restart gets a replacement at once.
@@ -159,6 +163,8 @@ public final class Worker {
     public private(set) var killedForMemory: UInt64?
     public private(set) var exitStatus: ExitStatus?
     public private(set) var residentBytes: UInt64?
+    /// What the tree's other members (children, orphans of its session) held at the last full sample.
+    private var othersBytes: UInt64 = 0
     public private(set) var statusText: String?
     public private(set) var invalidLines = 0
     public private(set) var stageDeadline: Moment?
@@ -246,20 +252,14 @@ public final class Worker {
              (.draining, .message(let message)), (.stopping, .message(let message)):
             return receive(message, now: now, policy: policy)
 
-        case (.starting, .memory(let bytes)), (.ready, .memory(let bytes)), (.busy, .memory(let bytes)):
-            residentBytes = bytes
-            if let kill = policy.memoryKill, bytes >= kill { return killForMemory(bytes, kill, now: now, policy: policy) }
-            if let limit = policy.memoryLimit, bytes >= limit {
-                return retire(.memory(bytes: bytes, limit: limit), replace: true, now: now, policy: policy)
-            }
-            return []
+        case (.starting, .memory(let bytes, let own)), (.ready, .memory(let bytes, let own)), (.busy, .memory(let bytes, let own)),
+             (.draining, .memory(let bytes, let own)), (.stopping, .memory(let bytes, let own)):
+            othersBytes = bytes > own ? bytes - own : 0
+            return measured(bytes, now: now, policy: policy)
 
-        case (.draining, .memory(let bytes)), (.stopping, .memory(let bytes)):
-            residentBytes = bytes
-            if let kill = policy.memoryKill, bytes >= kill, !ladder.killSent {
-                return killForMemory(bytes, kill, now: now, policy: policy)
-            }
-            return []
+        case (.starting, .ownMemory(let own)), (.ready, .ownMemory(let own)), (.busy, .ownMemory(let own)),
+             (.draining, .ownMemory(let own)), (.stopping, .ownMemory(let own)):
+            return measured(own + othersBytes, now: now, policy: policy)
 
         case (.starting, .timeout), (.ready, .timeout), (.busy, .timeout):
             if let timedOut = timeOutJob(now: now, policy: policy) { return timedOut }
@@ -340,6 +340,17 @@ public final class Worker {
             }
             return actions
         }
+    }
+
+    /// The tree's memory against the limits: memory_kill acts at once, even while the worker
+    /// leaves; memory_limit retires a worker that is not leaving yet.
+    private func measured(_ bytes: UInt64, now: Moment, policy: WorkerPolicy) -> [WorkerAction] {
+        residentBytes = bytes
+        if let kill = policy.memoryKill, bytes >= kill, !ladder.killSent { return killForMemory(bytes, kill, now: now, policy: policy) }
+        if let limit = policy.memoryLimit, bytes >= limit, !isLeaving {
+            return retire(.memory(bytes: bytes, limit: limit), replace: true, now: now, policy: policy)
+        }
+        return []
     }
 
     /// Kills a worker whose job has outlived job_timeout; the job is retried when it exits.
