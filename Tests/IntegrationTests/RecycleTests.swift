@@ -33,8 +33,8 @@ import Testing
         }
     }
 
-    func push(_ scratch: Scratch, _ lines: [String], group: String) throws {
-        let result = try runSolo(["push", "--config", "solo.conf", "--group", group], in: scratch,
+    func push(_ scratch: Scratch, _ lines: [String], group: String, queue: String? = nil) throws {
+        let result = try runSolo(["push", "--config", "solo.conf", "--group", group] + (queue.map { ["--queue", $0] } ?? []), in: scratch,
                                  input: Array((lines.joined(separator: "\n") + "\n").utf8))
         try #require(result.status == 0, "solo push: \(result.stderr)")
     }
@@ -68,6 +68,58 @@ import Testing
         let highest = jobs.map(\.rss).max() ?? 0
         #expect(highest <= limit + growth, "highest RSS \(highest >> 20)M, over the limit by more than one job's 4M")
         #expect(supervisor.lines(containing: "over memory_limit 48M").count >= 3, "\(supervisor.log)")
+        #expect(try supervisor.stop() == 0)
+    }
+
+    /// A worker that never says `ready` gets its first job as soon as it waits on its stdin,
+    /// not a second after it started; one that dies at boot never holds a job.
+    @Test func aQuietWorkerGetsItsFirstJobOnceItWaitsForOne() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        scratch.write("quiet.sh", """
+            #!/bin/sh
+            echo "$$ boot $(date +%s%N)" >> booted
+            while IFS= read -r job; do
+                echo "$$ $job $(date +%s%N)" >> handled
+                echo ok >&3
+            done
+            """, executable: true)
+        scratch.write("dies.sh", "#!/bin/sh\nsleep 0.05\nexit 3\n", executable: true)
+        scratch.config(port: port, """
+            [quiet]
+            command = ./quiet.sh
+            queue = sqlite:queue.db
+            max_jobs = 2
+            [dies]
+            command = ./dies.sh
+            queue = sqlite:dies.db
+            max_attempts = 2
+            backoff_min = 10ms
+            backoff_max = 50ms
+            """)
+        try push(scratch, (1...6).map { "job\($0)" }, group: "quiet", queue: "quiet")
+        let dying = try runSolo(["push", "--config", "solo.conf", "--queue", "dies", "doomed"], in: scratch)
+        try #require(dying.status == 0, "\(dying.stderr)")
+        let supervisor = try RunningSupervisor(scratch)
+        try waitForGroup(scratch, "quiet", jobs: 6)
+        let boots = Dictionary(scratch.read("booted").split(separator: "\n").map { line in
+            let parts = line.split(separator: " ")
+            return (String(parts[0]), Int64(parts[2]) ?? 0)
+        }, uniquingKeysWith: min)
+        let firstJobs = Dictionary(scratch.read("handled").split(separator: "\n").map { line in
+            let parts = line.split(separator: " ")
+            return (String(parts[0]), Int64(parts[2]) ?? 0)
+        }, uniquingKeysWith: min)
+        #expect(firstJobs.count == 3, "three workers of two jobs each: \(firstJobs)")
+        for (pid, first) in firstJobs {
+            let wait = first - (boots[pid] ?? 0)
+            #expect(wait < 500_000_000, "worker \(pid) waited \(wait / 1_000_000)ms for its first job")
+        }
+        // The worker that dies at boot has died again and again without ever taking the job.
+        try supervisor.waitForLog("pool dies: worker 0", count: 5, seconds: 20)
+        let list = try runSolo(["queue", "list", "--queue", "dies", "--json", "--config", "solo.conf"], in: scratch)
+        let jobs = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]], "\(list.stderr)")
+        #expect(jobs.count == 1 && jobs.first?["attempts"] as? Int == 0 && jobs.first?["state"] as? String == "ready", "\(jobs)")
         #expect(try supervisor.stop() == 0)
     }
 }

@@ -30,6 +30,25 @@ import Testing
         #expect(quiet.state == .ready)
     }
 
+    @Test func aQuietFeedWorkerIsReadyOnceSeenWaitingOnItsStdin() {
+        let fed = policy { $0.queue = .sqlite(path: "/tmp/q.db") }
+        let w = Worker(id: 1, slot: 0, pid: 4242, started: t0, jobLimit: nil, lifetimeLimit: nil, policy: fed)
+        #expect(w.nextDeadline == t0 + .milliseconds(5))
+        #expect(w.handle(.timeout, now: t0 + .milliseconds(5), policy: fed) == [.probeInput])
+        #expect(w.state == .starting && w.nextDeadline == t0 + .milliseconds(10))
+        #expect(w.handle(.waitingForInput, now: t0 + .milliseconds(7), policy: fed).isEmpty)
+        #expect(w.state == .ready && w.nextDeadline == nil)
+        // Poll mode gives no job, so there is nothing to look for.
+        #expect(worker().nextDeadline == t0 + .seconds(1))
+    }
+
+    @Test func readsTheSystemCallAProcessSleepsIn() {
+        #expect(ProcFS.parseSyscall("0 0x0 0x55fa4b000e70 0x2000 0x7f97e007da58 0x0 0x0 0x7fff92cc1b28 0x7f97e03162ad\n")! == (0, 0))
+        #expect(ProcFS.parseSyscall("7 0x7ffd2a 0x1 0xffffffff 0x0 0x0 0x0 0x7ffd 0x7f1\n")! == (7, 0x7ffd2a))
+        #expect(ProcFS.parseSyscall("running\n") == nil)
+        #expect(ProcFS.parseSyscall("-1 0x7ffd 0x7f\n")! == (-1, 0x7ffd))
+    }
+
     @Test func recyclesAtItsJobLimitWithAReplacementAndTheStopLadder() {
         let w = worker(jobLimit: 3)
         #expect(w.handle(.message(.ok(nil)), now: t0, policy: policy()).isEmpty)
@@ -84,8 +103,7 @@ import Testing
 
     @Test func lifetimeRecycles() {
         let w = worker(jobLimit: nil, lifetime: .seconds(60))
-        #expect(w.nextDeadline == t0 + .seconds(1))
-        _ = w.handle(.timeout, now: t0 + .seconds(1), policy: policy())
+        _ = w.handle(.message(.ready), now: t0, policy: policy())
         #expect(w.nextDeadline == t0 + .seconds(60))
         let actions = w.handle(.timeout, now: t0 + .seconds(60), policy: policy())
         #expect(actions.contains(.replace) && actions.contains(.signal(SIGTERM)))

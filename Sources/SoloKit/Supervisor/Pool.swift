@@ -27,6 +27,8 @@ public enum PoolCommand: Equatable, Sendable {
     case spawn(SpawnOrder)
     case signal(worker: UInt64, pid: pid_t, signal: Int32)
     case closeInput(worker: UInt64)
+    /// Look whether the worker is blocked reading its stdin; if so, tell it `.waitingForInput`.
+    case probeInput(worker: UInt64, pid: pid_t)
     case finish(ReservedJob, JobResolution)
     case log(String)
 }
@@ -320,6 +322,7 @@ public final class Pool {
             switch action {
             case .signal(let signal): commands.append(.signal(worker: id, pid: worker.pid, signal: signal))
             case .closeInput: commands.append(.closeInput(worker: id))
+            case .probeInput: commands.append(.probeInput(worker: id, pid: worker.pid))
             case .replace: if slots[worker.slot].current == id { slots[worker.slot].current = nil }
             case .finished(let job, let message):
                 counters.answered(message, duration: jobStarted.map { now - $0 })

@@ -429,6 +429,11 @@ public final class Supervisor {
                 if processes[worker] != nil { Processes.signalGroup(pid, signal) }
             case .closeInput(let worker):
                 if let process = processes[worker] { closeInput(of: process) }
+            case .probeInput(let worker, let pid):
+                // Only while the worker is unreaped, so that its pid still names it.
+                if let process = processes[worker], !process.reaped, ProcFS.isReadingStandardInput(pid) {
+                    perform(pool.handle(worker, .waitingForInput, now: Moment.now(), using: &random), for: pool)
+                }
             case .finish(let job, let resolution):
                 feeder.record(job, resolution, of: pool, now: Moment.now())
             case .log(let message):
