@@ -17,6 +17,7 @@
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -171,6 +172,10 @@ int solo_set_cloexec(int fd, int on) {
     if (flags < 0) return errno;
     flags = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
     return fcntl(fd, F_SETFD, flags) == 0 ? 0 : errno;
+}
+
+int solo_read_syscall_number(void) {
+    return SYS_read;
 }
 
 int solo_set_child_subreaper(void) {

@@ -30,6 +30,25 @@ import Testing
         #expect(quiet.state == .ready)
     }
 
+    @Test func aQuietFeedWorkerIsReadyOnceSeenWaitingOnItsStdin() {
+        let fed = policy { $0.queue = .sqlite(path: "/tmp/q.db") }
+        let w = Worker(id: 1, slot: 0, pid: 4242, started: t0, jobLimit: nil, lifetimeLimit: nil, policy: fed)
+        #expect(w.nextDeadline == t0 + .milliseconds(5))
+        #expect(w.handle(.timeout, now: t0 + .milliseconds(5), policy: fed) == [.probeInput])
+        #expect(w.state == .starting && w.nextDeadline == t0 + .milliseconds(10))
+        #expect(w.handle(.waitingForInput, now: t0 + .milliseconds(7), policy: fed).isEmpty)
+        #expect(w.state == .ready && w.nextDeadline == nil)
+        // Poll mode gives no job, so there is nothing to look for.
+        #expect(worker().nextDeadline == t0 + .seconds(1))
+    }
+
+    @Test func readsTheSystemCallAProcessSleepsIn() {
+        #expect(ProcFS.parseSyscall("0 0x0 0x55fa4b000e70 0x2000 0x7f97e007da58 0x0 0x0 0x7fff92cc1b28 0x7f97e03162ad\n")! == (0, 0))
+        #expect(ProcFS.parseSyscall("7 0x7ffd2a 0x1 0xffffffff 0x0 0x0 0x0 0x7ffd 0x7f1\n")! == (7, 0x7ffd2a))
+        #expect(ProcFS.parseSyscall("running\n") == nil)
+        #expect(ProcFS.parseSyscall("-1 0x7ffd 0x7f\n")! == (-1, 0x7ffd))
+    }
+
     @Test func recyclesAtItsJobLimitWithAReplacementAndTheStopLadder() {
         let w = worker(jobLimit: 3)
         #expect(w.handle(.message(.ok(nil)), now: t0, policy: policy()).isEmpty)
@@ -51,25 +70,40 @@ import Testing
     @Test func memoryLimitIsGracefulAndMemoryKillIsNot() {
         let limits = policy { $0.memoryLimit = 100; $0.memoryKill = 200 }
         let soft = worker()
-        #expect(soft.handle(.memory(99), now: t0, policy: limits).isEmpty)
-        let recycle = soft.handle(.memory(150), now: t0, policy: limits)
+        #expect(soft.handle(.memory(99, own: 99), now: t0, policy: limits).isEmpty)
+        let recycle = soft.handle(.memory(150, own: 150), now: t0, policy: limits)
         #expect(recycle.contains(.replace) && recycle.contains(.signal(SIGTERM)))
         #expect(soft.retireReason == .memory(bytes: 150, limit: 100))
         // A draining worker that keeps growing is killed at the hard limit.
-        #expect(soft.handle(.memory(250), now: t0, policy: limits).contains(.signal(SIGKILL)))
+        #expect(soft.handle(.memory(250, own: 250), now: t0, policy: limits).contains(.signal(SIGKILL)))
 
         let hard = worker()
-        let kill = hard.handle(.memory(300), now: t0, policy: limits)
+        let kill = hard.handle(.memory(300, own: 300), now: t0, policy: limits)
         #expect(kill.contains(.signal(SIGKILL)) && !kill.contains(.replace))
         #expect(hard.killedForMemory == 300)
         _ = hard.handle(.exited(.signaled(SIGKILL)), now: t0, policy: limits)
         #expect(!hard.exitWasPlanned, "a memory kill counts toward back-off")
     }
 
+    @Test func memoryIsCheckedAfterEveryOutcomeWithTheTreeOfTheLastSample() {
+        let limits = policy { $0.memoryLimit = 100; $0.memoryKill = 200 }
+        let w = worker(jobLimit: nil)
+        // The full sample: 60 in all, 20 of them the worker's children.
+        #expect(w.handle(.memory(60, own: 40), now: t0, policy: limits).isEmpty)
+        #expect(w.handle(.ownMemory(79), now: t0, policy: limits).isEmpty)
+        #expect(w.residentBytes == 99)
+        // One job later its own memory, with the children as last seen, is over the limit.
+        let recycle = w.handle(.ownMemory(85), now: t0, policy: limits)
+        #expect(recycle.contains(.replace) && recycle.contains(.signal(SIGTERM)))
+        #expect(w.retireReason == .memory(bytes: 105, limit: 100))
+        // Leaving: only memory_kill still acts.
+        #expect(w.handle(.ownMemory(150), now: t0, policy: limits).isEmpty)
+        #expect(w.handle(.ownMemory(185), now: t0, policy: limits) == [.log("killing worker 0 (pid 4242): memory 205 over memory_kill 200"), .signal(SIGKILL)])
+    }
+
     @Test func lifetimeRecycles() {
         let w = worker(jobLimit: nil, lifetime: .seconds(60))
-        #expect(w.nextDeadline == t0 + .seconds(1))
-        _ = w.handle(.timeout, now: t0 + .seconds(1), policy: policy())
+        _ = w.handle(.message(.ready), now: t0, policy: policy())
         #expect(w.nextDeadline == t0 + .seconds(60))
         let actions = w.handle(.timeout, now: t0 + .seconds(60), policy: policy())
         #expect(actions.contains(.replace) && actions.contains(.signal(SIGTERM)))
@@ -247,7 +281,7 @@ import Testing
         let limited = makePool(workers: 1) { $0.memoryKill = 1000; $0.memoryInterval = .milliseconds(250) }
         let worker = spawnAll(limited, limited.reconcile(now: t0, using: &random), now: t0, nextID: &id)[0]
         #expect(limited.nextMemorySample == t0 + .milliseconds(250))
-        let commands = limited.expire(now: t0 + .milliseconds(250), using: &random) { _ in 5000 }
+        let commands = limited.expire(now: t0 + .milliseconds(250), using: &random) { _ in (5000, 5000) }
         #expect(commands.contains(.signal(worker: worker, pid: pid_t(1000 + worker), signal: SIGKILL)))
         #expect(limited.nextMemorySample == t0 + .milliseconds(500))
     }

@@ -141,6 +141,8 @@ int solo_set_child_subreaper(void);
 // A descriptor that becomes readable when the process exits (CLOEXEC; Linux 5.3 and later).
 int solo_pidfd_open(pid_t pid, int *_Nonnull fd);
 int solo_reset_signal_mask(void);
+// This architecture's number of read(2), as /proc/PID/syscall shows it.
+int solo_read_syscall_number(void);
 
 // Decodes a wait status: returns 1 with the exit code, 2 with the signal, 0 otherwise.
 int solo_decode_wait_status(int status, int *_Nonnull value);

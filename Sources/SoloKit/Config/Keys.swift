@@ -149,6 +149,9 @@ enum Keys {
             guard interval >= .milliseconds(10) else { throw ValueError("\(quoted(value)) is too short (10ms at least; 1s is usual)") }
             model.memoryInterval = interval
         }, render: { Values.formatDuration($0.memoryInterval) }),
+        KeySpec(name: "start_grace", apply: { model, value, _ throws(ValueError) in
+            model.startGrace = try Values.duration(value)
+        }, render: { Values.formatDuration($0.startGrace) }),
         KeySpec(name: "max_lifetime", apply: { model, value, _ throws(ValueError) in
             if isNone(value) { model.maxLifetime = nil; return }
             let range = try Values.range(value, expected: "a range (write LOW-HIGH, like 50m-1h)", Values.duration)

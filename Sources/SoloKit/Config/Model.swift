@@ -115,6 +115,8 @@ public struct PoolConfig: Equatable, Sendable {
 
     public var stopSignal: Int32 = SIGTERM
     public var stopTimeout: Duration = .seconds(30)
+    /// How long a worker that neither says `ready` nor is seen waiting on its stdin stays `starting`.
+    public var startGrace: Duration = .seconds(1)
 
     /// Each worker draws its job limit from this range; nil: no limit.
     public var maxJobs: ClosedRange<Int>? = 1000...2000

@@ -27,6 +27,8 @@ public enum PoolCommand: Equatable, Sendable {
     case spawn(SpawnOrder)
     case signal(worker: UInt64, pid: pid_t, signal: Int32)
     case closeInput(worker: UInt64)
+    /// Look whether the worker is blocked reading its stdin; if so, tell it `.waitingForInput`.
+    case probeInput(worker: UInt64, pid: pid_t)
     case finish(ReservedJob, JobResolution)
     case log(String)
 }
@@ -320,6 +322,7 @@ public final class Pool {
             switch action {
             case .signal(let signal): commands.append(.signal(worker: id, pid: worker.pid, signal: signal))
             case .closeInput: commands.append(.closeInput(worker: id))
+            case .probeInput: commands.append(.probeInput(worker: id, pid: worker.pid))
             case .replace: if slots[worker.slot].current == id { slots[worker.slot].current = nil }
             case .finished(let job, let message):
                 counters.answered(message, duration: jobStarted.map { now - $0 })
@@ -332,8 +335,9 @@ public final class Pool {
     }
 
     /// Delivers `.timeout` to every worker whose deadline has passed, ends back-offs that
-    /// are over, and takes a memory sample when one is due (`sample` measures a worker).
-    public func expire(now: Moment, using random: inout some RandomNumberGenerator, sample: (Worker) -> UInt64?) -> [PoolCommand] {
+    /// are over, and takes a memory sample when one is due (`sample` measures a worker's tree
+    /// and its own process).
+    public func expire(now: Moment, using random: inout some RandomNumberGenerator, sample: (Worker) -> (tree: UInt64, own: UInt64)?) -> [PoolCommand] {
         var commands: [PoolCommand] = []
         var due: [UInt64] = []
         for (id, worker) in workers { if let deadline = worker.nextDeadline, deadline <= now { due.append(id) } }
@@ -344,7 +348,7 @@ public final class Pool {
         if let due = nextMemorySample, due <= now {
             nextMemorySample = workers.isEmpty ? nil : now + config.memoryInterval
             for (id, worker) in workers.sorted(by: { $0.key < $1.key }) where worker.isAlive {
-                if let bytes = sample(worker) { commands += handle(id, .memory(bytes), now: now, using: &random) }
+                if let bytes = sample(worker) { commands += handle(id, .memory(bytes.tree, own: bytes.own), now: now, using: &random) }
             }
         }
         return commands

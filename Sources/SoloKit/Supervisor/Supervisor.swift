@@ -395,6 +395,10 @@ public final class Supervisor {
                 event = .brokeProtocol("it wrote a line over \(process.controlLines.maximumLine / 1024)K on fd 3")
             }
             perform(process.pool.handle(process.id, event, now: now, using: &random), for: process.pool)
+            // Memory is checked after every outcome, before the worker can take another job.
+            if case .message(let message) = event, message.isOutcome, let own = process.memory?.residentBytes() {
+                perform(process.pool.handle(process.id, .ownMemory(own), now: now, using: &random), for: process.pool)
+            }
         }
     }
 
@@ -426,6 +430,11 @@ public final class Supervisor {
                 if processes[worker] != nil { Processes.signalGroup(pid, signal) }
             case .closeInput(let worker):
                 if let process = processes[worker] { closeInput(of: process) }
+            case .probeInput(let worker, let pid):
+                // Only while the worker is unreaped, so that its pid still names it.
+                if let process = processes[worker], !process.reaped, ProcFS.isReadingStandardInput(pid) {
+                    perform(pool.handle(worker, .waitingForInput, now: Moment.now(), using: &random), for: pool)
+                }
             case .finish(let job, let resolution):
                 feeder.record(job, resolution, of: pool, now: Moment.now())
             case .log(let message):
@@ -626,7 +635,7 @@ public final class Supervisor {
             guard let due = pool.nextDeadline, due <= now else { continue }
             let commands = pool.expire(now: now, using: &random) { worker in
                 if orphans == nil { orphans = orphansBySession() }
-                return treeResidentBytes(of: worker, orphans: orphans ?? [:])
+                return residentBytes(of: worker, orphans: orphans ?? [:])
             }
             perform(commands, for: pool)
         }
@@ -733,6 +742,11 @@ public final class Supervisor {
     /// The resident memory of a worker and every descendant, including descendants that were
     /// re-parented to solo (the subreaper) but still belong to the worker's session.
     func treeResidentBytes(of worker: Worker, orphans: [pid_t: [ProcFS.ProcessStat]]) -> UInt64? {
+        residentBytes(of: worker, orphans: orphans)?.tree
+    }
+
+    /// The tree's resident memory, and the worker's own part of it.
+    func residentBytes(of worker: Worker, orphans: [pid_t: [ProcFS.ProcessStat]]) -> (tree: UInt64, own: UInt64)? {
         guard let process = processes[worker.id] else { return nil }
         guard let root = process.memory?.residentBytes() ?? ProcFS.residentBytes(of: worker.pid) else { return nil }
         var total = root
@@ -740,7 +754,7 @@ public final class Supervisor {
         for child in roots {
             for pid in ProcFS.tree(of: child) { total += ProcFS.residentBytes(of: pid) ?? 0 }
         }
-        return total
+        return (total, root)
     }
 
     // MARK: - stopping

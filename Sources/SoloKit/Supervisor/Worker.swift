@@ -2,7 +2,7 @@ import Glibc
 
 /// Every state a worker can be in; `solo status` and the logs speak the same words.
 public enum WorkerState: String, Sendable {
-    /// Spawned; not yet `ready` (its ready line, its first job, or a second alive).
+    /// Spawned; not yet `ready` (its ready line, seen waiting on its stdin, its first job, or start_grace alive).
     case starting
     /// Alive and available.
     case ready
@@ -68,7 +68,9 @@ public struct WorkerPolicy: Equatable, Sendable {
     public var feedsJobs: Bool
     public var jobTimeout: Duration?
     /// How long a worker that says nothing stays `starting`.
-    public var startGrace: Duration = .seconds(1)
+    public var startGrace: Duration
+    /// Feed mode: how often a starting worker is looked at to see whether it waits on its stdin.
+    public var inputProbeInterval: Duration = .milliseconds(5)
     /// How long to wait after SIGKILL before saying the process seems stuck.
     public var killWait: Duration = .seconds(5)
 
@@ -79,6 +81,7 @@ public struct WorkerPolicy: Equatable, Sendable {
         memoryKill = pool.memoryKill
         feedsJobs = pool.queue.feedsJobs
         jobTimeout = pool.jobTimeout
+        startGrace = pool.startGrace
     }
 
     /// Feed mode: EOF on stdin (the worker finishes its job and exits), `stop_signal` after
@@ -108,8 +111,12 @@ public struct WorkerPolicy: Equatable, Sendable {
 
 public enum WorkerEvent: Equatable, Sendable {
     case message(WorkerMessage)
-    /// The resident memory of the worker's whole process tree.
-    case memory(UInt64)
+    /// A full sample: the resident memory of the worker's whole process tree, and of the
+    /// worker's own process in it.
+    case memory(UInt64, own: UInt64)
+    /// After a job outcome: the worker's own resident memory (one read of its statm); the
+    /// tree's other members count as the last full sample found them.
+    case ownMemory(UInt64)
     /// The moment a deadline of this worker has passed.
     case timeout
     /// Leave on purpose; a recycle or restart gets a replacement at once.
@@ -126,6 +133,9 @@ public enum WorkerEvent: Equatable, Sendable {
     case controlClosed
     /// Feed mode: a job was written to the worker's stdin.
     case assigned(ReservedJob)
+    /// Feed mode: the worker was seen blocked reading its stdin, so it has booted and waits
+    /// for a job.
+    case waitingForInput
     case exited(ExitStatus)
 }
 
@@ -138,6 +148,8 @@ public enum WorkerAction: Equatable, Sendable {
     case replace
     /// Feed mode: the worker reported the outcome of the job it held.
     case finished(ReservedJob, WorkerMessage)
+    /// Feed mode: look whether the starting worker waits on its stdin (`.waitingForInput` if so).
+    case probeInput
     case log(String)
 }
 
@@ -159,6 +171,8 @@ public final class Worker {
     public private(set) var killedForMemory: UInt64?
     public private(set) var exitStatus: ExitStatus?
     public private(set) var residentBytes: UInt64?
+    /// What the tree's other members (children, orphans of its session) held at the last full sample.
+    private var othersBytes: UInt64 = 0
     public private(set) var statusText: String?
     public private(set) var invalidLines = 0
     public private(set) var stageDeadline: Moment?
@@ -170,6 +184,8 @@ public final class Worker {
     public private(set) var jobTimedOut = false
     /// Feed mode: when a worker that closed fd 3 is stopped, unless it has exited by then.
     public private(set) var controlClosedDeadline: Moment?
+    /// Feed mode, while starting: when to look next whether it waits on its stdin.
+    public private(set) var probeDeadline: Moment?
     private var ladder = StopLadder([])
 
     /// Invalid lines on fd 3 after which a worker is stopped as broken (and the first ones logged).
@@ -183,6 +199,7 @@ public final class Worker {
         self.jobLimit = jobLimit
         self.lifetimeLimit = lifetimeLimit
         stageDeadline = started + policy.startGrace
+        if policy.feedsJobs { probeDeadline = started + policy.inputProbeInterval }
     }
 
     public var isAlive: Bool { state != .exited && state != .backoff }
@@ -194,7 +211,8 @@ public final class Worker {
         let lifetime = isLeaving || !isAlive ? nil : lifetimeDeadline
         let timeout = isAlive && !jobTimedOut ? jobDeadline : nil
         let controlClosed = isAlive && !isLeaving ? controlClosedDeadline : nil
-        return [stageDeadline, lifetime, timeout, controlClosed].compactMap { $0 }.min()
+        let probe = state == .starting ? probeDeadline : nil
+        return [stageDeadline, lifetime, timeout, controlClosed, probe].compactMap { $0 }.min()
     }
 
     /// Feed mode: ready for a job (alive, not leaving, holding none).
@@ -239,6 +257,13 @@ public final class Worker {
             jobDeadline = policy.jobTimeout.map { now + $0 }
             return []
 
+        case (.starting, .waitingForInput):
+            becomeReady()
+            return []
+
+        case (.ready, .waitingForInput), (.busy, .waitingForInput), (.draining, .waitingForInput), (.stopping, .waitingForInput):
+            return []
+
         case (.starting, .assigned), (.busy, .assigned), (.draining, .assigned), (.stopping, .assigned):
             preconditionFailure("a job was given to worker \(slot) (pid \(pid)) in state \(state)")
 
@@ -246,20 +271,14 @@ public final class Worker {
              (.draining, .message(let message)), (.stopping, .message(let message)):
             return receive(message, now: now, policy: policy)
 
-        case (.starting, .memory(let bytes)), (.ready, .memory(let bytes)), (.busy, .memory(let bytes)):
-            residentBytes = bytes
-            if let kill = policy.memoryKill, bytes >= kill { return killForMemory(bytes, kill, now: now, policy: policy) }
-            if let limit = policy.memoryLimit, bytes >= limit {
-                return retire(.memory(bytes: bytes, limit: limit), replace: true, now: now, policy: policy)
-            }
-            return []
+        case (.starting, .memory(let bytes, let own)), (.ready, .memory(let bytes, let own)), (.busy, .memory(let bytes, let own)),
+             (.draining, .memory(let bytes, let own)), (.stopping, .memory(let bytes, let own)):
+            othersBytes = bytes > own ? bytes - own : 0
+            return measured(bytes, now: now, policy: policy)
 
-        case (.draining, .memory(let bytes)), (.stopping, .memory(let bytes)):
-            residentBytes = bytes
-            if let kill = policy.memoryKill, bytes >= kill, !ladder.killSent {
-                return killForMemory(bytes, kill, now: now, policy: policy)
-            }
-            return []
+        case (.starting, .ownMemory(let own)), (.ready, .ownMemory(let own)), (.busy, .ownMemory(let own)),
+             (.draining, .ownMemory(let own)), (.stopping, .ownMemory(let own)):
+            return measured(own + othersBytes, now: now, policy: policy)
 
         case (.starting, .timeout), (.ready, .timeout), (.busy, .timeout):
             if let timedOut = timeOutJob(now: now, policy: policy) { return timedOut }
@@ -271,8 +290,12 @@ public final class Worker {
                 return retire(.lifetime(age: now - started, limit: lifetime), replace: true, now: now, policy: policy)
             }
             if state == .starting, let deadline = stageDeadline, now >= deadline {
-                state = .ready
-                stageDeadline = nil
+                becomeReady()
+                return []
+            }
+            if state == .starting, let probe = probeDeadline, now >= probe {
+                probeDeadline = now + policy.inputProbeInterval
+                return [.probeInput]
             }
             return []
 
@@ -310,7 +333,7 @@ public final class Worker {
     private func receive(_ message: WorkerMessage, now: Moment, policy: WorkerPolicy) -> [WorkerAction] {
         switch message {
         case .ready:
-            if state == .starting { state = .ready; stageDeadline = nil }
+            if state == .starting { becomeReady() }
             return []
         case .status(let text):
             statusText = text
@@ -333,13 +356,30 @@ public final class Worker {
                 actions.append(.finished(held, message))
             }
             jobsDone += 1
-            if state == .starting { state = .ready; stageDeadline = nil }
+            if state == .starting { becomeReady() }
             if state == .busy { state = .ready }
             if let jobLimit, jobsDone >= jobLimit, !isLeaving {
                 actions += retire(.jobs(done: jobsDone, limit: jobLimit), replace: true, now: now, policy: policy)
             }
             return actions
         }
+    }
+
+    /// The tree's memory against the limits: memory_kill acts at once, even while the worker
+    /// leaves; memory_limit retires a worker that is not leaving yet.
+    private func measured(_ bytes: UInt64, now: Moment, policy: WorkerPolicy) -> [WorkerAction] {
+        residentBytes = bytes
+        if let kill = policy.memoryKill, bytes >= kill, !ladder.killSent { return killForMemory(bytes, kill, now: now, policy: policy) }
+        if let limit = policy.memoryLimit, bytes >= limit, !isLeaving {
+            return retire(.memory(bytes: bytes, limit: limit), replace: true, now: now, policy: policy)
+        }
+        return []
+    }
+
+    private func becomeReady() {
+        state = .ready
+        stageDeadline = nil
+        probeDeadline = nil
     }
 
     /// Kills a worker whose job has outlived job_timeout; the job is retried when it exits.

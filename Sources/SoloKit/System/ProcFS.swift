@@ -55,6 +55,21 @@ public enum ProcFS {
         return order
     }
 
+    /// Whether the process is blocked in read(2) on its standard input, from /proc/PID/syscall
+    /// (the number of the system call it sleeps in, then its arguments). False when that cannot
+    /// be seen (another user's process, a kernel without it).
+    public static func isReadingStandardInput(_ pid: pid_t) -> Bool {
+        guard let text = readSmall("/proc/\(pid)/syscall", limit: 256) else { return false }
+        return parseSyscall(text).map { $0.number == Int(solo_read_syscall_number()) && $0.firstArgument == 0 } ?? false
+    }
+
+    static func parseSyscall(_ text: String) -> (number: Int, firstArgument: UInt64)? {
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let number = Int(fields[0]), fields[1].hasPrefix("0x"),
+              let argument = UInt64(fields[1].dropFirst(2), radix: 16) else { return nil }
+        return (number, argument)
+    }
+
     /// Resident set size from /proc/PID/statm (field 2, in pages).
     public static func residentBytes(of pid: pid_t) -> UInt64? {
         guard let text = readSmall("/proc/\(pid)/statm") else { return nil }
