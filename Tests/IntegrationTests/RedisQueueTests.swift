@@ -103,7 +103,7 @@ import Testing
         }
         let dead = try queue().jobs(queue: "q", states: ["dead"], group: nil, after: 0, limit: 10)
         #expect(dead.count == 1 && dead[0].error == "timeout (no attempt left: 2 of 2)")
-        #expect(try queue().retryDead(queue: "q", ids: []) == 1)
+        #expect(try queue().retryDead(queue: "q") == 1)
         let (_, again) = try reserve("q", 1)
         #expect(again.first?.attempts == 1, "attempts start over")
         try checkConsistent("q")
@@ -188,6 +188,8 @@ import Testing
             after = last.id
         }
         #expect(results.count == 2500 && Set(results).count == 2500)
+        let span = try #require(try queue().groupSpan("big"), "the group's time, for solo wait")
+        #expect(span.first <= span.last && span.last - span.first < 60_000)
         #expect(try queue().purge(queue: "q", states: ["done"]) == 2500)
         #expect(try queue().counts(of: "q").total == 0)
         try checkConsistent("q")
