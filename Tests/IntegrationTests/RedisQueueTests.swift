@@ -195,6 +195,21 @@ import Testing
         try checkConsistent("q")
     }
 
+    /// An operator's changes by id keep every job in one set and its group's counters in step.
+    @Test func changesByIDKeepTheGroupCountersInStep() throws {
+        try push("q", ["a", "b", "c"], group: "g")
+        try push("q", ["later"], delay: 60_000, group: "g")
+        let (_, held) = try reserve("q", 1)
+        #expect(try queue().change(.bury(reason: "no"), ids: [2, 4, held[0].id], queue: "q") == [2: "ready", 4: "delayed", 1: "reserved"])
+        try checkConsistent("q")
+        #expect(try queue().change(.retry, ids: [2], queue: "q") == [2: "dead"])
+        #expect(try queue().change(.delete, ids: [3, 4, 99], queue: nil) == [3: "ready", 4: "dead"])
+        try checkConsistent("q")
+        let left = try queue().jobs(queue: "q", states: ["ready", "reserved", "dead"], group: "g", after: 0, limit: 10)
+        #expect(left.map { "\($0.id) \($0.state)" } == ["1 reserved", "2 ready"])
+        #expect(try queue().groupCounts("g").total == 2)
+    }
+
     /// A push of up to 10,000 jobs is one transaction; a refused one leaves nothing behind.
     @Test func aPushIsAllOrNothing() throws {
         let writer = try queue().makeWriter(queue: "q", template: NewJob(payload: []))
