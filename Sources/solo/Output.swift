@@ -52,12 +52,14 @@ let helpText = """
       solo logs POOL [-n N] [-f] the pool's recent output; -f follows it
 
     The queue, embedded (SQLite) or on Redis (options take --config FILE; see solo-queue(5), solo-redis(5)):
-      solo push [--queue Q] [--delay D] [--priority N] [--max-attempts N] [--group G] [JOB...]
+      solo push [--queue Q] [--delay D] [--priority N] [--max-attempts N] [--group G] [--strict] [JOB...]
                                  queue the jobs given, or one per line of standard input
       solo wait GROUP [--timeout D] [--results]
                                  wait until every job of the group is done or dead
-      solo queue [stats|list|dead|retry|purge] [--queue Q] [--json]
-                                 look at the queue and tend it
+      solo queue [stats|list|dead] [--queue Q] [--json]
+                                 look at the queue
+      solo queue retry|bury|purge [--id N,...] [--queue Q]
+                                 put dead jobs back, bury jobs (dead, never run), delete jobs
 
     Classic form: take the port lock on a loopback address, then exec COMMAND, which holds the
     lock for as long as it lives. A held lock exits 98 ("Address already in use"), or 0 with -silent.

@@ -11,21 +11,35 @@ private func queueConfig(_ arguments: Arguments, command: String) throws -> Solo
 }
 
 /// The queues of `places` that exist (each SQLite file there is, each Redis server); nil
-/// (after saying why) when one cannot be opened.
+/// (after saying why) when one cannot be opened, or a file cannot even be looked for: a
+/// queue this user may not see is an error, not an empty one.
 private func openQueues(_ places: [QueueSetting], command: String = "solo") -> [any JobQueue]? {
     var queues: [any JobQueue] = []
     for place in places {
-        if case .sqlite(let path) = place, !Files.exists(path) { continue }
+        if case .sqlite(let path) = place {
+            do {
+                guard try Files.isPresent(path) else { continue }
+            } catch {
+                printError("\(command): \(QueueError.unreachable(path, error))")
+                return nil
+            }
+        }
         guard let queue = openQueue(place, create: false, command: command) else { return nil }
         queues.append(queue)
     }
     return queues
 }
 
-/// Runs `body` on each queue of `openQueues`; false (after saying why) when one cannot be opened.
-private func forEachQueue(_ places: [QueueSetting], _ body: (any JobQueue) throws -> Void) rethrows -> Bool {
-    guard let queues = openQueues(places) else { return false }
-    for queue in queues { try body(queue) }
+/// Runs `body` on each queue of `openQueues`; false (after saying why) when one cannot be
+/// opened or used.
+private func forEachQueue(_ places: [QueueSetting], _ body: (any JobQueue) throws -> Void) -> Bool {
+    guard let queues = openQueues(places, command: "solo queue") else { return false }
+    do {
+        for queue in queues { try body(queue) }
+    } catch {
+        printError("solo queue: \(error)")
+        return false
+    }
     return true
 }
 
@@ -47,11 +61,11 @@ private func openQueue(_ place: QueueSetting, create: Bool, durable: Bool = fals
 
 // MARK: - solo push
 
-/// `solo push [--queue NAME] [--delay D] [--priority N] [--max-attempts N] [--group G] [PAYLOAD...]`:
+/// `solo push [--queue NAME] [--delay D] [--priority N] [--max-attempts N] [--group G] [--strict] [PAYLOAD...]`:
 /// queues the payloads, or one job per line of standard input, all in one transaction.
 func pushCommand(_ rest: [String]) throws -> Int32 {
     let arguments = try Arguments.parse(rest, command: "push",
-                                        valued: ["config", "queue", "delay", "priority", "max-attempts", "group"], flags: [])
+                                        valued: ["config", "queue", "delay", "priority", "max-attempts", "group"], flags: ["strict"])
     guard let config = try queueConfig(Arguments(values: arguments.values.filter { $0.key == "config" }), command: "push") else {
         return CronCheck.exitConfig
     }
@@ -63,20 +77,13 @@ func pushCommand(_ rest: [String]) throws -> Int32 {
         }
     }
     if let text = arguments.values["priority"] {
-        guard let priority = Int(text), abs(priority) <= 1_000_000 else { throw UsageError("solo push: --priority \(text) is not a whole number") }
+        guard let priority = Int(text) else { throw UsageError("solo push: --priority \(text) is not a whole number") }
+        guard abs(priority) <= 1_000_000 else { throw UsageError("solo push: --priority \(text) is out of range (-1000000 to 1000000)") }
         template.priority = priority
     }
     if let text = arguments.values["max-attempts"] {
         guard let attempts = Int(text), attempts >= 1 else { throw UsageError("solo push: --max-attempts \(text) is not a number of 1 or more") }
         template.maxAttempts = attempts
-    }
-    guard let store = openQueue(target.place, create: true, durable: true, command: "solo push", consequence: "; nothing was queued") else {
-        return 1
-    }
-    // A job pushed by a worker joins the group of the job that worker is running.
-    template.group = arguments.values["group"] ?? environment("SOLO_GROUP")
-    if template.group == nil, let worker = environment("SOLO_WORKER_ID") {
-        template.group = try? store.groupOfJob(heldBy: worker, queue: environment("SOLO_QUEUE") ?? target.queue)
     }
 
     let maximum = config.global.maxPayload
@@ -104,12 +111,37 @@ func pushCommand(_ rest: [String]) throws -> Int32 {
             printError(refusal ?? "solo push: nothing was queued")
             return exitBadPayload
         }
-        if lines == 0 { throw UsageError("solo push: no job given (payloads as arguments, or one per line on standard input)") }
+        // An empty input is an empty batch (a script's query found nothing), not a mistake.
+        if lines == 0 {
+            printError("solo push: nothing to queue (no payload given, and standard input is empty)")
+            return 0
+        }
     } else {
         for (index, payload) in operands.enumerated() where !payload.withUnsafeBytes({ check($0, "argument \(index + 1)") }) {
             printError(refusal ?? "solo push: nothing was queued")
             return exitBadPayload
         }
+    }
+    // A queue no pool takes from is most likely a typo; the jobs would wait for ever. Said on
+    // standard error always (scripts log it); --strict refuses the push.
+    if target.pools.isEmpty {
+        let names = Array(Set(config.pools.filter { $0.queue.feedsJobs }.map(\.queueName))).sorted()
+        let hint = Values.suggestion(for: target.queue, among: names).map { " (did you mean \($0)?)" } ?? ""
+        let unused = "no pool of \(config.file) takes jobs from queue \(target.queue)\(hint)"
+        if arguments.flags.contains("strict") {
+            printError("solo push: \(unused); nothing was queued (--strict)")
+            return 1
+        }
+        printError("solo push: warning: \(unused); the jobs wait until one does")
+    }
+
+    guard let store = openQueue(target.place, create: true, durable: true, command: "solo push", consequence: "; nothing was queued") else {
+        return 1
+    }
+    // A job pushed by a worker joins the group of the job that worker is running.
+    template.group = arguments.values["group"] ?? environment("SOLO_GROUP")
+    if template.group == nil, let worker = environment("SOLO_WORKER_ID") {
+        template.group = try? store.groupOfJob(heldBy: worker, queue: environment("SOLO_QUEUE") ?? target.queue)
     }
 
     let writer: any JobWriting
@@ -142,8 +174,7 @@ func pushCommand(_ rest: [String]) throws -> Int32 {
         let count = try writer.commit()
         if FileDescriptor.standardError.isTerminal {
             let group = template.group.map { " in group \($0)" } ?? ""
-            let idle = target.pools.isEmpty ? " (no pool takes jobs from it)" : ""
-            printError("queued \(count) job\(count == 1 ? "" : "s") on \(target.queue)\(group)\(idle)")
+            printError("queued \(count) job\(count == 1 ? "" : "s") on \(target.queue)\(group)")
         }
         return 0
     } catch {
@@ -187,25 +218,49 @@ func environment(_ name: String) -> String? {
 
 // MARK: - solo queue
 
-/// `solo queue [stats|list|dead|retry|purge] [--queue NAME] [--json] ...`
+/// Which `solo queue` action takes which option: anything else is refused, never ignored.
+let queueActions = ActionOptions(command: "queue", valued: ["config", "queue", "state", "limit", "id", "reason"], defaultAction: "stats", actions: [
+    .init("stats", takes: ["config", "queue", "json"]),
+    .init("list", takes: ["config", "queue", "json", "state", "limit"]),
+    .init("dead", takes: ["config", "queue", "json", "limit"]),
+    .init("retry", takes: ["config", "queue", "id", "all"], needsOneOf: ["id", "all"], exclusive: [("id", "all")]),
+    .init("bury", takes: ["config", "queue", "id", "reason"], needsOneOf: ["id"]),
+    .init("purge", takes: ["config", "queue", "state", "id", "yes"], exclusive: [("id", "state")]),
+])
+
+/// `solo queue [stats|list|dead|retry|bury|purge] [--queue NAME] [--json] ...`
 func queueCommand(_ rest: [String]) throws -> Int32 {
-    let arguments = try Arguments.parse(rest, command: "queue", valued: ["config", "queue", "state", "limit", "id"],
-                                        flags: ["json", "yes", "all"])
-    let action = arguments.operands.first ?? "stats"
-    guard arguments.operands.count <= 1 else { throw UsageError("solo queue: one action, please (stats, list, dead, retry or purge)") }
+    let (chosen, arguments) = try queueActions.parse(rest)
+    let action = chosen.name
     guard let config = try queueConfig(Arguments(values: arguments.values.filter { $0.key == "config" }), command: "queue") else {
         return CronCheck.exitConfig
     }
     let json = arguments.flags.contains("json")
     let queue = arguments.values["queue"]
-    let limit = Int(arguments.values["limit"] ?? "100") ?? 100
+    var limit = 100
+    if let text = arguments.values["limit"] {
+        guard let number = Int(text), number >= 1 else { throw UsageError("solo queue \(action): --limit \(text) is not a number of 1 or more") }
+        limit = number
+    }
     let places = queue == nil ? QueueTarget.places(config) : [try QueueTarget.resolve(config, queue: queue).place]
     guard !places.isEmpty else { throw UsageError("solo queue: no pool of \(config.file) has a queue") }
+    var ids: [Int64]? = nil
+    if let text = arguments.values["id"] {
+        let words = text.split(separator: ",", omittingEmptySubsequences: false)
+        let numbers = words.compactMap { Int64($0) }.filter { $0 > 0 }
+        guard numbers.count == words.count else {
+            throw UsageError("solo queue \(action): --id \(text) is not a list of job ids (like 12 or 12,13)")
+        }
+        if places.count > 1 {
+            throw UsageError("solo queue \(action): job ids are per queue file or server and the config has \(places.count); say which with --queue")
+        }
+        ids = numbers
+    }
 
     switch action {
     case "stats":
         var rows: [(String, QueueCounts)] = []
-        guard try forEachQueue(places, { store in
+        guard forEachQueue(places, { store in
             for counts in try store.counts() where queue == nil || counts.queue == queue { rows.append((store.location, counts)) }
         }) else { return 1 }
         if json {
@@ -227,7 +282,7 @@ func queueCommand(_ rest: [String]) throws -> Int32 {
             throw UsageError("solo queue: --state \(bad) is not a state (\(known.joined(separator: ", ")))")
         }
         var records: [JobRecord] = []
-        guard try forEachQueue(places, { records += try $0.jobs(queue: queue, states: states, group: nil, after: 0, limit: limit) }) else { return 1 }
+        guard forEachQueue(places, { records += try $0.jobs(queue: queue, states: states, group: nil, after: 0, limit: limit) }) else { return 1 }
         if json {
             print(JSON.array(records.map(jobJSON)).text)
         } else if action == "dead" {
@@ -240,24 +295,22 @@ func queueCommand(_ rest: [String]) throws -> Int32 {
         return 0
 
     case "retry":
-        let ids = (arguments.values["id"] ?? "").split(separator: ",").compactMap { Int64($0) }
-        guard !ids.isEmpty || arguments.flags.contains("all") else {
-            throw UsageError("solo queue retry: name the jobs (--id 12,13) or say --all")
-        }
-        if !ids.isEmpty && places.count > 1 {
-            throw UsageError("solo queue retry: job ids are per queue file or server and the config has \(places.count); say which with --queue")
-        }
+        if let ids { return try changeJobs(.retry, ids: ids, places: places, queue: queue) }
         var count = 0
-        guard try forEachQueue(places, { count += try $0.retryDead(queue: queue, ids: ids) }) else { return 1 }
+        guard forEachQueue(places, { count += try $0.retryDead(queue: queue) }) else { return 1 }
         print("\(count) dead job\(count == 1 ? "" : "s") back in the queue")
         return 0
 
-    case "purge":
+    case "bury":
+        return try changeJobs(.bury(reason: arguments.values["reason"] ?? "buried by operator"), ids: ids ?? [], places: places, queue: queue)
+
+    default:
         let states = (arguments.values["state"] ?? "done,dead").split(separator: ",").map(String.init)
-        if let bad = states.first(where: { !["ready", "delayed", "done", "dead"].contains($0) }) {
-            throw UsageError("solo queue purge: --state \(bad) cannot be purged (ready, delayed, done, dead)")
+        if let bad = states.first(where: { !JobChange.delete.from.contains($0) }) {
+            throw UsageError("solo queue purge: --state \(bad) cannot be purged (\(JobChange.delete.from.joined(separator: ", ")))")
         }
-        let what = "\(states.joined(separator: " and ")) jobs of \(queue.map { "queue \($0)" } ?? "every queue")"
+        let what = ids.map { "job\($0.count == 1 ? "" : "s") \($0.map(String.init).joined(separator: ", "))" }
+            ?? "\(states.joined(separator: " and ")) jobs of \(queue.map { "queue \($0)" } ?? "every queue")"
         if !arguments.flags.contains("yes") {
             guard FileDescriptor.standardInput.isTerminal else {
                 throw UsageError("solo queue purge: add --yes to delete the \(what) without a question")
@@ -270,14 +323,41 @@ func queueCommand(_ rest: [String]) throws -> Int32 {
                 return 1
             }
         }
+        if let ids { return try changeJobs(.delete, ids: ids, places: places, queue: queue) }
         var count = 0
-        guard try forEachQueue(places, { count += try $0.purge(queue: queue, states: states) }) else { return 1 }
+        guard forEachQueue(places, { count += try $0.purge(queue: queue, states: states) }) else { return 1 }
         print("deleted \(count) job\(count == 1 ? "" : "s")")
         return 0
-
-    default:
-        throw UsageError("solo queue: unknown action \(action) (stats, list, dead, retry or purge)")
     }
+}
+
+/// `solo queue retry|bury|purge --id`: changes the jobs named, says which were not changed
+/// (no such job, or in a state the change does not take) and exits 1 if any was not.
+private func changeJobs(_ change: JobChange, ids: [Int64], places: [QueueSetting], queue: String?) throws -> Int32 {
+    let action = change == .delete ? "purge" : change.name
+    var before: [Int64: String] = [:]
+    guard forEachQueue(places, { before.merge(try $0.change(change, ids: ids, queue: queue)) { first, _ in first } }) else { return 1 }
+    let place = (queue.map { "queue \($0) in " } ?? "") + places.map(\.location).joined(separator: ", ")
+    var changed = 0
+    for id in ids {
+        guard let state = before[id] else {
+            printError("solo queue \(action): no job \(id) in \(place)")
+            continue
+        }
+        guard change.from.contains(state) else {
+            let running = state == "reserved" ? "; a worker may be running it" : ""
+            printError("solo queue \(action): job \(id) is \(state), left as it is (\(action) takes \(change.from.joined(separator: " or ")) jobs\(running))")
+            continue
+        }
+        changed += 1
+    }
+    let jobs = "job\(changed == 1 ? "" : "s")"
+    switch change {
+    case .retry: print("\(changed) dead \(jobs) back in the queue")
+    case .bury: print("buried \(changed) \(jobs)")
+    case .delete: print("deleted \(changed) \(jobs)")
+    }
+    return changed == ids.count ? 0 : 1
 }
 
 func jobJSON(_ job: JobRecord) -> JSON {
@@ -315,6 +395,9 @@ func waitCommand(_ rest: [String]) throws -> Int32 {
     guard let group = arguments.operands.first, arguments.operands.count == 1 else {
         throw UsageError("solo wait: name one group (solo wait GROUP)")
     }
+    if arguments.flags.contains("json") && !arguments.flags.contains("results") {
+        throw UsageError("solo wait: --json applies to --results only (add --results)")
+    }
     var deadline: Moment? = nil
     if let text = arguments.values["timeout"] {
         do { deadline = Moment.now() + (try Values.duration(text)) } catch { throw UsageError("solo wait: --timeout \(error.message)") }
@@ -341,6 +424,7 @@ func waitCommand(_ rest: [String]) throws -> Int32 {
     let live = FileDescriptor.standardError.isTerminal
     let started = Moment.now()
     var counts = QueueCounts(queue: group)
+    var waited = false
     while true {
         counts = QueueCounts(queue: group)
         for store in stores { counts.add(try store.groupCounts(group)) }
@@ -356,6 +440,7 @@ func waitCommand(_ rest: [String]) throws -> Int32 {
             printError("solo wait: timed out: group \(group) has \(counts.pending) job\(counts.pending == 1 ? "" : "s") left of \(counts.total)")
             return exitTimedOut
         }
+        waited = true
         let wait = max(1, min(pollMilliseconds, deadline.map { $0.millisecondsFrom(Moment.now()) } ?? pollMilliseconds))
         if let watch {
             _ = Poll.wait(watch.descriptor, milliseconds: wait)
@@ -365,8 +450,12 @@ func waitCommand(_ rest: [String]) throws -> Int32 {
         }
     }
     if live { try? FileDescriptor.standardError.writeAll("\r" + Progress.line(counts, elapsed: Moment.now() - started) + "\u{1B}[K\n") }
-    let elapsed = Moment.now() - started
-    printError("group \(group): \(counts.total) job\(counts.total == 1 ? "" : "s"), \(counts.done) done, \(counts.dead) dead, in \(Values.formatElapsed(elapsed))")
+    // The group's own time, from its first job queued to its last finished: not this wait's,
+    // which is nothing for a group that had finished before it began.
+    var span: GroupSpan? = nil
+    for store in stores { if let own = try store.groupSpan(group) { span = own.merged(span) } }
+    let took = span.map { "in " + Values.formatElapsed(.milliseconds($0.last - $0.first)) } ?? (waited ? "in " + Values.formatElapsed(Moment.now() - started) : "already finished")
+    printError("group \(group): \(counts.total) job\(counts.total == 1 ? "" : "s"), \(counts.done) done, \(counts.dead) dead, \(took)")
 
     if arguments.flags.contains("results") {
         // Page by page: a large group's results are never all in memory at once.

@@ -179,11 +179,13 @@ import Testing
         let twoLines = try push([], ["first\nsecond"])
         #expect(twoLines.status == 65 && twoLines.stderr.contains("argument 1 holds a line break"))
         let nothing = try push([])
-        #expect(nothing.status == 2)
-        let store = try JobStore(path: scratch.file("queue.db"), create: false)
-        #expect(try store.counts().isEmpty, "no refused batch left a job behind")
+        #expect(nothing.status == 0 && nothing.stderr.contains("nothing to queue"))
+        let carriageReturn = try push(Array("good\nhalf\rhalf\n".utf8))
+        #expect(carriageReturn.status == 65 && carriageReturn.stderr.contains("line 2 holds a carriage return"))
+        #expect(!scratch.exists("queue.db"), "no refused batch left a job, or even a file, behind")
         let crlf = try push(Array("windows\r\nline\r\n".utf8))
         #expect(crlf.status == 0)
+        let store = try JobStore(path: scratch.file("queue.db"), create: false)
         #expect(try store.jobs(queue: "feed", states: ["ready"], limit: 5).map(\.payload) == ["windows", "line"])
     }
 
@@ -197,11 +199,13 @@ import Testing
         let app = try Database(path: scratch.file("queue.db"), create: false)
         app.setBusyTimeout(milliseconds: 5000)
         try app.execute("INSERT INTO jobs (queue, payload) VALUES ('feed', 'first' || char(10) || 'second')")
+        try app.execute("INSERT INTO jobs (queue, payload) VALUES ('feed', 'one' || char(13) || 'job')")
         try app.execute("INSERT INTO jobs (queue, payload) VALUES ('feed', 'fine')")
         try waitFor("the good job") { handled(scratch).map(\.payload) == ["fine"] }
-        try waitFor("the bad one dead") { (try? JobStore(path: scratch.file("queue.db"), create: false).counts().first?.dead) == 1 }
+        try waitFor("the bad ones dead") { (try? JobStore(path: scratch.file("queue.db"), create: false).counts().first?.dead) == 2 }
         let dead = try JobStore(path: scratch.file("queue.db"), create: false).jobs(queue: "feed", states: ["dead"], limit: 5)
         #expect(dead.first?.error == "its payload holds a line break (a job is one line of text); it was not given to a worker")
+        #expect(dead.last?.error == "its payload holds a carriage return (a job is one line of text, and many line readers end a line there); it was not given to a worker")
         #expect(try supervisor.stop() == 0)
     }
 

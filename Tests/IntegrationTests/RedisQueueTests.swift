@@ -103,7 +103,7 @@ import Testing
         }
         let dead = try queue().jobs(queue: "q", states: ["dead"], group: nil, after: 0, limit: 10)
         #expect(dead.count == 1 && dead[0].error == "timeout (no attempt left: 2 of 2)")
-        #expect(try queue().retryDead(queue: "q", ids: []) == 1)
+        #expect(try queue().retryDead(queue: "q") == 1)
         let (_, again) = try reserve("q", 1)
         #expect(again.first?.attempts == 1, "attempts start over")
         try checkConsistent("q")
@@ -208,9 +208,26 @@ import Testing
             after = last.id
         }
         #expect(results.count == 2500 && Set(results).count == 2500)
+        let span = try #require(try queue().groupSpan("big"), "the group's time, for solo wait")
+        #expect(span.first <= span.last && span.last - span.first < 60_000)
         #expect(try queue().purge(queue: "q", states: ["done"]) == 2500)
         #expect(try queue().counts(of: "q").total == 0)
         try checkConsistent("q")
+    }
+
+    /// An operator's changes by id keep every job in one set and its group's counters in step.
+    @Test func changesByIDKeepTheGroupCountersInStep() throws {
+        try push("q", ["a", "b", "c"], group: "g")
+        try push("q", ["later"], delay: 60_000, group: "g")
+        let (_, held) = try reserve("q", 1)
+        #expect(try queue().change(.bury(reason: "no"), ids: [2, 4, held[0].id], queue: "q") == [2: "ready", 4: "delayed", 1: "reserved"])
+        try checkConsistent("q")
+        #expect(try queue().change(.retry, ids: [2], queue: "q") == [2: "dead"])
+        #expect(try queue().change(.delete, ids: [3, 4, 99], queue: nil) == [3: "ready", 4: "dead"])
+        try checkConsistent("q")
+        let left = try queue().jobs(queue: "q", states: ["ready", "reserved", "dead"], group: "g", after: 0, limit: 10)
+        #expect(left.map { "\($0.id) \($0.state)" } == ["1 reserved", "2 ready"])
+        #expect(try queue().groupCounts("g").total == 2)
     }
 
     /// A push of up to 10,000 jobs is one transaction; a refused one leaves nothing behind.

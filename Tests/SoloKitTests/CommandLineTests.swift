@@ -58,3 +58,25 @@ import Testing
         #expect(throws: UsageError.self) { try Arguments.parse(["a", "b"], command: "run", valued: [], flags: []).configPath(command: "run") }
     }
 }
+
+@Suite struct ActionOptionsTests {
+    let table = ActionOptions(command: "queue", valued: ["id", "state"], defaultAction: "stats", actions: [
+        .init("stats", takes: ["json"]),
+        .init("purge", takes: ["id", "state", "yes"], needsOneOf: ["id", "state"], exclusive: [("id", "state")]),
+    ])
+
+    @Test func anActionTakesOnlyItsOwnOptions() throws {
+        #expect(try table.parse([]).action.name == "stats")
+        let purge = try table.parse(["--yes", "purge", "--id=14"])
+        #expect(purge.action.name == "purge" && purge.arguments.values == ["id": "14"] && purge.arguments.flags == ["yes"])
+        #expect(throws: UsageError("solo queue stats: --id does not apply to stats (it takes --json)")) { try table.parse(["--id", "3"]) }
+        #expect(throws: UsageError("solo queue purge: --json does not apply to purge (it takes --id, --state, --yes)")) {
+            try table.parse(["purge", "--json", "--id", "1"])
+        }
+        #expect(throws: UsageError("solo queue purge: give --id or --state, not both")) { try table.parse(["purge", "--id", "1", "--state", "done"]) }
+        #expect(throws: UsageError("solo queue purge: it needs --id or --state")) { try table.parse(["purge", "--yes"]) }
+        #expect(throws: UsageError("solo queue: unknown action purj (did you mean purge? actions: stats, purge)")) { try table.parse(["purj"]) }
+        #expect(throws: UsageError.self) { try table.parse(["stats", "purge"]) }
+        #expect(throws: UsageError("solo queue: unknown option --all")) { try table.parse(["--all"]) }
+    }
+}

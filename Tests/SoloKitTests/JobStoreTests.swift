@@ -78,7 +78,7 @@ func jobs(_ payloads: String...) -> [NewJob] { payloads.map { NewJob(payload: Ar
         let dead = try store.jobs(queue: "q", states: ["dead"], limit: 10).last
         #expect(dead?.error == "flaky (no attempt left: 2 of 2)" && dead?.payload == "retry")
 
-        #expect(try store.retryDead(queue: "q", ids: []) == 2)
+        #expect(try store.retryDead(queue: "q") == 2)
         #expect(try store.counts().first?.ready == 2)
     }
 
@@ -252,6 +252,7 @@ func jobs(_ payloads: String...) -> [NewJob] { payloads.map { NewJob(payload: Ar
         #expect(Payloads.problem(in: [], maximum: 100) == .empty)
         #expect(Payloads.problem(in: [0x61, 0x00, 0x62], maximum: 100) == .nulByte)
         #expect(Payloads.problem(in: Array("two\nlines".utf8), maximum: 100) == .newline)
+        #expect(Payloads.problem(in: Array("one\rtwo".utf8), maximum: 100) == .carriageReturn, "line readers split a job at a bare CR")
         #expect(Payloads.problem(in: [0x61, 0xff, 0x62], maximum: 100) == .invalidUTF8)
         #expect(Payloads.problem(in: [0xc3], maximum: 100) == .invalidUTF8)
         #expect(Payloads.problem(in: Array(repeating: 0x61, count: 101), maximum: 100) == .tooLong(maximum: 100))

@@ -141,14 +141,16 @@ import Testing
     @Test func readsAReservation() throws {
         let reply = RESPValue.array([.integer(3), .integer(1), .integer(2), .integer(0), .integer(1500),
                                      .integer(7), .bulk(Array("job".utf8)), .bulk(Array("5".utf8)), .integer(2), .bulk([]), .bulk(Array("g".utf8)),
-                                     .integer(8), .bulk([0x66, 0x0A]), .bulk(Array("-1".utf8)), .integer(1), .bulk(Array("3".utf8)), .bulk([])])
+                                     .integer(8), .bulk([0x66, 0x0A]), .bulk(Array("-1".utf8)), .integer(1), .bulk(Array("3".utf8)), .bulk([]),
+                                     .integer(9), .bulk([0x66, 0x0D, 0x67]), .bulk(Array("0".utf8)), .integer(1), .bulk([]), .bulk([])])
         let (summary, jobs) = try #require(RedisReplies.reserved(reply, queue: "q"))
         #expect(summary.counts.ready == 3 && summary.counts.delayed == 1 && summary.counts.reserved == 2)
         #expect(summary.nextDelayedIn == .milliseconds(1500))
-        #expect(jobs.count == 2)
+        #expect(jobs.count == 3)
         #expect(jobs[0] == ReservedJob(id: 7, payload: "job", priority: 5, attempts: 2, maxAttempts: nil, group: "g", backend: .redis))
         #expect(jobs[1].maxAttempts == 3 && jobs[1].group == nil && jobs[1].priority == -1)
         #expect(jobs[1].payloadProblem == .newline, "a payload another program pushed with a line break is caught")
+        #expect(jobs[2].payloadProblem == .carriageReturn, "and one with a bare carriage return")
         #expect(RedisReplies.reserved(.array([.integer(1)]), queue: "q").map { _ in true } == nil)
         #expect(RedisSummary.parse([.integer(0), .integer(0), .integer(0), .integer(0), .integer(-1)], queue: "q")?.nextDelayedIn == nil)
     }

@@ -15,6 +15,12 @@ public struct QueueError: Error, CustomStringConvertible, Equatable {
         self.message = message
     }
 
+    /// A queue file this user may not even look for (a directory on its path denies it): an
+    /// error, never taken for a queue with no job.
+    public static func unreachable(_ path: String, _ error: Errno) -> QueueError {
+        QueueError(.unavailable, "\(path): \(error) (uid \(getuid())); run this as the user the supervisor runs as, or as root, or give this user access to the directories of that path")
+    }
+
     init(_ error: DatabaseError, path: String) {
         let primary = error.primary
         if error.isBusy {
@@ -149,7 +155,9 @@ public final class JobStore {
     public init(path: String, create: Bool, durable: Bool = false, busyTimeout: Int32 = 0, openTimeout: Int32 = 1000,
                 cacheMiB: Int = 16) throws(QueueError) {
         self.path = path
-        if !create && !Files.exists(path) {
+        let present: Bool
+        do { present = try Files.isPresent(path) } catch { throw QueueError.unreachable(path, error) }
+        if !create && !present {
             throw QueueError(.unavailable, "\(path): no such queue file (it is made by solo run or solo push)")
         }
         if create { try? Files.makeDirectories(Path.directory(of: path), mode: 0o750) }
@@ -600,18 +608,55 @@ public final class JobStore {
         }
     }
 
-    /// Dead jobs back to ready with their attempts reset; returns how many.
+    /// What a dead job becomes when it is retried: ready at once, its attempts and error gone.
+    private static let revived = "state = 'ready', attempts = 0, run_at = 0, error = NULL, finished_at = NULL"
+
+    /// Every dead job (of `queue`) back to ready with its attempts reset; returns how many.
     @discardableResult
-    public func retryDead(queue: String?, ids: [Int64]) throws(QueueError) -> Int {
+    public func retryDead(queue: String?) throws(QueueError) -> Int {
+        try run { () throws(DatabaseError) in
+            var sql = "UPDATE jobs SET \(Self.revived) WHERE state = 'dead'"
+            var values: [SQLValue] = []
+            if let queue { sql += " AND queue = ?"; values.append(.text(queue)) }
+            try database.prepare(sql).run(values)
+            return database.changes
+        }
+    }
+
+    /// See `JobQueue.change`: one transaction, each job looked at and changed under the lock.
+    public func change(_ change: JobChange, ids: [Int64], queue: String?) throws(QueueError) -> [Int64: String] {
         try run { () throws(DatabaseError) in
             try database.transaction { () throws(DatabaseError) in
-                var sql = "UPDATE jobs SET state = 'ready', attempts = 0, run_at = 0, error = NULL, finished_at = NULL WHERE state = 'dead'"
-                var values: [SQLValue] = []
-                if let queue { sql += " AND queue = ?"; values.append(.text(queue)) }
-                if !ids.isEmpty { sql += " AND id IN (\(ids.map(String.init).joined(separator: ", ")))" }
-                try database.prepare(sql).run(values)
-                return database.changes
+                let look = try statement("SELECT state FROM jobs WHERE id = ?1 AND (?2 IS NULL OR queue = ?2)")
+                var before: [Int64: String] = [:]
+                for id in ids {
+                    try look.bind([.integer(id), .optional(queue)])
+                    let state = try look.step() ? look.text(0) : nil
+                    look.reset()
+                    guard let state else { continue }
+                    before[id] = state
+                    guard change.from.contains(state) else { continue }
+                    switch change {
+                    case .retry: try statement("UPDATE jobs SET \(Self.revived) WHERE id = ?").run([.integer(id)])
+                    case .bury(let reason):
+                        try statement("UPDATE jobs SET state = 'dead', error = ?, finished_at = ? WHERE id = ?")
+                            .run([.text(reason), .integer(Self.now()), .integer(id)])
+                    case .delete: try statement("DELETE FROM jobs WHERE id = ?").run([.integer(id)])
+                    }
+                }
+                return before
             }
+        }
+    }
+
+    /// One query over the group's jobs (see `JobQueue.groupSpan`).
+    public func groupSpan(_ group: String) throws(QueueError) -> GroupSpan? {
+        try run { () throws(DatabaseError) in
+            let query = try statement("SELECT min(created_at), max(finished_at) FROM jobs WHERE grp = ? AND state IN ('done', 'dead')")
+            try query.bind([.text(group)])
+            defer { query.reset() }
+            guard try query.step(), !query.isNull(0), !query.isNull(1) else { return nil }
+            return GroupSpan(first: query.int64(0), last: query.int64(1))
         }
     }
 

@@ -159,13 +159,9 @@ public final class RedisQueue: JobQueue {
         return records
     }
 
-    public func retryDead(queue: String?, ids: [Int64]) throws(QueueError) -> Int {
+    public func retryDead(queue: String?) throws(QueueError) -> Int {
         var total = 0
         for name in try queues(queue) {
-            if !ids.isEmpty {
-                total += Int(try evaluate(RedisScripts.retryDead, queue: name, ["0"] + ids.map(String.init)).integer ?? 0)
-                continue
-            }
             while true {
                 let n = Int(try evaluate(RedisScripts.retryDead, queue: name, ["1000"]).integer ?? 0)
                 total += n
@@ -173,6 +169,40 @@ public final class RedisQueue: JobQueue {
             }
         }
         return total
+    }
+
+    /// Ids are per queue here: without `queue`, each id is looked for in every queue, and one
+    /// found in several is an error (which job was meant?).
+    public func change(_ change: JobChange, ids: [Int64], queue: String?) throws(QueueError) -> [Int64: String] {
+        var idsOf: [(String, [Int64])] = []
+        if let queue {
+            idsOf = [(queue, ids)]
+        } else {
+            let names = try queueNames()
+            var found: [Int64: [String]] = [:]
+            for name in names {
+                let states = try pipeline(ids.map { RedisCommand("HGET", "\(RedisScripts.prefix(name)):job:\($0)", "state") })
+                for (id, state) in zip(ids, states) where state.string != nil { found[id, default: []].append(name) }
+            }
+            if let (id, places) = found.first(where: { $0.value.count > 1 }) {
+                throw QueueError(.unavailable, "\(location): job \(id) is in queues \(places.joined(separator: ", ")); say which with --queue")
+            }
+            for name in names {
+                let mine = ids.filter { found[$0] == [name] }
+                if !mine.isEmpty { idsOf.append((name, mine)) }
+            }
+        }
+        var before: [Int64: String] = [:]
+        var reason = ""
+        if case .bury(let text) = change { reason = text }
+        for (name, mine) in idsOf {
+            let reply = try evaluate(RedisScripts.change, queue: name,
+                                     [change.name, reason, change.from.joined(separator: ",")] + mine.map(String.init))
+            for (id, state) in zip(mine, reply.elements ?? []) {
+                if let state = state.string, !state.isEmpty { before[id] = state }
+            }
+        }
+        return before
     }
 
     public func purge(queue: String?, states: [String]) throws(QueueError) -> Int {

@@ -102,6 +102,23 @@ public enum RedisScripts {
             for i = 1, #raw do new_job(last - #raw + i, raw[i], 0, t, 0, '', nil) end
             redis.call('SADD', 'solo:queues', queue)
         end
+        -- a dead job (out of its set already) back to ready, its attempts and error gone
+        local function revive(id, key)
+            redis.call('HSET', key, 'attempts', 0, 'run_at', 0)
+            redis.call('HDEL', key, 'error', 'finished_at')
+            to_ready(id, key, redis.call('HGET', key, 'grp'), 'dead')
+        end
+        local function delete_job(m, state)
+            local key = job(tonumber(m))
+            local grp = redis.call('HGET', key, 'grp')
+            redis.call('DEL', key)
+            redis.call('ZREM', P .. ':' .. state, m)
+            if grp then
+                redis.call('ZREM', P .. ':group:' .. grp .. ':jobs', m)
+                count_group(grp, state, nil)
+                drop_group_if_empty(grp)
+            end
+        end
 
         """#
 
@@ -380,22 +397,14 @@ public enum RedisScripts {
         return out
         """#)
 
-    /// ARGV: limit, then ids (none: any). Dead jobs back to ready with their attempts reset.
-    /// Returns how many.
+    /// ARGV: limit. Up to `limit` dead jobs back to ready with their attempts reset. Returns
+    /// how many.
     public static let retryDead = script(#"""
-        local ids = {}
-        if #ARGV > 1 then for i = 2, #ARGV do ids[#ids + 1] = member(tonumber(ARGV[i])) end
-        else ids = redis.call('ZRANGE', P .. ':dead', 0, tonumber(ARGV[1]) - 1) end
         local n = 0
-        for _, m in ipairs(ids) do
-            if redis.call('ZREM', P .. ':dead', m) == 1 then
-                local id = tonumber(m)
-                local key = job(id)
-                redis.call('HSET', key, 'attempts', 0, 'run_at', 0)
-                redis.call('HDEL', key, 'error', 'finished_at')
-                to_ready(id, key, redis.call('HGET', key, 'grp'), 'dead')
-                n = n + 1
-            end
+        for _, m in ipairs(redis.call('ZRANGE', P .. ':dead', 0, tonumber(ARGV[1]) - 1)) do
+            redis.call('ZREM', P .. ':dead', m)
+            revive(tonumber(m), job(tonumber(m)))
+            n = n + 1
         end
         if n > 0 then redis.call('PUBLISH', P .. ':wake', '') end
         return n
@@ -411,18 +420,40 @@ public enum RedisScripts {
             redis.call('DEL', P .. ':inbox')
         end
         for _, m in ipairs(redis.call('ZRANGE', P .. ':' .. state, 0, tonumber(ARGV[2]) - 1)) do
-            local key = job(tonumber(m))
-            local grp = redis.call('HGET', key, 'grp')
-            redis.call('DEL', key)
-            redis.call('ZREM', P .. ':' .. state, m)
-            if grp then
-                redis.call('ZREM', P .. ':group:' .. grp .. ':jobs', m)
-                count_group(grp, state, nil)
-                drop_group_if_empty(grp)
-            end
+            delete_job(m, state)
             n = n + 1
         end
         return n
+        """#)
+
+    /// ARGV: change (retry, bury or delete), the error of a buried job, the states the change
+    /// takes (comma-separated: JobChange.from), then ids. Changes each job that is in one of
+    /// those states; returns the state of each id before ('' for no such job).
+    public static let change = script(#"""
+        local t = now_ms()
+        local takes = {}
+        for s in string.gmatch(ARGV[3], '[^,]+') do takes[s] = true end
+        local out = {}
+        for i = 4, #ARGV do
+            local id = tonumber(ARGV[i])
+            local key = job(id)
+            local m = member(id)
+            local state = redis.call('HGET', key, 'state') or ''
+            out[#out + 1] = state
+            if takes[state] then
+                if ARGV[1] == 'retry' then
+                    redis.call('ZREM', P .. ':dead', m)
+                    revive(id, key)
+                    redis.call('PUBLISH', P .. ':wake', '')
+                elseif ARGV[1] == 'bury' then
+                    redis.call('ZREM', P .. ':' .. state, m)
+                    to_dead(id, key, redis.call('HGET', key, 'grp'), state, ARGV[2], t)
+                elseif ARGV[1] == 'delete' then
+                    delete_job(m, state)
+                end
+            end
+        end
+        return out
         """#)
 
     // MARK: - the fleet lock (KEYS: the lock's key, its fence counter; not queue scripts)

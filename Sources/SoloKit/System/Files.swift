@@ -73,6 +73,15 @@ public enum Files {
 
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
+    /// Whether `path` exists, where not being allowed to look is an error, not an absence
+    /// (EACCES on a directory of the path): a queue file nobody may see is not a missing one.
+    public static func isPresent(_ path: String) throws(Errno) -> Bool {
+        guard access(path, F_OK) != 0 else { return true }
+        let error = Errno.current
+        if error == .noSuchFile || error.rawValue == ENOTDIR { return false }
+        throw error
+    }
+
     /// Whether this process holds open the very file now at `path` (same device and inode,
     /// whatever name the descriptor shows: symlinks are resolved there, not in `path`).
     public static func isHeldOpen(_ path: String) -> Bool {
