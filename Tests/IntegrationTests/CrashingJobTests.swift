@@ -9,13 +9,15 @@ import Testing
     let control = ControlTests()
 
     /// A Python feed worker like etc/workers/feed-worker.py: a job starting with "bad" makes
-    /// it exit(1) while holding it.
+    /// it exit(1) while holding it, after noting when in `poisoned`.
     static let poisonedWorker = """
-        import os, sys
+        import os, sys, time
         solo = os.fdopen(int(os.environ["SOLO_FD"]), "w", buffering=1)
         solo.write("ready\\n")
         for line in sys.stdin:
             if line.startswith("bad"):
+                with open("poisoned", "a") as f:
+                    f.write(line.strip() + " " + str(time.monotonic_ns()) + "\\n")
                 sys.exit(1)
             solo.write("ok\\n")
         """
@@ -50,6 +52,16 @@ import Testing
         for record in records {
             #expect((record["payload"] as? String)?.hasPrefix("bad") == true)
             #expect(record["error"] as? String == "its worker exited (exit status 1) while running it (no attempt left: 3 of 3)", "\(record)")
+        }
+        // A bad job is not handed out again at once: its retry delay (1s, then 2s, give or take
+        // a fifth) passes between its attempts.
+        let tries = Dictionary(grouping: scratch.read("work/poisoned").split(separator: "\n").map { $0.split(separator: " ") },
+                               by: { String($0[0]) }).mapValues { $0.map { Int64($0[1])! } }
+        #expect(tries.count == 15 && tries.values.allSatisfy { $0.count == 3 }, "\(tries)")
+        for (job, times) in tries {
+            for (earlier, later) in zip(times, times.dropFirst()) {
+                #expect(later - earlier >= 750_000_000, "\(job) came back after \((later - earlier) / 1_000_000) ms")
+            }
         }
         #expect(supervisor.lines(containing: "restarting in").isEmpty, "no slot backed off")
         #expect(supervisor.lines(containing: "holding job").count == 45, "each bad job killed three workers")
