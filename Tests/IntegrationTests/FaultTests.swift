@@ -51,7 +51,7 @@ func cpuSeconds(_ pid: pid_t) -> Double {
         let json = try control.status(scratch)
         for pool in ["garbage", "hugeline", "closer"] {
             let lastExit = control.workers(json, pool).compactMap { $0["last_exit"]?.stringValue }.first ?? ""
-            #expect(lastExit.hasPrefix("stopped for breaking the fd 3 protocol"), "\(pool): \(lastExit)")
+            #expect(lastExit.hasPrefix("stopped: broke the fd 3 protocol: "), "\(pool): \(lastExit)")
         }
         #expect(control.workers(json, "flood").first?["state"]?.stringValue == "ready")
         let rss = residentBytes(supervisor.pid)
@@ -74,7 +74,7 @@ func cpuSeconds(_ pid: pid_t) -> Double {
         let elapsed = Date().timeIntervalSince(began)
         #expect(used / elapsed < 0.05, "solo used \(used) s of CPU in \(elapsed) s of a crash loop")
         let slot = try #require(control.workers(try control.status(scratch), "crasher").first)
-        #expect(slot["last_exit"]?.stringValue == "exit status 3")
+        #expect(slot["last_exit"]?.stringValue == "crashed: exit status 3")
         #expect((slot["restarts"]?.intValue ?? 0) >= 4)
         #expect(slot["state"]?.stringValue == "backoff" || slot["state"]?.stringValue == "ready")
         #expect(supervisor.lines(containing: ": cannot connect to the database").first?.contains(" crasher[0] ") == true, "the worker's own words are in the log")

@@ -64,7 +64,8 @@ import Testing
         #expect(w.handle(.timeout, now: t0 + .seconds(32), policy: policy()) == [.signal(SIGKILL)])
         #expect(w.state == .stopping)
         _ = w.handle(.exited(.signaled(SIGKILL)), now: t0 + .seconds(32), policy: policy())
-        #expect(w.state == .exited && w.exitWasPlanned)
+        #expect(w.state == .exited && w.ending.wasPlanned)
+        #expect(w.ending.lastExit == "recycled: jobs (signal KILL)")
     }
 
     @Test func memoryLimitIsGracefulAndMemoryKillIsNot() {
@@ -76,13 +77,19 @@ import Testing
         #expect(soft.retireReason == .memory(bytes: 150, limit: 100))
         // A draining worker that keeps growing is killed at the hard limit.
         #expect(soft.handle(.memory(250, own: 250), now: t0, policy: limits).contains(.signal(SIGKILL)))
+        _ = soft.handle(.exited(.signaled(SIGKILL)), now: t0, policy: limits)
+        #expect(soft.ending.lastExit == "killed: memory_kill (signal KILL)")
+        let recycled = worker()
+        _ = recycled.handle(.memory(150, own: 150), now: t0, policy: limits)
+        _ = recycled.handle(.exited(.exited(0)), now: t0, policy: limits)
+        #expect(recycled.ending.lastExit == "recycled: memory (exit status 0)", "not the exit status alone")
 
         let hard = worker()
         let kill = hard.handle(.memory(300, own: 300), now: t0, policy: limits)
         #expect(kill.contains(.signal(SIGKILL)) && !kill.contains(.replace))
         #expect(hard.killedForMemory == 300)
         _ = hard.handle(.exited(.signaled(SIGKILL)), now: t0, policy: limits)
-        #expect(!hard.exitWasPlanned, "a memory kill counts toward back-off")
+        #expect(!hard.ending.wasPlanned && hard.ending.blamesWorker, "a memory kill before any job counts toward back-off")
     }
 
     @Test func memoryIsCheckedAfterEveryOutcomeWithTheTreeOfTheLastSample() {
@@ -133,7 +140,8 @@ import Testing
         #expect(!actions.contains(.replace), "no replacement while it leaves: its slot backs off")
         #expect(w.invalidLines == 10 && w.jobsDone == 0 && w.isLeaving)
         _ = w.handle(.exited(.exited(0)), now: t0, policy: policy())
-        #expect(!w.exitWasPlanned, "counted as a failure, so a worker that is broken from the start backs off")
+        #expect(!w.ending.wasPlanned && w.ending.blamesWorker, "counted as a failure, so a worker that is broken from the start backs off")
+        #expect(w.ending.lastExit == "stopped: broke the fd 3 protocol: 3 invalid lines on fd 3 (exit status 0)")
     }
 
     @Test func aLineOverTheLimitStopsTheWorkerAtOnce() {
@@ -149,7 +157,7 @@ import Testing
         _ = w.handle(.message(.ok(nil)), now: t0, policy: policy())
         #expect(w.handle(.finalMessage(.ok(nil)), now: t0, policy: policy()).isEmpty, "no recycle, no signal to a reaped pid")
         _ = w.handle(.exited(.exited(0)), now: t0, policy: policy())
-        #expect(w.jobsDone == 2 && w.exitWasPlanned && w.retireReason == nil)
+        #expect(w.jobsDone == 2 && w.ending.wasPlanned && w.retireReason == nil)
     }
 
     @Test func aLadderClimbsStepByStep() {
@@ -165,12 +173,14 @@ import Testing
         let w = worker(jobLimit: 10)
         _ = w.handle(.message(.ok(nil)), now: t0, policy: policy())
         _ = w.handle(.exited(.exited(1)), now: t0, policy: policy())
-        #expect(!w.exitWasPlanned)
+        #expect(!w.ending.wasPlanned && w.ending.lastExit == "crashed: exit status 1")
+        #expect(!w.ending.blamesWorker, "it got through a job: not a broken start, so no back-off")
         #expect(w.handle(.message(.ok(nil)), now: t0, policy: policy()).isEmpty, "an exited worker ignores events")
 
         let selfRecycled = worker(jobLimit: 1)
         _ = selfRecycled.handle(.exited(.exited(0)), now: t0, policy: policy())
-        #expect(!selfRecycled.exitWasPlanned)
+        #expect(!selfRecycled.ending.wasPlanned && selfRecycled.ending.blamesWorker)
+        #expect(selfRecycled.ending.lastExit == "exited unasked: exit status 0")
     }
 }
 
@@ -244,7 +254,7 @@ import Testing
         #expect(logs[1].contains("restarting in 1"), "\(logs[1])")
         #expect(logs[3].contains("(4 quick deaths in a row)"))
         #expect(pool.slots[0].restarts == 4)
-        #expect(pool.slots[0].lastExit == "exit status 3")
+        #expect(pool.slots[0].lastExit == "crashed: exit status 3")
     }
 
     @Test func spawnFailuresWaitAtLeastTheMinimum() {
@@ -359,7 +369,7 @@ import Testing
         let dying = readyWorker()
         _ = dying.handle(.controlClosed, now: t0, policy: feedPolicy())
         _ = dying.handle(.exited(.signaled(SIGSEGV)), now: t0 + .milliseconds(5), policy: feedPolicy())
-        #expect(dying.retireReason == nil && !dying.exitWasPlanned, "a crash, not a protocol error")
+        #expect(dying.retireReason == nil && !dying.ending.wasPlanned, "a crash, not a protocol error")
 
         let retired = readyWorker()
         _ = retired.handle(.controlClosed, now: t0, policy: feedPolicy())
@@ -380,7 +390,8 @@ import Testing
         #expect(actions.contains(.signal(SIGKILL)) && w.jobTimedOut)
         _ = w.handle(.exited(.signaled(SIGKILL)), now: t0 + .seconds(60), policy: feedPolicy())
         #expect(w.job == job, "the pool retries the job it held")
-        #expect(w.exitWasPlanned, "no back-off for the slot: the job was slow, not the worker")
+        #expect(w.ending.wasPlanned && !w.ending.blamesWorker, "no back-off for the slot: the job was slow, not the worker")
+        #expect(w.ending.lastExit == "killed: job_timeout (signal KILL)")
     }
 
     @Test func thePoolRetriesTheJobOfAWorkerThatDied() {
@@ -398,6 +409,75 @@ import Testing
         #expect(job == held && error.contains("exited (exit status 255) while running it"))
         #expect(delay >= .milliseconds(3200) && delay <= .milliseconds(4800), "third attempt: 1s doubled twice, give or take a fifth")
         #expect(pool.retryDelay(after: 20, using: &random) <= .seconds(8) + .milliseconds(1600))
+    }
+
+    @Test func aWorkerThatDiesHoldingAJobRestartsAtOnceAndTheJobWaitsItsRetryDelay() {
+        var random = SplitMix64(state: 25)
+        let pool = readyFeedPool(using: &random) {
+            $0.workers = 1
+            $0.maxAttempts = 3
+            $0.retryDelay = .seconds(1)...(.seconds(1))
+            $0.backoffMin = .seconds(1)
+        }
+        var now = t0
+        var id: UInt64 = 1
+        // Three poison jobs in a row, each in the hands of a fresh worker: the jobs are blamed.
+        for attempt in 1...3 {
+            let poison = ReservedJob(id: Int64(10 + attempt), payload: "x", priority: 0, attempts: attempt, maxAttempts: nil, group: nil)
+            _ = pool.handle(id, .assigned(poison), now: now, using: &random)
+            now = now + .milliseconds(20)
+            let commands = pool.handle(id, .exited(.exited(1)), now: now, using: &random)
+            guard case .finish(poison, .retry(_, let delay)) = commands.first else { Issue.record("\(commands)"); return }
+            #expect(delay >= .milliseconds(800), "the job waits its retry delay before it is handed out again")
+            let log = commands.compactMap { if case .log(let line) = $0 { return line }; return nil }.first ?? ""
+            #expect(log.contains("died: exit status 1 after 20ms, 0 jobs, holding job \(10 + attempt) (attempt \(attempt) of 3: "), "\(log)")
+            #expect(log.contains(attempt == 3 ? "no attempt left: dead); restarting now" : "back in "), "\(log)")
+            #expect(pool.slots[0].restartAt == nil && pool.slots[0].backoff.failures == 0, "no back-off")
+            #expect(pool.slots[0].lastExit == "crashed: exit status 1")
+            guard case .spawn(let order) = pool.reconcile(now: now, using: &random).first else { Issue.record("no prompt restart"); return }
+            id += 1
+            pool.spawned(order, id: id, pid: pid_t(1000 + id), now: now)
+            _ = pool.handle(id, .message(.ready), now: now, using: &random)
+        }
+        #expect(pool.slots[0].restarts == 3)
+        // A worker that dies at boot, holding nothing, still backs off from its second death.
+        _ = pool.handle(id, .exited(.exited(1)), now: now, using: &random)
+        #expect(pool.slots[0].restartAt == nil, "the first death restarts at once")
+        guard case .spawn(let order) = pool.reconcile(now: now, using: &random).first else { Issue.record("no restart"); return }
+        pool.spawned(order, id: id + 1, pid: 2000, now: now)
+        _ = pool.handle(id + 1, .exited(.exited(1)), now: now + .milliseconds(5), using: &random)
+        #expect(pool.slots[0].restartAt.map { $0 >= now + .seconds(1) } == true, "a broken start backs off")
+    }
+
+    @Test func lastExitSaysHowTheSlotsLastWorkerEnded() {
+        var random = SplitMix64(state: 26)
+        let pool = readyFeedPool(using: &random) { $0.workers = 1; $0.memoryLimit = 100 }
+        _ = pool.handle(1, .assigned(job), now: t0, using: &random)
+        _ = pool.handle(1, .exited(.exited(1)), now: t0 + .seconds(1), using: &random)
+        #expect(pool.slots[0].lastExit == "crashed: exit status 1")
+        guard case .spawn(let order) = pool.reconcile(now: t0 + .seconds(1), using: &random).first else { Issue.record("no restart"); return }
+        pool.spawned(order, id: 2, pid: 1002, now: t0 + .seconds(1))
+        _ = pool.handle(2, .message(.ready), now: t0 + .seconds(1), using: &random)
+        // A memory recycle: the replacement takes the slot, then the old worker exits 0.
+        #expect(pool.handle(2, .memory(150), now: t0 + .seconds(2), using: &random).contains(.closeInput(worker: 2)))
+        guard case .spawn(let next) = pool.reconcile(now: t0 + .seconds(2), using: &random).first else { Issue.record("no replacement"); return }
+        pool.spawned(next, id: 3, pid: 1003, now: t0 + .seconds(2))
+        _ = pool.handle(2, .exited(.exited(0)), now: t0 + .seconds(3), using: &random)
+        #expect(pool.slots[0].lastExit == "recycled: memory (exit status 0)", "not the crash before it")
+    }
+
+    @Test func aWorkerThatPrintsItsOutcomeIsToldOnceWhereOutcomesGo() {
+        #expect(WorkerMessage.outcomeWord(printed: Array("ok".utf8)) == "ok")
+        #expect(WorkerMessage.outcomeWord(printed: Array("fail\r".utf8)) == "fail")
+        #expect(WorkerMessage.outcomeWord(printed: Array("ok, sending mail".utf8)) == nil)
+        #expect(WorkerMessage.outcomeWord(printed: Array("ready".utf8)) == nil)
+        let w = readyWorker()
+        #expect(w.handle(.printedOutcome("ok"), now: t0, policy: feedPolicy()).isEmpty, "no job in hand: not an answer")
+        _ = w.handle(.assigned(job), now: t0, policy: feedPolicy())
+        #expect(w.handle(.printedOutcome("ok"), now: t0, policy: feedPolicy())
+                == [.log("worker 0 (pid 4242) printed 'ok' on stdout or stderr; outcomes go to fd 3 ($SOLO_FD)")])
+        #expect(w.handle(.printedOutcome("ok"), now: t0, policy: feedPolicy()).isEmpty, "once per worker")
+        #expect(w.state == .busy && w.job == job, "the job still waits for its outcome")
     }
 
     @Test func thePoolCountsStartsExitsOutcomesAndDurations() {
@@ -482,6 +562,31 @@ import Testing
         #expect(pool.reconcile(now: t0, using: &random).isEmpty, "a stopped pool starts nothing")
         pool.resume()
         #expect(pool.reconcile(now: t0, using: &random).count == 2)
+    }
+
+    @Test func startAndRestartEndABackoff() {
+        var (pool, random, nextID) = runningPool(workers: 1)
+        let t1 = t0 + .seconds(20)
+        // Workers that die at boot: the slot backs off from the second death.
+        var id: UInt64 = 1
+        for _ in 0..<3 {
+            _ = pool.handle(id, .exited(.exited(1)), now: t1, using: &random)
+            guard case .spawn(let order) = pool.reconcile(now: t1, using: &random).first else { break }
+            pool.spawned(order, id: nextID, pid: pid_t(1000 + nextID), now: t1)
+            id = nextID
+            nextID += 1
+        }
+        #expect(pool.slots[0].restartAt != nil && pool.reconcile(now: t1, using: &random).isEmpty, "backing off")
+        _ = pool.restartRolling(now: t1, using: &random)
+        #expect(pool.slots[0].restartAt == nil && pool.slots[0].backoff.failures == 0)
+        #expect(pool.reconcile(now: t1, using: &random).count == 1, "solo restart starts the slot at once")
+
+        let (stopped, _, _) = runningPool(workers: 1)
+        _ = stopped.handle(1, .exited(.exited(1)), now: t1, using: &random)
+        _ = stopped.pause(now: t1, using: &random)
+        stopped.resume()
+        #expect(stopped.slots[0].backoff.failures == 0, "solo start: a crash before the stop is forgotten")
+        #expect(stopped.reconcile(now: t1, using: &random).count == 1)
     }
 
     @Test func aRollingRestartReplacesOneWorkerAtATime() {

@@ -1,12 +1,13 @@
-/// Restart back-off for one worker slot: the first unplanned death restarts at once, each
-/// further quick death doubles the wait from `minimum` up to `maximum` (with up to 10% jitter,
-/// so a pool whose workers all die of the same cause does not restart in lock-step). A worker
-/// that stayed up for `reset` starts the count afresh. It never gives up.
+/// Restart back-off for one worker slot: the first death that blames the worker (see
+/// `WorkerEnding.blamesWorker`) restarts at once, each further quick one doubles the wait from
+/// `minimum` up to `maximum` (with up to 10% jitter, so a pool whose workers all die of the same
+/// cause does not restart in lock-step). A worker that stayed up for `reset`, or left in any
+/// other way, starts the count afresh. It never gives up.
 public struct Backoff: Equatable, Sendable {
     public let minimum: Duration
     public let maximum: Duration
     public let reset: Duration
-    /// Unplanned deaths in a row, each before `reset` had passed.
+    /// Deaths that blame the worker in a row, each before `reset` had passed.
     public private(set) var failures = 0
 
     public init(minimum: Duration, maximum: Duration, reset: Duration) {
@@ -16,8 +17,8 @@ public struct Backoff: Equatable, Sendable {
     }
 
     /// Records an exit and returns how long to wait before the next start.
-    public mutating func delay(afterExitWith uptime: Duration, planned: Bool, using random: inout some RandomNumberGenerator) -> Duration {
-        if planned {
+    public mutating func delay(afterExitWith uptime: Duration, workerAtFault: Bool, using random: inout some RandomNumberGenerator) -> Duration {
+        if !workerAtFault {
             failures = 0
             return .zero
         }
@@ -30,4 +31,7 @@ public struct Backoff: Equatable, Sendable {
         let jitter = Int64.random(in: 0...max(0, ns / 10), using: &random)
         return .nanoseconds(min(ns + jitter, maximum.nanoseconds))
     }
+
+    /// Starts the count afresh: `solo start` and `solo restart` mean "try now".
+    public mutating func forget() { failures = 0 }
 }

@@ -167,8 +167,19 @@ public final class Pool {
         standingBy = false
     }
 
+    /// `solo start`: the pool runs again, and its slots try at once.
     public func resume() {
         paused = false
+        forgetBackoff()
+    }
+
+    /// `solo start` and `solo restart` mean "try now" (after a fixed deploy, say): no slot
+    /// waits out a back-off that the workers before earned.
+    private func forgetBackoff() {
+        for index in slots.indices {
+            slots[index].restartAt = nil
+            slots[index].backoff.forget()
+        }
     }
 
     /// A reload brought back a pool that a reload before had removed, while its workers were
@@ -202,8 +213,9 @@ public final class Pool {
     }
 
     /// Replaces every worker, one at a time: each new worker must be ready before the next old
-    /// one is asked to drain, so capacity never drops to zero.
+    /// one is asked to drain, so capacity never drops to zero. Slots in back-off start at once.
     public func restartRolling(now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
+        forgetBackoff()
         rolling = slots.compactMap(\.current).filter { workers[$0]?.isLeaving == false }
         rollingSlot = nil
         return advanceRollingRestart(now: now, using: &random)
@@ -296,9 +308,9 @@ public final class Pool {
     /// A worker that could not start counts as a death at once: the slot backs off.
     public func spawnFailed(_ order: SpawnOrder, error: String, now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
         counters.failedToStart()
-        let delay = slots[order.slot].backoff.delay(afterExitWith: .zero, planned: false, using: &random)
+        let delay = slots[order.slot].backoff.delay(afterExitWith: .zero, workerAtFault: true, using: &random)
         slots[order.slot].restartAt = now + max(delay, config.backoffMin)
-        slots[order.slot].lastExit = error
+        slots[order.slot].lastExit = "cannot start: \(error)"
         let wait = Values.formatElapsed(max(delay, config.backoffMin))
         return [.log("worker \(order.slot) cannot start: \(error) (retrying in \(wait))")]
     }
@@ -389,24 +401,35 @@ public final class Pool {
     private func exited(_ worker: Worker, now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
         workers[worker.id] = nil
         counters.exited(worker)
-        // A worker that dies with a job in hand has not finished it: at least once means again.
+        // A worker that dies with a job in hand has not finished it: at least once means again,
+        // after its retry delay, so that a job that kills its worker does not come straight back.
         var lost: [PoolCommand] = []
+        var held = ""
         if let job = worker.job {
             let why = worker.jobTimedOut
                 ? "it ran over job_timeout (\(config.jobTimeout.map(Values.formatDuration) ?? "none")) and its worker was killed"
                 : "its worker exited (\(worker.exitStatus?.description ?? "unknown")) while running it"
-            lost.append(.finish(job, .retry(error: why, delay: retryDelay(after: job.attempts, using: &random))))
+            let delay = retryDelay(after: job.attempts, using: &random)
+            lost.append(.finish(job, .retry(error: why, delay: delay)))
+            let limit = job.maxAttempts ?? config.maxAttempts
+            let fate = job.attempts >= limit ? "no attempt left: dead" : "back in \(Values.formatElapsed(delay))"
+            held = ", holding job \(job.id) (attempt \(job.attempts) of \(limit): \(fate))"
         }
-        return lost + exitLog(worker, now: now, using: &random)
+        return lost + scheduleRestart(after: worker, holding: held, now: now, using: &random)
     }
 
-    private func exitLog(_ worker: Worker, now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
-        let status = worker.exitStatus ?? .exited(-1)
+    /// Records how the slot's worker ended (LAST EXIT), decides when the slot starts the next
+    /// one (at once, or after a back-off when the death blames the worker), and says so.
+    private func scheduleRestart(after worker: Worker, holding held: String, now: Moment,
+                                 using random: inout some RandomNumberGenerator) -> [PoolCommand] {
+        let ending = worker.ending
+        let status = ending.status
         let uptime = now - worker.started
-        let summary = "after \(Values.formatElapsed(uptime)), \(worker.jobsDone) job\(worker.jobsDone == 1 ? "" : "s")"
+        let summary = "after \(Values.formatElapsed(uptime)), \(worker.jobsDone) job\(worker.jobsDone == 1 ? "" : "s")\(held)"
         let who = "worker \(worker.slot) (pid \(worker.pid))"
 
         defer { dropEmptySlots() }
+        if worker.slot < slots.count { slots[worker.slot].lastExit = ending.lastExit }
         guard worker.slot < slots.count, slots[worker.slot].current == worker.id else {
             // Already replaced: a recycle finishing, or a worker stopped by a shutdown.
             if worker.retireReason == .shutdown || stopping { return [.log("\(who) stopped: \(status) \(summary)")] }
@@ -417,37 +440,29 @@ public final class Pool {
             return [.log("\(who) stopped: \(status) \(summary)")]
         }
 
-        let planned = worker.exitWasPlanned
-        let delay = slots[worker.slot].backoff.delay(afterExitWith: uptime, planned: planned, using: &random)
+        let delay = slots[worker.slot].backoff.delay(afterExitWith: uptime, workerAtFault: ending.blamesWorker, using: &random)
         if delay > .zero { slots[worker.slot].restartAt = now + delay }
         let next = delay > .zero ? "restarting in \(Values.formatElapsed(delay))" : "restarting now"
-
-        if worker.jobTimedOut {
-            slots[worker.slot].lastExit = "killed for a job over job_timeout"
-            return [.log("\(who) was killed for a job over job_timeout: \(status) \(summary); \(next)")]
-        }
-        if planned {
-            slots[worker.slot].lastExit = "recycled: \(status)"
-            if let reason = worker.retireReason, !reason.startsReplacement {
-                // Stopped or scaled away, and wanted again before it had gone.
-                return [.log("\(who) stopped (\(reason)): \(status) \(summary); its slot is wanted again, \(next)")]
-            }
-            return [.log("\(who) exited on reaching its job limit: \(status) \(summary); \(next)")]
-        }
-        slots[worker.slot].restarts += 1
+        if !ending.wasPlanned { slots[worker.slot].restarts += 1 }
         let failures = slots[worker.slot].backoff.failures
         let streak = failures > 1 ? " (\(failures) quick deaths in a row)" : ""
-        if case .protocolError(let why) = worker.retireReason {
-            slots[worker.slot].lastExit = "stopped for breaking the fd 3 protocol (\(why))"
+
+        switch ending.cause {
+        case .retired(.jobTimedOut):
+            return [.log("\(who) was killed for a job over job_timeout: \(status) \(summary); \(next)")]
+        case .retired(.protocolError(let why)):
             return [.log("\(who) was stopped for breaking the fd 3 protocol (\(why)): \(status) \(summary); \(next)\(streak)")]
-        }
-        if let bytes = worker.killedForMemory {
-            slots[worker.slot].lastExit = "killed at memory_kill (\(Values.formatSize(bytes)))"
+        case .retired(let reason) where !reason.startsReplacement:
+            // Stopped or scaled away, and wanted again before it had gone.
+            return [.log("\(who) stopped (\(reason)): \(status) \(summary); its slot is wanted again, \(next)")]
+        case .retired:
+            return [.log("\(who) exited on reaching its job limit: \(status) \(summary); \(next)")]
+        case .killedForMemory(let bytes):
             return [.log("\(who) was killed for memory (\(Values.formatSize(bytes))): \(status) \(summary); \(next)\(streak)")]
+        case .died:
+            var cause = "\(status)"
+            if case .signaled(SIGKILL) = status { cause += " (not sent by solo: out of memory?)" }
+            return [.log("\(who) died: \(cause) \(summary); \(next)\(streak)")]
         }
-        var cause = "\(status)"
-        if case .signaled(SIGKILL) = status { cause += " (not sent by solo: out of memory?)" }
-        slots[worker.slot].lastExit = cause
-        return [.log("\(who) died: \(cause) \(summary); \(next)\(streak)")]
     }
 }

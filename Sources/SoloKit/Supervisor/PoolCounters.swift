@@ -20,7 +20,7 @@ public struct PoolCounters: Equatable, Sendable {
     public mutating func failedToStart() { failedStarts += 1 }
 
     public mutating func exited(_ worker: Worker) {
-        exits[Self.exitReason(of: worker), default: 0] += 1
+        exits[worker.ending.label, default: 0] += 1
         if worker.job != nil { jobs[worker.jobTimedOut ? "timed_out" : "worker_died", default: 0] += 1 }
     }
 
@@ -35,15 +35,6 @@ public struct PoolCounters: Equatable, Sendable {
         }
         jobs[outcome, default: 0] += 1
         if let duration { jobSeconds.observe(Double(duration.nanoseconds) / 1e9) }
-    }
-
-    static func exitReason(of worker: Worker) -> String {
-        if worker.jobTimedOut { return "job_timeout" }
-        if worker.killedForMemory != nil { return "memory_kill" }
-        if let reason = worker.retireReason { return reason.label }
-        // It exited by itself at its limit ($SOLO_MAX_JOBS), as a worker may: planned too.
-        if let limit = worker.jobLimit, worker.jobsDone >= limit { return "job_limit" }
-        return "died"
     }
 }
 

@@ -331,12 +331,17 @@ public final class Supervisor {
             switch Result(catching: { () throws(Errno) in try fd.read(into: &readBuffer) }) {
             case .success(.bytes(let n)):
                 var text: [UInt8] = []
+                var printedOutcomes: [String] = []
                 readBuffer.withUnsafeBytes { raw in
                     for piece in process.outputLines.append(UnsafeRawBufferPointer(rebasing: raw[0..<n])) {
                         appendLogLine(piece, process: process, to: &text)
+                        if case .line(let bytes) = piece, let word = WorkerMessage.outcomeWord(printed: bytes) { printedOutcomes.append(word) }
                     }
                 }
                 if !text.isEmpty { sink(for: process.pool).write(text); remember(text, pool: process.pool) }
+                for word in printedOutcomes {
+                    perform(process.pool.handle(process.id, .printedOutcome(word), now: Moment.now(), using: &random), for: process.pool)
+                }
             case .success(.wouldBlock):
                 return
             case .success(.endOfFile), .failure:

@@ -125,6 +125,8 @@ public enum WorkerEvent: Equatable, Sendable {
     case kill
     /// A line read from fd 3 after the worker was reaped: counted, but it starts nothing.
     case finalMessage(WorkerMessage)
+    /// It printed a line that is exactly an outcome word on stdout or stderr, not on fd 3.
+    case printedOutcome(String)
     /// Its fd 3 broke the protocol beyond repair (a line over the limit): it is stopped and
     /// its slot backs off, as after a crash.
     case brokeProtocol(String)
@@ -186,6 +188,8 @@ public final class Worker {
     public private(set) var controlClosedDeadline: Moment?
     /// Feed mode, while starting: when to look next whether it waits on its stdin.
     public private(set) var probeDeadline: Moment?
+    /// Whether it has been said that this worker prints outcomes instead of writing them to fd 3.
+    public private(set) var toldOfPrintedOutcome = false
     private var ladder = StopLadder([])
 
     /// Invalid lines on fd 3 after which a worker is stopped as broken (and the first ones logged).
@@ -221,19 +225,16 @@ public final class Worker {
     /// Jobs left before the limit (nil: no limit).
     public var jobsRemaining: Int? { jobLimit.map { max(0, $0 - jobsDone) } }
 
-    /// Whether the worker left because solo wanted it to, or did its drawn number of jobs.
-    public var exitWasPlanned: Bool {
-        if killedForMemory != nil { return false }
-        if case .protocolError = retireReason { return false }
-        if retireReason != nil { return true }
-        if let jobLimit, jobsDone >= jobLimit { return true }
-        return false
-    }
-
     public func handle(_ event: WorkerEvent, now: Moment, policy: WorkerPolicy) -> [WorkerAction] {
         switch (state, event) {
         case (.exited, _), (.backoff, _):
             return []
+
+        case (_, .printedOutcome(let word)):
+            // Once per worker, and only with a job in hand: then it is most likely its answer.
+            guard job != nil, !toldOfPrintedOutcome else { return [] }
+            toldOfPrintedOutcome = true
+            return [.log("worker \(slot) (pid \(pid)) printed '\(word)' on stdout or stderr; outcomes go to fd 3 ($SOLO_FD)")]
 
         case (_, .exited(let status)):
             state = .exited

@@ -100,9 +100,22 @@ public enum WorkerMessage: Equatable, Sendable {
         }
     }
 
-    public static func parse(_ line: [UInt8]) -> WorkerMessage {
+    /// The outcome word that a line of a worker's own output (stdout, stderr) is, exactly:
+    /// printing `ok` instead of writing it to fd 3 is the likeliest beginner's mistake.
+    public static func outcomeWord(printed line: [UInt8]) -> String? {
+        let text = Self.text(of: line)
+        return ["ok", "fail", "retry"].contains(text) ? text : nil
+    }
+
+    /// A line as text, without the carriage return a Windows-minded worker may end it with.
+    private static func text(of line: [UInt8]) -> String {
         var text = String(decoding: line, as: UTF8.self)
         if text.hasSuffix("\r") { text.removeLast() }
+        return text
+    }
+
+    public static func parse(_ line: [UInt8]) -> WorkerMessage {
+        let text = Self.text(of: line)
         let verb: Substring
         let rest: String?
         if let space = text.firstIndex(of: " ") {

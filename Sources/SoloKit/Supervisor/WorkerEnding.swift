@@ -1,0 +1,98 @@
+import Glibc
+
+/// How a worker's life ended, read once when it is reaped. Whether its slot backs off, what
+/// `solo status` shows as LAST EXIT and the exit reason the metrics count all come from here.
+public struct WorkerEnding: Equatable, Sendable {
+    public enum Cause: Equatable, Sendable {
+        /// solo asked it to go, or it left by itself at its job limit (as a worker may).
+        case retired(RetireReason)
+        /// Killed at memory_kill, at this tree RSS.
+        case killedForMemory(UInt64)
+        /// It died unasked.
+        case died
+    }
+
+    public var cause: Cause
+    public var status: ExitStatus
+    /// It held a job when it died (feed mode).
+    public var heldJob: Bool
+    public var jobsDone: Int
+
+    /// Whether solo wanted it gone: a recycle, restart, stop or job_timeout, not a death or a
+    /// kill for misbehaving.
+    public var wasPlanned: Bool {
+        switch cause {
+        case .retired(.protocolError), .killedForMemory, .died: return false
+        case .retired: return true
+        }
+    }
+
+    /// Whether the death says the worker cannot get going (a broken deploy, a missing
+    /// service), so that its slot backs off: it broke the protocol, or it died before getting
+    /// through a job and holding none. A death with a job in hand is the job's fault until
+    /// shown otherwise: the job's attempt is spent and it waits its retry delay, and the slot
+    /// restarts at once, so that a few poison jobs cannot stall a pool.
+    public var blamesWorker: Bool {
+        switch cause {
+        case .retired(.protocolError): return true
+        case .retired: return false
+        case .killedForMemory, .died: return !heldJob && jobsDone == 0
+        }
+    }
+
+    /// LAST EXIT in `solo status`: what ended it, then how it exited.
+    public var lastExit: String {
+        switch cause {
+        case .retired(let reason): return "\(Self.words(for: reason)) (\(status))"
+        case .killedForMemory: return "killed: memory_kill (\(status))"
+        case .died:
+            if status.succeeded { return "exited unasked: \(status)" }
+            if case .signaled(SIGKILL) = status { return "crashed: \(status) (not sent by solo: out of memory?)" }
+            return "crashed: \(status)"
+        }
+    }
+
+    /// The exit reason as a metrics label.
+    public var label: String {
+        switch cause {
+        case .retired(let reason): return reason.label
+        case .killedForMemory: return "memory_kill"
+        case .died: return "died"
+        }
+    }
+
+    private static func words(for reason: RetireReason) -> String {
+        switch reason {
+        case .jobs: return "recycled: jobs"
+        case .memory: return "recycled: memory"
+        case .lifetime: return "recycled: lifetime"
+        case .restart: return "restarted"
+        case .jobTimedOut: return "killed: job_timeout"
+        case .scaledDown: return "stopped: scaled down"
+        case .poolStopped: return "stopped: pool stopped"
+        case .protocolError(let why): return "stopped: broke the fd 3 protocol: \(why)"
+        case .standby: return "stopped: standby"
+        case .shutdown: return "stopped: shutdown"
+        }
+    }
+}
+
+extension Worker {
+    /// How it ended; meaningful once it has exited.
+    public var ending: WorkerEnding {
+        let cause: WorkerEnding.Cause
+        if jobTimedOut {
+            cause = .retired(.jobTimedOut)
+        } else if let bytes = killedForMemory {
+            cause = .killedForMemory(bytes)
+        } else if let reason = retireReason {
+            cause = .retired(reason)
+        } else if let jobLimit, jobsDone >= jobLimit {
+            // It exited by itself at its limit ($SOLO_MAX_JOBS), as a worker may: planned too.
+            cause = .retired(.jobs(done: jobsDone, limit: jobLimit))
+        } else {
+            cause = .died
+        }
+        return WorkerEnding(cause: cause, status: exitStatus ?? .exited(-1), heldJob: job != nil, jobsDone: jobsDone)
+    }
+}
