@@ -102,6 +102,14 @@ import Testing
         #expect(bad.status == 2 && bad.stderr.contains("--timeout goes with --wait"))
     }
 
+    /// Refused before any supervisor is asked: the count's problem, not the generic usage.
+    @Test func scaleSaysTheLimit() throws {
+        let scratch = Scratch()
+        setUp(scratch, port: try freePort(), ["a"])
+        let scale = try solo(["scale", "a", "5000"], scratch)
+        #expect(scale.status == 2 && scale.stderr == "solo scale: 5000 workers is too many: a pool runs at most 4096\n", "\(scale.stderr)")
+    }
+
     @Test func shutdownReturnsOnceTheSupervisorHasExited() throws {
         let scratch = Scratch()
         setUp(scratch, port: try freePort(), ["a", "b"])

@@ -1,7 +1,7 @@
 /// A request on the control socket: one JSON object per line, `{"command": "status", ...}`.
 public enum ControlRequest: Equatable, Sendable {
     /// What `solo stop|start|restart` do to the pools they name.
-    public enum Steering: String, Equatable, Sendable, CaseIterable {
+    public enum Steering: String, Equatable, Sendable {
         case stop, start, restart
     }
 

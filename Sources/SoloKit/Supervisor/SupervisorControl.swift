@@ -99,9 +99,11 @@ extension Supervisor {
 
     /// Whether `steering` is done with `pool`: stopped, with no worker left; or running, every
     /// wanted worker ready or busy, with no rolling restart under way and no old worker leaving.
+    /// A pool standing by has nothing to wait for here (the answer's notes say why).
     private func isSettled(_ pool: Pool, after steering: ControlRequest.Steering) -> Bool {
         if steering == .stop { return pool.paused && pool.isIdle }
-        guard !pool.paused, !pool.standingBy, pool.rolling.isEmpty, pool.rollingSlot == nil else { return false }
+        if pool.standingBy { return true }
+        guard !pool.paused, pool.rolling.isEmpty, pool.rollingSlot == nil else { return false }
         guard pool.workers.values.allSatisfy({ !$0.isLeaving }) else { return false }
         return pool.slots.prefix(pool.desiredWorkers).allSatisfy { slot in
             slot.current.flatMap { pool.workers[$0] }.map { $0.state == .ready || $0.state == .busy } ?? false
