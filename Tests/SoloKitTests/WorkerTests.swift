@@ -459,7 +459,7 @@ import Testing
         pool.spawned(order, id: 2, pid: 1002, now: t0 + .seconds(1))
         _ = pool.handle(2, .message(.ready), now: t0 + .seconds(1), using: &random)
         // A memory recycle: the replacement takes the slot, then the old worker exits 0.
-        #expect(pool.handle(2, .memory(150), now: t0 + .seconds(2), using: &random).contains(.closeInput(worker: 2)))
+        #expect(pool.handle(2, .memory(150, own: 150), now: t0 + .seconds(2), using: &random).contains(.closeInput(worker: 2)))
         guard case .spawn(let next) = pool.reconcile(now: t0 + .seconds(2), using: &random).first else { Issue.record("no replacement"); return }
         pool.spawned(next, id: 3, pid: 1003, now: t0 + .seconds(2))
         _ = pool.handle(2, .exited(.exited(0)), now: t0 + .seconds(3), using: &random)
