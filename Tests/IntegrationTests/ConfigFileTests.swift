@@ -3,8 +3,8 @@ import Glibc
 import SoloKit
 import Testing
 
-/// What solo does with config files that are not what they seem: a FIFO among the includes, a
-/// directory it cannot read.
+/// What solo says of config files that are not what they seem: a FIFO among the includes, a
+/// directory it cannot read, a pool whose jobs would wait for ever.
 @Suite struct ConfigFileTests {
     @Test func aFIFOMatchedByAnIncludeIsRefusedAtOnceAndTheRunningConfigStays() throws {
         let scratch = Scratch()
@@ -30,6 +30,18 @@ import Testing
         #expect(status.status == 0, "the supervisor still answers: \(status.stderr)")
         let pools = try JSON.parse(status.stdout.trimmed)["pools"]?.arrayValue ?? []
         #expect(pools.map { $0["workers"]?.arrayValue?.count } == [1], "workers = 2 was not applied: \(status.stdout)")
+        #expect(try supervisor.stop() == 0)
+    }
+
+    @Test func zeroWorkersOnAQueueIsAWarningAtCheckAndAtRun() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        scratch.config(port: port, "[idle]\ncommand = cat\nworkers = 0\n")
+        let warning = "\(scratch.path)/solo.conf:7: warning: workers: 0 runs no worker, so the jobs queued for \"idle\" wait until it does (write workers = 1 or more, or a range like 0-4 to start workers when jobs arrive)"
+        let check = try runSolo(["config", "check", "solo.conf"], in: scratch)
+        #expect(check.status == 0 && check.stderr.contains(warning), "\(check.stderr)")
+        let supervisor = try RunningSupervisor(scratch)
+        try supervisor.waitForLog(warning)
         #expect(try supervisor.stop() == 0)
     }
 
