@@ -226,7 +226,7 @@ final class SQLiteFeeder {
         feed.prefetched.removeFirst(taken.count)
         for job in taken {
             held[HeldJob(pool: ObjectIdentifier(pool), id: job.id)] = (file, file.generation)
-            // Said to the file with the next outcomes (see `started` in solo-queue(5)).
+            // Said to the file with the next outcomes (see Feeder).
             add(.started(id: job.id), to: file, now: now)
         }
         return taken
