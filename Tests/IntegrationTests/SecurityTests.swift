@@ -87,6 +87,23 @@ import Testing
         #expect(try supervisor.stop() == 0)
     }
 
+    /// A queue's directory is writable by the programs that push: a link in the queue file's
+    /// place would have root create (or write) its target. SQLite is told not to follow one.
+    @Test func aQueueFileThatIsALinkIsNotFollowed() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        scratch.config(port: port, "[feed]\ncommand = cat\nqueue = sqlite:queue/q.db\n")
+        scratch.write("queue/.keep", "")
+        #expect(symlink(scratch.file("missing"), scratch.file("queue/q.db")) == 0)
+        let refusal = "queue/q.db is a symbolic link; solo opens a queue file only where it is, never through a link"
+        let supervisor = try RunningSupervisor(scratch)
+        try supervisor.waitForLog(refusal)
+        let push = try runSolo(["push", "--config", "solo.conf", "--queue", "feed", "x"], in: scratch)
+        #expect(push.status != 0 && push.stderr.contains(refusal), "\(push.stderr)")
+        #expect(try supervisor.stop() == 0)
+        #expect(!scratch.exists("missing"), "the link's target was not created")
+    }
+
     /// Any local user may bind a loopback port: a port held by someone else is an outage to
     /// report (cron mails it), not "already running".
     @Test func aPortHeldByAnotherProgramIsAnErrorForCheckAndRun() throws {
