@@ -104,6 +104,19 @@ import Testing
         #expect(!scratch.exists("missing"), "the link's target was not created")
     }
 
+    /// state_dir's files (node-id) are written through a `.new` file made anew: a link left
+    /// in its place is replaced, not followed.
+    @Test func anAtomicWriteNeverFollowsALinkLeftInItsWay() throws {
+        let scratch = Scratch()
+        scratch.write("target", "precious\n")
+        #expect(symlink(scratch.file("missing"), scratch.file("a.new")) == 0)
+        #expect(link(scratch.file("target"), scratch.file("b.new")) == 0)
+        try Files.writeAtomically(scratch.file("a"), "a\n")
+        try Files.writeAtomically(scratch.file("b"), "b\n")
+        #expect(scratch.read("a") == "a\n" && scratch.read("b") == "b\n")
+        #expect(!scratch.exists("missing") && scratch.read("target") == "precious\n")
+    }
+
     /// Any local user may bind a loopback port: a port held by someone else is an outage to
     /// report (cron mails it), not "already running".
     @Test func aPortHeldByAnotherProgramIsAnErrorForCheckAndRun() throws {

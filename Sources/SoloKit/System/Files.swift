@@ -20,10 +20,12 @@ public enum Files {
         String(decoding: try read(path, limit: limit), as: UTF8.self)
     }
 
-    /// Writes a file atomically: `path.new`, then rename.
+    /// Writes a file atomically: `path.new`, then rename. The `.new` file is made anew, never
+    /// opened through a link (symbolic or hard) that someone left in its place.
     public static func writeAtomically(_ path: String, _ text: String, mode: mode_t = 0o644) throws(Errno) {
         let temporary = path + ".new"
-        let fd = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode: mode)
+        unlink(temporary)
+        let fd = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: mode)
         do { try fd.writeAll(text) } catch { fd.close(); throw error }
         fd.close()
         _ = try valueOrErrno { rename(temporary, path) }.get()
