@@ -325,6 +325,51 @@ int solo_socket_address(int fd, uint32_t *addr, uint16_t *port) {
     return 0;
 }
 
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+
+int solo_process_socket_address(int pid, int fd, uint32_t *addr, uint16_t *port, uint32_t *uid) {
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0) return errno;
+    int copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+    int error = copy < 0 ? errno : 0;
+    close(pidfd);
+    if (error) return error;
+    struct sockaddr_storage sa;
+    socklen_t len = sizeof sa;
+    struct stat info;
+    if (fstat(copy, &info) != 0 || !S_ISSOCK(info.st_mode)) {
+        error = ENOTSOCK;
+    } else if (getsockname(copy, (struct sockaddr *)&sa, &len) != 0) {
+        error = errno;
+    } else if (sa.ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&sa;
+        *addr = ntohl(in->sin_addr.s_addr);
+        *port = ntohs(in->sin_port);
+    } else if (sa.ss_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&sa;
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+            uint32_t v4;
+            memcpy(&v4, &in6->sin6_addr.s6_addr[12], 4);
+            *addr = ntohl(v4);
+        } else if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr)) {
+            *addr = 0;
+        } else {
+            error = EAFNOSUPPORT;
+        }
+        *port = ntohs(in6->sin6_port);
+    } else {
+        error = EAFNOSUPPORT;
+    }
+    if (!error) *uid = info.st_uid;
+    close(copy);
+    return error;
+}
+
 static int unix_address(const char *path, struct sockaddr_un *address) {
     memset(address, 0, sizeof *address);
     address->sun_family = AF_UNIX;

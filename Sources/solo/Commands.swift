@@ -12,7 +12,11 @@ func runCommand(_ rest: [String]) throws -> Int32 {
     if let path = arguments.values["log-file"] {
         // solo's own output (and the output of pools without a log file) goes there, and is
         // reopened there on SIGUSR1, after logrotate has moved the old file away.
-        do { try Files.redirectOutput(to: path) } catch {
+        do {
+            let file = try LogSink.open(path, directoryMode: 0o750)
+            defer { file.close() }
+            try Files.redirectOutput(to: file)
+        } catch {
             printError("solo: cannot open --log-file \(path): \(error)")
             return 1
         }
@@ -45,6 +49,7 @@ func runCommand(_ rest: [String]) throws -> Int32 {
     do {
         lock = try PortLock.acquire(address: address, port: config.global.lockPort, inheritable: false)
     } catch Errno.addressInUse {
+        if case .foreign(let message) = CronCheck.whoHolds(address: address, config: config) { return fail(1, "solo: " + message) }
         return fail(CronCheck.exitAlreadyRunning, "solo: already running (port \(config.global.lockPort) on \(LockAddress.format(address)) is held; config \(config.file))", notice: "busy")
     } catch {
         return fail(1, "solo: cannot take the lock \(place): \(error)")

@@ -23,6 +23,136 @@ import Testing
         #expect(try supervisor.stop() == 0)
     }
 
+    /// A worker that could write where its log is could make it a link to a root file (or to a
+    /// missing one, that root would create) for the next SIGUSR1 or start: solo opens a log file
+    /// only where it is, never through a link.
+    @Test func aLogFileThatIsALinkIsRefusedAtStartAndOnSIGUSR1() throws {
+        let scratch = Scratch()
+        try writeTalkerConfig(scratch)
+        scratch.write("target", "precious\n")
+        scratch.write("logs/.keep", "")
+        for target in ["target", "missing"] {
+            #expect(symlink(scratch.file(target), scratch.file("logs/talk.log")) == 0)
+            let run = try runSolo(["run", "solo.conf"], in: scratch)
+            #expect(run.status == 1 && run.stderr.contains("pool talk: cannot open log_file \(scratch.file("logs/talk.log")): ")
+                    && run.stderr.contains("logs/talk.log is a symbolic link; solo opens a log file only where it is"), "\(run.stderr)")
+            unlink(scratch.file("logs/talk.log"))
+        }
+        #expect(scratch.read("target") == "precious\n" && !scratch.exists("missing"))
+
+        let supervisor = try RunningSupervisor(scratch)
+        try waitFor("the pool's log file") { scratch.read("logs/talk.log").contains("line 3") }
+        rename(scratch.file("logs/talk.log"), scratch.file("logs/talk.log.1"))
+        #expect(symlink(scratch.file("target"), scratch.file("logs/talk.log")) == 0)
+        supervisor.child.signal(SIGUSR1)
+        try supervisor.waitForLog("SIGUSR1: 1 log file(s) could not be reopened")
+        #expect(supervisor.lines(containing: "cannot reopen \(scratch.file("logs/talk.log")): ").first?
+            .contains("is a symbolic link; solo opens a log file only where it is, never through a link (remove the link); still writing to the old file") == true,
+                "\(supervisor.log)")
+        let before = scratch.read("logs/talk.log.1").count
+        try waitFor("lines in the old file still") { scratch.read("logs/talk.log.1").count > before }
+        #expect(scratch.read("target") == "precious\n", "the link's target is untouched")
+        #expect(try supervisor.stop() == 0)
+    }
+
+    /// A log whose directory another user may write (or own) is refused: that user could put a
+    /// link in the log's place between two opens.
+    @Test func aLogDirectoryOthersMayWriteIsRefused() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        scratch.config(port: port, "[talk]\nqueue = none\ncommand = sleep 600\nlog_file = logs/talk.log\n")
+        scratch.write("logs/.keep", "")
+        chmod(scratch.file("logs"), 0o777)
+        let open = try runSolo(["run", "solo.conf"], in: scratch)
+        #expect(open.status == 1 && open.stderr.contains("\(scratch.file("logs")) is writable by every user, who could put a link in place of the log;"),
+                "\(open.stderr)")
+        if getuid() == 0 {
+            chmod(scratch.file("logs"), 0o755)
+            chown(scratch.file("logs"), 65534, 65534)
+            let owned = try runSolo(["run", "solo.conf"], in: scratch)
+            #expect(owned.status == 1 && owned.stderr.contains("\(scratch.file("logs")) is a directory of uid 65534, who could redirect the log"),
+                    "\(owned.stderr)")
+            chown(scratch.file("logs"), 0, 0)
+        }
+        #expect(!scratch.exists("logs/talk.log"))
+
+        // And on SIGUSR1, should it be opened after the start.
+        chmod(scratch.file("logs"), 0o755)
+        let supervisor = try RunningSupervisor(scratch)
+        try supervisor.waitForLog("started worker 0")
+        chmod(scratch.file("logs"), 0o777)
+        supervisor.child.signal(SIGUSR1)
+        try supervisor.waitForLog("SIGUSR1: 1 log file(s) could not be reopened")
+        #expect(supervisor.log.contains("is writable by every user"))
+        #expect(try supervisor.stop() == 0)
+    }
+
+    /// A queue's directory is writable by the programs that push: a link in the queue file's
+    /// place would have root create (or write) its target. SQLite is told not to follow one.
+    @Test func aQueueFileThatIsALinkIsNotFollowed() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        scratch.config(port: port, "[feed]\ncommand = cat\nqueue = sqlite:queue/q.db\n")
+        scratch.write("queue/.keep", "")
+        #expect(symlink(scratch.file("missing"), scratch.file("queue/q.db")) == 0)
+        let refusal = "queue/q.db is a symbolic link; solo opens a queue file only where it is, never through a link"
+        let supervisor = try RunningSupervisor(scratch)
+        try supervisor.waitForLog(refusal)
+        let push = try runSolo(["push", "--config", "solo.conf", "--queue", "feed", "x"], in: scratch)
+        #expect(push.status != 0 && push.stderr.contains(refusal), "\(push.stderr)")
+        #expect(try supervisor.stop() == 0)
+        #expect(!scratch.exists("missing"), "the link's target was not created")
+    }
+
+    /// state_dir's files (node-id) are written through a `.new` file made anew: a link left
+    /// in its place is replaced, not followed.
+    @Test func anAtomicWriteNeverFollowsALinkLeftInItsWay() throws {
+        let scratch = Scratch()
+        scratch.write("target", "precious\n")
+        #expect(symlink(scratch.file("missing"), scratch.file("a.new")) == 0)
+        #expect(link(scratch.file("target"), scratch.file("b.new")) == 0)
+        try Files.writeAtomically(scratch.file("a"), "a\n")
+        try Files.writeAtomically(scratch.file("b"), "b\n")
+        #expect(scratch.read("a") == "a\n" && scratch.read("b") == "b\n")
+        #expect(!scratch.exists("missing") && scratch.read("target") == "precious\n")
+    }
+
+    /// Any local user may bind a loopback port: a port held by someone else is an outage to
+    /// report (cron mails it), not "already running".
+    @Test func aPortHeldByAnotherProgramIsAnErrorForCheckAndRun() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        scratch.config(port: port, "[sleeper]\nqueue = none\ncommand = sleep 600\n")
+        let squatter = try PortLock.acquire(address: 0x7F00_0001, port: port, inheritable: false)
+        defer { squatter.release() }
+        let held = "port \(port) on 127.0.0.1 is held by uid \(getuid()) (pid \(getpid()), "
+        let check = try runSolo(["check", "solo.conf"], in: scratch)
+        #expect(check.status == 1 && check.stderr.contains(held) && check.stderr.contains("), not a solo supervisor, so the supervisor of"),
+                "\(check.status) \(check.stderr)")
+        let run = try runSolo(["run", "solo.conf"], in: scratch)
+        #expect(run.status == 1 && run.stderr.contains(held), "\(run.status) \(run.stderr)")
+        #expect(!scratch.exists("state/run/solo.sock"), "no supervisor started")
+    }
+
+    @Test(.enabled(if: getuid() == 0, "needs root to be a second user"))
+    func aPortHeldByAnotherUserIsAnErrorNamingItsUidAndPid() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        scratch.config(port: port, "[sleeper]\nqueue = none\ncommand = sleep 600\n")
+        // An ordinary user's program on root's lock address: classic solo, whose command holds the lock.
+        var request = SpawnRequest(path: soloBinary, arguments: [soloBinary, "-port=\(port)", "-addr=127.0.0.1", "sleep", "600"],
+                                   environment: ["PATH=/usr/bin:/bin"], directory: "/", descriptors: [nil, nil, nil])
+        request.credentials = Credentials(uid: 65534, gid: 65534, groups: [65534])
+        let holder = try spawn(request)
+        defer { kill(holder, SIGKILL); _ = Processes.wait(for: holder) }
+        try waitFor("uid 65534's sleep to hold the port") { isHeld(port) && ProcFS.identity(of: holder)?.name == "sleep" }
+        let held = "port \(port) on 127.0.0.1 is held by uid 65534 (pid \(holder), sleep), not by a solo supervisor of this config"
+        let check = try runSolo(["check", "solo.conf"], in: scratch)
+        #expect(check.status == 1 && check.stderr.contains(held), "\(check.status) \(check.stderr)")
+        let run = try runSolo(["run", "solo.conf"], in: scratch)
+        #expect(run.status == 1 && run.stderr.contains(held), "\(run.status) \(run.stderr)")
+    }
+
     @Test(.enabled(if: getuid() == 0, "needs root to make a user and switch to it"))
     func workersRunAsTheirUserWithItsGroupsAndCannotRegainRoot() throws {
         let user = "solo-test-w\(getpid() % 10000)", extra = "solo-test-g\(getpid() % 10000)"

@@ -200,3 +200,18 @@ final class RunningSupervisor {
         return try child.wait(seconds: seconds)
     }
 }
+
+/// A pool `talk` whose worker prints a numbered line (and one to stderr) every 50 ms, into
+/// logs/talk.log (log_dir = logs).
+func writeTalkerConfig(_ scratch: Scratch) throws {
+    scratch.write("talk.sh", "#!/bin/sh\nn=0\nwhile :; do n=$((n + 1)); echo \"line $n\"; echo \"err $n\" >&2; sleep 0.05; done\n", executable: true)
+    scratch.config(port: try freePort(), global: "log_dir = logs", "[talk]\nqueue = none\ncommand = ./talk.sh\n")
+}
+
+/// The talker's supervisor, once its log file has a few lines.
+func startTalker(_ scratch: Scratch) throws -> RunningSupervisor {
+    try writeTalkerConfig(scratch)
+    let supervisor = try RunningSupervisor(scratch)
+    try waitFor("the pool's log file") { scratch.read("logs/talk.log").contains("line 3") }
+    return supervisor
+}

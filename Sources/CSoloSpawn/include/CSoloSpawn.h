@@ -185,6 +185,12 @@ int solo_resolve_ipv4_async(const char *_Nonnull name, int fd);
 // Reads the address a socket is bound to (host byte order).
 int solo_socket_address(int fd, uint32_t *_Nonnull addr, uint16_t *_Nonnull port);
 
+// Reads the IPv4 address (host byte order; 0 for a wildcard, IPv4-mapped IPv6 as IPv4) and
+// port that descriptor `fd` of process `pid` is bound to, and the uid that made the socket,
+// through a copy of the descriptor (pidfd_getfd: root, or a process this user may trace).
+// EAFNOSUPPORT for sockets of other families, ENOTSOCK for other files.
+int solo_process_socket_address(int pid, int fd, uint32_t *_Nonnull addr, uint16_t *_Nonnull port, uint32_t *_Nonnull uid);
+
 // Gives the heap's free pages back to the kernel (glibc's malloc_trim(0), which Swift's Glibc
 // module does not export).
 void solo_release_free_memory(void);

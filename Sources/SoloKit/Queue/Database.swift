@@ -20,14 +20,23 @@ public final class Database {
     let handle: OpaquePointer
     public let path: String
 
-    /// Opens (and with `create`, creates) a database file.
+    /// Opens (and with `create`, creates) a database file. Never through a symbolic link: a
+    /// queue's directory is writable by the programs that push (see solo-queue(5)), and one of
+    /// them could otherwise make a root supervisor create or write any file. SQLite refuses a
+    /// link anywhere in the name (NOFOLLOW), so the directory's own links (root's, such as
+    /// /var/run) are resolved first.
     public init(path: String, create: Bool, readOnly: Bool = false) throws(DatabaseError) {
         var db: OpaquePointer?
-        var flags = SQLITE_OPEN_NOMUTEX
+        var flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW
         flags |= readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE
         if create && !readOnly { flags |= SQLITE_OPEN_CREATE }
-        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        let resolved = path.contains("/") ? (try? Files.realPath(Path.directory(of: path))).map { $0 + "/" + Path.lastComponent(path) } ?? path : path
+        let rc = sqlite3_open_v2(resolved, &db, flags, nil)
         guard rc == SQLITE_OK, let db else {
+            if (try? Files.linkStatus(path))?.kind == .link {
+                if let db { sqlite3_close_v2(db) }
+                throw DatabaseError(code: rc, message: "\(path) is a symbolic link; solo opens a queue file only where it is, never through a link (remove the link)")
+            }
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(rc))
             if let db { sqlite3_close_v2(db) }
             throw DatabaseError(code: rc, message: message)

@@ -25,7 +25,10 @@ public enum CronCheck {
             do { address = try LockAddress.forUser(getuid()) } catch { return Outcome(status: 2, messages: ["solo: \(error)"]) }
         }
         do {
-            if try PortLock.isHeld(address: address, port: global.lockPort) { return Outcome(status: 0, messages: []) }
+            if try PortLock.isHeld(address: address, port: global.lockPort) {
+                if case .foreign(let message) = whoHolds(address: address, config: config) { return Outcome(status: 1, messages: ["solo: " + message]) }
+                return Outcome(status: 0, messages: [])
+            }
         } catch {
             return Outcome(status: 1, messages: ["solo: cannot test the lock \(LockAddress.format(address)):\(global.lockPort): \(error)"])
         }
@@ -35,8 +38,7 @@ public enum CronCheck {
         let null: FileDescriptor
         let notify: (read: FileDescriptor, write: FileDescriptor)
         do {
-            try Files.makeDirectories(Path.directory(of: logPath), mode: 0o750)
-            log = try Files.openForAppend(logPath)
+            log = try LogSink.open(logPath, directoryMode: 0o750)
         } catch {
             return Outcome(status: 1, messages: ["solo: cannot open the log file \(logPath): \(error)"])
         }
@@ -78,6 +80,34 @@ public enum CronCheck {
         var messages = errors.map { "solo: " + $0 }
         messages.append("solo: the supervisor exited (\(status?.description ?? "unknown status")) before it was ready; see \(logPath)")
         return Outcome(status: 1, messages: messages)
+    }
+
+    /// Who holds this config's port lock (which solo could not take): its own supervisor, or
+    /// someone else. A supervisor that answers on this config's control socket holds the lock
+    /// (it took the lock first), so the usual case costs one connect; only otherwise are the
+    /// kernel's socket tables and the processes' descriptors searched.
+    public static func whoHolds(address: UInt32, config: SoloConfig) -> LockHolder.Verdict {
+        if let control = try? UnixSocket.connect(to: ControlSocket.path(config)) {
+            defer { control.close() }
+            if let peer = try? UnixSocket.peer(control), peer.uid == getuid() { return .ours }
+        }
+        let port = config.global.lockPort
+        // A listening or connected socket is in the kernel's tables, with its uid even where
+        // its process cannot be inspected; one only bound (as a lock) is found in its process.
+        var socket = LockHolder.holders(of: address, port: port, tables: ProcFS.tcpTables()).first
+        var pid = socket.flatMap { ProcFS.pid(holdingSocket: $0.inode) }
+        if socket == nil, let bound = ProcFS.boundSocket(matching: { LockHolder.holds(address: address, port: port, bound: $0, $1) }) {
+            socket = LockHolder.Socket(address: bound.address, port: bound.port, uid: bound.uid, inode: bound.inode)
+            pid = bound.pid
+        }
+        var process: LockHolder.Process? = nil
+        if let pid, let identity = ProcFS.identity(of: pid) {
+            let isSolo = identity.executable != nil && identity.executable == Files.executablePath()
+            process = LockHolder.Process(pid: pid, name: identity.name,
+                                         isSoloSupervisor: isSolo && identity.arguments.dropFirst().first == "run")
+        }
+        return LockHolder.judge(socket: socket, process: process, ourUID: getuid(),
+                                place: "port \(port) on \(LockAddress.format(address))", configFile: config.file)
     }
 
     /// Lines from the notify pipe until EOF, "ready", "busy" or the deadline.

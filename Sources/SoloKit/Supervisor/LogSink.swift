@@ -6,25 +6,68 @@ public final class LogSink {
     public let path: String?
     private var descriptor: FileDescriptor
 
+    /// Why a log file was not opened: a system error, or a path root must not write through.
+    public struct OpenError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
     /// Standard error.
     public init() {
         path = nil
         descriptor = .standardError
     }
 
-    public init(path: String) throws(Errno) {
+    public init(path: String) throws(OpenError) {
         self.path = path
-        try Files.makeDirectories(Path.directory(of: path))
-        descriptor = try Files.openForAppend(path)
+        descriptor = try Self.open(path)
     }
 
-    /// Opens the file anew (logrotate moved the old one away). On failure the old descriptor
-    /// stays in use, so nothing is lost.
-    public func reopen() throws(Errno) {
+    /// Opens the file anew (logrotate moved the old one away; a deleted directory is made
+    /// again). On failure the old descriptor stays in use, so nothing is lost.
+    public func reopen() throws(OpenError) {
         guard let path else { return }
-        let fresh = try Files.openForAppend(path)
+        let fresh = try Self.open(path)
         descriptor.close()
         descriptor = fresh
+    }
+
+    /// Opens a log file for appending, safely as root (see LogPath): the directories on the
+    /// way are checked, missing ones made (`directoryMode`), and the file is opened only where
+    /// it is, never through a link.
+    public static func open(_ path: String, directoryMode: mode_t = 0o755) throws(OpenError) -> FileDescriptor {
+        let absolute = path.hasPrefix("/") ? path : Files.currentDirectory() + "/" + path
+        let trust = LogPath.Trust(users: [0, geteuid()], groups: [0, getegid()])
+        let directories = LogPath.directories(of: absolute)
+        for (index, directory) in directories.enumerated() {
+            let status: Files.Status
+            do { status = try Files.linkStatus(directory) } catch {
+                if error == .noSuchFile { break }  // made below, by solo
+                throw OpenError(description: "\(directory): \(error)")
+            }
+            if let problem = LogPath.problem(with: status, at: directory, holdsTheFile: index == directories.count - 1, trust: trust) {
+                throw OpenError(description: problem)
+            }
+        }
+        let file: FileDescriptor
+        do {
+            try Files.makeDirectories(Path.directory(of: absolute), mode: directoryMode)
+            file = try Files.openForAppend(absolute)
+        } catch {
+            if error.rawValue == ELOOP {
+                throw OpenError(description: "\(path) is a symbolic link; solo opens a log file only where it is, never through a link (remove the link)")
+            }
+            throw OpenError(description: "\(error)")
+        }
+        let status: Files.Status
+        do { status = try Files.status(of: file) } catch {
+            file.close()
+            throw OpenError(description: "\(error)")
+        }
+        if let problem = LogPath.problem(withFile: status, at: path) {
+            file.close()
+            throw OpenError(description: problem)
+        }
+        return file
     }
 
     /// Writes whole lines; a failing log never stops the supervisor.

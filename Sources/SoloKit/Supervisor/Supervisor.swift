@@ -412,15 +412,24 @@ public final class Supervisor {
     }
 
     private func reopenLogs() {
+        var failed = 0
         for sink in sinks.values {
-            do { try sink.reopen() } catch { say("cannot reopen \(sink.path ?? "?"): \(error); still writing to the old file") }
+            do { try sink.reopen() } catch {
+                failed += 1
+                say("cannot reopen \(sink.path ?? "?"): \(error); still writing to the old file")
+            }
         }
         if let path = ownLogFile {
-            do { try Files.redirectOutput(to: path) } catch {
+            do {
+                let file = try LogSink.open(path, directoryMode: 0o750)
+                defer { file.close() }
+                try Files.redirectOutput(to: file)
+            } catch {
+                failed += 1
                 say("cannot reopen \(path): \(error); still writing to the old file")
             }
         }
-        say("SIGUSR1: log files reopened")
+        say(failed == 0 ? "SIGUSR1: log files reopened" : "SIGUSR1: \(failed) log file(s) could not be reopened (see above)")
     }
 
     // MARK: - acting on what pools decide

@@ -62,10 +62,12 @@ public enum Files {
         }
     }
 
-    /// Writes a file atomically: `path.new`, then rename.
+    /// Writes a file atomically: `path.new`, then rename. The `.new` file is made anew, never
+    /// opened through a link (symbolic or hard) that someone left in its place.
     public static func writeAtomically(_ path: String, _ text: String, mode: mode_t = 0o644) throws(Errno) {
         let temporary = path + ".new"
-        let fd = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode: mode)
+        unlink(temporary)
+        let fd = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: mode)
         do { try fd.writeAll(text) } catch { fd.close(); throw error }
         fd.close()
         _ = try valueOrErrno { rename(temporary, path) }.get()
@@ -120,9 +122,12 @@ public enum Files {
     }
 
     /// The running executable (/proc/self/exe): how solo starts itself without PATH.
-    public static func executablePath() -> String? {
+    public static func executablePath() -> String? { readLink("/proc/self/exe") }
+
+    /// Where a symbolic link points; nil when `path` is none (or cannot be read).
+    public static func readLink(_ path: String) -> String? {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        let n = readlink(path, &buffer, buffer.count - 1)
         guard n > 0 else { return nil }
         return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
@@ -164,15 +169,55 @@ public enum Files {
 
     /// Points standard output and standard error at a file opened for appending (again and
     /// again on SIGUSR1: logrotate moves the old file away and the next open makes a new one).
-    public static func redirectOutput(to path: String) throws(Errno) {
-        let file = try openForAppend(path)
-        defer { file.close() }
+    public static func redirectOutput(to file: FileDescriptor) throws(Errno) {
         _ = try valueOrErrno { dup2(file.rawValue, 1) }.get()
         _ = try valueOrErrno { dup2(file.rawValue, 2) }.get()
     }
 
-    /// Opens a log file for appending (created 0640 when missing).
+    /// Opens a log file for appending (created 0640 when missing), never through a symbolic
+    /// link (ELOOP) and never waiting for a FIFO's reader.
     public static func openForAppend(_ path: String) throws(Errno) -> FileDescriptor {
-        try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_APPEND, mode: 0o640)
+        try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK, mode: 0o640)
+    }
+
+    /// The status of `path` itself (a link is not followed: lstat).
+    public static func linkStatus(_ path: String) throws(Errno) -> Status {
+        var info = stat()
+        _ = try valueOrErrno { lstat(path, &info) }.get()
+        return Status(info)
+    }
+
+    /// The status of an open file (fstat).
+    public static func status(of file: FileDescriptor) throws(Errno) -> Status {
+        var info = stat()
+        _ = try valueOrErrno { fstat(file.rawValue, &info) }.get()
+        return Status(info)
+    }
+
+    /// What stat(2) tells of a file: its type, owner, group, mode bits and links.
+    public struct Status: Equatable {
+        public enum Kind: Equatable { case regular, directory, link, characterDevice, other }
+        public var kind: Kind
+        public var owner: UInt32
+        public var group: UInt32
+        /// Permission bits with set-id and sticky (07777).
+        public var mode: UInt32
+        public var links: UInt64 = 1
+    }
+}
+
+extension Files.Status {
+    init(_ info: stat) {
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: kind = .regular
+        case S_IFDIR: kind = .directory
+        case S_IFLNK: kind = .link
+        case S_IFCHR: kind = .characterDevice
+        default: kind = .other
+        }
+        owner = info.st_uid
+        group = info.st_gid
+        mode = UInt32(info.st_mode & 0o7777)
+        links = UInt64(info.st_nlink)
     }
 }

@@ -82,6 +82,54 @@ public enum ProcFS {
         return pages * pageSize
     }
 
+    /// The kernel's TCP socket tables, IPv4 and IPv6 (for LockHolder.holders).
+    public static func tcpTables() -> [String] {
+        ["/proc/net/tcp", "/proc/net/tcp6"].compactMap { readSmall($0, limit: 64 << 20) }
+    }
+
+    /// The process that has the socket with this inode open, found through /proc/*/fd (only
+    /// processes this user may inspect: all of them for root).
+    public static func pid(holdingSocket inode: UInt64) -> pid_t? {
+        let target = "socket:[\(inode)]"
+        return firstSocket { link, _, _ in link == target }?.pid
+    }
+
+    /// The first socket in any process this user may inspect (root: all) whose bound IPv4 address
+    /// (0: a wildcard) and port satisfy `matches`, with its pid. For sockets bound and never
+    /// listening, which /proc/net/tcp does not list: each is read through a copy of its
+    /// descriptor (pidfd_getfd).
+    public static func boundSocket(matching matches: (_ address: UInt32, _ port: UInt16) -> Bool)
+        -> (pid: pid_t, address: UInt32, port: UInt16, uid: UInt32, inode: UInt64)? {
+        var found: (address: UInt32, port: UInt16, uid: UInt32)? = nil
+        guard let hit = firstSocket(where: { link, pid, fd in
+            var address: UInt32 = 0, port: UInt16 = 0, uid: UInt32 = 0
+            guard solo_process_socket_address(pid, fd, &address, &port, &uid) == 0, matches(address, port) else { return false }
+            found = (address, port, uid)
+            return true
+        }), let found else { return nil }
+        return (hit.pid, found.address, found.port, found.uid, hit.inode)
+    }
+
+    /// The first socket descriptor (`socket:[INODE]`) of any process that `accept` takes.
+    private static func firstSocket(where accept: (_ link: String, _ pid: pid_t, _ fd: Int32) -> Bool) -> (pid: pid_t, inode: UInt64)? {
+        for entry in listDirectory("/proc") {
+            guard let pid = pid_t(entry) else { continue }
+            for name in listDirectory("/proc/\(pid)/fd") {
+                guard let fd = Int32(name), let link = Files.readLink("/proc/\(pid)/fd/\(name)"), link.hasPrefix("socket:["),
+                      accept(link, pid, fd) else { continue }
+                return (pid, UInt64(link.dropFirst(8).dropLast()) ?? 0)
+            }
+        }
+        return nil
+    }
+
+    /// A process's name (comm), executable and arguments; nil once it is gone.
+    public static func identity(of pid: pid_t) -> (name: String, executable: String?, arguments: [String])? {
+        guard let comm = readSmall("/proc/\(pid)/comm") else { return nil }
+        let arguments = (readSmall("/proc/\(pid)/cmdline", limit: 1 << 16) ?? "").split(separator: "\0").map(String.init)
+        return (String(comm[...].trimmingSpaces()), Files.readLink("/proc/\(pid)/exe"), arguments)
+    }
+
     /// Entry names of a directory (without . and ..).
     public static func listDirectory(_ path: String) -> [String] {
         guard let dir = opendir(path) else { return [] }
