@@ -13,9 +13,10 @@ struct Options {
     var solo = ".build-static/release/solo"
     var tools = ".build-static/bench"
     var quick = false
-    /// Which parts: core (the supervisor), queue (feed mode) and soak (a million jobs); peers
-    /// (solo next to supervisord and runit) only when asked for, by bench/peers.
-    var parts: Set<String> = ["core", "queue", "soak"]
+    /// Which parts: core (the supervisor), queue (feed mode), kill (jobs run again after a
+    /// kill -9) and soak (a million jobs); peers (solo next to supervisord and runit) only when
+    /// asked for, by bench/peers.
+    var parts: Set<String> = ["core", "queue", "kill", "soak"]
     var supervisord: String?
     var runsvdir: String?
     /// For the Redis part (bench/redis): the server, and a Python with redis-py.
@@ -37,7 +38,7 @@ func parseOptions() -> Options {
         case "--redis-server": options.redisServer = arguments.popFirst()
         case "--python": options.python = arguments.popFirst()
         default:
-            FileHandle.standardError.write("usage: solo-bench [--solo PATH] [--tools DIR] [--quick] [--only core|queue|soak|peers|redis] [--supervisord PATH] [--runsvdir PATH] [--redis-server PATH] [--python PATH]\n".data(using: .utf8)!)
+            FileHandle.standardError.write("usage: solo-bench [--solo PATH] [--tools DIR] [--quick] [--only core|queue|soak|kill|peers|redis] [--supervisord PATH] [--runsvdir PATH] [--redis-server PATH] [--python PATH]\n".data(using: .utf8)!)
             exit(2)
         }
     }
@@ -132,7 +133,7 @@ final class Announcements {
 /// A supervisor on a generated config, in a scratch directory.
 final class BenchSupervisor {
     let directory: String
-    let pid: pid_t
+    private(set) var pid: pid_t
     let announcements: Announcements
 
     init(solo: String, tools: String, pool: String, environment: String = "", command: String? = nil, queue: String = "none", maxJobs: String = "none") {
@@ -151,10 +152,23 @@ final class BenchSupervisor {
             \(pool)
             """
         _ = FileManager.default.createFile(atPath: directory + "/solo.conf", contents: config.data(using: .utf8))
-        let log = try! Files.openForAppend(directory + "/solo.log")
-        pid = start([solo, "run", directory + "/solo.conf"], stderr: log)
-        log.close()
+        pid = 0
+        pid = run(solo)
     }
+
+    private func run(_ solo: String) -> pid_t {
+        let log = try! Files.openForAppend(directory + "/solo.log")
+        defer { log.close() }
+        return start([solo, "run", directory + "/solo.conf"], stderr: log)
+    }
+
+    /// SIGKILL, as a crash would; `again` then starts a new supervisor on the same config.
+    func kill9() {
+        kill(pid, SIGKILL)
+        _ = Processes.wait(for: pid)
+    }
+
+    func again(_ solo: String) { pid = run(solo) }
 
     func stop() {
         kill(pid, SIGTERM)
@@ -384,6 +398,49 @@ func reserveTime(waiting: Int, rounds: Int) -> (reserve: Double, finish: Double)
     return (percentile(reserves, 0.5), percentile(finishes, 0.5))
 }
 
+/// Jobs run again after a `kill -9` of the supervisor, three Python workers taking `milliseconds`
+/// a job. Each kill lands 100 to 500 ms after jobs began to flow; bench/ran-worker.py appends every job it is
+/// given to a file, so a job of one run that is there again later ran twice. Also the jobs run
+/// per second before each kill, for the bound's "jobs finished in the last 5 ms".
+func rerunsAfterKill(_ options: Options, milliseconds: Int, kills: Int) -> (perSecond: Double, again: [Int]) {
+    let workers = 3
+    let supervisor = BenchSupervisor(solo: options.solo, tools: options.tools, pool: "workers = \(workers)\njob_timeout = none",
+                                     environment: ", BENCH_JOB_MS=\(milliseconds)",
+                                     command: "python3 " + options.tools + "/ran-worker.py", queue: "queue.db")
+    defer { supervisor.stop() }
+    let jobs = kills * (milliseconds == 0 ? 2000 : 1000 / milliseconds * workers)
+    do { try queueFile(of: supervisor).push(queue: "bench", (0..<jobs).map { NewJob(payload: Array("j\($0)".utf8)) }) } catch { fail("push: \(error)") }
+    func lines(_ name: String) -> [Substring] {
+        ((try? String(contentsOfFile: supervisor.directory + "/" + name, encoding: .utf8)) ?? "").split(separator: "\n")
+    }
+    var ends: [Int] = [], rates: [Double] = []
+    for _ in 0..<kills {
+        // Jobs flowing (a new supervisor first takes back its predecessor's), then the kill.
+        let started = lines("ran").count, flowing = Moment.now() + .seconds(10)
+        while lines("ran").count == started && Moment.now() < flowing { usleep(5_000) }
+        let (before, since) = (lines("ran").count, Moment.now())
+        usleep(UInt32.random(in: 100_000...500_000))
+        rates.append(Double(lines("ran").count - before) / (Moment.now() - since).seconds)
+        supervisor.kill9()
+        // Its guardian kills the workers: what they ran is in the file once they are gone.
+        let deadline = Moment.now() + .seconds(10)
+        while lines("pids").contains(where: { ProcFS.stat(of: pid_t($0) ?? 0).map { $0.state != "Z" } ?? false }) && Moment.now() < deadline {
+            usleep(10_000)
+        }
+        ends.append(lines("ran").count)
+        supervisor.again(options.solo)
+    }
+    let finish = Moment.now() + .seconds(120)
+    while Set(lines("ran")).count < jobs && Moment.now() < finish { usleep(50_000) }
+    let ran = lines("ran")
+    var again: [Int] = []
+    for (index, end) in ends.enumerated() {
+        let round = Set(ran[(index == 0 ? 0 : ends[index - 1])..<end])
+        again.append(round.intersection(ran[end...]).count)
+    }
+    return (percentile(rates, 0.5), again)
+}
+
 // MARK: - report
 
 /// A million jobs (fewer with --quick) through two workers recycled every 100 to 200 jobs: the
@@ -465,6 +522,18 @@ if options.parts.contains("core") {
     print("|---|---|")
     print("| restarts | \(churn.restarts) (\(format(Double(churn.restarts) / churn.seconds, 0))/s) |")
     print("| supervisor CPU per restart | \(format(churn.cpuPerRestart, 3)) ms |\n")
+}
+
+if options.parts.contains("kill") {
+    let kills = options.quick ? 5 : 20
+    print("| `kill -9` of solo, 3 Python workers (\(kills) kills each) | jobs/s | run again per kill: median | max | bound: 3 + 5 ms of jobs | hard bound: 3 + 256 |")
+    print("|---|---|---|---|---|---|")
+    for milliseconds in [0, 1, 10] {
+        let run = rerunsAfterKill(options, milliseconds: milliseconds, kills: kills)
+        let window = 3 + run.perSecond * 0.005  // outcomes are committed within 5 ms (solo-queue(5))
+        print("| \(milliseconds) ms a job | \(format(run.perSecond, 0)) | \(format(percentile(run.again.map(Double.init), 0.5), 0)) | \(run.again.max() ?? 0) | \(format(window, 0)) | 259 |")
+    }
+    print("")
 }
 
 if options.parts.contains("peers") { peersReport(options) }

@@ -146,6 +146,39 @@ func jobs(_ payloads: String...) -> [NewJob] { payloads.map { NewJob(payload: Ar
         #expect(try store.counts().first?.reserved == 1, "the other supervisor still holds it")
     }
 
+    /// Root may mount a small tmpfs (CI runs so); elsewhere the small-disk test is skipped.
+    static let canMountTmpfs: Bool = {
+        let probe = ScratchFile()
+        guard getuid() == 0, mount("tmpfs", probe.directory, "tmpfs", 0, "size=64k") == 0 else { return false }
+        umount(probe.directory)
+        return true
+    }()
+
+    @Test(.enabled(if: canMountTmpfs, "needs root to mount a small tmpfs"))
+    func aWALOutgrowingHalfTheRoomLeftIsCopiedAndEmptied() throws {
+        let file = ScratchFile()
+        try #require(mount("tmpfs", file.directory, "tmpfs", 0, "size=1m") == 0, "mount: errno \(errno)")
+        defer { umount2(file.directory, Int32(MNT_DETACH)) }
+        let store = try JobStore(path: file.path, create: true)
+        try store.push(queue: "q", (0..<1000).map { NewJob(payload: Array("job \($0) \(String(repeating: "x", count: 100))".utf8)) })
+        let wal = Files.stamp(of: file.path + "-wal")?.size ?? 0
+        try #require(wal > 100_000, "the push is in the -wal (\(wal) bytes)")
+        // Leave room for the copy, but less than twice the -wal.
+        let filler = open(file.directory + "/filler", O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+        defer { close(filler) }
+        let room = Int(Files.freeBytes(on: file.path) ?? 0)
+        try #require(ftruncate(filler, 0) == 0 && posix_fallocate(filler, 0, off_t(max(0, room - Int(wal) * 3 / 2))) == 0)
+
+        let unchanged = try store.makingRoom { () throws(QueueError) in try store.promoteDelayed(now: 0) }
+        #expect(!unchanged.stored && Files.stamp(of: file.path + "-wal")?.size == wal, "a write that stored nothing leaves it")
+        let taken = try store.makingRoom { () throws(QueueError) in
+            try store.reserve(queue: "q", count: 1, owner: "me", leaseUntil: JobStore.now() + 1000, now: JobStore.now())
+        }
+        #expect(taken.stored && taken.value.count == 1)
+        #expect(Files.stamp(of: file.path + "-wal")?.size == 0, "copied into the file and emptied")
+        #expect(try store.counts().first?.ready == 999)
+    }
+
     @Test func prefetchedJobsGoBackUntouched() throws {
         let file = ScratchFile()
         let store = try JobStore(path: file.path, create: true)

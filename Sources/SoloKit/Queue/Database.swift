@@ -1,15 +1,23 @@
 import CSQLite
+import Glibc
 
 /// An SQLite error, with the result code and SQLite's own message.
 public struct DatabaseError: Error, CustomStringConvertible, Equatable {
     public let code: Int32
     public let message: String
+    /// The errno of the system call that failed, for an I/O error (0 when none is known).
+    public var systemErrno: Int32 = 0
 
     public var description: String { message }
 
     /// The primary result code (SQLITE_BUSY, SQLITE_FULL, ...), without extended bits.
     public var primary: Int32 { code & 0xff }
     public var isBusy: Bool { primary == SQLITE_BUSY || primary == SQLITE_LOCKED }
+    /// No room for a write: SQLITE_FULL, or an I/O error whose call failed with ENOSPC or
+    /// EDQUOT (growing the -shm or the -wal on a full disk, say).
+    public var isDiskFull: Bool {
+        primary == SQLITE_FULL || primary == SQLITE_IOERR && (systemErrno == ENOSPC || systemErrno == EDQUOT)
+    }
 }
 
 /// A thin, typed layer over one SQLite connection: statements are prepared once and reused.
@@ -38,8 +46,9 @@ public final class Database {
                 throw DatabaseError(code: rc, message: "\(path) is a symbolic link; solo opens a queue file only where it is, never through a link (remove the link)")
             }
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(rc))
+            let systemErrno = db.map { sqlite3_system_errno($0) } ?? 0
             if let db { sqlite3_close_v2(db) }
-            throw DatabaseError(code: rc, message: message)
+            throw DatabaseError(code: rc, message: message, systemErrno: systemErrno)
         }
         handle = db
         self.path = path
@@ -49,7 +58,7 @@ public final class Database {
     deinit { sqlite3_close_v2(handle) }
 
     func error(_ code: Int32) -> DatabaseError {
-        DatabaseError(code: code, message: String(cString: sqlite3_errmsg(handle)))
+        DatabaseError(code: code, message: String(cString: sqlite3_errmsg(handle)), systemErrno: sqlite3_system_errno(handle))
     }
 
     /// Runs SQL without results (several statements allowed).

@@ -25,7 +25,7 @@ public struct QueueError: Error, CustomStringConvertible, Equatable {
         let primary = error.primary
         if error.isBusy {
             self.init(.busy, "\(path): busy (another process is writing)")
-        } else if primary == SQLITE_FULL {
+        } else if error.isDiskFull {
             self.init(.full, "\(path): the disk is full (free some space)")
         } else if primary == SQLITE_NOTADB {
             self.init(.unavailable, "\(path) is not an SQLite database, so not a solo queue; point queue at another file")
@@ -272,11 +272,12 @@ public final class JobStore {
 
     /// Runs a write so that the -wal never takes the disk it needs. A write that found the disk
     /// full is tried once more after the -wal was copied into the file and emptied (that alone
-    /// often makes the room). After a write that stored something, a -wal larger than the room
-    /// left on its disk is copied and emptied: SQLite does it itself only at 1,000 pages (4 MiB),
-    /// more than a small disk may have, and a -wal that fills the disk can never be copied (the
-    /// copy needs room for the pages the file gains). `stored`: the write changed a row (one
-    /// that changed nothing needed no room, so it tells nothing of the disk).
+    /// often makes the room). After a write that stored something, a -wal larger than half the
+    /// room left on its disk is copied and emptied: SQLite does it itself only at 1,000 pages
+    /// (4 MiB), more than a small disk may have, and the copy needs room for the pages the file
+    /// gains (at most the -wal's size), so a -wal that filled the disk could never be copied.
+    /// `stored`: the write changed a row (one that changed nothing needed no room, so it tells
+    /// nothing of the disk).
     public func makingRoom<T>(_ body: () throws(QueueError) -> T) throws(QueueError) -> (value: T, stored: Bool) {
         func attempt() throws(QueueError) -> (value: T, stored: Bool) {
             let before = database.totalChanges
@@ -288,7 +289,7 @@ public final class JobStore {
             guard (try? checkpoint()) == true else { throw error }
             result = try attempt()
         }
-        if result.stored, let wal = Files.stamp(of: path + "-wal")?.size, wal > Files.freeBytes(on: path) ?? .max {
+        if result.stored, let wal = Files.stamp(of: path + "-wal")?.size, wal > (Files.freeBytes(on: path) ?? .max) / 2 {
             _ = try? checkpoint()
         }
         return result
