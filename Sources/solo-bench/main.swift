@@ -408,7 +408,7 @@ func rerunsAfterKill(_ options: Options, milliseconds: Int, kills: Int) -> (perS
                                      environment: ", BENCH_JOB_MS=\(milliseconds)",
                                      command: "python3 " + options.tools + "/ran-worker.py", queue: "queue.db")
     defer { supervisor.stop() }
-    let jobs = kills * (milliseconds == 0 ? 2000 : 1000 / milliseconds * workers)
+    let jobs = kills * (milliseconds == 0 ? 20_000 : 1000 / milliseconds * workers)  // enough for every round
     do { try queueFile(of: supervisor).push(queue: "bench", (0..<jobs).map { NewJob(payload: Array("j\($0)".utf8)) }) } catch { fail("push: \(error)") }
     func lines(_ name: String) -> [Substring] {
         ((try? String(contentsOfFile: supervisor.directory + "/" + name, encoding: .utf8)) ?? "").split(separator: "\n")
