@@ -153,3 +153,49 @@ import Testing
         #expect(w.timeToRecycle(now: now, memoryLimit: pool.memoryLimit) == .milliseconds(125))
     }
 }
+
+/// Spread: the per-worker draws keep a pool of 8 from recycling together, generation after generation.
+@Suite struct SpreadTests {
+    let t0 = Moment(nanoseconds: 1_000_000_000_000)
+
+    /// Every worker does a job per tick; a worker at its limit leaves at once and its slot is
+    /// filled again. Returns the ticks at which workers were recycled.
+    func recycleTicks(_ pool: Pool, ticks: Int, random: inout SplitMix64) -> [Int] {
+        var id: UInt64 = 1
+        var recycles: [Int] = []
+        for tick in 0..<ticks {
+            let now = t0 + .milliseconds(tick)
+            _ = PoolTests().spawnAll(pool, pool.reconcile(now: now, using: &random), now: now, nextID: &id)
+            for worker in pool.workers.keys.sorted() {
+                _ = pool.handle(worker, .message(.ok(nil)), now: now, using: &random)
+                if pool.workers[worker]?.isLeaving == true {
+                    recycles.append(tick)
+                    _ = pool.handle(worker, .exited(.exited(0)), now: now, using: &random)
+                }
+            }
+        }
+        return recycles
+    }
+
+    @Test func aPoolOfEightRecyclesItsWorkersApart() {
+        var random = SplitMix64(state: 8)
+        let pool = PoolTests().makePool(workers: 8) { $0.maxJobs = 1000...2000; $0.spare = 0 }
+        let recycles = recycleTicks(pool, ticks: 20_000, random: &random)
+        #expect(recycles.count > 80, "about 8 × 20000 / 1500 recycles: \(recycles.count)")
+        let gaps = zip(recycles, recycles.dropFirst()).map { $1 - $0 }
+        // Evenly spread, 8 workers of 1500 jobs would recycle every 187 jobs; never two within 10.
+        #expect(gaps.min()! >= 10, "two workers recycled within \(gaps.min()!) jobs of each other")
+        #expect(gaps.filter { $0 < 40 }.count * 10 < gaps.count, "gaps under 40 jobs are rare: \(gaps.sorted().prefix(12))")
+    }
+
+    @Test func lifetimesOfAPoolOfEightAreDrawnApart() {
+        var random = SplitMix64(state: 9)
+        let pool = PoolTests().makePool(workers: 8) { $0.maxJobs = nil; $0.maxLifetime = .seconds(3600)...(.seconds(7200)); $0.spare = 0 }
+        var id: UInt64 = 1
+        _ = PoolTests().spawnAll(pool, pool.reconcile(now: t0, using: &random), now: t0, nextID: &id)
+        let ends = pool.workers.values.compactMap(\.lifetimeDeadline).sorted()
+        #expect(ends.count == 8)
+        let gaps = zip(ends, ends.dropFirst()).map { $1 - $0 }
+        #expect(gaps.min()! >= .seconds(120), "two lifetimes end \(gaps.min()!) apart")
+    }
+}
