@@ -37,7 +37,7 @@ func parseOptions() -> Options {
         case "--redis-server": options.redisServer = arguments.popFirst()
         case "--python": options.python = arguments.popFirst()
         default:
-            FileHandle.standardError.write("usage: solo-bench [--solo PATH] [--tools DIR] [--quick] [--only core|queue|soak|peers|redis] [--supervisord PATH] [--runsvdir PATH] [--redis-server PATH] [--python PATH]\n".data(using: .utf8)!)
+            FileHandle.standardError.write("usage: solo-bench [--solo PATH] [--tools DIR] [--quick] [--only core|queue|soak|peers|redis|recycle] [--supervisord PATH] [--runsvdir PATH] [--redis-server PATH] [--python PATH]\n".data(using: .utf8)!)
             exit(2)
         }
     }
@@ -275,10 +275,10 @@ func queueFile(of supervisor: BenchSupervisor) -> JobStore {
 }
 
 /// Jobs per second through a supervisor with two workers, from a queue filled beforehand.
-func feedThroughput(_ options: Options, command: String, jobs: Int) -> Double {
+func feedThroughput(_ options: Options, command: String, jobs: Int, environment: String = "", maxJobs: String = "none") -> Double {
     let supervisor = BenchSupervisor(solo: options.solo, tools: options.tools,
                                      pool: "workers = 2\njob_timeout = none\nbackoff_min = 10ms\nbackoff_reset = 10ms",
-                                     command: command, queue: "queue.db")
+                                     environment: environment, command: command, queue: "queue.db", maxJobs: maxJobs)
     defer { supervisor.stop() }
     // The supervisor makes the file; fill it while its workers wait, then time the drain.
     let store = queueFile(of: supervisor)
@@ -469,6 +469,7 @@ if options.parts.contains("core") {
 
 if options.parts.contains("peers") { peersReport(options) }
 if options.parts.contains("redis") { redisReport(options) }
+if options.parts.contains("recycle") { recycleReport(options) }
 
 if options.parts.contains("soak") {
     let jobs = options.quick ? 200_000 : 1_000_000
