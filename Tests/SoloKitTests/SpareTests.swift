@@ -90,6 +90,17 @@ import Testing
         }
     }
 
+    @Test func noSpareInPollMode() {
+        // A poll worker would start working at once: an extra worker, not a spare.
+        var random = SplitMix64(state: 5)
+        let pool = makePool { $0.queue = .none }
+        var id: UInt64 = 1
+        let worker = spawn(pool, pool.reconcile(now: t0, using: &random), now: t0, nextID: &id)[0]
+        _ = pool.handle(worker, .message(.ready), now: t0 + boot, using: &random)
+        for n in 1...95 { _ = pool.handle(worker, .message(.ok(nil)), now: t0 + boot + .milliseconds(n), using: &random) }
+        #expect(pool.reconcile(now: t0 + .milliseconds(120), using: &random).isEmpty)
+    }
+
     @Test func aSpareThatCannotStartOrDiesLeavesTheRecycleAsBefore() {
         var random = SplitMix64(state: 3)
         let pool = makePool()

@@ -141,11 +141,17 @@ public final class Pool {
         worker.slot < slots.count && slots[worker.slot].spare == worker.id
     }
 
+    /// Whether a spare may boot now: in feed mode (a poll worker would start working at once),
+    /// at most one per pool, none while the pool stops or a slot backs off.
+    private var mayBootSpare: Bool {
+        config.spare > 0 && config.queue.feedsJobs && !stopping && !paused && !standingBy && !removed
+            && !slots.contains(where: { $0.spare != nil || $0.restartAt != nil })
+    }
+
     /// The slot whose worker is near enough its recycle (within three times its own boot time) to
-    /// boot its replacement now: at most one spare per pool, and none while a slot backs off,
-    /// or for a worker whose spare already failed.
+    /// boot its replacement now, unless its spare already failed.
     private func slotWantingSpare(now: Moment) -> Int? {
-        guard config.spare > 0, !removed, !slots.contains(where: { $0.spare != nil || $0.restartAt != nil }) else { return nil }
+        guard mayBootSpare else { return nil }
         for index in 0..<min(desiredWorkers, slots.count) {
             guard let id = slots[index].current, slots[index].spareRefusedFor != id, let worker = workers[id], !worker.isLeaving,
                   let lead = Self.spareLead(worker), let left = worker.timeToRecycle(now: now, memoryLimit: config.memoryLimit),
@@ -414,7 +420,7 @@ public final class Pool {
     public var nextDeadline: Moment? {
         var earliest = nextMemorySample
         // A lifetime nearing its end: the spare starts ahead of it.
-        if config.spare > 0, !stopping, !paused, !standingBy, !removed, !slots.contains(where: { $0.spare != nil || $0.restartAt != nil }) {
+        if mayBootSpare {
             for slot in slots {
                 guard let id = slot.current, slot.spareRefusedFor != id, let worker = workers[id], !worker.isLeaving,
                       let end = worker.lifetimeDeadline, let lead = Self.spareLead(worker) else { continue }
