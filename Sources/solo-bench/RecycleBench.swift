@@ -36,7 +36,7 @@ func leakPeak(_ options: Options, script: String, leakKB: Int, limit: String, po
 func recycleReport(_ options: Options) {
     guard output(of: ["/usr/bin/env", "php", "-m"]).contains("pcntl") else { fail("the recycle part needs php-cli with pcntl (apt-get install -y php-cli)") }
     let script = options.tools + "/php-worker.php"
-    let jobs = options.quick ? 20_000 : 60_000
+    let jobs = options.quick ? 20_000 : 30_000
     print("| two PHP workers, \(jobs) jobs, side by side in one run | no recycling | max_jobs = 200-400 | ratio (goal ≥ 0.95) |")
     print("|---|---|---|---|")
     for boot in [0, 300] {

@@ -282,8 +282,18 @@ func feedThroughput(_ options: Options, command: String, jobs: Int, environment:
     defer { supervisor.stop() }
     // The supervisor makes the file; fill it while its workers wait, then time the drain.
     let store = queueFile(of: supervisor)
-    kill(supervisor.pid, SIGSTOP)
-    do { try store.push(queue: "bench", (0..<jobs).map { _ in NewJob(payload: samplePayload) }) } catch { fail("push: \(error)") }
+    for attempt in 1... {
+        kill(supervisor.pid, SIGSTOP)
+        do {
+            try store.push(queue: "bench", (0..<jobs).map { _ in NewJob(payload: samplePayload) })
+            break
+        } catch {
+            // Stopped while it held the file: let it finish, and try again.
+            kill(supervisor.pid, SIGCONT)
+            if attempt == 20 { fail("push: \(error)") }
+            usleep(20_000)
+        }
+    }
     let begin = Moment.now()
     kill(supervisor.pid, SIGCONT)
     while ((try? store.unfinished(queue: "bench")) ?? 1) > 0 { usleep(20_000) }
