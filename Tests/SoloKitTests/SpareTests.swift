@@ -57,11 +57,13 @@ import Testing
         #expect(spareOrders(pool.reconcile(now: now, using: &random)).isEmpty, "one spare at a time")
         _ = pool.handle(spare, .message(.ready), now: now + boot, using: &random)
         #expect(pool.idleWorkers == [old], "the spare takes no job while the old worker works")
+        #expect(pool.stateName(of: pool.workers[spare]!) == "spare", "status and metrics tell it from the slot's worker")
         // The old worker's last job: the spare is the slot's worker at once, and nothing is spawned.
         now = work(pool, old, jobs: 10, from: now + boot, random: &random)
         #expect(pool.workers[old]?.isLeaving == true)
         #expect(pool.slots[0].current == spare && pool.slots[0].spare == nil)
         #expect(pool.idleWorkers == [spare])
+        #expect(pool.stateName(of: pool.workers[spare]!) == "ready")
         #expect(pool.reconcile(now: now, using: &random).isEmpty)
         let exit = pool.handle(old, .exited(.exited(0)), now: now + .milliseconds(5), using: &random)
         #expect(exit.count == 1 && exit[0] == .log("worker 0 (pid 1001) finished recycling: exit status 0 after 145ms, 100 jobs"))

@@ -141,6 +141,11 @@ public final class Pool {
         worker.slot < slots.count && slots[worker.slot].spare == worker.id
     }
 
+    /// A worker's state as status and metrics show it: a warm replacement not yet in its slot is `spare`.
+    public func stateName(of worker: Worker) -> String {
+        isSpare(worker) && !worker.isLeaving ? "spare" : worker.state.rawValue
+    }
+
     /// Whether a spare may boot now: in feed mode (a poll worker would start working at once),
     /// at most one per pool, none while the pool stops or a slot backs off.
     private var mayBootSpare: Bool {
