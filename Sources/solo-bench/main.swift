@@ -38,7 +38,7 @@ func parseOptions() -> Options {
         case "--redis-server": options.redisServer = arguments.popFirst()
         case "--python": options.python = arguments.popFirst()
         default:
-            FileHandle.standardError.write("usage: solo-bench [--solo PATH] [--tools DIR] [--quick] [--only core|queue|soak|kill|peers|redis] [--supervisord PATH] [--runsvdir PATH] [--redis-server PATH] [--python PATH]\n".data(using: .utf8)!)
+            FileHandle.standardError.write("usage: solo-bench [--solo PATH] [--tools DIR] [--quick] [--only core|queue|soak|kill|peers|redis|recycle] [--supervisord PATH] [--runsvdir PATH] [--redis-server PATH] [--python PATH]\n".data(using: .utf8)!)
             exit(2)
         }
     }
@@ -289,15 +289,25 @@ func queueFile(of supervisor: BenchSupervisor) -> JobStore {
 }
 
 /// Jobs per second through a supervisor with two workers, from a queue filled beforehand.
-func feedThroughput(_ options: Options, command: String, jobs: Int) -> Double {
+func feedThroughput(_ options: Options, command: String, jobs: Int, environment: String = "", maxJobs: String = "none") -> Double {
     let supervisor = BenchSupervisor(solo: options.solo, tools: options.tools,
                                      pool: "workers = 2\njob_timeout = none\nbackoff_min = 10ms\nbackoff_reset = 10ms",
-                                     command: command, queue: "queue.db")
+                                     environment: environment, command: command, queue: "queue.db", maxJobs: maxJobs)
     defer { supervisor.stop() }
     // The supervisor makes the file; fill it while its workers wait, then time the drain.
     let store = queueFile(of: supervisor)
-    kill(supervisor.pid, SIGSTOP)
-    do { try store.push(queue: "bench", (0..<jobs).map { _ in NewJob(payload: samplePayload) }) } catch { fail("push: \(error)") }
+    for attempt in 1... {
+        kill(supervisor.pid, SIGSTOP)
+        do {
+            try store.push(queue: "bench", (0..<jobs).map { _ in NewJob(payload: samplePayload) })
+            break
+        } catch {
+            // Stopped while it held the file: let it finish, and try again.
+            kill(supervisor.pid, SIGCONT)
+            if attempt == 20 { fail("push: \(error)") }
+            usleep(20_000)
+        }
+    }
     let begin = Moment.now()
     kill(supervisor.pid, SIGCONT)
     while ((try? store.unfinished(queue: "bench")) ?? 1) > 0 { usleep(20_000) }
@@ -538,6 +548,7 @@ if options.parts.contains("kill") {
 
 if options.parts.contains("peers") { peersReport(options) }
 if options.parts.contains("redis") { redisReport(options) }
+if options.parts.contains("recycle") { recycleReport(options) }
 
 if options.parts.contains("soak") {
     let jobs = options.quick ? 200_000 : 1_000_000

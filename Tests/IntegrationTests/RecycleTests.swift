@@ -122,4 +122,80 @@ import Testing
         #expect(jobs.count == 1 && jobs.first?["attempts"] as? Int == 0 && jobs.first?["state"] as? String == "ready", "\(jobs)")
         #expect(try supervisor.stop() == 0)
     }
+
+    /// A feed worker that boots for `boot` seconds, then says `ready`, and takes `job` seconds a job.
+    static func booter(boot: Double, job: Double) -> String {
+        """
+        import os, sys, time
+        time.sleep(\(boot))
+        with open('booted', 'a') as out:
+            out.write('%d %d\\n' % (os.getpid(), time.monotonic_ns()))
+        fd3 = os.fdopen(3, 'w', buffering=1)
+        fd3.write('ready\\n')
+        for line in sys.stdin:
+            with open('handled', 'a') as out:
+                out.write('%d %s 0 %d\\n' % (os.getpid(), line.strip(), time.monotonic_ns()))
+            time.sleep(\(job))
+            fd3.write('ok\\n')
+        """
+    }
+
+    /// Every second start dies at once: every warm replacement, and no worker started as before.
+    static let failEven = """
+        #!/bin/sh
+        printf x >> starts
+        [ $(( $(wc -c < starts) % 2 )) -eq 0 ] && exit 3
+        exec python3 boot.py
+        """
+
+    func boots(_ scratch: Scratch) -> [String: Int64] {
+        Dictionary(scratch.read("booted").split(separator: "\n").map { line in
+            let parts = line.split(separator: " ")
+            return (String(parts[0]), Int64(parts[1]) ?? 0)
+        }, uniquingKeysWith: min)
+    }
+
+    /// A worker that boots in 200ms is recycled every 15 jobs of 150ms: its replacement boots beside it
+    /// and takes the next job the moment it is done, so no job waits on a boot.
+    @Test func aWarmReplacementServesTheNextJobWithNoGap() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        scratch.write("boot.py", Self.booter(boot: 0.2, job: 0.15))
+        scratch.config(port: port, "[warm]\ncommand = python3 boot.py\nqueue = sqlite:queue.db\nmax_jobs = 15-15\n")
+        try push(scratch, (1...45).map { "job\($0)" }, group: "warm")
+        let supervisor = try RunningSupervisor(scratch)
+        try waitForGroup(scratch, "warm", jobs: 45)
+        let jobs = handled(scratch).sorted { $0.ns < $1.ns }
+        #expect(jobs.map(\.payload).sorted() == (1...45).map { "job\($0)" }.sorted(), "each job exactly once")
+        let pids = jobs.reduce(into: [String]()) { order, job in if order.last != job.pid { order.append(job.pid) } }
+        #expect(pids.count == 3, "three workers of 15 jobs, one after another: \(pids)")
+        let booted = boots(scratch)
+        for (old, new) in zip(pids, pids.dropFirst()) {
+            // Each job starts with its line and takes 150ms.
+            let oldDone = jobs.last { $0.pid == old }!.ns + 150_000_000, firstOfNew = jobs.first { $0.pid == new }!.ns
+            #expect((booted[new] ?? .max) < oldDone, "worker \(new) had booted before \(old) finished its last job")
+            #expect(firstOfNew - oldDone < 100_000_000, "the slot idled \((firstOfNew - oldDone) / 1_000_000)ms between \(old) and \(new)")
+        }
+        #expect(supervisor.lines(containing: "started a warm replacement for worker 0").count >= 2, "\(supervisor.log)")
+        #expect(try supervisor.stop() == 0)
+    }
+
+    /// Every warm replacement dies as it starts: each recycle goes on as it did without them, and
+    /// every job is done once.
+    @Test func aReplacementThatFailsToBootLeavesTheSlotServedAsBefore() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        scratch.write("boot.py", Self.booter(boot: 0.05, job: 0.05))
+        scratch.write("start.sh", Self.failEven, executable: true)
+        scratch.config(port: port, "[warm]\ncommand = ./start.sh\nqueue = sqlite:queue.db\nmax_jobs = 20-20\n")
+        try push(scratch, (1...60).map { "job\($0)" }, group: "warm")
+        let supervisor = try RunningSupervisor(scratch)
+        try waitForGroup(scratch, "warm", jobs: 60)
+        let jobs = handled(scratch)
+        #expect(jobs.map(\.payload).sorted() == (1...60).map { "job\($0)" }.sorted(), "each job exactly once")
+        #expect(Set(jobs.map(\.pid)).count == 3, "\(supervisor.log)")
+        #expect(supervisor.lines(containing: "died before it was needed: exit status 3; the worker is recycled without one").count >= 2, "\(supervisor.log)")
+        #expect(supervisor.lines(containing: "restarting in").isEmpty, "no back-off: \(supervisor.log)")
+        #expect(try supervisor.stop() == 0)
+    }
 }

@@ -152,6 +152,9 @@ enum Keys {
         KeySpec(name: "start_grace", apply: { model, value, _ throws(ValueError) in
             model.startGrace = try Values.duration(value)
         }, render: { Values.formatDuration($0.startGrace) }),
+        KeySpec(name: "spare", apply: { model, value, _ throws(ValueError) in
+            model.spare = try Values.integer(value, in: 0...1, example: "1, or 0 for none")
+        }, render: { "\($0.spare)" }),
         KeySpec(name: "max_lifetime", apply: { model, value, _ throws(ValueError) in
             if isNone(value) { model.maxLifetime = nil; return }
             let range = try Values.range(value, expected: "a range (write LOW-HIGH, like 50m-1h)", Values.duration)

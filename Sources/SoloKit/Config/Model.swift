@@ -117,6 +117,8 @@ public struct PoolConfig: Equatable, Sendable {
     public var stopTimeout: Duration = .seconds(30)
     /// How long a worker that neither says `ready` nor is seen waiting on its stdin stays `starting`.
     public var startGrace: Duration = .seconds(1)
+    /// Warm replacements: how many may boot at a time beside the workers they will replace (0 or 1).
+    public var spare = 1
 
     /// Each worker draws its job limit from this range; nil: no limit.
     public var maxJobs: ClosedRange<Int>? = 1000...2000

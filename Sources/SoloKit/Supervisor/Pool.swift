@@ -12,6 +12,8 @@ public struct SpawnOrder: Equatable, Sendable {
     public var slot: Int
     public var jobLimit: Int?
     public var lifetime: Duration?
+    /// A warm replacement: it boots beside the slot's worker and takes its place when it leaves.
+    public var spare = false
 }
 
 /// What becomes of a job a worker held.
@@ -45,6 +47,10 @@ public final class Pool {
         public var restartAt: Moment?
         public var restarts = 0
         public var lastExit: String?
+        /// A warm replacement booting beside `current`, which it replaces when that one leaves.
+        public var spare: UInt64?
+        /// The worker whose warm replacement could not start or died: it is recycled as before.
+        public var spareRefusedFor: UInt64?
     }
 
     public private(set) var config: PoolConfig
@@ -86,7 +92,7 @@ public final class Pool {
     public var idleWorkers: [UInt64] {
         guard config.queue.feedsJobs && !stopping && !standingBy else { return [] }
         var idle: [UInt64] = []
-        for (id, worker) in workers where worker.isIdle { idle.append(id) }
+        for (id, worker) in workers where worker.isIdle && !isSpare(worker) { idle.append(id) }
         if idle.count > 1 { idle.sort() }
         return idle
     }
@@ -108,7 +114,7 @@ public final class Pool {
         var orders = advanceRollingRestart(now: now, using: &random)
         var drawnJobs: [Int] = []
         var drawnLifetimes: [Duration] = []
-        for index in 0..<min(desiredWorkers, slots.count) where slots[index].current == nil && slots[index].restartAt == nil {
+        func order(slot: Int, spare: Bool) -> PoolCommand {
             let others = workers.values.filter { !$0.isLeaving }
             let jobLimit = config.maxJobs.map { range in
                 RecyclePolicy.drawJobLimit(range, othersRemaining: others.compactMap(\.jobsRemaining) + drawnJobs, using: &random)
@@ -118,9 +124,59 @@ public final class Pool {
             }
             jobLimit.map { drawnJobs.append($0) }
             lifetime.map { drawnLifetimes.append($0) }
-            orders.append(.spawn(SpawnOrder(slot: index, jobLimit: jobLimit, lifetime: lifetime)))
+            return .spawn(SpawnOrder(slot: slot, jobLimit: jobLimit, lifetime: lifetime, spare: spare))
         }
+        for index in 0..<min(desiredWorkers, slots.count) where slots[index].current == nil && slots[index].restartAt == nil {
+            // A warm replacement already booted takes the slot (after a crash, once its back-off is over).
+            promoteSpare(of: index)
+            if slots[index].current == nil { orders.append(order(slot: index, spare: false)) }
+        }
+        if let index = slotWantingSpare(now: now) { orders.append(order(slot: index, spare: true)) }
         return orders
+    }
+
+    // MARK: - warm replacements
+
+    private func isSpare(_ worker: Worker) -> Bool {
+        worker.slot < slots.count && slots[worker.slot].spare == worker.id
+    }
+
+    /// A worker's state as status and metrics show it: a warm replacement not yet in its slot is `spare`.
+    public func stateName(of worker: Worker) -> String {
+        isSpare(worker) && !worker.isLeaving ? "spare" : worker.state.rawValue
+    }
+
+    /// Whether a spare may boot now: in feed mode (a poll worker would start working at once),
+    /// at most one per pool, none while the pool stops or a slot backs off.
+    private var mayBootSpare: Bool {
+        config.spare > 0 && config.queue.feedsJobs && !stopping && !paused && !standingBy && !removed
+            && !slots.contains(where: { $0.spare != nil || $0.restartAt != nil })
+    }
+
+    /// The slot whose worker is near enough its recycle (within three times its own boot time) to
+    /// boot its replacement now, unless its spare already failed.
+    private func slotWantingSpare(now: Moment) -> Int? {
+        guard mayBootSpare else { return nil }
+        for index in 0..<min(desiredWorkers, slots.count) {
+            guard let id = slots[index].current, slots[index].spareRefusedFor != id, let worker = workers[id], !worker.isLeaving,
+                  let lead = Self.spareLead(worker), let left = worker.timeToRecycle(now: now, memoryLimit: config.memoryLimit),
+                  left <= lead else { continue }
+            return index
+        }
+        return nil
+    }
+
+    /// How long before its recycle a worker's replacement starts: three times its own boot
+    /// time (boots vary, most on a busy machine), and 20ms.
+    static func spareLead(_ worker: Worker) -> Duration? {
+        worker.bootDuration.map { $0 * 3 + .milliseconds(20) }
+    }
+
+    /// The spare, if alive and not leaving, becomes the slot's worker.
+    private func promoteSpare(of index: Int) {
+        guard let spare = slots[index].spare else { return }
+        slots[index].spare = nil
+        if workers[spare]?.isLeaving == false { slots[index].current = spare }
     }
 
     /// Stops every worker gracefully and starts no more.
@@ -202,7 +258,11 @@ public final class Pool {
         autoscaler = new.scalingRange.map { Autoscaler(range: $0, cooldown: new.scaleCooldown) }
         let target = new.scalingRange.map { min(max(desiredWorkers, $0.lowerBound), $0.upperBound) } ?? new.workers
         var commands = scale(to: target, now: now, using: &random)
-        if !onlyCount { commands += restartRolling(now: now, using: &random) }
+        if !onlyCount {
+            // A spare booted with the old config.
+            for spare in slots.compactMap(\.spare) { commands += handle(spare, .retire(.restart), now: now, using: &random) }
+            commands += restartRolling(now: now, using: &random)
+        }
         return commands
     }
 
@@ -251,7 +311,7 @@ public final class Pool {
         var commands: [PoolCommand] = []
         for index in slots.indices.reversed() where index >= desiredWorkers {
             slots[index].restartAt = nil
-            if let id = slots[index].current, workers[id]?.isLeaving == false {
+            for id in [slots[index].current, slots[index].spare].compactMap({ $0 }) where workers[id]?.isLeaving == false {
                 commands += handle(id, .retire(.scaledDown), now: now, using: &random)
             }
         }
@@ -300,7 +360,7 @@ public final class Pool {
     public func spawned(_ order: SpawnOrder, id: UInt64, pid: pid_t, now: Moment) {
         workers[id] = Worker(id: id, slot: order.slot, pid: pid, started: now, jobLimit: order.jobLimit,
                              lifetimeLimit: order.lifetime, policy: policy)
-        slots[order.slot].current = id
+        if order.spare { slots[order.slot].spare = id } else { slots[order.slot].current = id }
         counters.started()
         if samplesMemory && nextMemorySample == nil { nextMemorySample = now + config.memoryInterval }
     }
@@ -308,6 +368,10 @@ public final class Pool {
     /// A worker that could not start counts as a death at once: the slot backs off.
     public func spawnFailed(_ order: SpawnOrder, error: String, now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
         counters.failedToStart()
+        if order.spare {
+            slots[order.slot].spareRefusedFor = slots[order.slot].current
+            return [.log("worker \(order.slot)'s warm replacement cannot start: \(error) (the worker is recycled without one)")]
+        }
         let delay = slots[order.slot].backoff.delay(afterExitWith: .zero, workerAtFault: true, using: &random)
         slots[order.slot].restartAt = now + max(delay, config.backoffMin)
         slots[order.slot].lastExit = "cannot start: \(error)"
@@ -335,7 +399,11 @@ public final class Pool {
             case .signal(let signal): commands.append(.signal(worker: id, pid: worker.pid, signal: signal))
             case .closeInput: commands.append(.closeInput(worker: id))
             case .probeInput: commands.append(.probeInput(worker: id, pid: worker.pid))
-            case .replace: if slots[worker.slot].current == id { slots[worker.slot].current = nil }
+            case .replace:
+                if slots[worker.slot].current == id {
+                    slots[worker.slot].current = nil
+                    promoteSpare(of: worker.slot)
+                }
             case .finished(let job, let message):
                 counters.answered(message, duration: jobStarted.map { now - $0 })
                 commands.append(.finish(job, resolution(of: job, message, using: &random)))
@@ -368,6 +436,14 @@ public final class Pool {
 
     public var nextDeadline: Moment? {
         var earliest = nextMemorySample
+        // A lifetime nearing its end: the spare starts ahead of it.
+        if mayBootSpare {
+            for slot in slots {
+                guard let id = slot.current, slot.spareRefusedFor != id, let worker = workers[id], !worker.isLeaving,
+                      let end = worker.lifetimeDeadline, let lead = Self.spareLead(worker) else { continue }
+                earliest = earlier(earliest, end + (.zero - lead))
+            }
+        }
         for worker in workers.values { earliest = earlier(earliest, worker.nextDeadline) }
         for slot in slots { earliest = earlier(earliest, slot.restartAt) }
         return earliest
@@ -414,6 +490,13 @@ public final class Pool {
             let limit = job.maxAttempts ?? config.maxAttempts
             let fate = job.attempts >= limit ? "no attempt left: dead" : "back in \(Values.formatElapsed(delay))"
             held = ", holding job \(job.id) (attempt \(job.attempts) of \(limit): \(fate))"
+        }
+        if isSpare(worker) {
+            slots[worker.slot].spare = nil
+            slots[worker.slot].spareRefusedFor = slots[worker.slot].current
+            let status = worker.exitStatus ?? .exited(-1)
+            if stopping || paused || worker.retireReason != nil { return lost + [.log("worker \(worker.slot)'s warm replacement (pid \(worker.pid)) stopped: \(status)")] }
+            return lost + [.log("worker \(worker.slot)'s warm replacement (pid \(worker.pid)) died before it was needed: \(status); the worker is recycled without one")]
         }
         return lost + scheduleRestart(after: worker, holding: held, now: now, using: &random)
     }

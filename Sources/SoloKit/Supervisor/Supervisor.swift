@@ -505,7 +505,8 @@ public final class Supervisor {
         }
         let limit = order.jobLimit.map { "job limit \($0)" } ?? "no job limit"
         let lifetime = order.lifetime.map { ", lifetime \(Values.formatElapsed($0))" } ?? ""
-        say("pool \(pool.name): started worker \(order.slot) (pid \(pid), \(limit)\(lifetime))", alsoTo: pool)
+        let role = order.spare ? "a warm replacement for worker \(order.slot)" : "worker \(order.slot)"
+        say("pool \(pool.name): started \(role) (pid \(pid), \(limit)\(lifetime))", alsoTo: pool)
     }
 
     /// What a worker learns beyond the pool's environment: its queue, its name (so that a

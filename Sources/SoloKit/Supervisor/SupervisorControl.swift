@@ -200,7 +200,7 @@ extension Supervisor {
             var workers: [JSON] = []
             for worker in pool.workers.values.sorted(by: { ($0.slot, $0.id) < ($1.slot, $1.id) }) {
                 var fields: [(String, JSON)] = [
-                    ("slot", .number(Int64(worker.slot))), ("pid", .number(Int64(worker.pid))), ("state", .string(worker.state.rawValue)),
+                    ("slot", .number(Int64(worker.slot))), ("pid", .number(Int64(worker.pid))), ("state", .string(pool.stateName(of: worker))),
                     ("uptime_ms", .number((now - worker.started).nanoseconds / 1_000_000)), ("jobs", .number(Int64(worker.jobsDone))),
                     ("job_limit", .optional(worker.jobLimit)),
                     ("rss", treeResidentBytes(of: worker, orphans: orphans).map { .number(Int64($0)) } ?? .null),

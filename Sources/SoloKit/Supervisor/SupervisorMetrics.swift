@@ -84,7 +84,7 @@ extension Supervisor {
     /// back-off, about to start, or stopped.
     private func workerStates(of pool: Pool) -> [String: Int] {
         var counts: [String: Int] = [:]
-        for worker in pool.workers.values where worker.isAlive { counts[worker.state.rawValue, default: 0] += 1 }
+        for worker in pool.workers.values where worker.isAlive { counts[pool.stateName(of: worker), default: 0] += 1 }
         for slot in pool.slots where slot.current == nil {
             let state = pool.state(ofEmpty: slot)
             counts[state, default: 0] += 1

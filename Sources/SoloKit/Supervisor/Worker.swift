@@ -175,6 +175,10 @@ public final class Worker {
     public private(set) var residentBytes: UInt64?
     /// What the tree's other members (children, orphans of its session) held at the last full sample.
     private var othersBytes: UInt64 = 0
+    /// When it left `starting`: its boot time, which its warm replacement will likely take too.
+    public private(set) var readyAt: Moment?
+    /// The first memory figure and the jobs done then: its growth per job since.
+    private var memoryBaseline: (bytes: UInt64, jobs: Int)?
     public private(set) var statusText: String?
     public private(set) var invalidLines = 0
     public private(set) var stageDeadline: Moment?
@@ -225,6 +229,24 @@ public final class Worker {
     /// Jobs left before the limit (nil: no limit).
     public var jobsRemaining: Int? { jobLimit.map { max(0, $0 - jobsDone) } }
 
+    /// How long it took to boot (until `ready`), once it has.
+    public var bootDuration: Duration? { readyAt.map { $0 - started } }
+
+    /// How long until it is likely recycled: its jobs left at its pace so far, its lifetime
+    /// left, or the jobs until memory_limit at its growth per job so far (nil: no end in sight).
+    public func timeToRecycle(now: Moment, memoryLimit: UInt64?) -> Duration? {
+        var left = lifetimeDeadline.map { $0 - now }
+        guard let readyAt, jobsDone > 0, now > readyAt else { return left }
+        let perJob = (now - readyAt) / jobsDone
+        if let remaining = jobsRemaining { left = min(left ?? perJob * remaining, perJob * remaining) }
+        if let memoryLimit, let baseline = memoryBaseline, let bytes = residentBytes, bytes > baseline.bytes, jobsDone > baseline.jobs {
+            let growth = (bytes - baseline.bytes) / UInt64(jobsDone - baseline.jobs)
+            let jobs = bytes >= memoryLimit ? 0 : Int(min((memoryLimit - bytes) / max(growth, 1), UInt64(Int32.max)))
+            left = min(left ?? perJob * jobs, perJob * jobs)
+        }
+        return left
+    }
+
     public func handle(_ event: WorkerEvent, now: Moment, policy: WorkerPolicy) -> [WorkerAction] {
         switch (state, event) {
         case (.exited, _), (.backoff, _):
@@ -259,7 +281,7 @@ public final class Worker {
             return []
 
         case (.starting, .waitingForInput):
-            becomeReady()
+            becomeReady(now: now)
             return []
 
         case (.ready, .waitingForInput), (.busy, .waitingForInput), (.draining, .waitingForInput), (.stopping, .waitingForInput):
@@ -291,7 +313,7 @@ public final class Worker {
                 return retire(.lifetime(age: now - started, limit: lifetime), replace: true, now: now, policy: policy)
             }
             if state == .starting, let deadline = stageDeadline, now >= deadline {
-                becomeReady()
+                becomeReady(now: now)
                 return []
             }
             if state == .starting, let probe = probeDeadline, now >= probe {
@@ -334,7 +356,7 @@ public final class Worker {
     private func receive(_ message: WorkerMessage, now: Moment, policy: WorkerPolicy) -> [WorkerAction] {
         switch message {
         case .ready:
-            if state == .starting { becomeReady() }
+            if state == .starting { becomeReady(now: now) }
             return []
         case .status(let text):
             statusText = text
@@ -357,7 +379,7 @@ public final class Worker {
                 actions.append(.finished(held, message))
             }
             jobsDone += 1
-            if state == .starting { becomeReady() }
+            if state == .starting { becomeReady(now: now) }
             if state == .busy { state = .ready }
             if let jobLimit, jobsDone >= jobLimit, !isLeaving {
                 actions += retire(.jobs(done: jobsDone, limit: jobLimit), replace: true, now: now, policy: policy)
@@ -370,6 +392,7 @@ public final class Worker {
     /// leaves; memory_limit retires a worker that is not leaving yet.
     private func measured(_ bytes: UInt64, now: Moment, policy: WorkerPolicy) -> [WorkerAction] {
         residentBytes = bytes
+        if memoryBaseline == nil { memoryBaseline = (bytes, jobsDone) }
         if let kill = policy.memoryKill, bytes >= kill, !ladder.killSent { return killForMemory(bytes, kill, now: now, policy: policy) }
         if let limit = policy.memoryLimit, bytes >= limit, !isLeaving {
             return retire(.memory(bytes: bytes, limit: limit), replace: true, now: now, policy: policy)
@@ -377,7 +400,8 @@ public final class Worker {
         return []
     }
 
-    private func becomeReady() {
+    private func becomeReady(now: Moment) {
+        readyAt = now
         state = .ready
         stageDeadline = nil
         probeDeadline = nil
