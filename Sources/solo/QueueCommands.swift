@@ -254,7 +254,9 @@ func queueCommand(_ rest: [String]) throws -> Int32 {
         if places.count > 1 {
             throw UsageError("solo queue \(action): job ids are per queue file or server and the config has \(places.count); say which with --queue")
         }
-        ids = numbers
+        // Each id once, in the order given: `--id 5,5` is one job, not a second change of it.
+        var seen = Set<Int64>()
+        ids = numbers.filter { seen.insert($0).inserted }
     }
 
     switch action {

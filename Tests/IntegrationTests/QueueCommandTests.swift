@@ -63,7 +63,7 @@ import Testing
         }
         #expect(try solo(["push", "--queue", "feed", "a", "b", "c", "d"]).status == 0)
         try reserveOldest()
-        let bury = try solo(["queue", "bury", "--id", "2"])
+        let bury = try solo(["queue", "bury", "--id", "2,2"])
         #expect(bury.status == 0 && bury.stdout == "buried 1 job\n", "\(bury.stderr)")
         #expect(try solo(["queue", "bury", "--id", "4", "--reason", "customer gone"]).status == 0)
         let dead = try store().jobs(queue: nil, states: ["dead"], group: nil, after: 0, limit: 10)
