@@ -106,6 +106,10 @@ import Testing
         #expect(try runSolo(["start", "crasher", "--config", "solo.conf"], in: scratch).status == 0)
         try supervisor.waitForLog("died: exit status 3", count: 6, seconds: 10)
         #expect(supervisor.lines(containing: "restarting in 2").count == 3, "each try backs off again from its second death")
+
+        // `solo start` on a running pool whose slot backs off tries again at once too.
+        #expect(try runSolo(["start", "crasher", "--config", "solo.conf"], in: scratch).status == 0)
+        try supervisor.waitForLog("died: exit status 3", count: 8, seconds: 10)
         #expect(try supervisor.stop() == 0)
     }
 

@@ -223,7 +223,7 @@ public final class Pool {
         standingBy = false
     }
 
-    /// `solo start`: the pool runs again, and its slots try at once.
+    /// `solo start`: the pool runs again if it was stopped, and its slots try at once.
     public func resume() {
         paused = false
         forgetBackoff()
