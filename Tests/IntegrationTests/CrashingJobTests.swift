@@ -106,6 +106,40 @@ import Testing
         #expect(try runSolo(["start", "crasher", "--config", "solo.conf"], in: scratch).status == 0)
         try supervisor.waitForLog("died: exit status 3", count: 6, seconds: 10)
         #expect(supervisor.lines(containing: "restarting in 2").count == 3, "each try backs off again from its second death")
+
+        // `solo start` on a running pool whose slot backs off tries again at once too.
+        #expect(try runSolo(["start", "crasher", "--config", "solo.conf"], in: scratch).status == 0)
+        try supervisor.waitForLog("died: exit status 3", count: 8, seconds: 10)
+        #expect(try supervisor.stop() == 0)
+    }
+
+    /// A broken deploy whose worker boots fine but dies on every job (a database it connects to
+    /// lazily is down) backs off after ten deaths in a row instead of burning through the queue.
+    @Test func aWorkerThatDiesOnEveryJobBacksOffAfterTenInARow() throws {
+        let scratch = Scratch()
+        scratch.write("work/worker.sh", "echo ready >&\"$SOLO_FD\"\nread job\nexit 1\n")
+        scratch.config(port: try freePort(), """
+            [broken]
+            command = sh worker.sh
+            directory = work
+            queue = sqlite:queue.db
+            workers = 1
+            max_attempts = 5
+            backoff_min = 20s
+            backoff_reset = 30s
+            """)
+        let supervisor = try RunningSupervisor(scratch)
+        let push = try runSolo(["push", "--config", "solo.conf"], in: scratch,
+                               input: Array((1...100).map { "job\($0)" }.joined(separator: "\n").utf8 + [10]))
+        try #require(push.status == 0, "solo push: \(push.stderr)")
+        try waitFor("the slot backs off") { (try? control.workers(control.status(scratch), "broken").first?["state"]?.stringValue) == "backoff" }
+        let k = WorkerEnding.jobDeathsBlamingWorker
+        #expect(supervisor.lines(containing: "holding job").count == k + 1, "\(supervisor.log)")
+        #expect(supervisor.lines(containing: "\(k) deaths in a row holding a job").count == 1)
+        #expect(supervisor.lines(containing: "restarting in 2").count == 1)
+        let dead = try runSolo(["queue", "dead", "--json", "--config", "solo.conf"], in: scratch)
+        let records = try #require(try JSONSerialization.jsonObject(with: Data(dead.stdout.utf8)) as? [[String: Any]])
+        #expect(records.isEmpty, "no job spent its five attempts")
         #expect(try supervisor.stop() == 0)
     }
 

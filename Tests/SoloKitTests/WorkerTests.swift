@@ -392,6 +392,21 @@ import Testing
         #expect(w.job == job, "the pool retries the job it held")
         #expect(w.ending.wasPlanned && !w.ending.blamesWorker, "no back-off for the slot: the job was slow, not the worker")
         #expect(w.ending.lastExit == "killed: job_timeout (signal KILL)")
+        #expect(!w.ending.blamesWorker(jobDeaths: 100), "a job over its timeout never counts toward the streak")
+    }
+
+    @Test func deathsHoldingAJobBlameTheWorkerFromTheTenthInARow() {
+        let w = readyWorker()
+        _ = w.handle(.assigned(job), now: t0, policy: feedPolicy())
+        _ = w.handle(.exited(.exited(1)), now: t0, policy: feedPolicy())
+        #expect(w.ending.diedHoldingJob && !w.ending.blamesWorker)
+        #expect(!w.ending.blamesWorker(jobDeaths: WorkerEnding.jobDeathsBlamingWorker - 1), "the job's fault")
+        #expect(w.ending.blamesWorker(jobDeaths: WorkerEnding.jobDeathsBlamingWorker), "shown otherwise: no job gets through")
+        let idle = readyWorker()
+        _ = idle.handle(.assigned(job), now: t0, policy: feedPolicy())
+        _ = idle.handle(.message(.ok(nil)), now: t0, policy: feedPolicy())
+        _ = idle.handle(.exited(.exited(1)), now: t0, policy: feedPolicy())
+        #expect(!idle.ending.diedHoldingJob && !idle.ending.blamesWorker(jobDeaths: 100), "it got through a job")
     }
 
     @Test func thePoolRetriesTheJobOfAWorkerThatDied() {
@@ -447,6 +462,56 @@ import Testing
         pool.spawned(order, id: id + 1, pid: 2000, now: now)
         _ = pool.handle(id + 1, .exited(.exited(1)), now: now + .milliseconds(5), using: &random)
         #expect(pool.slots[0].restartAt.map { $0 >= now + .seconds(1) } == true, "a broken start backs off")
+    }
+
+    /// A deploy whose workers boot but die on every job (a database they connect to lazily is
+    /// down): from the tenth death in a row with a job in hand and none done, the slot backs off
+    /// as for a boot death; a job done anywhere in the pool makes the deaths the jobs' fault again.
+    @Test func aSlotWhoseWorkersDieOnEveryJobBacksOffAfterTenInARow() {
+        var random = SplitMix64(state: 27)
+        let pool = readyFeedPool(using: &random) {
+            $0.workers = 1
+            $0.backoffMin = .seconds(1)
+        }
+        var now = t0
+        var id: UInt64 = 1
+        func next() {
+            now = now + .milliseconds(20)
+            let commands = pool.reconcile(now: now, using: &random)
+            guard case .spawn(let order) = commands.first else { Issue.record("no restart: \(commands)"); return }
+            id += 1
+            pool.spawned(order, id: id, pid: pid_t(1000 + id), now: now)
+            _ = pool.handle(id, .message(.ready), now: now, using: &random)
+        }
+        func dieHoldingAJob(_ n: Int) -> String {
+            let held = ReservedJob(id: Int64(n), payload: "x", priority: 0, attempts: 1, maxAttempts: nil, group: nil)
+            _ = pool.handle(id, .assigned(held), now: now, using: &random)
+            now = now + .milliseconds(20)
+            let commands = pool.handle(id, .exited(.exited(1)), now: now, using: &random)
+            return commands.compactMap { if case .log(let line) = $0 { return line }; return nil }.first ?? ""
+        }
+        let k = WorkerEnding.jobDeathsBlamingWorker
+        for n in 1..<k {
+            _ = dieHoldingAJob(n)
+            #expect(pool.slots[0].jobDeaths == n && pool.slots[0].restartAt == nil && pool.slots[0].backoff.failures == 0)
+            next()
+        }
+        let kth = dieHoldingAJob(k)
+        #expect(kth.contains("restarting now (\(k) deaths in a row holding a job, and no job done since: the worker is blamed"), "\(kth)")
+        #expect(pool.slots[0].restartAt == nil && pool.slots[0].backoff.failures == 1, "the first failure restarts at once")
+        next()
+        let after = dieHoldingAJob(k + 1)
+        #expect(after.contains("restarting in 1"), "\(after)")
+        #expect(pool.slots[0].restartAt.map { $0 >= now + .seconds(1) } == true, "backs off as a broken deploy")
+        // The back-off ends; this worker gets a job done: the next death is the job's fault again.
+        _ = pool.expire(now: now + .seconds(2), using: &random, sample: { _ in nil })
+        now = now + .seconds(2)
+        next()
+        _ = pool.handle(id, .assigned(job), now: now, using: &random)
+        _ = pool.handle(id, .message(.ok(nil)), now: now, using: &random)
+        #expect(pool.slots[0].jobDeaths == 0)
+        _ = dieHoldingAJob(k + 2)
+        #expect(pool.slots[0].restartAt == nil && pool.slots[0].backoff.failures == 0 && pool.slots[0].jobDeaths == 1)
     }
 
     @Test func lastExitSaysHowTheSlotsLastWorkerEnded() {

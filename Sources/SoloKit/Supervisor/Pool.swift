@@ -51,6 +51,9 @@ public final class Pool {
         public var spare: UInt64?
         /// The worker whose warm replacement could not start or died: it is recycled as before.
         public var spareRefusedFor: UInt64?
+        /// Its workers' deaths with a job in hand in a row, with no job finished in the pool
+        /// since (`WorkerEnding.blamesWorker(jobDeaths:)`).
+        public var jobDeaths = 0
     }
 
     public private(set) var config: PoolConfig
@@ -223,7 +226,7 @@ public final class Pool {
         standingBy = false
     }
 
-    /// `solo start`: the pool runs again, and its slots try at once.
+    /// `solo start`: the pool runs again if it was stopped, and its slots try at once.
     public func resume() {
         paused = false
         forgetBackoff()
@@ -235,6 +238,7 @@ public final class Pool {
         for index in slots.indices {
             slots[index].restartAt = nil
             slots[index].backoff.forget()
+            slots[index].jobDeaths = 0
         }
     }
 
@@ -386,6 +390,8 @@ public final class Pool {
         let actions = worker.handle(event, now: now, policy: policy)
         if worker.jobsDone > before {
             jobRate.record(worker.jobsDone - before, now: now)
+            // A job got through: the pool can run jobs, so the deaths before were the jobs' fault.
+            for index in slots.indices { slots[index].jobDeaths = 0 }
             // Poll mode counts every answer; feed mode the answers about a job in hand (below).
             switch event {
             case .message(let message) where !policy.feedsJobs, .finalMessage(let message) where !policy.feedsJobs:
@@ -523,12 +529,17 @@ public final class Pool {
             return [.log("\(who) stopped: \(status) \(summary)")]
         }
 
-        let delay = slots[worker.slot].backoff.delay(afterExitWith: uptime, workerAtFault: ending.blamesWorker, using: &random)
+        if ending.diedHoldingJob { slots[worker.slot].jobDeaths += 1 }
+        let jobDeaths = slots[worker.slot].jobDeaths
+        let atFault = ending.blamesWorker(jobDeaths: jobDeaths)
+        let delay = slots[worker.slot].backoff.delay(afterExitWith: uptime, workerAtFault: atFault, using: &random)
         if delay > .zero { slots[worker.slot].restartAt = now + delay }
         let next = delay > .zero ? "restarting in \(Values.formatElapsed(delay))" : "restarting now"
         if !ending.wasPlanned { slots[worker.slot].restarts += 1 }
         let failures = slots[worker.slot].backoff.failures
-        let streak = failures > 1 ? " (\(failures) quick deaths in a row)" : ""
+        let streak = atFault && !ending.blamesWorker
+            ? " (\(jobDeaths) deaths in a row holding a job, and no job done since: the worker is blamed, as for a broken deploy)"
+            : failures > 1 ? " (\(failures) quick deaths in a row)" : ""
 
         switch ending.cause {
         case .retired(.jobTimedOut):

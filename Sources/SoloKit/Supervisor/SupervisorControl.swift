@@ -90,6 +90,10 @@ extension Supervisor {
             } else if steering == .restart {
                 say("pool \(pool.name): rolling restart of \(pool.workers.count) worker\(pool.workers.count == 1 ? "" : "s") (solo restart)")
                 perform(pool.restartRolling(now: now, using: &random), for: pool)
+            } else {
+                // Running already: a slot waiting out a back-off tries again now (a fixed deploy).
+                say("pool \(pool.name): slots backing off try again now (solo start)")
+                pool.resume()
             }
             if pool.standingBy { return ["pool \(pool.name) stands by: another supervisor holds the fleet lock (cluster_lock); it starts when this one takes it"] }
             if pool.desiredWorkers == 0 { return ["pool \(pool.name) wants 0 workers (solo scale \(pool.name) N to run some)"] }

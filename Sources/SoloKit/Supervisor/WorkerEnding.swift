@@ -31,13 +31,38 @@ public struct WorkerEnding: Equatable, Sendable {
     /// service), so that its slot backs off: it broke the protocol, or it died before getting
     /// through a job and holding none. A death with a job in hand is the job's fault until
     /// shown otherwise: the job's attempt is spent and it waits its retry delay, and the slot
-    /// restarts at once, so that a few poison jobs cannot stall a pool.
+    /// restarts at once, so that a few poison jobs cannot stall a pool (`blamesWorker(jobDeaths:)`
+    /// says when it is shown otherwise).
     public var blamesWorker: Bool {
         switch cause {
         case .retired(.protocolError): return true
         case .retired: return false
         case .killedForMemory, .died: return !heldJob && jobsDone == 0
         }
+    }
+
+    /// How many deaths with a job in hand in a row, in one slot and with no job finished in
+    /// the pool meanwhile, show that the worker is at fault after all (it boots, but cannot get
+    /// through any job: a database down that it connects to lazily). Ten, so that a cluster of
+    /// poison jobs at the head of the queue, shared among the slots and then left to their retry
+    /// delays while the good jobs run, does not slow a pool (issue 13's 15 among 2 workers), while
+    /// a broken deploy spends ten attempts a slot, not the whole queue's, before backing off.
+    public static let jobDeathsBlamingWorker = 10
+
+    /// It died unasked with a job in hand (memory_kill included).
+    public var diedHoldingJob: Bool {
+        switch cause {
+        case .retired: return false
+        case .killedForMemory, .died: return heldJob
+        }
+    }
+
+    /// `blamesWorker`, or the `jobDeathsBlamingWorker`th death in a row with a job in hand
+    /// (`jobDeaths` counts this one) and no job finished in the pool since: from there on each
+    /// such death counts toward back-off as a boot death does (the jobs' attempts are spent all
+    /// the same).
+    public func blamesWorker(jobDeaths: Int) -> Bool {
+        blamesWorker || diedHoldingJob && jobDeaths >= Self.jobDeathsBlamingWorker
     }
 
     /// LAST EXIT in `solo status`: what ended it, then how it exited.
