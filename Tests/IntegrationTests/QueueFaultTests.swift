@@ -158,17 +158,32 @@ let canMountTmpfs: Bool = {
     }
 
     /// A small disk that fills while jobs flow: solo waits without spinning (its own opening
-    /// and closing of the file are not someone's repair), says so once, and once space is
-    /// freed every job left is done (the -wal is kept from eating the room it needs).
+    /// and closing of the file are not someone's repair, and retries falling due during the
+    /// outage wait for the file too), says so once, and once space is freed every job left is
+    /// done (the -wal is kept from eating the room it needs).
     @Test(.enabled(if: canMountTmpfs, "needs root to mount a small tmpfs"))
     func aDiskFilledWhileJobsFlowCostsNoCPUIsSaidOnceAndRecovers() throws {
         let scratch = Scratch()
         let port = try freePort()
         try onSmallDisk(scratch, port: port, pool: "workers = 2\n") { disk in
             let total = 2000
+            // Every tenth job asks for a retry a second later, once: retries are always due soon.
+            scratch.write("work/worker.sh", """
+                #!/bin/sh
+                echo ready >&3
+                while IFS= read -r job; do
+                    echo "$$ $job" >> handled
+                    case "$job" in
+                        again*) if [ -e "retried-$job" ]; then echo ok >&3; else touch "retried-$job"; echo "retry 1s" >&3; fi ;;
+                        *) echo ok >&3 ;;
+                    esac
+                done
+                """, executable: true)
+            let payloads = (1...total).map { ($0 % 10 == 0 ? "again\($0)-" : "job\($0)-") + String(repeating: "p", count: 40) }
+            let retried = payloads.filter { $0.hasPrefix("again") }.count
             let supervisor = try RunningSupervisor(scratch)
             try supervisor.waitForLog("started worker 1")
-            try feed.push(scratch, (1...total).map { "job\($0)-" + String(repeating: "p", count: 40) })
+            try feed.push(scratch, payloads)
             try waitFor("the first 100 jobs", seconds: 30) { feed.handled(scratch).count >= 100 }
 
             try fill(disk) { supervisor.log.contains("the disk is full") }
@@ -181,7 +196,8 @@ let canMountTmpfs: Bool = {
             unlink(disk + "/filler")
             try waitFor("every job, once space was freed", seconds: 90) { Set(feed.handled(scratch).map(\.payload)).count == total }
             // Reopened after the outage, the file's leases under solo's name are its workers' jobs.
-            #expect(feed.handled(scratch).count == total, "each job ran once")
+            try waitFor("the retries", seconds: 30) { feed.handled(scratch).count >= total + retried }
+            #expect(feed.handled(scratch).count == total + retried, "each job ran once, and those retried twice")
             #expect(try supervisor.stop() == 0)
             #expect(supervisor.lines(containing: "is unusable").count == 1 && supervisor.lines(containing: "is usable again").count == 1,
                     "one line for the full disk, one when it had room again: \(supervisor.lines(containing: "usable"))")

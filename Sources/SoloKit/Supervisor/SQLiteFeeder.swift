@@ -48,6 +48,11 @@ final class SQLiteFeeder {
         var generation = 0
 
         init(path: String) { self.path = path }
+
+        /// When something of the file falls due at `moment` (a delayed job, a batch of
+        /// outcomes): not before the file is tried again, else a moment already past would
+        /// wake the loop at once, again and again, until then.
+        func due(_ moment: Moment) -> Moment { retryAt.map { max(moment, $0) } ?? moment }
     }
 
     final class Feed {
@@ -409,12 +414,9 @@ final class SQLiteFeeder {
         var earliest: Moment? = nextMaintenance
         for file in files.values {
             earliest = earlier(earliest, file.retryAt)
-            earliest = earlier(earliest, file.nextDelayed)
-            // Outcomes wait for their batch, and for a busy or unusable file to be tried again.
-            if let first = file.firstOutcome {
-                let due = first + Feeder.commitDelay
-                earliest = earlier(earliest, file.retryAt.map { max(due, $0) } ?? due)
-            }
+            // Delayed jobs and outcomes (after their batch) wait for a busy or unusable file too.
+            earliest = earlier(earliest, file.nextDelayed.map(file.due))
+            earliest = earlier(earliest, file.firstOutcome.map { file.due($0 + Feeder.commitDelay) })
         }
         return earliest
     }
