@@ -62,6 +62,8 @@ func jobs(_ payloads: String...) -> [NewJob] { payloads.map { NewJob(payload: Ar
         let taken = try store.reserve(queue: "q", count: 3, owner: "me", leaseUntil: now + 1000, now: now)
         try store.finish([.done(id: taken[0].id, result: "42"), .dead(id: taken[1].id, error: "bad input"),
                           .retry(id: taken[2].id, error: "flaky", runAt: now, maxAttempts: 2)], owner: "me", now: now)
+        // None was given to a worker (no `.started`), and none is ahead once finished, as in Redis.
+        #expect(try Database(path: file.path, create: false).scalarInt("SELECT count(*) FROM jobs WHERE ahead <> 0") == 0)
         var counts = try #require(try store.counts().first)
         #expect(counts.done == 1 && counts.dead == 1 && counts.delayed == 1)
         #expect(try store.jobs(queue: "q", states: ["done"], limit: 10).first?.result == "42")

@@ -365,16 +365,18 @@ public final class JobStore {
 
     /// Applies outcomes in one transaction. Only jobs `owner` still holds are changed: an outcome
     /// that comes after the lease was taken back (the supervisor was stopped too long) is dropped.
+    /// A job that leaves `reserved` is no longer ahead, even one no worker started (a payload
+    /// made dead for its problem), as in the Redis layout.
     public func finish(_ outcomes: [JobOutcome], owner: String, now: Int64) throws(QueueError) {
         guard !outcomes.isEmpty else { return }
         try run { () throws(DatabaseError) in
             try database.transaction { () throws(DatabaseError) in
                 let done = try statement("""
-                    UPDATE jobs SET state = 'done', result = ?, finished_at = ?, lease_owner = NULL, lease_until = NULL, worker = NULL
+                    UPDATE jobs SET state = 'done', result = ?, finished_at = ?, lease_owner = NULL, lease_until = NULL, worker = NULL, ahead = 0
                     WHERE id = ? AND state = 'reserved' AND lease_owner = ?
                     """)
                 let dead = try statement("""
-                    UPDATE jobs SET state = 'dead', error = ?, finished_at = ?, lease_owner = NULL, lease_until = NULL, worker = NULL
+                    UPDATE jobs SET state = 'dead', error = ?, finished_at = ?, lease_owner = NULL, lease_until = NULL, worker = NULL, ahead = 0
                     WHERE id = ? AND state = 'reserved' AND lease_owner = ?
                     """)
                 let retry = try statement("""
@@ -384,7 +386,7 @@ public final class JobStore {
                         run_at = ?,
                         error = CASE WHEN attempts >= COALESCE(max_attempts, ?)
                                 THEN ? || ' (no attempt left: ' || attempts || ' of ' || COALESCE(max_attempts, ?) || ')' ELSE ? END,
-                        lease_owner = NULL, lease_until = NULL, worker = NULL
+                        lease_owner = NULL, lease_until = NULL, worker = NULL, ahead = 0
                     WHERE id = ? AND state = 'reserved' AND lease_owner = ?
                     """)
                 let started = try statement("UPDATE jobs SET ahead = 0 WHERE id = ? AND state = 'reserved' AND lease_owner = ?")
