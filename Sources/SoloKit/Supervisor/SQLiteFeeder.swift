@@ -499,14 +499,14 @@ final class SQLiteFeeder {
                 try store.finish(outcomes, owner: owner, now: JobStore.now())
                 try store.release(ahead, owner: owner)
             }
-            file.outcomes = []
-            file.firstOutcome = nil
-            for feed in fileFeeds { feed.prefetched = [] }
         } catch {
             say("queue \(file.path): \(outcomes.count) outcome(s) and \(ahead.count) job(s) taken ahead could not be written (\(error)); those jobs will run again")
-            file.outcomes = []
-            for feed in fileFeeds { feed.prefetched = [] }
         }
+        // Written or given up, either way: no outcome deadline is left behind (one in the past
+        // would wake the loop at once, again and again).
+        file.outcomes = []
+        file.firstOutcome = nil
+        for feed in fileFeeds { feed.prefetched = [] }
     }
 
     /// At the end: outcomes are committed, jobs taken ahead go back untouched.
