@@ -205,4 +205,59 @@ let canMountTmpfs: Bool = {
             #expect(after.done == total && after.pending == 0, "\(after)")
         }
     }
+
+    /// A queue file replaced on disk while solo could not use it (the disk was full): the jobs
+    /// it took ahead from the old file and the outcomes it could not write there belong to a
+    /// file that is gone. They are dropped, never written to the new file (where their ids are
+    /// other jobs); the new file's jobs leased under solo's name (a copy made while it held
+    /// them) are taken back and run.
+    @Test(.enabled(if: canMountTmpfs, "needs root to mount a small tmpfs"))
+    func aFileReplacedWhileUnusableGetsNothingOfTheOldOne() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        try onSmallDisk(scratch, port: port, pool: "workers = 1\n") { disk in
+            // The old file's jobs wait for `go`, so that solo holds them when the disk fills.
+            scratch.write("work/worker.sh", """
+                #!/bin/sh
+                echo ready >&3
+                while IFS= read -r job; do
+                    echo "$$ $job" >> handled
+                    case "$job" in old*) while [ ! -e go ]; do sleep 0.05; done ;; esac
+                    echo ok >&3
+                done
+                """, executable: true)
+            let supervisor = try RunningSupervisor(scratch)
+            try supervisor.waitForLog("started worker 0")
+            try feed.push(scratch, (1...20).map { "old\($0)" })
+            try waitFor("the first old job in the worker's hands") { feed.handled(scratch).count == 1 }
+            // The new file: the same ids, other jobs, leased under solo's name.
+            do {
+                let leases = try Database(path: disk + "/queue.db", create: false).prepare("SELECT lease_owner FROM jobs WHERE lease_owner IS NOT NULL")
+                try #require(try leases.step())
+                let owner = try #require(leases.text(0))
+                leases.reset()
+                let store = try JobStore(path: disk + "/new.db", create: true)
+                try store.push(queue: "feed", (1...20).map { NewJob(payload: Array("new\($0)".utf8)) })
+                let database = try Database(path: disk + "/new.db", create: false)
+                try database.prepare("UPDATE jobs SET state = 'reserved', lease_owner = ?, lease_until = ?, attempts = 1, ahead = 1")
+                    .run([.text(owner), .integer(JobStore.now() + 60_000)])
+            }
+
+            try fill(disk)
+            scratch.write("work/go", "")
+            try supervisor.waitForLog("the disk is full", seconds: 20)
+            try waitFor("old jobs done while the disk is full (their outcomes wait)") { feed.handled(scratch).count >= 5 }
+            // Moved over as a whole: no -wal or -shm of the old file stays behind.
+            unlink(disk + "/queue.db-wal")
+            unlink(disk + "/queue.db-shm")
+            rename(disk + "/new.db", disk + "/queue.db")
+            unlink(disk + "/filler")
+
+            try waitFor("every job of the new file", seconds: 40) { (try? counts(disk + "/queue.db").done) == 20 }
+            let ran = Set(feed.handled(scratch).map(\.payload).filter { $0.hasPrefix("new") })
+            #expect(ran == Set((1...20).map { "new\($0)" }), "each job of the new file ran, none was marked done by the old file's outcomes")
+            #expect(supervisor.log.contains("they are dropped with it"), "\(supervisor.log)")
+            #expect(try supervisor.stop() == 0)
+        }
+    }
 }
