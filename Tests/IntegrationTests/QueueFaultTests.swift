@@ -158,17 +158,32 @@ let canMountTmpfs: Bool = {
     }
 
     /// A small disk that fills while jobs flow: solo waits without spinning (its own opening
-    /// and closing of the file are not someone's repair), says so once, and once space is
-    /// freed every job left is done (the -wal is kept from eating the room it needs).
+    /// and closing of the file are not someone's repair, and retries falling due during the
+    /// outage wait for the file too), says so once, and once space is freed every job left is
+    /// done (the -wal is kept from eating the room it needs).
     @Test(.enabled(if: canMountTmpfs, "needs root to mount a small tmpfs"))
     func aDiskFilledWhileJobsFlowCostsNoCPUIsSaidOnceAndRecovers() throws {
         let scratch = Scratch()
         let port = try freePort()
         try onSmallDisk(scratch, port: port, pool: "workers = 2\n") { disk in
             let total = 2000
+            // Every tenth job asks for a retry a second later, once: retries are always due soon.
+            scratch.write("work/worker.sh", """
+                #!/bin/sh
+                echo ready >&3
+                while IFS= read -r job; do
+                    echo "$$ $job" >> handled
+                    case "$job" in
+                        again*) if [ -e "retried-$job" ]; then echo ok >&3; else touch "retried-$job"; echo "retry 1s" >&3; fi ;;
+                        *) echo ok >&3 ;;
+                    esac
+                done
+                """, executable: true)
+            let payloads = (1...total).map { ($0 % 10 == 0 ? "again\($0)-" : "job\($0)-") + String(repeating: "p", count: 40) }
+            let retried = payloads.filter { $0.hasPrefix("again") }.count
             let supervisor = try RunningSupervisor(scratch)
             try supervisor.waitForLog("started worker 1")
-            try feed.push(scratch, (1...total).map { "job\($0)-" + String(repeating: "p", count: 40) })
+            try feed.push(scratch, payloads)
             try waitFor("the first 100 jobs", seconds: 30) { feed.handled(scratch).count >= 100 }
 
             try fill(disk) { supervisor.log.contains("the disk is full") }
@@ -181,12 +196,68 @@ let canMountTmpfs: Bool = {
             unlink(disk + "/filler")
             try waitFor("every job, once space was freed", seconds: 90) { Set(feed.handled(scratch).map(\.payload)).count == total }
             // Reopened after the outage, the file's leases under solo's name are its workers' jobs.
-            #expect(feed.handled(scratch).count == total, "each job ran once")
+            try waitFor("the retries", seconds: 30) { feed.handled(scratch).count >= total + retried }
+            #expect(feed.handled(scratch).count == total + retried, "each job ran once, and those retried twice")
             #expect(try supervisor.stop() == 0)
             #expect(supervisor.lines(containing: "is unusable").count == 1 && supervisor.lines(containing: "is usable again").count == 1,
                     "one line for the full disk, one when it had room again: \(supervisor.lines(containing: "usable"))")
             let after = try counts(disk + "/queue.db")
             #expect(after.done == total && after.pending == 0, "\(after)")
+        }
+    }
+
+    /// A queue file replaced on disk while solo could not use it (the disk was full): the jobs
+    /// it took ahead from the old file and the outcomes it could not write there belong to a
+    /// file that is gone. They are dropped, never written to the new file (where their ids are
+    /// other jobs); the new file's jobs leased under solo's name (a copy made while it held
+    /// them) are taken back and run.
+    @Test(.enabled(if: canMountTmpfs, "needs root to mount a small tmpfs"))
+    func aFileReplacedWhileUnusableGetsNothingOfTheOldOne() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        try onSmallDisk(scratch, port: port, pool: "workers = 1\n") { disk in
+            // The old file's jobs wait for `go`, so that solo holds them when the disk fills.
+            scratch.write("work/worker.sh", """
+                #!/bin/sh
+                echo ready >&3
+                while IFS= read -r job; do
+                    echo "$$ $job" >> handled
+                    case "$job" in old*) while [ ! -e go ]; do sleep 0.05; done ;; esac
+                    echo ok >&3
+                done
+                """, executable: true)
+            let supervisor = try RunningSupervisor(scratch)
+            try supervisor.waitForLog("started worker 0")
+            try feed.push(scratch, (1...20).map { "old\($0)" })
+            try waitFor("the first old job in the worker's hands") { feed.handled(scratch).count == 1 }
+            // The new file: the same ids, other jobs, leased under solo's name.
+            do {
+                let leases = try Database(path: disk + "/queue.db", create: false).prepare("SELECT lease_owner FROM jobs WHERE lease_owner IS NOT NULL")
+                try #require(try leases.step())
+                let owner = try #require(leases.text(0))
+                leases.reset()
+                let store = try JobStore(path: disk + "/new.db", create: true)
+                try store.push(queue: "feed", (1...20).map { NewJob(payload: Array("new\($0)".utf8)) })
+                let database = try Database(path: disk + "/new.db", create: false)
+                try database.prepare("UPDATE jobs SET state = 'reserved', lease_owner = ?, lease_until = ?, attempts = 1, ahead = 1")
+                    .run([.text(owner), .integer(JobStore.now() + 60_000)])
+            }
+
+            try fill(disk)
+            scratch.write("work/go", "")
+            try supervisor.waitForLog("the disk is full", seconds: 20)
+            try waitFor("old jobs done while the disk is full (their outcomes wait)") { feed.handled(scratch).count >= 5 }
+            // Moved over as a whole: no -wal or -shm of the old file stays behind.
+            unlink(disk + "/queue.db-wal")
+            unlink(disk + "/queue.db-shm")
+            rename(disk + "/new.db", disk + "/queue.db")
+            unlink(disk + "/filler")
+
+            try waitFor("every job of the new file", seconds: 40) { (try? counts(disk + "/queue.db").done) == 20 }
+            let ran = Set(feed.handled(scratch).map(\.payload).filter { $0.hasPrefix("new") })
+            #expect(ran == Set((1...20).map { "new\($0)" }), "each job of the new file ran, none was marked done by the old file's outcomes")
+            #expect(supervisor.log.contains("they are dropped with it"), "\(supervisor.log)")
+            #expect(try supervisor.stop() == 0)
         }
     }
 }

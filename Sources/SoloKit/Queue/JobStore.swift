@@ -365,16 +365,18 @@ public final class JobStore {
 
     /// Applies outcomes in one transaction. Only jobs `owner` still holds are changed: an outcome
     /// that comes after the lease was taken back (the supervisor was stopped too long) is dropped.
+    /// A job that leaves `reserved` is no longer ahead, even one no worker started (a payload
+    /// made dead for its problem), as in the Redis layout.
     public func finish(_ outcomes: [JobOutcome], owner: String, now: Int64) throws(QueueError) {
         guard !outcomes.isEmpty else { return }
         try run { () throws(DatabaseError) in
             try database.transaction { () throws(DatabaseError) in
                 let done = try statement("""
-                    UPDATE jobs SET state = 'done', result = ?, finished_at = ?, lease_owner = NULL, lease_until = NULL, worker = NULL
+                    UPDATE jobs SET state = 'done', result = ?, finished_at = ?, lease_owner = NULL, lease_until = NULL, worker = NULL, ahead = 0
                     WHERE id = ? AND state = 'reserved' AND lease_owner = ?
                     """)
                 let dead = try statement("""
-                    UPDATE jobs SET state = 'dead', error = ?, finished_at = ?, lease_owner = NULL, lease_until = NULL, worker = NULL
+                    UPDATE jobs SET state = 'dead', error = ?, finished_at = ?, lease_owner = NULL, lease_until = NULL, worker = NULL, ahead = 0
                     WHERE id = ? AND state = 'reserved' AND lease_owner = ?
                     """)
                 let retry = try statement("""
@@ -384,7 +386,7 @@ public final class JobStore {
                         run_at = ?,
                         error = CASE WHEN attempts >= COALESCE(max_attempts, ?)
                                 THEN ? || ' (no attempt left: ' || attempts || ' of ' || COALESCE(max_attempts, ?) || ')' ELSE ? END,
-                        lease_owner = NULL, lease_until = NULL, worker = NULL
+                        lease_owner = NULL, lease_until = NULL, worker = NULL, ahead = 0
                     WHERE id = ? AND state = 'reserved' AND lease_owner = ?
                     """)
                 let started = try statement("UPDATE jobs SET ahead = 0 WHERE id = ? AND state = 'reserved' AND lease_owner = ?")
@@ -447,15 +449,14 @@ public final class JobStore {
     /// Takes back the jobs of supervisors that died: those whose lease ran out, but never
     /// `owner`'s own (it holds them, even when a pause longer than the lease, SIGSTOP or a
     /// suspended machine, let them run out: it renews them next). With `takingOwn`, also every
-    /// job leased under `owner`'s name but those `kept`: a dead predecessor's (solo holds the
-    /// port lock, so no live supervisor shares the name).
+    /// job leased under `owner`'s name: a dead predecessor's (solo holds the port lock, so no
+    /// live supervisor shares the name).
     ///
     /// A job a worker had (`ahead` = 0) is ready again with its attempt spent and the error
     /// "its supervisor died while it ran", or dead when it has no attempt left; a job taken
     /// ahead goes back as it was before its reserve, its attempt given back.
     @discardableResult
-    public func reclaim(queue: String, expiredBefore now: Int64, owner: String, takingOwn: Bool = false, keeping kept: [Int64] = [],
-                        maxAttempts: Int) throws(QueueError) -> Int {
+    public func reclaim(queue: String, expiredBefore now: Int64, owner: String, takingOwn: Bool = false, maxAttempts: Int) throws(QueueError) -> Int {
         try run { () throws(DatabaseError) in
             let back = try statement("""
                 UPDATE jobs SET
@@ -465,10 +466,9 @@ public final class JobStore {
                     attempts = attempts - ahead, ahead = 0,
                     lease_owner = NULL, lease_until = NULL, worker = NULL
                 WHERE state = 'reserved' AND queue = ?3
-                    AND CASE WHEN lease_owner = ?4 THEN ?5 AND instr(?6, ',' || id || ',') = 0 ELSE lease_until < ?2 END
+                    AND CASE WHEN lease_owner = ?4 THEN ?5 ELSE lease_until < ?2 END
                 """)
-            let keep = "," + kept.map(String.init).joined(separator: ",") + ","
-            try back.run([.integer(Int64(maxAttempts)), .integer(now), .text(queue), .text(owner), .integer(takingOwn ? 1 : 0), .text(keep)])
+            try back.run([.integer(Int64(maxAttempts)), .integer(now), .text(queue), .text(owner), .integer(takingOwn ? 1 : 0)])
             return database.changes
         }
     }

@@ -48,6 +48,11 @@ final class SQLiteFeeder {
         var generation = 0
 
         init(path: String) { self.path = path }
+
+        /// When something of the file falls due at `moment` (a delayed job, a batch of
+        /// outcomes): not before the file is tried again, else a moment already past would
+        /// wake the loop at once, again and again, until then.
+        func due(_ moment: Moment) -> Moment { retryAt.map { max(moment, $0) } ?? moment }
     }
 
     final class Feed {
@@ -136,12 +141,7 @@ final class SQLiteFeeder {
             let store = try JobStore(path: file.path, create: true, openTimeout: 0, cacheMiB: Self.cacheMiB)
             file.store = store
             let inode = Self.inode(of: file.path)
-            if file.inode != 0 && inode != file.inode {
-                file.generation += 1
-                // Leases under our name in another file are no worker's; in the same file,
-                // opened again after a problem, they are our workers' jobs.
-                file.reclaimed = []
-            }
+            if file.inode != 0 && inode != file.inode { replaced(file) }
             file.inode = inode
             file.retryAt = nil
             file.renewDue = true
@@ -151,6 +151,26 @@ final class SQLiteFeeder {
         } catch {
             unavailable(file, error, now: now)
         }
+    }
+
+    /// The file at the path is another one than we had open (found when it is opened again).
+    /// The same file, opened again after a problem, keeps everything: the leases under our
+    /// name in it are our workers' jobs and those we took ahead. Another file has none of
+    /// them: its leases under our name are no worker's and are taken back; the jobs taken ahead
+    /// from the old file and its outcomes not yet written are dropped, as that file is gone
+    /// (an id in the new one may be another job); jobs in workers' hands are its generation's.
+    private func replaced(_ file: QueueFile) {
+        file.generation += 1
+        file.reclaimed = []
+        let fileFeeds = feeds(of: file)
+        let ahead = fileFeeds.reduce(0) { $0 + $1.prefetched.count }
+        if ahead > 0 || !file.outcomes.isEmpty {
+            say("queue \(file.path) is another file than the one \(file.outcomes.count) outcome(s) and \(ahead) job(s) taken ahead came from; they are dropped with it (the old file is gone)")
+        }
+        for feed in fileFeeds { feed.prefetched = [] }
+        file.outcomes = []
+        file.firstOutcome = nil
+        file.pendingRetry = nil
     }
 
     /// A queue file that failed: said once, tried again later with back-off.
@@ -232,17 +252,14 @@ final class SQLiteFeeder {
         return taken
     }
 
-    /// Takes back, once per opening of the file, the jobs leased under our own name that we do
-    /// not hold: a dead predecessor's (solo holds the port lock, so no live supervisor shares
-    /// the name). Until that has worked, the queue gives no job. The jobs we hold in this file
-    /// are kept (it was reopened after a fault, and our workers still run them).
+    /// Takes back, once per file (the first one, and each that replaced it: see `replaced`), the
+    /// jobs leased under our own name: a dead predecessor's (solo holds the port lock, so no
+    /// live supervisor shares the name). Until that has worked, the queue gives no job.
     private func reclaimOwn(_ feed: Feed, now: Moment) -> Bool {
         let file = feed.file
         if file.reclaimed.contains(feed.queue) { return true }
-        let kept = held.filter { $0.value.file === file && $0.value.generation == file.generation }.map(\.key.id)
-            + feeds(of: file).flatMap(\.prefetched).map(\.id) + file.outcomes.map(\.id)
         guard let taken = using(file, now: now, { store throws(QueueError) in
-            try store.reclaim(queue: feed.queue, expiredBefore: JobStore.now(), owner: owner, takingOwn: true, keeping: kept,
+            try store.reclaim(queue: feed.queue, expiredBefore: JobStore.now(), owner: owner, takingOwn: true,
                               maxAttempts: feed.pool.config.maxAttempts)
         }) else { return false }
         file.reclaimed.insert(feed.queue)
@@ -409,12 +426,9 @@ final class SQLiteFeeder {
         var earliest: Moment? = nextMaintenance
         for file in files.values {
             earliest = earlier(earliest, file.retryAt)
-            earliest = earlier(earliest, file.nextDelayed)
-            // Outcomes wait for their batch, and for a busy or unusable file to be tried again.
-            if let first = file.firstOutcome {
-                let due = first + Feeder.commitDelay
-                earliest = earlier(earliest, file.retryAt.map { max(due, $0) } ?? due)
-            }
+            // Delayed jobs and outcomes (after their batch) wait for a busy or unusable file too.
+            earliest = earlier(earliest, file.nextDelayed.map(file.due))
+            earliest = earlier(earliest, file.firstOutcome.map { file.due($0 + Feeder.commitDelay) })
         }
         return earliest
     }
@@ -497,14 +511,14 @@ final class SQLiteFeeder {
                 try store.finish(outcomes, owner: owner, now: JobStore.now())
                 try store.release(ahead, owner: owner)
             }
-            file.outcomes = []
-            file.firstOutcome = nil
-            for feed in fileFeeds { feed.prefetched = [] }
         } catch {
             say("queue \(file.path): \(outcomes.count) outcome(s) and \(ahead.count) job(s) taken ahead could not be written (\(error)); those jobs will run again")
-            file.outcomes = []
-            for feed in fileFeeds { feed.prefetched = [] }
         }
+        // Written or given up, either way: no outcome deadline is left behind (one in the past
+        // would wake the loop at once, again and again).
+        file.outcomes = []
+        file.firstOutcome = nil
+        for feed in fileFeeds { feed.prefetched = [] }
     }
 
     /// At the end: outcomes are committed, jobs taken ahead go back untouched.
