@@ -63,4 +63,12 @@ import Testing
         #expect(judge(nil, nil) == .ours, "let go since")
         #expect(judge(socket, LockHolder.Process(pid: 78, name: "solo", isSoloSupervisor: true), uid: 1000) == .ours)
     }
+
+    @Test func aSupervisorWhoseExecutableWasUpgradedIsStillSolo() {
+        #expect(LockHolder.isSameExecutable("/usr/bin/solo", "/usr/bin/solo"))
+        #expect(LockHolder.isSameExecutable("/usr/bin/solo (deleted)", "/usr/bin/solo"), "replaced by a package upgrade")
+        #expect(!LockHolder.isSameExecutable("/usr/bin/nc", "/usr/bin/solo"))
+        #expect(!LockHolder.isSameExecutable("/usr/bin/solo-other (deleted)", "/usr/bin/solo"))
+        #expect(!LockHolder.isSameExecutable(nil, "/usr/bin/solo") && !LockHolder.isSameExecutable("/usr/bin/solo", nil))
+    }
 }

@@ -102,7 +102,7 @@ public enum CronCheck {
         }
         var process: LockHolder.Process? = nil
         if let pid, let identity = ProcFS.identity(of: pid) {
-            let isSolo = identity.executable != nil && identity.executable == Files.executablePath()
+            let isSolo = LockHolder.isSameExecutable(identity.executable, Files.executablePath())
             process = LockHolder.Process(pid: pid, name: identity.name,
                                          isSoloSupervisor: isSolo && identity.arguments.dropFirst().first == "run")
         }

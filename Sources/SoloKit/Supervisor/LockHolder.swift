@@ -65,6 +65,16 @@ public enum LockHolder {
         public var isSoloSupervisor: Bool
     }
 
+    /// Whether a process's /proc/PID/exe names the same program as ours. A package upgrade
+    /// replaces the file under a running supervisor, and the kernel then shows its executable
+    /// as `path (deleted)`: still solo, the one installed at that path before.
+    public static func isSameExecutable(_ theirs: String?, _ ours: String?) -> Bool {
+        let suffix = " (deleted)"
+        func installed(_ path: String) -> Substring { path.hasSuffix(suffix) ? path.dropLast(suffix.count) : path[...] }
+        guard let theirs, let ours else { return false }
+        return installed(theirs) == installed(ours)
+    }
+
     public enum Verdict: Equatable {
         /// This config's supervisor, or no one to blame (the holder let go, or cannot be
         /// inspected): "already running".
