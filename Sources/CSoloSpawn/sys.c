@@ -177,6 +177,13 @@ int solo_read_syscall_number(void) {
     return SYS_read;
 }
 
+int solo_open_directory(int parent, const char *name, int *fd) {
+    int r = openat(parent, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (r < 0) return errno;
+    *fd = r;
+    return 0;
+}
+
 int solo_set_child_subreaper(void) {
     return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 ? 0 : errno;
 }

@@ -87,6 +87,25 @@ import Testing
         #expect(try supervisor.stop() == 0)
     }
 
+    /// A directory on the way that is a symbolic link, even root's own, is refused: what it leads
+    /// to (here a directory every user may write, where they could swap `sub` for a link to /etc
+    /// between a check and the open) is never walked into, and nothing is made there.
+    @Test func aLinkToADirectoryOnTheWayIsRefused() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        scratch.write("open/.keep", "")
+        chmod(scratch.file("open"), 0o777)
+        if getuid() == 0 { chown(scratch.file("open"), 65534, 65534) }
+        #expect(symlink(scratch.file("open"), scratch.file("logs")) == 0)
+        for log in ["logs/talk.log", "logs/sub/talk.log"] {
+            scratch.config(port: port, "[talk]\nqueue = none\ncommand = sleep 600\nlog_file = \(log)\n")
+            let run = try runSolo(["run", "solo.conf"], in: scratch)
+            #expect(run.status == 1 && run.stderr.contains("\(scratch.file("logs")) is a symbolic link; solo reaches a log file only through real directories")
+                    && run.stderr.contains("write the real path (\(scratch.file("open"))) in log_file or log_dir"), "\(log): \(run.stderr)")
+        }
+        #expect(!scratch.exists("open/talk.log") && !scratch.exists("open/sub"), "nothing made where the link leads")
+    }
+
     /// A queue's directory is writable by the programs that push: a link in the queue file's
     /// place would have root create (or write) its target. SQLite is told not to follow one.
     @Test func aQueueFileThatIsALinkIsNotFollowed() throws {
