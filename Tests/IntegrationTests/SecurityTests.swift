@@ -172,6 +172,31 @@ import Testing
         #expect(run.status == 1 && run.stderr.contains(held), "\(run.status) \(run.stderr)")
     }
 
+    /// A holder solo cannot look into (another user's bound socket, as Yama's ptrace_scope also
+    /// hides a cron-started supervisor from its own user) is not "already running": `solo check`
+    /// waits a moment for this config's control socket, then says so and exits 1.
+    @Test(.enabled(if: getuid() == 0, "needs root to be two other users"))
+    func aPortHeldByAProcessSoloCannotSeeIsAnErrorForCheck() throws {
+        let scratch = Scratch()
+        chmod(scratch.path, 0o777)
+        let port = try freePort()
+        scratch.config(port: port, "[sleeper]\nqueue = none\ncommand = sleep 600\n")
+        // uid 65534's own address, taken by uid 65533's sleep, whose descriptors 65534 may not see.
+        let address = try LockAddress.forUser(65534)
+        var request = SpawnRequest(path: soloBinary, arguments: [soloBinary, "-port=\(port)", "-addr=\(LockAddress.format(address))", "sleep", "600"],
+                                   environment: ["PATH=/usr/bin:/bin"], directory: "/", descriptors: [nil, nil, nil])
+        request.credentials = Credentials(uid: 65533, gid: 65533, groups: [65533])
+        let holder = try spawn(request)
+        defer { kill(holder, SIGKILL); _ = Processes.wait(for: holder) }
+        try waitFor("uid 65533's sleep to hold the port") { isHeld(port, address: address) && ProcFS.identity(of: holder)?.name == "sleep" }
+        let check = try Child(["--reuid=65534", "--regid=65534", "--clear-groups", soloBinary, "check", "solo.conf"], in: scratch,
+                              name: "check", executable: "/usr/bin/setpriv")
+        let status = try check.wait(seconds: 15)
+        #expect(status == 1 && check.stderr.contains("solo: port \(port) on \(LockAddress.format(address)) is held by a process solo cannot identify "
+                                                      + "(not this config's supervisor: its control socket does not answer)"),
+                "\(status) \(check.stderr)")
+    }
+
     @Test(.enabled(if: getuid() == 0, "needs root to make a user and switch to it"))
     func workersRunAsTheirUserWithItsGroupsAndCannotRegainRoot() throws {
         let user = "solo-test-w\(getpid() % 10000)", extra = "solo-test-g\(getpid() % 10000)"
