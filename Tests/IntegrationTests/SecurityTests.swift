@@ -153,18 +153,31 @@ import Testing
         #expect(!scratch.exists("state/run/solo.sock"), "no supervisor started")
     }
 
+    /// Classic solo run as `uid`, whose `sleep` then holds `address`:`port` (bound, as a lock);
+    /// its pid, once it does. The caller kills it.
+    func holdLock(as uid: UInt32, port: UInt16, address: UInt32) throws -> pid_t {
+        var request = SpawnRequest(path: soloBinary, arguments: [soloBinary, "-port=\(port)", "-addr=\(LockAddress.format(address))", "sleep", "600"],
+                                   environment: ["PATH=/usr/bin:/bin"], directory: "/", descriptors: [nil, nil, nil])
+        request.credentials = Credentials(uid: uid, gid: uid, groups: [uid])
+        let holder = try spawn(request)
+        do {
+            try waitFor("uid \(uid)'s sleep to hold the port") { isHeld(port, address: address) && ProcFS.identity(of: holder)?.name == "sleep" }
+        } catch {
+            kill(holder, SIGKILL)
+            _ = Processes.wait(for: holder)
+            throw error
+        }
+        return holder
+    }
+
     @Test(.enabled(if: getuid() == 0, "needs root to be a second user"))
     func aPortHeldByAnotherUserIsAnErrorNamingItsUidAndPid() throws {
         let scratch = Scratch()
         let port = try freePort()
         scratch.config(port: port, "[sleeper]\nqueue = none\ncommand = sleep 600\n")
         // An ordinary user's program on root's lock address: classic solo, whose command holds the lock.
-        var request = SpawnRequest(path: soloBinary, arguments: [soloBinary, "-port=\(port)", "-addr=127.0.0.1", "sleep", "600"],
-                                   environment: ["PATH=/usr/bin:/bin"], directory: "/", descriptors: [nil, nil, nil])
-        request.credentials = Credentials(uid: 65534, gid: 65534, groups: [65534])
-        let holder = try spawn(request)
+        let holder = try holdLock(as: 65534, port: port, address: 0x7F00_0001)
         defer { kill(holder, SIGKILL); _ = Processes.wait(for: holder) }
-        try waitFor("uid 65534's sleep to hold the port") { isHeld(port) && ProcFS.identity(of: holder)?.name == "sleep" }
         let held = "port \(port) on 127.0.0.1 is held by uid 65534 (pid \(holder), sleep), not by a solo supervisor of this config"
         let check = try runSolo(["check", "solo.conf"], in: scratch)
         #expect(check.status == 1 && check.stderr.contains(held), "\(check.status) \(check.stderr)")
@@ -183,12 +196,8 @@ import Testing
         scratch.config(port: port, "[sleeper]\nqueue = none\ncommand = sleep 600\n")
         // uid 65534's own address, taken by uid 65533's sleep, whose descriptors 65534 may not see.
         let address = try LockAddress.forUser(65534)
-        var request = SpawnRequest(path: soloBinary, arguments: [soloBinary, "-port=\(port)", "-addr=\(LockAddress.format(address))", "sleep", "600"],
-                                   environment: ["PATH=/usr/bin:/bin"], directory: "/", descriptors: [nil, nil, nil])
-        request.credentials = Credentials(uid: 65533, gid: 65533, groups: [65533])
-        let holder = try spawn(request)
+        let holder = try holdLock(as: 65533, port: port, address: address)
         defer { kill(holder, SIGKILL); _ = Processes.wait(for: holder) }
-        try waitFor("uid 65533's sleep to hold the port") { isHeld(port, address: address) && ProcFS.identity(of: holder)?.name == "sleep" }
         let check = try Child(["--reuid=65534", "--regid=65534", "--clear-groups", soloBinary, "check", "solo.conf"], in: scratch,
                               name: "check", executable: "/usr/bin/setpriv")
         let status = try check.wait(seconds: 15)
