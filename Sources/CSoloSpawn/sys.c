@@ -17,7 +17,6 @@
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -178,6 +177,13 @@ int solo_read_syscall_number(void) {
     return SYS_read;
 }
 
+int solo_open_directory(int parent, const char *name, int *fd) {
+    int r = openat(parent, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (r < 0) return errno;
+    *fd = r;
+    return 0;
+}
+
 int solo_set_child_subreaper(void) {
     return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 ? 0 : errno;
 }
@@ -325,18 +331,16 @@ int solo_socket_address(int fd, uint32_t *addr, uint16_t *port) {
     return 0;
 }
 
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
 #ifndef SYS_pidfd_getfd
 #define SYS_pidfd_getfd 438
 #endif
 
 int solo_process_socket_address(int pid, int fd, uint32_t *addr, uint16_t *port, uint32_t *uid) {
-    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (pidfd < 0) return errno;
+    int pidfd;
+    int error = solo_pidfd_open(pid, &pidfd);
+    if (error) return error;
     int copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-    int error = copy < 0 ? errno : 0;
+    error = copy < 0 ? errno : 0;
     close(pidfd);
     if (error) return error;
     struct sockaddr_storage sa;

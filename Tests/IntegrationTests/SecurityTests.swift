@@ -87,6 +87,25 @@ import Testing
         #expect(try supervisor.stop() == 0)
     }
 
+    /// A directory on the way that is a symbolic link, even root's own, is refused: what it leads
+    /// to (here a directory every user may write, where they could swap `sub` for a link to /etc
+    /// between a check and the open) is never walked into, and nothing is made there.
+    @Test func aLinkToADirectoryOnTheWayIsRefused() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        scratch.write("open/.keep", "")
+        chmod(scratch.file("open"), 0o777)
+        if getuid() == 0 { chown(scratch.file("open"), 65534, 65534) }
+        #expect(symlink(scratch.file("open"), scratch.file("logs")) == 0)
+        for log in ["logs/talk.log", "logs/sub/talk.log"] {
+            scratch.config(port: port, "[talk]\nqueue = none\ncommand = sleep 600\nlog_file = \(log)\n")
+            let run = try runSolo(["run", "solo.conf"], in: scratch)
+            #expect(run.status == 1 && run.stderr.contains("\(scratch.file("logs")) is a symbolic link; solo reaches a log file only through real directories")
+                    && run.stderr.contains("write the real path (\(scratch.file("open"))) in log_file or log_dir"), "\(log): \(run.stderr)")
+        }
+        #expect(!scratch.exists("open/talk.log") && !scratch.exists("open/sub"), "nothing made where the link leads")
+    }
+
     /// A queue's directory is writable by the programs that push: a link in the queue file's
     /// place would have root create (or write) its target. SQLite is told not to follow one.
     @Test func aQueueFileThatIsALinkIsNotFollowed() throws {
@@ -134,23 +153,57 @@ import Testing
         #expect(!scratch.exists("state/run/solo.sock"), "no supervisor started")
     }
 
+    /// Classic solo run as `uid`, whose `sleep` then holds `address`:`port` (bound, as a lock);
+    /// its pid, once it does. The caller kills it.
+    func holdLock(as uid: UInt32, port: UInt16, address: UInt32) throws -> pid_t {
+        var request = SpawnRequest(path: soloBinary, arguments: [soloBinary, "-port=\(port)", "-addr=\(LockAddress.format(address))", "sleep", "600"],
+                                   environment: ["PATH=/usr/bin:/bin"], directory: "/", descriptors: [nil, nil, nil])
+        request.credentials = Credentials(uid: uid, gid: uid, groups: [uid])
+        let holder = try spawn(request)
+        do {
+            try waitFor("uid \(uid)'s sleep to hold the port") { isHeld(port, address: address) && ProcFS.identity(of: holder)?.name == "sleep" }
+        } catch {
+            kill(holder, SIGKILL)
+            _ = Processes.wait(for: holder)
+            throw error
+        }
+        return holder
+    }
+
     @Test(.enabled(if: getuid() == 0, "needs root to be a second user"))
     func aPortHeldByAnotherUserIsAnErrorNamingItsUidAndPid() throws {
         let scratch = Scratch()
         let port = try freePort()
         scratch.config(port: port, "[sleeper]\nqueue = none\ncommand = sleep 600\n")
         // An ordinary user's program on root's lock address: classic solo, whose command holds the lock.
-        var request = SpawnRequest(path: soloBinary, arguments: [soloBinary, "-port=\(port)", "-addr=127.0.0.1", "sleep", "600"],
-                                   environment: ["PATH=/usr/bin:/bin"], directory: "/", descriptors: [nil, nil, nil])
-        request.credentials = Credentials(uid: 65534, gid: 65534, groups: [65534])
-        let holder = try spawn(request)
+        let holder = try holdLock(as: 65534, port: port, address: 0x7F00_0001)
         defer { kill(holder, SIGKILL); _ = Processes.wait(for: holder) }
-        try waitFor("uid 65534's sleep to hold the port") { isHeld(port) && ProcFS.identity(of: holder)?.name == "sleep" }
         let held = "port \(port) on 127.0.0.1 is held by uid 65534 (pid \(holder), sleep), not by a solo supervisor of this config"
         let check = try runSolo(["check", "solo.conf"], in: scratch)
         #expect(check.status == 1 && check.stderr.contains(held), "\(check.status) \(check.stderr)")
         let run = try runSolo(["run", "solo.conf"], in: scratch)
         #expect(run.status == 1 && run.stderr.contains(held), "\(run.status) \(run.stderr)")
+    }
+
+    /// A holder solo cannot look into (another user's bound socket, as Yama's ptrace_scope also
+    /// hides a cron-started supervisor from its own user) is not "already running": `solo check`
+    /// waits a moment for this config's control socket, then says so and exits 1.
+    @Test(.enabled(if: getuid() == 0, "needs root to be two other users"))
+    func aPortHeldByAProcessSoloCannotSeeIsAnErrorForCheck() throws {
+        let scratch = Scratch()
+        chmod(scratch.path, 0o777)
+        let port = try freePort()
+        scratch.config(port: port, "[sleeper]\nqueue = none\ncommand = sleep 600\n")
+        // uid 65534's own address, taken by uid 65533's sleep, whose descriptors 65534 may not see.
+        let address = try LockAddress.forUser(65534)
+        let holder = try holdLock(as: 65533, port: port, address: address)
+        defer { kill(holder, SIGKILL); _ = Processes.wait(for: holder) }
+        let check = try Child(["--reuid=65534", "--regid=65534", "--clear-groups", soloBinary, "check", "solo.conf"], in: scratch,
+                              name: "check", executable: "/usr/bin/setpriv")
+        let status = try check.wait(seconds: 15)
+        #expect(status == 1 && check.stderr.contains("solo: port \(port) on \(LockAddress.format(address)) is held by a process solo cannot identify "
+                                                      + "(not this config's supervisor: its control socket does not answer)"),
+                "\(status) \(check.stderr)")
     }
 
     @Test(.enabled(if: getuid() == 0, "needs root to make a user and switch to it"))

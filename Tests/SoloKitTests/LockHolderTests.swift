@@ -59,8 +59,23 @@ import Testing
         guard case .foreign(let sameUser) = judge(mine, nc) else { Issue.record("another program of ours is foreign"); return }
         #expect(sameUser.contains("(pid 77, nc?]0;x), not a solo supervisor"))
         #expect(judge(mine, LockHolder.Process(pid: 78, name: "solo", isSoloSupervisor: true)) == .ours, "one still starting")
-        #expect(judge(mine, nil) == .ours, "gone since, or not to be seen")
-        #expect(judge(nil, nil) == .ours, "let go since")
+        #expect(judge(mine, nil) == .unknown, "gone since, or not to be seen: ours only if its control socket answers")
+        #expect(judge(nil, nil) == .unknown, "a bound socket in a process this user may not inspect (Yama ptrace_scope)")
         #expect(judge(socket, LockHolder.Process(pid: 78, name: "solo", isSoloSupervisor: true), uid: 1000) == .ours)
+    }
+
+    @Test func aHolderSoloCannotSeeIsSaidSoNotTakenForOurs() {
+        let message = LockHolder.unidentified(place: "port 3800 on 127.0.0.1", configFile: "/etc/solo/solo.conf")
+        #expect(message.hasPrefix("port 3800 on 127.0.0.1 is held by a process solo cannot identify (not this config's supervisor: "
+                                  + "its control socket does not answer), so the supervisor of /etc/solo/solo.conf cannot run; "))
+        #expect(message.contains("a privileged lock_port (below 1024, which only root may bind) for a root supervisor"))
+    }
+
+    @Test func aSupervisorWhoseExecutableWasUpgradedIsStillSolo() {
+        #expect(LockHolder.isSameExecutable("/usr/bin/solo", "/usr/bin/solo"))
+        #expect(LockHolder.isSameExecutable("/usr/bin/solo (deleted)", "/usr/bin/solo"), "replaced by a package upgrade")
+        #expect(!LockHolder.isSameExecutable("/usr/bin/nc", "/usr/bin/solo"))
+        #expect(!LockHolder.isSameExecutable("/usr/bin/solo-other (deleted)", "/usr/bin/solo"))
+        #expect(!LockHolder.isSameExecutable(nil, "/usr/bin/solo") && !LockHolder.isSameExecutable("/usr/bin/solo", nil))
     }
 }

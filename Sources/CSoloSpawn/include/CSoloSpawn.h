@@ -138,6 +138,9 @@ int solo_pipe(int fds[_Nonnull 2]);                 // O_CLOEXEC on both ends
 int solo_set_nonblocking(int fd);
 int solo_set_cloexec(int fd, int on);
 int solo_set_child_subreaper(void);
+// The directory `name` in `parent` (AT_FDCWD: relative to the current one) opened O_PATH (the
+// right to pass through it is enough), never through a symbolic link (ELOOP or ENOTDIR); CLOEXEC.
+int solo_open_directory(int parent, const char *_Nonnull name, int *_Nonnull fd);
 // A descriptor that becomes readable when the process exits (CLOEXEC; Linux 5.3 and later).
 int solo_pidfd_open(pid_t pid, int *_Nonnull fd);
 int solo_reset_signal_mask(void);

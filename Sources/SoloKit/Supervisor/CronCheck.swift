@@ -85,12 +85,10 @@ public enum CronCheck {
     /// Who holds this config's port lock (which solo could not take): its own supervisor, or
     /// someone else. A supervisor that answers on this config's control socket holds the lock
     /// (it took the lock first), so the usual case costs one connect; only otherwise are the
-    /// kernel's socket tables and the processes' descriptors searched.
-    public static func whoHolds(address: UInt32, config: SoloConfig) -> LockHolder.Verdict {
-        if let control = try? UnixSocket.connect(to: ControlSocket.path(config)) {
-            defer { control.close() }
-            if let peer = try? UnixSocket.peer(control), peer.uid == getuid() { return .ours }
-        }
+    /// kernel's socket tables and the processes' descriptors searched, and a holder hidden there
+    /// is ours only if the control socket answers within `startup`.
+    public static func whoHolds(address: UInt32, config: SoloConfig, startup: Duration = .seconds(2)) -> LockHolder.Verdict {
+        if controlAnswers(config) { return .ours }
         let port = config.global.lockPort
         // A listening or connected socket is in the kernel's tables, with its uid even where
         // its process cannot be inspected; one only bound (as a lock) is found in its process.
@@ -102,12 +100,29 @@ public enum CronCheck {
         }
         var process: LockHolder.Process? = nil
         if let pid, let identity = ProcFS.identity(of: pid) {
-            let isSolo = identity.executable != nil && identity.executable == Files.executablePath()
+            let isSolo = LockHolder.isSameExecutable(identity.executable, Files.executablePath())
             process = LockHolder.Process(pid: pid, name: identity.name,
                                          isSoloSupervisor: isSolo && identity.arguments.dropFirst().first == "run")
         }
-        return LockHolder.judge(socket: socket, process: process, ourUID: getuid(),
-                                place: "port \(port) on \(LockAddress.format(address))", configFile: config.file)
+        let place = "port \(port) on \(LockAddress.format(address))"
+        let verdict = LockHolder.judge(socket: socket, process: process, ourUID: getuid(), place: place, configFile: config.file)
+        guard verdict == .unknown else { return verdict }
+        // A supervisor takes the lock before it opens its control socket (it reads its config,
+        // opens its logs and queues in between): a moment on an idle machine, longer on a busy
+        // one. Wait for the socket that long, polling, or until the holder lets go.
+        let deadline = Moment.now() + startup
+        while Moment.now() < deadline {
+            usleep(50_000)
+            if controlAnswers(config) || (try? PortLock.isHeld(address: address, port: port)) == false { return .ours }
+        }
+        return .foreign(LockHolder.unidentified(place: place, configFile: config.file))
+    }
+
+    /// Whether this config's supervisor, of this user, answers on its control socket.
+    static func controlAnswers(_ config: SoloConfig) -> Bool {
+        guard let control = try? UnixSocket.connect(to: ControlSocket.path(config)) else { return false }
+        defer { control.close() }
+        return (try? UnixSocket.peer(control))?.uid == getuid()
     }
 
     /// Lines from the notify pipe until EOF, "ready", "busy" or the deadline.

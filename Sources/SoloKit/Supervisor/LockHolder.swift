@@ -65,33 +65,55 @@ public enum LockHolder {
         public var isSoloSupervisor: Bool
     }
 
+    /// Whether a process's /proc/PID/exe names the same program as ours. A package upgrade
+    /// replaces the file under a running supervisor, and the kernel then shows its executable
+    /// as `path (deleted)`: still solo, the one installed at that path before.
+    public static func isSameExecutable(_ theirs: String?, _ ours: String?) -> Bool {
+        let suffix = " (deleted)"
+        func installed(_ path: String) -> Substring { path.hasSuffix(suffix) ? path.dropLast(suffix.count) : path[...] }
+        guard let theirs, let ours else { return false }
+        return installed(theirs) == installed(ours)
+    }
+
     public enum Verdict: Equatable {
-        /// This config's supervisor, or no one to blame (the holder let go, or cannot be
-        /// inspected): "already running".
+        /// This config's supervisor (still starting, if its control socket does not answer yet),
+        /// or no one any more (the holder let go): "already running".
         case ours
         /// Someone else: what to say.
         case foreign(String)
+        /// Someone solo cannot see (its socket or its process hidden from this user, as Yama's
+        /// ptrace_scope hides a cron-started supervisor's descriptors): ours only if this
+        /// config's control socket answers soon (see `unidentified`).
+        case unknown
     }
 
     /// Judges the holder of a lock whose supervisor does not answer on its control socket.
     /// `ourUID`: the uid this config's supervisor runs as (whoever runs the check).
     public static func judge(socket: Socket?, process: Process?, ourUID: UInt32, place: String, configFile: String) -> Verdict {
-        guard let socket else { return .ours }
+        // A bound-only socket is in no table: found only in its process, which may be hidden.
+        guard let socket else { return .unknown }
         // The name is the holder's to choose: no control characters reach a terminal or a mail.
         let name = String(String.UnicodeScalarView((process?.name ?? "").unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : $0 }))
         let who = "uid \(socket.uid)" + (process.map { " (pid \($0.pid), \(name))" } ?? "")
-        func foreign(_ what: String) -> Verdict {
-            .foreign("""
-                \(place) is held by \(who), \(what), so the supervisor of \(configFile) cannot run; \
-                stop that process, or give solo a lock of its own: a privileged lock_port (below 1024, \
-                which only root may bind) for a root supervisor, or another lock_port or lock_addr
-                """)
-        }
-        guard socket.uid == ourUID else { return foreign("not by a solo supervisor of this config") }
-        // Not found: gone since, or in a process this user may not inspect.
-        guard let process else { return .ours }
+        guard socket.uid == ourUID else { return .foreign(held(place, by: who, "not by a solo supervisor of this config", configFile)) }
+        // Gone since, or in a process this user may not inspect.
+        guard let process else { return .unknown }
         // A supervisor still starting (its control socket comes later) or stopping.
-        guard process.isSoloSupervisor else { return foreign("not a solo supervisor") }
+        guard process.isSoloSupervisor else { return .foreign(held(place, by: who, "not a solo supervisor", configFile)) }
         return .ours
+    }
+
+    /// What to say of a holder solo cannot see, once this config's control socket has not
+    /// answered for as long as a starting supervisor takes to open it.
+    public static func unidentified(place: String, configFile: String) -> String {
+        held(place, by: "a process solo cannot identify (not this config's supervisor: its control socket does not answer)", nil, configFile)
+    }
+
+    private static func held(_ place: String, by who: String, _ what: String?, _ configFile: String) -> String {
+        """
+        \(place) is held by \(who)\(what.map { ", " + $0 } ?? ""), so the supervisor of \(configFile) cannot run; \
+        stop that process, or give solo a lock of its own: a privileged lock_port (below 1024, \
+        which only root may bind) for a root supervisor, or another lock_port or lock_addr
+        """
     }
 }

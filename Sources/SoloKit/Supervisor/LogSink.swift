@@ -31,31 +31,35 @@ public final class LogSink {
         descriptor = fresh
     }
 
-    /// Opens a log file for appending, safely as root (see LogPath): the directories on the
-    /// way are checked, missing ones made (`directoryMode`), and the file is opened only where
-    /// it is, never through a link.
+    /// Opens a log file for appending, safely as root (see LogPath): walked from / a directory
+    /// at a time, each held open and checked, missing ones made (`directoryMode`), never through
+    /// a link; the file is opened in the last one and checked too.
     public static func open(_ path: String, directoryMode: mode_t = 0o755) throws(OpenError) -> FileDescriptor {
         let absolute = path.hasPrefix("/") ? path : Files.currentDirectory() + "/" + path
         let trust = LogPath.Trust(users: [0, geteuid()], groups: [0, getegid()])
-        let directories = LogPath.directories(of: absolute)
-        for (index, directory) in directories.enumerated() {
-            let status: Files.Status
-            do { status = try Files.linkStatus(directory) } catch {
-                if error == .noSuchFile { break }  // made below, by solo
-                throw OpenError(description: "\(directory): \(error)")
+        var names = LogPath.names(of: absolute)
+        guard let fileName = names.popLast() else { throw OpenError(description: "\(path) is a directory, not a log file") }
+        var directory: FileDescriptor
+        do { directory = try Files.openDirectory("/", in: nil) } catch { throw OpenError(description: "/: \(error)") }
+        defer { directory.close() }
+        var walked = ""
+        for index in 0...names.count {
+            if index > 0 {
+                let name = names[index - 1]
+                walked += "/" + name
+                let next = try enter(name, in: directory, at: walked, mode: directoryMode)
+                directory.close()
+                directory = next
             }
-            if let problem = LogPath.problem(with: status, at: directory, holdsTheFile: index == directories.count - 1, trust: trust) {
+            let status: Files.Status
+            do { status = try Files.status(of: directory) } catch { throw OpenError(description: "\(walked.isEmpty ? "/" : walked): \(error)") }
+            if let problem = LogPath.problem(with: status, at: walked.isEmpty ? "/" : walked, holdsTheFile: index == names.count, trust: trust) {
                 throw OpenError(description: problem)
             }
         }
         let file: FileDescriptor
-        do {
-            try Files.makeDirectories(Path.directory(of: absolute), mode: directoryMode)
-            file = try Files.openForAppend(absolute)
-        } catch {
-            if error.rawValue == ELOOP {
-                throw OpenError(description: "\(path) is a symbolic link; solo opens a log file only where it is, never through a link (remove the link)")
-            }
+        do { file = try Files.openForAppend(fileName, in: directory) } catch {
+            if error.rawValue == ELOOP { throw OpenError(description: LogPath.linkOnTheWay(path, isTheFile: true, realPath: nil)) }
             throw OpenError(description: "\(error)")
         }
         let status: Files.Status
@@ -68,6 +72,22 @@ public final class LogSink {
             throw OpenError(description: problem)
         }
         return file
+    }
+
+    /// The directory `name` in `parent` (`path`, for messages), made when missing.
+    private static func enter(_ name: String, in parent: FileDescriptor, at path: String, mode: mode_t) throws(OpenError) -> FileDescriptor {
+        do { return try Files.openDirectory(name, in: parent) } catch {
+            if error == .noSuchFile {
+                do {
+                    try Files.makeDirectory(name, in: parent, mode: mode)
+                    return try Files.openDirectory(name, in: parent)
+                } catch { throw OpenError(description: "\(path): \(error)") }
+            }
+            if (try? Files.linkStatus(name, in: parent))?.kind == .link {
+                throw OpenError(description: LogPath.linkOnTheWay(path, isTheFile: false, realPath: try? Files.realPath(path)))
+            }
+            throw OpenError(description: "\(path): \(error)")
+        }
     }
 
     /// Writes whole lines; a failing log never stops the supervisor.

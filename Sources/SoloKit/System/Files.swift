@@ -1,3 +1,4 @@
+import CSoloSpawn
 import Glibc
 import Synchronization
 
@@ -175,9 +176,33 @@ public enum Files {
     }
 
     /// Opens a log file for appending (created 0640 when missing), never through a symbolic
-    /// link (ELOOP) and never waiting for a FIFO's reader.
-    public static func openForAppend(_ path: String) throws(Errno) -> FileDescriptor {
-        try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK, mode: 0o640)
+    /// link (ELOOP) and never waiting for a FIFO's reader. `directory`: `path` is a name in it
+    /// (openat), not in the current directory.
+    public static func openForAppend(_ path: String, in directory: FileDescriptor? = nil) throws(Errno) -> FileDescriptor {
+        let flags = O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC
+        return FileDescriptor(rawValue: try valueOrErrno { openat(directory?.rawValue ?? AT_FDCWD, path, flags, 0o640) }.get())
+    }
+
+    /// Opens the directory `name` in `parent` (or an absolute path when `parent` is nil) to
+    /// walk on from and fstat, never through a symbolic link (ELOOP or ENOTDIR): what the
+    /// descriptor holds stays that directory whatever is renamed meanwhile. O_PATH: only the
+    /// right to pass through it is needed.
+    public static func openDirectory(_ name: String, in parent: FileDescriptor?) throws(Errno) -> FileDescriptor {
+        var fd: Int32 = -1
+        try check(solo_open_directory(parent?.rawValue ?? AT_FDCWD, name, &fd))
+        return FileDescriptor(rawValue: fd)
+    }
+
+    /// Makes the directory `name` in `parent`; one already there is no error.
+    public static func makeDirectory(_ name: String, in parent: FileDescriptor, mode: mode_t) throws(Errno) {
+        if mkdirat(parent.rawValue, name, mode) != 0 && errno != EEXIST { throw Errno.current }
+    }
+
+    /// The status of `name` in `parent` itself (a link is not followed).
+    public static func linkStatus(_ name: String, in parent: FileDescriptor) throws(Errno) -> Status {
+        var info = stat()
+        _ = try valueOrErrno { fstatat(parent.rawValue, name, &info, AT_SYMLINK_NOFOLLOW) }.get()
+        return Status(info)
     }
 
     /// The status of `path` itself (a link is not followed: lstat).
