@@ -165,6 +165,22 @@ import Testing
         _ = w.handle(.ownMemory(50 << 20), now: now, policy: policy)
         #expect(w.timeToRecycle(now: now, memoryLimit: pool.memoryLimit) == .milliseconds(125))
     }
+
+    @Test func thePaceCountsFromTheFirstJobNotFromReady() {
+        // A warm replacement waits ready, idle, until its slot is free: that wait is no part of
+        // its pace, or its own replacement would boot late.
+        var pool = PoolConfig(name: "p", file: "f", line: 1)
+        pool.queue = .sqlite(path: "/tmp/q.db")
+        let policy = WorkerPolicy(pool: pool)
+        let w = Worker(id: 1, slot: 0, pid: 1, started: t0, jobLimit: 1000, lifetimeLimit: nil, policy: policy)
+        _ = w.handle(.message(.ready), now: t0 + boot, policy: policy)
+        let promoted = t0 + boot + .milliseconds(500)
+        for n in 1...100 {
+            _ = w.handle(.assigned(job), now: promoted + .milliseconds(n - 1), policy: policy)
+            _ = w.handle(.message(.ok(nil)), now: promoted + .milliseconds(n), policy: policy)
+        }
+        #expect(w.timeToRecycle(now: promoted + .milliseconds(100), memoryLimit: nil) == .milliseconds(900), "900 jobs left at 1ms")
+    }
 }
 
 /// Spread: the per-worker draws keep a pool of 8 from recycling together, generation after generation.
