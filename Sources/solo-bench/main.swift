@@ -288,14 +288,17 @@ func queueFile(of supervisor: BenchSupervisor) -> JobStore {
     fail("the supervisor made no queue file")
 }
 
-/// Jobs per second through a supervisor with two workers, from a queue filled beforehand.
-func feedThroughput(_ options: Options, command: String, jobs: Int, environment: String = "", maxJobs: String = "none") -> Double {
+/// Jobs per second through a supervisor with two workers, from a queue filled beforehand;
+/// timed from the `booted`th announcement on BENCH_FIFO (0: from the push).
+func feedThroughput(_ options: Options, command: String, jobs: Int, environment: String = "", maxJobs: String = "none",
+                    pool: String = "", booted: Int = 0) -> Double {
     let supervisor = BenchSupervisor(solo: options.solo, tools: options.tools,
-                                     pool: "workers = 2\njob_timeout = none\nbackoff_min = 10ms\nbackoff_reset = 10ms",
+                                     pool: "workers = 2\njob_timeout = none\nbackoff_min = 10ms\nbackoff_reset = 10ms\n" + pool,
                                      environment: environment, command: command, queue: "queue.db", maxJobs: maxJobs)
     defer { supervisor.stop() }
     // The supervisor makes the file; fill it while its workers wait, then time the drain.
     let store = queueFile(of: supervisor)
+    for _ in 0..<booted where supervisor.announcements.next() == nil { fail("a worker did not boot within 10 seconds") }
     for attempt in 1... {
         kill(supervisor.pid, SIGSTOP)
         do {

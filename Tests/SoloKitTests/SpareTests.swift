@@ -165,6 +165,45 @@ import Testing
         _ = w.handle(.ownMemory(50 << 20), now: now, policy: policy)
         #expect(w.timeToRecycle(now: now, memoryLimit: pool.memoryLimit) == .milliseconds(125))
     }
+
+    @Test func aSparesJobLimitIsSpreadFromWhenItTakesTheSlot() throws {
+        // The spare starts counting when its slot's worker leaves, 150 jobs from now: its
+        // recycle falls 150 + its limit from now, to be kept apart from the other worker's.
+        var checked = 0
+        for seed in 1...30 as ClosedRange<UInt64> {
+            var random = SplitMix64(state: seed)
+            let pool = makePool(workers: 2) { $0.maxJobs = 200...400 }
+            var id: UInt64 = 1
+            let ids = spawn(pool, pool.reconcile(now: t0, using: &random), now: t0, nextID: &id)
+            // A 100ms boot: the spare starts 320ms ahead, 150 jobs of 1ms are within it.
+            for worker in ids { _ = pool.handle(worker, .message(.ready), now: t0 + .milliseconds(100), using: &random) }
+            let other = pool.workers[ids[1]]!.jobsRemaining!
+            guard other >= 340 else { continue }
+            let now = work(pool, ids[0], jobs: pool.workers[ids[0]]!.jobsRemaining! - 150, from: t0 + .milliseconds(100), random: &random)
+            let orders = spareOrders(pool.reconcile(now: now, using: &random))
+            try #require(orders.count == 1 && orders[0].slot == 0)
+            let end = 150 + orders[0].jobLimit!
+            #expect(abs(end - other) >= 60, "seed \(seed): the spare recycles \(end) jobs from now, the other worker \(other)")
+            checked += 1
+        }
+        #expect(checked >= 5, "only \(checked) seeds drew the other worker a limit of 340 or more")
+    }
+
+    @Test func thePaceCountsFromTheFirstJobNotFromReady() {
+        // A warm replacement waits ready, idle, until its slot is free: that wait is no part of
+        // its pace, or its own replacement would boot late.
+        var pool = PoolConfig(name: "p", file: "f", line: 1)
+        pool.queue = .sqlite(path: "/tmp/q.db")
+        let policy = WorkerPolicy(pool: pool)
+        let w = Worker(id: 1, slot: 0, pid: 1, started: t0, jobLimit: 1000, lifetimeLimit: nil, policy: policy)
+        _ = w.handle(.message(.ready), now: t0 + boot, policy: policy)
+        let promoted = t0 + boot + .milliseconds(500)
+        for n in 1...100 {
+            _ = w.handle(.assigned(job), now: promoted + .milliseconds(n - 1), policy: policy)
+            _ = w.handle(.message(.ok(nil)), now: promoted + .milliseconds(n), policy: policy)
+        }
+        #expect(w.timeToRecycle(now: promoted + .milliseconds(100), memoryLimit: nil) == .milliseconds(900), "900 jobs left at 1ms")
+    }
 }
 
 /// Spread: the per-worker draws keep a pool of 8 from recycling together, generation after generation.

@@ -119,8 +119,11 @@ public final class Pool {
         var drawnLifetimes: [Duration] = []
         func order(slot: Int, spare: Bool) -> PoolCommand {
             let others = workers.values.filter { !$0.isLeaving }
+            // A spare starts counting when the slot's worker leaves: its recycle is spread from
+            // the others' as seen from then.
+            let head = spare ? slots[slot].current.flatMap { workers[$0]?.jobsRemaining } ?? 0 : 0
             let jobLimit = config.maxJobs.map { range in
-                RecyclePolicy.drawJobLimit(range, othersRemaining: others.compactMap(\.jobsRemaining) + drawnJobs, using: &random)
+                RecyclePolicy.drawJobLimit(range, othersRemaining: (others.compactMap(\.jobsRemaining) + drawnJobs).map { $0 - head }, using: &random)
             }
             let lifetime = config.maxLifetime.map { range in
                 RecyclePolicy.drawLifetime(range, othersRemaining: others.compactMap { $0.lifetimeDeadline.map { $0 - now } } + drawnLifetimes, using: &random)

@@ -177,6 +177,9 @@ public final class Worker {
     private var othersBytes: UInt64 = 0
     /// When it left `starting`: its boot time, which its warm replacement will likely take too.
     public private(set) var readyAt: Moment?
+    /// Feed mode: when it was handed its first job, from which its pace counts (a warm
+    /// replacement waits idle between `ready` and its first job).
+    private var firstJobAt: Moment?
     /// The first memory figure and the jobs done then: its growth per job since.
     private var memoryBaseline: (bytes: UInt64, jobs: Int)?
     public private(set) var statusText: String?
@@ -232,12 +235,13 @@ public final class Worker {
     /// How long it took to boot (until `ready`), once it has.
     public var bootDuration: Duration? { readyAt.map { $0 - started } }
 
-    /// How long until it is likely recycled: its jobs left at its pace so far, its lifetime
-    /// left, or the jobs until memory_limit at its growth per job so far (nil: no end in sight).
+    /// How long until it is likely recycled: its jobs left at its pace since its first job, its
+    /// lifetime left, or the jobs until memory_limit at its growth per job so far (nil: no end
+    /// in sight).
     public func timeToRecycle(now: Moment, memoryLimit: UInt64?) -> Duration? {
         var left = lifetimeDeadline.map { $0 - now }
-        guard let readyAt, jobsDone > 0, now > readyAt else { return left }
-        let perJob = (now - readyAt) / jobsDone
+        guard let since = firstJobAt ?? readyAt, jobsDone > 0, now > since else { return left }
+        let perJob = (now - since) / jobsDone
         if let remaining = jobsRemaining { left = min(left ?? perJob * remaining, perJob * remaining) }
         if let memoryLimit, let baseline = memoryBaseline, let bytes = residentBytes, bytes > baseline.bytes, jobsDone > baseline.jobs {
             let growth = (bytes - baseline.bytes) / UInt64(jobsDone - baseline.jobs)
@@ -276,6 +280,7 @@ public final class Worker {
         case (.ready, .assigned(let next)):
             job = next
             jobStarted = now
+            if firstJobAt == nil { firstJobAt = now }
             state = .busy
             jobDeadline = policy.jobTimeout.map { now + $0 }
             return []
