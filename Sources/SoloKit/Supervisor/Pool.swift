@@ -147,6 +147,12 @@ public final class Pool {
         worker.slot < slots.count && slots[worker.slot].spare == worker.id
     }
 
+    /// The workers serving the pool's slots: alive, not leaving, and no warm replacement still
+    /// waiting for its slot (status says "2/2 workers", not "3/2", while a spare boots).
+    public var servingWorkers: [Worker] {
+        workers.values.filter { $0.isAlive && !$0.isLeaving && !isSpare($0) }
+    }
+
     /// A worker's state as status and metrics show it: a warm replacement not yet in its slot is `spare`.
     public func stateName(of worker: Worker) -> String {
         isSpare(worker) && !worker.isLeaving ? "spare" : worker.state.rawValue

@@ -821,7 +821,7 @@ public final class Supervisor {
     /// changed, and when to come back: every half watchdog interval, or every 5 s for STATUS.
     private func tellServiceManager(_ lines: [String], now: Moment) {
         guard serviceManager.isActive else { return }
-        let running = pools.reduce(0) { $0 + $1.workers.values.filter { $0.isAlive && !$0.isLeaving }.count }
+        let running = pools.reduce(0) { $0 + $1.servingWorkers.count }
         let wanted = pools.reduce(0) { $0 + ($1.paused ? 0 : $1.desiredWorkers) }
         var rate = 0.0
         for pool in pools { rate += pool.jobRate.perSecond(now: now) }

@@ -56,7 +56,7 @@ extension Supervisor {
     /// This supervisor as the others see it: its pools, workers and rates.
     func clusterReport(now: Moment) -> JSON {
         let pools: [JSON] = self.pools.map { pool in
-            let alive = pool.workers.values.filter { $0.isAlive && !$0.isLeaving }
+            let alive = pool.servingWorkers
             return .object([("name", .string(pool.name)), ("queue", .string(pool.config.queue.location)),
                             ("queue_name", .string(pool.config.queueName)),
                             ("state", .string(pool.standingBy ? "standby" : pool.stopping ? "stopping" : pool.paused ? "stopped" : "running")),

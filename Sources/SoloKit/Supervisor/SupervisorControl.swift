@@ -231,7 +231,7 @@ extension Supervisor {
                 ("state", .string(pool.standingBy ? "standby" : pool.stopping ? "stopping" : pool.paused ? "stopped" : "running")),
                 ("workers_wanted", .number(Int64(pool.desiredWorkers))),
                 ("scaling", pool.autoscaler.map { .object([("min", .number(Int64($0.range.lowerBound))), ("max", .number(Int64($0.range.upperBound)))]) } ?? .null),
-                ("workers_running", .number(Int64(pool.workers.values.filter { $0.isAlive && !$0.isLeaving }.count))),
+                ("workers_running", .number(Int64(pool.servingWorkers.count))),
                 ("jobs_per_second", .double((pool.jobRate.perSecond(now: now) * 10).rounded() / 10)),
                 ("memory_limit", pool.config.memoryLimit.map { .number(Int64($0)) } ?? .null),
                 ("memory_kill", pool.config.memoryKill.map { .number(Int64($0)) } ?? .null),
