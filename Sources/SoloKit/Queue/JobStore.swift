@@ -241,7 +241,7 @@ public final class JobStore {
     }
 
     /// Runs database work, turning its errors into queue errors.
-    private func run<T>(_ body: () throws(DatabaseError) -> T) throws(QueueError) -> T {
+    func run<T>(_ body: () throws(DatabaseError) -> T) throws(QueueError) -> T {
         do { return try body() } catch {
             if error.code == -1 { throw QueueError(.unavailable, error.message) }
             throw QueueError(error, path: path)
@@ -255,7 +255,7 @@ public final class JobStore {
         return try body()
     }
 
-    private func statement(_ sql: String) throws(DatabaseError) -> Statement {
+    func statement(_ sql: String) throws(DatabaseError) -> Statement {
         if let cached = statements[sql] { return cached }
         let prepared = try database.prepare(sql)
         statements[sql] = prepared
@@ -491,197 +491,5 @@ public final class JobStore {
     /// Whether another connection has committed since the last call (cheap: no query on the data).
     public func dataVersion() throws(QueueError) -> Int64 {
         try run { () throws(DatabaseError) in try database.dataVersion() }
-    }
-
-    // MARK: - looking at the queue
-
-    public func counts() throws(QueueError) -> [QueueCounts] {
-        try run { () throws(DatabaseError) in
-            let query = try statement("SELECT queue, state, count(*) FROM jobs GROUP BY queue, state ORDER BY queue")
-            try query.bind([])
-            defer { query.reset() }
-            var byQueue: [String: QueueCounts] = [:]
-            var order: [String] = []
-            while try query.step() {
-                let name = query.text(0) ?? ""
-                if byQueue[name] == nil { order.append(name); byQueue[name] = QueueCounts(queue: name) }
-                let n = query.int(2)
-                switch query.text(1) {
-                case "ready": byQueue[name]!.ready = n
-                case "delayed": byQueue[name]!.delayed = n
-                case "reserved": byQueue[name]!.reserved = n
-                case "done": byQueue[name]!.done = n
-                case "dead": byQueue[name]!.dead = n
-                default: break
-                }
-            }
-            return order.map { byQueue[$0]! }
-        }
-    }
-
-    /// Ready and reserved jobs of a queue, from the partial indexes (cheap at any size).
-    public func unfinished(queue: String) throws(QueueError) -> Int {
-        try run { () throws(DatabaseError) in
-            let query = try statement("""
-                SELECT (SELECT count(*) FROM jobs WHERE state = 'ready' AND queue = ?1)
-                     + (SELECT count(*) FROM jobs WHERE state = 'reserved' AND queue = ?1)
-                """)
-            try query.bind([.text(queue)])
-            defer { query.reset() }
-            return try query.step() ? query.int(0) : 0
-        }
-    }
-
-    /// A queue's ready, delayed, reserved and dead jobs, each counted from a partial index
-    /// (cheap with millions of jobs; done jobs are not counted here).
-    public func summary(queue: String) throws(QueueError) -> QueueCounts {
-        try run { () throws(DatabaseError) in
-            let query = try statement("""
-                SELECT (SELECT count(*) FROM jobs WHERE state = 'ready' AND queue = ?1),
-                       (SELECT count(*) FROM jobs WHERE state = 'delayed' AND queue = ?1),
-                       (SELECT count(*) FROM jobs WHERE state = 'reserved' AND queue = ?1),
-                       (SELECT count(*) FROM jobs WHERE state = 'dead' AND queue = ?1)
-                """)
-            try query.bind([.text(queue)])
-            defer { query.reset() }
-            var counts = QueueCounts(queue: queue)
-            if try query.step() {
-                counts.ready = query.int(0)
-                counts.delayed = query.int(1)
-                counts.reserved = query.int(2)
-                counts.dead = query.int(3)
-            }
-            return counts
-        }
-    }
-
-    /// The ready jobs of a queue, counted up to `limit` only (cheap however long the queue).
-    public func readyCount(queue: String, atMost limit: Int) throws(QueueError) -> Int {
-        try run { () throws(DatabaseError) in
-            let query = try statement("SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state = 'ready' AND queue = ? LIMIT ?)")
-            try query.bind([.text(queue), .integer(Int64(limit))])
-            defer { query.reset() }
-            return try query.step() ? query.int(0) : 0
-        }
-    }
-
-    /// The counts of one group, over every queue.
-    public func groupCounts(_ group: String) throws(QueueError) -> QueueCounts {
-        try run { () throws(DatabaseError) in
-            let query = try statement("SELECT state, count(*) FROM jobs WHERE grp = ? GROUP BY state")
-            try query.bind([.text(group)])
-            defer { query.reset() }
-            var counts = QueueCounts(queue: group)
-            while try query.step() {
-                let n = query.int(1)
-                switch query.text(0) {
-                case "ready": counts.ready = n
-                case "delayed": counts.delayed = n
-                case "reserved": counts.reserved = n
-                case "done": counts.done = n
-                case "dead": counts.dead = n
-                default: break
-                }
-            }
-            return counts
-        }
-    }
-
-    static let recordColumns = "id, queue, state, payload, priority, attempts, max_attempts, grp, run_at, created_at, finished_at, result, error"
-
-    /// Jobs by filter, oldest first.
-    public func jobs(queue: String?, states: [String], group: String? = nil, after: Int64 = 0, limit: Int) throws(QueueError) -> [JobRecord] {
-        try run { () throws(DatabaseError) in
-            var conditions = ["state IN (\(states.map { "'\($0)'" }.joined(separator: ", ")))", "id > ?"]
-            var values: [SQLValue] = [.integer(after)]
-            if let queue { conditions.append("queue = ?"); values.append(.text(queue)) }
-            if let group { conditions.append("grp = ?"); values.append(.text(group)) }
-            let query = try database.prepare("SELECT \(Self.recordColumns) FROM jobs WHERE \(conditions.joined(separator: " AND ")) ORDER BY id LIMIT \(limit)")
-            try query.bind(values)
-            var records: [JobRecord] = []
-            while try query.step() {
-                records.append(JobRecord(id: query.int64(0), queue: query.text(1) ?? "", state: query.text(2) ?? "", payload: query.text(3) ?? "",
-                                         priority: query.int(4), attempts: query.int(5), maxAttempts: query.isNull(6) ? nil : query.int(6),
-                                         group: query.text(7), runAt: query.int64(8), createdAt: query.int64(9),
-                                         finishedAt: query.isNull(10) ? nil : query.int64(10), result: query.text(11), error: query.text(12)))
-            }
-            return records
-        }
-    }
-
-    /// What a dead job becomes when it is retried: ready at once, its attempts and error gone.
-    private static let revived = "state = 'ready', attempts = 0, run_at = 0, error = NULL, finished_at = NULL"
-
-    /// Every dead job (of `queue`) back to ready with its attempts reset; returns how many.
-    @discardableResult
-    public func retryDead(queue: String?) throws(QueueError) -> Int {
-        try run { () throws(DatabaseError) in
-            var sql = "UPDATE jobs SET \(Self.revived) WHERE state = 'dead'"
-            var values: [SQLValue] = []
-            if let queue { sql += " AND queue = ?"; values.append(.text(queue)) }
-            try database.prepare(sql).run(values)
-            return database.changes
-        }
-    }
-
-    /// See `JobQueue.change`: one transaction, each job looked at and changed under the lock.
-    public func change(_ change: JobChange, ids: [Int64], queue: String?) throws(QueueError) -> [Int64: String] {
-        try run { () throws(DatabaseError) in
-            try database.transaction { () throws(DatabaseError) in
-                let look = try statement("SELECT state FROM jobs WHERE id = ?1 AND (?2 IS NULL OR queue = ?2)")
-                var before: [Int64: String] = [:]
-                for id in ids {
-                    try look.bind([.integer(id), .optional(queue)])
-                    let state = try look.step() ? look.text(0) : nil
-                    look.reset()
-                    guard let state else { continue }
-                    before[id] = state
-                    guard change.from.contains(state) else { continue }
-                    switch change {
-                    case .retry: try statement("UPDATE jobs SET \(Self.revived) WHERE id = ?").run([.integer(id)])
-                    case .bury(let reason):
-                        try statement("UPDATE jobs SET state = 'dead', error = ?, finished_at = ? WHERE id = ?")
-                            .run([.text(reason), .integer(Self.now()), .integer(id)])
-                    case .delete: try statement("DELETE FROM jobs WHERE id = ?").run([.integer(id)])
-                    }
-                }
-                return before
-            }
-        }
-    }
-
-    /// One query over the group's jobs (see `JobQueue.groupSpan`).
-    public func groupSpan(_ group: String) throws(QueueError) -> GroupSpan? {
-        try run { () throws(DatabaseError) in
-            let query = try statement("SELECT min(created_at), max(finished_at) FROM jobs WHERE grp = ? AND state IN ('done', 'dead')")
-            try query.bind([.text(group)])
-            defer { query.reset() }
-            guard try query.step(), !query.isNull(0), !query.isNull(1) else { return nil }
-            return GroupSpan(first: query.int64(0), last: query.int64(1))
-        }
-    }
-
-    /// Deletes jobs in the given states; returns how many.
-    @discardableResult
-    public func purge(queue: String?, states: [String]) throws(QueueError) -> Int {
-        try run { () throws(DatabaseError) in
-            try database.transaction { () throws(DatabaseError) in
-                var sql = "DELETE FROM jobs WHERE state IN (\(states.map { "'\($0)'" }.joined(separator: ", ")))"
-                var values: [SQLValue] = []
-                if let queue { sql += " AND queue = ?"; values.append(.text(queue)) }
-                try database.prepare(sql).run(values)
-                return database.changes
-            }
-        }
-    }
-
-    /// The group of the job a worker holds now (for `solo push` run inside a worker).
-    public func groupOfJob(heldBy worker: String) throws(QueueError) -> String? {
-        try run { () throws(DatabaseError) in
-            let query = try statement("SELECT grp FROM jobs WHERE state = 'reserved' AND worker IS NOT NULL AND worker = ? LIMIT 1")
-            try query.bind([.text(worker)])
-            defer { query.reset() }
-            return try query.step() ? query.text(0) : nil
-        }
     }
 }
