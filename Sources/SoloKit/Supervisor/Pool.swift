@@ -16,14 +16,6 @@ public struct SpawnOrder: Equatable, Sendable {
     public var spare = false
 }
 
-/// What becomes of a job a worker held.
-public enum JobResolution: Equatable, Sendable {
-    case done(result: String?)
-    case dead(error: String)
-    /// Back to the queue after `delay`, unless its attempts are used up.
-    case retry(error: String, delay: Duration)
-}
-
 /// What a pool asks the supervisor to do; the pool itself makes no system call.
 public enum PoolCommand: Equatable, Sendable {
     case spawn(SpawnOrder)
@@ -31,7 +23,7 @@ public enum PoolCommand: Equatable, Sendable {
     case closeInput(worker: UInt64)
     /// Look whether the worker is blocked reading its stdin; if so, tell it `.waitingForInput`.
     case probeInput(worker: UInt64, pid: pid_t)
-    case finish(ReservedJob, JobResolution)
+    case finish(ReservedJob, JobOutcome)
     case log(String)
 }
 
@@ -380,7 +372,7 @@ public final class Pool {
                 }
             case .finished(let job, let message):
                 counters.answered(message, duration: jobStarted.map { now - $0 })
-                commands.append(.finish(job, resolution(of: job, message, using: &random)))
+                commands.append(.finish(job, outcome(of: job, message, using: &random)))
             case .log(let message): commands.append(.log(message))
             }
         }
@@ -425,12 +417,14 @@ public final class Pool {
 
     // MARK: - jobs
 
-    private func resolution(of job: ReservedJob, _ message: WorkerMessage, using random: inout some RandomNumberGenerator) -> JobResolution {
+    /// What a worker's answer makes of its job (a job naming no `max_attempts` has the pool's).
+    private func outcome(of job: ReservedJob, _ message: WorkerMessage, using random: inout some RandomNumberGenerator) -> JobOutcome {
         switch message {
-        case .ok(let result): return .done(result: result)
-        case .fail(let reason): return .dead(error: reason ?? "failed")
+        case .ok(let result): return .done(id: job.id, result: result)
+        case .fail(let reason): return .dead(id: job.id, error: reason ?? "failed")
         case .retry(let delay):
-            return .retry(error: "the worker asked for a retry", delay: delay ?? retryDelay(after: job.attempts, using: &random))
+            return .retry(id: job.id, error: "the worker asked for a retry", delay: delay ?? retryDelay(after: job.attempts, using: &random),
+                          maxAttempts: config.maxAttempts)
         case .ready, .status, .invalid: preconditionFailure("\(message) is not an outcome")
         }
     }
@@ -460,7 +454,7 @@ public final class Pool {
                 ? "it ran over job_timeout (\(config.jobTimeout.map(Values.formatDuration) ?? "none")) and its worker was killed"
                 : "its worker exited (\(worker.exitStatus?.description ?? "unknown")) while running it"
             let delay = retryDelay(after: job.attempts, using: &random)
-            lost.append(.finish(job, .retry(error: why, delay: delay)))
+            lost.append(.finish(job, .retry(id: job.id, error: why, delay: delay, maxAttempts: config.maxAttempts)))
             let limit = job.maxAttempts ?? config.maxAttempts
             let fate = job.attempts >= limit ? "no attempt left: dead" : "back in \(Values.formatElapsed(delay))"
             held = ", holding job \(job.id) (attempt \(job.attempts) of \(limit): \(fate))"
