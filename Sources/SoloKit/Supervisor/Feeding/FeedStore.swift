@@ -13,6 +13,10 @@ protocol FeedStore: AnyObject {
     /// Whether requests can be made now; while not, a request is answered `.unavailable` and
     /// the store tells its listener `storeIsUp` once they can.
     var isUp: Bool { get }
+    /// How often to look again for jobs while a worker waits and the queue had none: jobs may
+    /// come that no event tells of (nil: the store tells of every commit, and the feeder's
+    /// maintenance is the safety net).
+    var lookInterval: Duration? { get }
     /// Who hears of the store's events (the feeder).
     var listener: (any FeedStoreListener)? { get set }
 

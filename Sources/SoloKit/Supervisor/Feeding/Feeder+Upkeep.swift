@@ -177,7 +177,7 @@ extension Feeder: FeedStoreListener {
             case .answer(let nextDelayedIn):
                 queue.nextDelayed = nextDelayedIn.map { now + $0 }
                 queue.maybeNewJobs = true
-            case .refused: queue.nextDelayed = now + Self.idleLook
+            case .refused: queue.nextDelayed = now + Self.refusedLook
             case .unavailable: break  // again when it can be asked
             }
         }

@@ -24,9 +24,8 @@ final class Feeder {
     /// those in the workers' hands): this bounds them by time and by count.
     static let commitDelay: Duration = .milliseconds(5)
     static let commitBatch = 256
-    /// A worker waits and the queue had nothing: look again this often, for jobs no event
-    /// told of (a plain RPUSH to a Redis inbox, a file system that does not report writes).
-    static let idleLook: Duration = .seconds(1)
+    /// A store that refused to give jobs is asked again this often.
+    static let refusedLook: Duration = .seconds(1)
     /// Old done jobs are deleted this many at a time, a step a loop turn.
     static let purgeBatch = 2000
 
@@ -176,7 +175,7 @@ final class Feeder {
             case .unavailable: return  // tried again when it can be
             case .refused(let message):
                 queue.maybeNewJobs = false
-                feed.nextLook = now + Self.idleLook
+                feed.nextLook = now + Self.refusedLook
                 if feed.refusal != message {
                     let why = message.hasPrefix("FENCED") ? String(message.dropFirst(7)) : message
                     self.say("pool \(feed.pool.name): \(queue.store.location) refused to give jobs: \(why); looking again every second")
@@ -187,7 +186,7 @@ final class Feeder {
                 queue.nextDelayed = reservation.nextDelayedIn.map { now + $0 }
                 if reservation.jobs.count < wanted {
                     queue.maybeNewJobs = false
-                    feed.nextLook = now + Self.idleLook
+                    feed.nextLook = queue.store.lookInterval.map { now + $0 }
                 }
                 self.accept(reservation.jobs, for: feed, now: now)
             }

@@ -25,6 +25,9 @@ final class RedisFeedStore: FeedStore {
     var problem: String? { server.problem }
     var isUp: Bool { server.isUp }
     var settled: Bool { server.commands.inFlight == 0 || !server.isUp }
+    // A plain RPUSH to a queue's inbox sends no wake message, nor does a push made while the
+    // subscriber was away.
+    var lookInterval: Duration? { .seconds(1) }
     // The hub reconnects by itself; nothing here is timed.
     var nextDeadline: Moment? { nil }
     func expire(now: Moment) {}

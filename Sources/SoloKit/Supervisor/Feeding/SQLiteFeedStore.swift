@@ -40,6 +40,8 @@ final class SQLiteFeedStore: FeedStore {
     var location: String { path }
     var isUp: Bool { store != nil && retryAt == nil }
     var settled: Bool { true }
+    // Every commit by another process shows in the directory's inotify watch.
+    var lookInterval: Duration? { nil }
 
     func start() { open(now: .now()) }
 
