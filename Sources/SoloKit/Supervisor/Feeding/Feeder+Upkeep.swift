@@ -102,6 +102,8 @@ extension Feeder: FeedStoreListener {
     /// jobs due, and once a minute start deleting old done jobs.
     func maintain(now: Moment) {
         nextMaintenance = now + lease / 3
+        // A queue whose last job in a worker's hands came back after its pool left.
+        letGoOfUnused()
         // A burst (a big push that held the file, jobs taken and answered by the thousand)
         // leaves free memory among live blocks that glibc keeps; give it back, so that the
         // supervisor's RSS is what it uses (about 20 µs every 10 s).
