@@ -25,7 +25,7 @@ final class ControlServer {
         self.say = say
         allowed = [0, getuid()]
         try Files.makeDirectories(Path.directory(of: path), mode: 0o700)
-        chmod(Path.directory(of: path), 0o700)
+        try? Files.setMode(Path.directory(of: path), 0o700)
         sockets = try SocketConnections(listener: try UnixSocket.listen(at: path), tokenBase: Self.tokenBase, epoll: epoll)
     }
 
@@ -140,6 +140,6 @@ final class ControlServer {
         following = [:]
         owed = [:]
         sockets.close()
-        unlink(path)
+        try? Files.remove(path)
     }
 }

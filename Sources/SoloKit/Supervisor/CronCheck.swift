@@ -52,7 +52,7 @@ public enum CronCheck {
         defer { null.close(); notify.read.close() }
 
         var request = SpawnRequest(path: executable, arguments: [executable, "run", "--notify-fd", "3", "--log-file", logPath, config.file],
-                                   environment: Supervisor.currentEnvironment(), descriptors: [null, log, log, notify.write])
+                                   environment: Host.environment(), descriptors: [null, log, log, notify.write])
         request.newSession = true
         let pid: pid_t
         do { pid = try spawn(request) } catch {
@@ -112,7 +112,7 @@ public enum CronCheck {
         // one. Wait for the socket that long, polling, or until the holder lets go.
         let deadline = Moment.now() + startup
         while Moment.now() < deadline {
-            usleep(50_000)
+            Moment.sleep(for: .milliseconds(50))
             if controlAnswers(config) || (try? PortLock.isHeld(address: address, port: port)) == false { return .ours }
         }
         return .foreign(LockHolder.unidentified(place: place, configFile: config.file))

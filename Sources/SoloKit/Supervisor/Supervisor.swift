@@ -89,7 +89,7 @@ public final class Supervisor {
         self.lock = lock
         notify = options.notify
         ownLogFile = options.ownLogFile
-        inherited = Self.currentEnvironment()
+        inherited = Host.environment()
         serviceManager = ServiceManager(environment: inherited)
         do {
             signals = try SignalDescriptor(signals: Self.handledSignals)
@@ -143,18 +143,12 @@ public final class Supervisor {
     static func nodeName(stateDirectory: String) -> String {
         for path in ["/etc/machine-id", "/var/lib/dbus/machine-id", stateDirectory + "/node-id"] {
             let id = ((try? Files.readText(path, limit: 64)) ?? "").prefix { $0.isHexDigit }
-            if id.count >= 8 { return hostname() + "/" + id.prefix(8) }
+            if id.count >= 8 { return Host.name() + "/" + id.prefix(8) }
         }
         var random = SystemRandomNumberGenerator()
         let id = String(String(random.next() | 1 << 63, radix: 16).suffix(8))
         try? Files.writeAtomically(stateDirectory + "/node-id", id + "\n")
-        return hostname() + "/" + id
-    }
-
-    static func hostname() -> String {
-        var host = [CChar](repeating: 0, count: 256)
-        gethostname(&host, host.count - 1)
-        return String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return Host.name() + "/" + id
     }
 
     /// Runs until a stop completes; returns the exit status.
@@ -870,15 +864,5 @@ public final class Supervisor {
         notify.close()
         self.notify = nil
         startupProblems = []
-    }
-
-    public static func currentEnvironment() -> [String] {
-        var result: [String] = []
-        var pointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?> = environ
-        while let entry = pointer.pointee {
-            result.append(String(cString: entry))
-            pointer = pointer.advanced(by: 1)
-        }
-        return result
     }
 }

@@ -66,7 +66,7 @@ struct LaunchPlan {
         let environment = WorkerEnvironment.build(pool: pool, slot: order.slot, jobLimit: order.jobLimit,
                                                   inherited: inherited, account: account, extra: extra)
         let program = pool.command[0]
-        guard let path = ProgramPath.resolve(program, searchPath: ProgramPath.searchPath(for: pool), directory: pool.directory) else {
+        guard let path = ProgramPath.resolve(program, searchPath: pool.searchPath, directory: pool.directory) else {
             let why: Errno = program.contains("/") && Files.exists(Path.resolve(program, against: pool.directory)) ? .permissionDenied : .noSuchFile
             throw SpawnError(stage: .exec, errno: why, path: program, directory: pool.directory)
         }
