@@ -1,4 +1,3 @@
-import Glibc
 import SoloKit
 
 /// Exit status of `solo push` for a refused payload (EX_DATAERR), and of `solo wait` on timeout.

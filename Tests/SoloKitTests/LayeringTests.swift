@@ -11,7 +11,7 @@ import Testing
     static let layers = ["Basics", "System", "Queue", "Config", "Control", "Supervisor", "Classic"]
 
     /// Glibc calls that belong behind a wrapper in System/ (a conservative list: calls that
-    /// touch files, processes, signals, sockets, time and the environment).
+    /// touch files, processes and who this process is, signals, sockets, time and the environment).
     static let rawCalls: Set<String> = [
         "open", "openat", "close", "read", "write", "pread", "pwrite", "unlink", "unlinkat", "rename", "chmod",
         "fchmod", "chown", "mkdir", "rmdir", "stat", "fstat", "lstat", "fstatat", "access", "ftruncate", "fsync",
@@ -20,7 +20,7 @@ import Testing
         "setsid", "prctl", "chdir", "umask", "signal", "sigaction", "alarm", "usleep", "nanosleep", "sleep",
         "clock_gettime", "gettimeofday", "gethostname", "getenv", "setenv", "unsetenv", "environ", "socket",
         "bind", "listen", "accept", "accept4", "connect", "send", "recv", "sendto", "recvfrom", "setsockopt",
-        "syscall",
+        "getpid", "getppid", "getuid", "geteuid", "getgid", "getegid", "syscall",
     ]
 
     /// Files outside System/ that may still make raw calls: the feeders, until the one feed

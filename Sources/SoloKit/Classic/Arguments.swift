@@ -1,5 +1,3 @@
-import Glibc
-
 /// Options and operands of a subcommand (`solo run --config FILE`, `solo check FILE`).
 public struct Arguments: Equatable {
     public var operands: [String] = []

@@ -28,7 +28,7 @@ public enum ClassicLock {
         }
         defer { client.close() }
         var random = SystemRandomNumberGenerator()
-        let token = "\(Host.name())/lock \(getpid()) \(String(random.next(), radix: 36))"
+        let token = "\(Host.name())/lock \(Processes.ownPID) \(String(random.next(), radix: 36))"
         let keys = [RedisScripts.lockKey(name), RedisScripts.fenceKey(name)]
         let ttl = String(options.lockTTL.nanoseconds / 1_000_000)
         var clock = LeaseClock(ttl: options.lockTTL)

@@ -1,5 +1,3 @@
-import Glibc
-
 /// Classic solo: take the port lock, then become the command, which inherits the bound
 /// socket and so holds the lock for exactly as long as it lives.
 public enum ClassicSolo {
@@ -16,7 +14,7 @@ public enum ClassicSolo {
             if let given = options.address {
                 address = given
             } else {
-                do { address = try LockAddress.forUser(getuid()) } catch {
+                do { address = try LockAddress.forUser(Accounts.ownUID) } catch {
                     complain("solo(\(port)): \(error)")
                     return 2
                 }

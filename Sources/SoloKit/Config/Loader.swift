@@ -1,5 +1,3 @@
-import Glibc
-
 /// A config that loaded, and what is worth a warning in it.
 public struct LoadedConfig {
     public var config: SoloConfig
@@ -12,7 +10,7 @@ public struct ConfigLoader {
     /// How files are found; replaced in tests by an in-memory set of files.
     public var readFile: (String) throws(ReadError) -> String = { (path) throws(ReadError) in try Files.readText(path, limit: 1 << 20) }
     public var glob: (String) throws(UnreadableDirectory) -> [String] = Files.glob
-    public var uid: UInt32 = getuid()
+    public var uid: UInt32 = Accounts.ownUID
     public var home: String? = Host.variable("HOME")
     public var currentDirectory: String = Files.currentDirectory()
     /// Checks that need the machine (directories, programs, accounts); off in pure tests.

@@ -154,7 +154,7 @@ public final class Supervisor {
     /// Runs until a stop completes; returns the exit status.
     public func run() -> Int32 {
         let address = LockAddress.format(lock.address)
-        say("started (pid \(getpid()), lock \(address):\(lock.port), \(pools.count) pool\(pools.count == 1 ? "" : "s"), config \(config.file))")
+        say("started (pid \(Processes.ownPID), lock \(address):\(lock.port), \(pools.count) pool\(pools.count == 1 ? "" : "s"), config \(config.file))")
         openControlSocket()
         openMetrics()
         reconcile()
@@ -507,7 +507,7 @@ public final class Supervisor {
     /// `solo push` it runs joins the group of the job it holds) and solo's config.
     private func workerVariables(_ pool: Pool, id: UInt64) -> [(String, String)] {
         // The guardian finds what a worker's descendants daemonized by this mark (see guardian.c).
-        var mark = [(Guardian.markVariable, String(getpid()))]
+        var mark = [(Guardian.markVariable, String(Processes.ownPID))]
         // The fencing number of the fleet lock: a worker may hand it to what it writes to, so
         // that a stale holder's late writes can be told from the current one's.
         if let fleetLock, fleetLock.role == .holding { mark.append(("SOLO_FENCE", String(fleetLock.fence))) }
@@ -722,7 +722,7 @@ public final class Supervisor {
     /// solo's own children that are not workers (nor the guardian), by the session they belong to.
     func orphansBySession() -> [pid_t: [ProcFS.ProcessStat]] {
         var result: [pid_t: [ProcFS.ProcessStat]] = [:]
-        for child in ProcFS.children(of: getpid()) where byPid[child] == nil && child != guardian.pid {
+        for child in ProcFS.children(of: Processes.ownPID) where byPid[child] == nil && child != guardian.pid {
             if let stat = ProcFS.stat(of: child), stat.state != "Z" { result[stat.session, default: []].append(stat) }
         }
         return result
@@ -793,7 +793,7 @@ public final class Supervisor {
         guard phase == .stopping || phase == .killing else { return }
         guard pools.allSatisfy(\.isIdle), lingering.isEmpty else { return }
         let now = Moment.now()
-        let children = ProcFS.children(of: getpid()).filter { $0 != guardian.pid }
+        let children = ProcFS.children(of: Processes.ownPID).filter { $0 != guardian.pid }
         if children.isEmpty {
             phase = .done
             return

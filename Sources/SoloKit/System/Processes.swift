@@ -27,6 +27,8 @@ public enum ExitStatus: Equatable, Sendable, CustomStringConvertible {
 
 /// Signals and reaping, by pid only: solo never kills a process it did not start.
 public enum Processes {
+    public static var ownPID: pid_t { getpid() }
+
     /// Reaps one child that has exited, if any (never blocks).
     public static func reapAny() -> (pid: pid_t, status: ExitStatus)? {
         var status: Int32 = 0
