@@ -52,12 +52,12 @@ import Testing
 
     // The checks themselves, on small sources: each must see the break it exists for.
 
-    static let json = SourceFile(path: "SoloKit/Control/JSON.swift", text: "public indirect enum JSON: Equatable { case null }\n")
+    static let reply = SourceFile(path: "SoloKit/Control/Reply.swift", text: "public enum Reply { case null }\n")
 
     @Test func aLowerFileNamingAHigherTypeIsCaught() {
-        let files = [SourceFile(path: "SoloKit/Queue/Store.swift", text: "struct Store {\n    var reply: JSON\n}\n"), Self.json]
+        let files = [SourceFile(path: "SoloKit/Queue/Store.swift", text: "struct Store {\n    var reply: Reply\n}\n"), Self.reply]
         #expect(Layering.upwardNames(in: files, layers: ["Queue", "Control"]).map(\.description) == [
-            "SoloKit/Queue/Store.swift:2: names JSON, a type of Control/ (SoloKit/Control/JSON.swift); "
+            "SoloKit/Queue/Store.swift:2: names Reply, a type of Control/ (SoloKit/Control/Reply.swift); "
                 + "a file may name only types of its own folder and the folders below it (Queue → Control)",
         ])
         #expect(Layering.upwardNames(in: files, layers: ["Control", "Queue"]).isEmpty)
@@ -65,19 +65,19 @@ import Testing
 
     @Test func namesInCommentsStringsAndAfterADotAreNotUses() {
         let text = #"""
-            // JSON is sent here
-            /* JSON, /* nested JSON */ JSON */
-            let a = "a JSON reply", b = #"JSON"#
+            // Reply is sent here
+            /* Reply, /* nested Reply */ Reply */
+            let a = "a Reply reply", b = #"Reply"#
             let c = """
-                JSON "JSON"
+                Reply "Reply"
                 """
-            let d = x.JSON
-            let e = "\(f("(")) \(JSON.null)"
+            let d = x.Reply
+            let e = "\(f("(")) \(Reply.null)"
             """#
-        let files = [SourceFile(path: "SoloKit/Queue/Store.swift", text: text), Self.json]
+        let files = [SourceFile(path: "SoloKit/Queue/Store.swift", text: text), Self.reply]
         #expect(Layering.upwardNames(in: files, layers: ["Queue", "Control"]).map(\.line) == [8])
-        let shadowed = SourceFile(path: "SoloKit/Queue/Store.swift", text: text + "\nenum JSON {}\n")
-        #expect(Layering.upwardNames(in: [shadowed, Self.json], layers: ["Queue", "Control"]).isEmpty)
+        let shadowed = SourceFile(path: "SoloKit/Queue/Store.swift", text: text + "\nenum Reply {}\n")
+        #expect(Layering.upwardNames(in: [shadowed, Self.reply], layers: ["Queue", "Control"]).isEmpty)
     }
 
     @Test func aRawCallIsCaughtButNotAMethodOfTheSameName() {
@@ -230,8 +230,12 @@ enum Layering {
         var stack: [Context] = [.code(parentheses: nil)]
         var index = 0
         func starts(_ literal: String, at position: Int) -> Bool {
-            let wanted = Array(literal)
-            return position + wanted.count <= characters.count && Array(characters[position..<(position + wanted.count)]) == wanted
+            var at = position
+            for wanted in literal {
+                guard at < characters.count, characters[at] == wanted else { return false }
+                at += 1
+            }
+            return true
         }
         func blank(_ count: Int) {
             for offset in 0..<count where index + offset < characters.count {
