@@ -1,4 +1,3 @@
-import Glibc
 import SoloKit
 
 /// `solo run [FILE] [--log-file PATH] [--notify-fd N]`: the supervisor in the foreground.
@@ -42,7 +41,7 @@ func runCommand(_ rest: [String]) throws -> Int32 {
     if let given = config.global.lockAddress {
         address = given
     } else {
-        do { address = try LockAddress.forUser(getuid()) } catch { return fail(2, "solo: \(error)") }
+        do { address = try LockAddress.forUser(Accounts.ownUID) } catch { return fail(2, "solo: \(error)") }
     }
     let place = "\(LockAddress.format(address)):\(config.global.lockPort)"
     let lock: PortLock

@@ -194,7 +194,7 @@ func controlCommand(_ command: String, _ rest: [String]) throws -> Int32 {
                 print(StatusView.render(reply) + (watch ? "\n" : ""))
             }
         }
-        if watch { usleep(1_000_000) }
+        if watch { Moment.sleep(for: .seconds(1)) }
     } while watch
     return 0
 }
@@ -267,7 +267,7 @@ private func clusterStatus(_ path: String, json: Bool, watch: Bool) -> Int32 {
             let text = reports.isEmpty ? "no live supervisor in \(servers.map(\.description).joined(separator: ", "))" : StatusView.renderCluster(reports)
             print((watch && FileDescriptor.standardOutput.isTerminal ? "\u{1B}[H\u{1B}[2J" : "") + text + (watch ? "\n" : ""))
         }
-        if watch { usleep(1_000_000) }
+        if watch { Moment.sleep(for: .seconds(1)) }
     } while watch
     return 0
 }

@@ -1,4 +1,3 @@
-import Glibc
 import SoloKit
 
 /// Exit status of `solo push` for a refused payload (EX_DATAERR), and of `solo wait` on timeout.
@@ -213,7 +212,7 @@ private func eachLine(of input: UnsafeRawBufferPointer, each: (UnsafeRawBufferPo
 }
 
 func environment(_ name: String) -> String? {
-    getenv(name).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+    Host.variable(name).flatMap { $0.isEmpty ? nil : $0 }
 }
 
 // MARK: - solo queue
@@ -448,7 +447,7 @@ func waitCommand(_ rest: [String]) throws -> Int32 {
             _ = Poll.wait(watch.descriptor, milliseconds: wait)
             _ = watch.drain()
         } else {
-            usleep(useconds_t(wait) * 1000)
+            Moment.sleep(for: .milliseconds(wait))
         }
     }
     if live { try? FileDescriptor.standardError.writeAll("\r" + Progress.line(counts, elapsed: Moment.now() - started) + "\u{1B}[K\n") }

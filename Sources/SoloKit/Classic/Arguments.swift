@@ -1,5 +1,3 @@
-import Glibc
-
 /// Options and operands of a subcommand (`solo run --config FILE`, `solo check FILE`).
 public struct Arguments: Equatable {
     public var operands: [String] = []
@@ -65,7 +63,7 @@ public struct Arguments: Equatable {
         }
         if operands.count > 1 { throw UsageError("solo \(command): one config file, please (got \(operands.count) operands)") }
         if let path = operands.first { return path }
-        if let fromEnvironment = getenv("SOLO_CONFIG") { return String(cString: fromEnvironment) }
+        if let fromEnvironment = Host.variable("SOLO_CONFIG") { return fromEnvironment }
         return "/etc/solo/solo.conf"
     }
 }

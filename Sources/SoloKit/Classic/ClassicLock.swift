@@ -28,7 +28,7 @@ public enum ClassicLock {
         }
         defer { client.close() }
         var random = SystemRandomNumberGenerator()
-        let token = "\(Supervisor.hostname())/lock \(getpid()) \(String(random.next(), radix: 36))"
+        let token = "\(Host.name())/lock \(Processes.ownPID) \(String(random.next(), radix: 36))"
         let keys = [RedisScripts.lockKey(name), RedisScripts.fenceKey(name)]
         let ttl = String(options.lockTTL.nanoseconds / 1_000_000)
         var clock = LeaseClock(ttl: options.lockTTL)
@@ -60,7 +60,7 @@ public enum ClassicLock {
         let guardian = Guardian()
         try? guardian.start()
         var request = SpawnRequest(path: program, arguments: options.command,
-                                   environment: Supervisor.currentEnvironment() + ["SOLO_FENCE=\(fence)", "SOLO_LOCK=\(name)"],
+                                   environment: Host.environment() + ["SOLO_FENCE=\(fence)", "SOLO_LOCK=\(name)"],
                                    descriptors: [.standardInput, .standardOutput, .standardError])
         request.deathSignal = SIGKILL
         request.guardian = guardian.pipeForChildren

@@ -1,10 +1,3 @@
-/// A command line that is wrong, with what to write instead; exits 2.
-public struct UsageError: Error, Equatable, CustomStringConvertible {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
-
 /// The switches of the classic Perl `solo` (`perl -s` style: `-name` or `-name=value`, before
 /// the command): `solo -port=3801 [-addr=A] [-verbose] [-silent] [-timeout=SEC] [-sleep=SEC]
 /// [-noport] COMMAND [ARGS...]`, and solo's own `-lock=redis://HOST:PORT/NAME [-ttl=SEC]`:

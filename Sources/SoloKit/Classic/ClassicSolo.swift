@@ -1,5 +1,3 @@
-import Glibc
-
 /// Classic solo: take the port lock, then become the command, which inherits the bound
 /// socket and so holds the lock for exactly as long as it lives.
 public enum ClassicSolo {
@@ -9,17 +7,14 @@ public enum ClassicSolo {
         // blocked SIGALRM would void -timeout, a blocked SIGTERM would make it unstoppable.
         Signals.unblockAll()
         // Before the bind, as the original does: the alarm survives exec and ends the run.
-        if let timeout = options.timeout {
-            signal(SIGALRM, SIG_DFL)
-            alarm(timeout)
-        }
+        if let timeout = options.timeout { Signals.alarm(after: timeout) }
 
         if let port = options.port {
             let address: UInt32
             if let given = options.address {
                 address = given
             } else {
-                do { address = try LockAddress.forUser(getuid()) } catch {
+                do { address = try LockAddress.forUser(Accounts.ownUID) } catch {
                     complain("solo(\(port)): \(error)")
                     return 2
                 }
@@ -38,24 +33,19 @@ public enum ClassicSolo {
             }
         }
 
-        if let pause = options.sleep {
-            var request = timespec(tv_sec: Int(pause.nanoseconds / 1_000_000_000), tv_nsec: Int(pause.nanoseconds % 1_000_000_000))
-            var remaining = timespec()
-            while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
-        }
+        if let pause = options.sleep { Moment.sleep(for: pause) }
 
         guard let program = options.command.first else { return 0 }
         guard let path = resolve(program) else { return 127 }
         if let lock = options.lock { return ClassicLock.run(options, lock: lock, program: path) }
-        let argv = options.command.map { strdup($0) } + [nil]
-        execv(path, argv)
-        complain("solo: \(program): \(Errno.current)")
+        let error = Processes.become(path, arguments: options.command)
+        complain("solo: \(program): \(error)")
         return 127
     }
 
     /// The command's program on PATH, or nil after saying why not.
     static func resolve(_ program: String) -> String? {
-        let searchPath = getenv("PATH").map { String(cString: $0) } ?? ProgramPath.defaultSearchPath
+        let searchPath = Host.variable("PATH") ?? ProgramPath.defaultSearchPath
         guard let path = ProgramPath.resolve(program, searchPath: searchPath, directory: Files.currentDirectory()) else {
             let reason = program.contains("/") && Files.exists(program) ? "permission denied" : "command not found"
             complain("solo: \(program): \(reason)")

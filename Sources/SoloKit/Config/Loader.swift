@@ -1,5 +1,3 @@
-import Glibc
-
 /// A config that loaded, and what is worth a warning in it.
 public struct LoadedConfig {
     public var config: SoloConfig
@@ -12,8 +10,8 @@ public struct ConfigLoader {
     /// How files are found; replaced in tests by an in-memory set of files.
     public var readFile: (String) throws(ReadError) -> String = { (path) throws(ReadError) in try Files.readText(path, limit: 1 << 20) }
     public var glob: (String) throws(UnreadableDirectory) -> [String] = Files.glob
-    public var uid: UInt32 = getuid()
-    public var home: String? = getenv("HOME").map { String(cString: $0) }
+    public var uid: UInt32 = Accounts.ownUID
+    public var home: String? = Host.variable("HOME")
     public var currentDirectory: String = Files.currentDirectory()
     /// Checks that need the machine (directories, programs, accounts); off in pure tests.
     public var checkMachine = true
@@ -280,7 +278,7 @@ public struct ConfigLoader {
             problem(set.contains("directory") ? "directory" : nil, "directory \(pool.directory) does not exist (workers will fail to start until it does)", .warning)
         }
         if let program = pool.command.first, set.contains("command"),
-           ProgramPath.resolve(program, searchPath: ProgramPath.searchPath(for: pool), directory: pool.directory) == nil {
+           ProgramPath.resolve(program, searchPath: pool.searchPath, directory: pool.directory) == nil {
             problem("command", "\(program) is not an executable file here (workers will fail to start until it is)", .warning)
         }
         if let user = pool.user {

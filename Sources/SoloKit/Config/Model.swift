@@ -156,6 +156,10 @@ public struct PoolConfig: Equatable, Sendable {
 
     /// The range queue-depth scaling keeps the pool in, when it scales.
     public var scalingRange: ClosedRange<Int>? { maxWorkers.map { workers...$0 } }
+    /// The PATH the pool's workers get: the pool's own, else the supervisor's, else a default.
+    public var searchPath: String {
+        environment.last(where: { $0.name == "PATH" })?.value ?? Host.variable("PATH") ?? ProgramPath.defaultSearchPath
+    }
     /// nil: the supervisor's own standard error.
     public var logFile: String? = nil
 

@@ -1,11 +1,7 @@
-/// Parsers and formatters for config values: sizes, durations, ranges, booleans, signals,
-/// octal modes, environment lists. Each failure is a message that says what would be right.
-public struct ValueError: Error, Equatable, Sendable {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-}
-
-public enum Values {
+/// The parsers of config values: sizes, durations, ranges, booleans, signals, octal modes,
+/// environment lists. Each failure is a message that says what would be right. (The sizes and
+/// durations are written back in Basics/ValueFormats.swift, which every layer uses.)
+extension Values {
     /// `128M`, `1G`, `512k`, `64MB`, `2GiB` or plain bytes. Units are binary (1M = 1024 × 1024),
     /// as in PHP's memory_limit.
     public static func size(_ text: String) throws(ValueError) -> UInt64 {
@@ -217,48 +213,6 @@ public enum Values {
     }
 
     // MARK: - formatting, for logs and `solo config check`
-
-    /// 134217728 → `128M`; 137600000 → `131.2M`.
-    public static func formatSize(_ bytes: UInt64) -> String {
-        let units: [(UInt64, String)] = [(1 << 40, "T"), (1 << 30, "G"), (1 << 20, "M"), (1 << 10, "K")]
-        for (scale, unit) in units where bytes >= scale {
-            if bytes % scale == 0 { return "\(bytes / scale)\(unit)" }
-            let tenths = (bytes * 10 + scale / 2) / scale
-            return "\(tenths / 10).\(tenths % 10)\(unit)"
-        }
-        return "\(bytes)"
-    }
-
-    /// Exact, for configs: 90 s → `1m30s`; 0.5 s → `500ms`; 1.5 s → `1.5s`.
-    public static func formatDuration(_ duration: Duration) -> String {
-        let ns = duration.nanoseconds
-        if ns == 0 { return "0s" }
-        if ns % 1_000_000_000 != 0 {
-            if ns >= 1_000_000_000 && ns % 100_000_000 == 0 {
-                return "\(ns / 1_000_000_000).\(ns % 1_000_000_000 / 100_000_000)s"
-            }
-            return ns % 1_000_000 == 0 ? "\(ns / 1_000_000)ms" : "\(ns / 1000)us"
-        }
-        var seconds = ns / 1_000_000_000
-        var text = ""
-        for (scale, unit) in [(Int64(86400), "d"), (3600, "h"), (60, "m")] where seconds >= scale {
-            text += "\(seconds / scale)\(unit)"
-            seconds %= scale
-        }
-        if seconds > 0 || text.isEmpty { text += "\(seconds)s" }
-        return text
-    }
-
-    /// Approximate, for log lines: `350ms`, `8.5s`, `2m13s`.
-    public static func formatElapsed(_ duration: Duration) -> String {
-        let ns = duration.nanoseconds
-        if ns < 1_000_000_000 { return "\(max(0, ns) / 1_000_000)ms" }
-        if ns < 60_000_000_000 {
-            let tenths = (ns + 50_000_000) / 100_000_000
-            return "\(tenths / 10).\(tenths % 10)s"
-        }
-        return formatDuration(.seconds((ns + 500_000_000) / 1_000_000_000))
-    }
 
     public static func formatRange<T>(_ range: ClosedRange<T>, _ element: (T) -> String) -> String {
         element(range.lowerBound) + "-" + element(range.upperBound)

@@ -95,7 +95,7 @@ public final class JobStore {
                 try database.execute("PRAGMA journal_mode = WAL")
                 return
             } catch where error.isBusy && Moment.now() < deadline {
-                usleep(2000)
+                Moment.sleep(for: .milliseconds(2))
             }
         }
     }
@@ -136,11 +136,7 @@ public final class JobStore {
         return prepared
     }
 
-    public static func now() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-    }
+    public static func now() -> Int64 { Moment.wallMilliseconds() }
 
     // MARK: - a small disk
 

@@ -18,7 +18,7 @@ public struct QueueError: Error, CustomStringConvertible, Equatable {
     /// A queue file this user may not even look for (a directory on its path denies it): an
     /// error, never taken for a queue with no job.
     public static func unreachable(_ path: String, _ error: Errno) -> QueueError {
-        QueueError(.unavailable, "\(path): \(error) (uid \(getuid())); run this as the user the supervisor runs as, or as root, or give this user access to the directories of that path")
+        QueueError(.unavailable, "\(path): \(error) (uid \(Accounts.ownUID)); run this as the user the supervisor runs as, or as root, or give this user access to the directories of that path")
     }
 
     init(_ error: DatabaseError, path: String) {

@@ -1,5 +1,3 @@
-import Glibc
-
 /// The control socket: a unix socket in a 0700 directory, mode 0600, served from the loop.
 /// Only root and solo's own user may talk to it (SO_PEERCRED); requests and answers are one
 /// JSON object per line. It is never a TCP port.
@@ -23,9 +21,9 @@ final class ControlServer {
         self.path = path
         self.handle = handle
         self.say = say
-        allowed = [0, getuid()]
+        allowed = [0, Accounts.ownUID]
         try Files.makeDirectories(Path.directory(of: path), mode: 0o700)
-        chmod(Path.directory(of: path), 0o700)
+        try? Files.setMode(Path.directory(of: path), 0o700)
         sockets = try SocketConnections(listener: try UnixSocket.listen(at: path), tokenBase: Self.tokenBase, epoll: epoll)
     }
 
@@ -49,8 +47,8 @@ final class ControlServer {
             let peer = try? UnixSocket.peer(connection.descriptor)
             guard let peer, allowed.contains(peer.uid) else {
                 let who = peer.map { "uid \($0.uid)" } ?? "an unknown peer"
-                say("control socket: refused \(who) (only root and uid \(getuid()) may steer solo)")
-                respond(connection, ControlRequest.failure("permission denied: \(who) may not steer this solo (root and uid \(getuid()) may)"))
+                say("control socket: refused \(who) (only root and uid \(Accounts.ownUID) may steer solo)")
+                respond(connection, ControlRequest.failure("permission denied: \(who) may not steer this solo (root and uid \(Accounts.ownUID) may)"))
                 sockets.finish(connection)
                 continue
             }
@@ -140,6 +138,6 @@ final class ControlServer {
         following = [:]
         owed = [:]
         sockets.close()
-        unlink(path)
+        try? Files.remove(path)
     }
 }

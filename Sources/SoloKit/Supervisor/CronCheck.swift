@@ -22,7 +22,7 @@ public enum CronCheck {
         if let given = global.lockAddress {
             address = given
         } else {
-            do { address = try LockAddress.forUser(getuid()) } catch { return Outcome(status: 2, messages: ["solo: \(error)"]) }
+            do { address = try LockAddress.forUser(Accounts.ownUID) } catch { return Outcome(status: 2, messages: ["solo: \(error)"]) }
         }
         do {
             if try PortLock.isHeld(address: address, port: global.lockPort) {
@@ -52,7 +52,7 @@ public enum CronCheck {
         defer { null.close(); notify.read.close() }
 
         var request = SpawnRequest(path: executable, arguments: [executable, "run", "--notify-fd", "3", "--log-file", logPath, config.file],
-                                   environment: Supervisor.currentEnvironment(), descriptors: [null, log, log, notify.write])
+                                   environment: Host.environment(), descriptors: [null, log, log, notify.write])
         request.newSession = true
         let pid: pid_t
         do { pid = try spawn(request) } catch {
@@ -105,14 +105,14 @@ public enum CronCheck {
                                          isSoloSupervisor: isSolo && identity.arguments.dropFirst().first == "run")
         }
         let place = "port \(port) on \(LockAddress.format(address))"
-        let verdict = LockHolder.judge(socket: socket, process: process, ourUID: getuid(), place: place, configFile: config.file)
+        let verdict = LockHolder.judge(socket: socket, process: process, ourUID: Accounts.ownUID, place: place, configFile: config.file)
         guard verdict == .unknown else { return verdict }
         // A supervisor takes the lock before it opens its control socket (it reads its config,
         // opens its logs and queues in between): a moment on an idle machine, longer on a busy
         // one. Wait for the socket that long, polling, or until the holder lets go.
         let deadline = Moment.now() + startup
         while Moment.now() < deadline {
-            usleep(50_000)
+            Moment.sleep(for: .milliseconds(50))
             if controlAnswers(config) || (try? PortLock.isHeld(address: address, port: port)) == false { return .ours }
         }
         return .foreign(LockHolder.unidentified(place: place, configFile: config.file))
@@ -122,7 +122,7 @@ public enum CronCheck {
     static func controlAnswers(_ config: SoloConfig) -> Bool {
         guard let control = try? UnixSocket.connect(to: ControlSocket.path(config)) else { return false }
         defer { control.close() }
-        return (try? UnixSocket.peer(control))?.uid == getuid()
+        return (try? UnixSocket.peer(control))?.uid == Accounts.ownUID
     }
 
     /// Lines from the notify pipe until EOF, "ready", "busy" or the deadline.

@@ -1,5 +1,3 @@
-import Glibc
-
 /// When a holder of a lock with a time to live may act, must renew, must stop its work and
 /// must have killed it (pure: tested without Redis). The lock's TTL runs on the server from
 /// the moment it handled the take or renewal, which is after the holder sent it: counting
@@ -82,7 +80,7 @@ final class FleetLock {
         self.say = say
         clock = LeaseClock(ttl: ttl)
         var random = SystemRandomNumberGenerator()
-        token = "\(owner) \(getpid()) \(String(random.next(), radix: 36))"
+        token = "\(owner) \(Processes.ownPID) \(String(random.next(), radix: 36))"
         nextAttempt = .now()
         server.observe("lock", consequence: "the fleet lock is not renewed meanwhile (the workers stop if it stays away for two thirds of cluster_lock_ttl)",
                        up: { [unowned self] in self.connected() }, down: { _ in })

@@ -36,7 +36,7 @@ public final class LogSink {
     /// a link; the file is opened in the last one and checked too.
     public static func open(_ path: String, directoryMode: mode_t = 0o755) throws(OpenError) -> FileDescriptor {
         let absolute = path.hasPrefix("/") ? path : Files.currentDirectory() + "/" + path
-        let trust = LogPath.Trust(users: [0, geteuid()], groups: [0, getegid()])
+        let trust = LogPath.Trust(users: [0, Accounts.effectiveUID], groups: [0, Accounts.effectiveGID])
         var names = LogPath.names(of: absolute)
         guard let fileName = names.popLast() else { throw OpenError(description: "\(path) is a directory, not a log file") }
         var directory: FileDescriptor

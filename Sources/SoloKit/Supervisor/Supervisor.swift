@@ -89,7 +89,7 @@ public final class Supervisor {
         self.lock = lock
         notify = options.notify
         ownLogFile = options.ownLogFile
-        inherited = Self.currentEnvironment()
+        inherited = Host.environment()
         serviceManager = ServiceManager(environment: inherited)
         do {
             signals = try SignalDescriptor(signals: Self.handledSignals)
@@ -143,24 +143,18 @@ public final class Supervisor {
     static func nodeName(stateDirectory: String) -> String {
         for path in ["/etc/machine-id", "/var/lib/dbus/machine-id", stateDirectory + "/node-id"] {
             let id = ((try? Files.readText(path, limit: 64)) ?? "").prefix { $0.isHexDigit }
-            if id.count >= 8 { return hostname() + "/" + id.prefix(8) }
+            if id.count >= 8 { return Host.name() + "/" + id.prefix(8) }
         }
         var random = SystemRandomNumberGenerator()
         let id = String(String(random.next() | 1 << 63, radix: 16).suffix(8))
         try? Files.writeAtomically(stateDirectory + "/node-id", id + "\n")
-        return hostname() + "/" + id
-    }
-
-    static func hostname() -> String {
-        var host = [CChar](repeating: 0, count: 256)
-        gethostname(&host, host.count - 1)
-        return String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return Host.name() + "/" + id
     }
 
     /// Runs until a stop completes; returns the exit status.
     public func run() -> Int32 {
         let address = LockAddress.format(lock.address)
-        say("started (pid \(getpid()), lock \(address):\(lock.port), \(pools.count) pool\(pools.count == 1 ? "" : "s"), config \(config.file))")
+        say("started (pid \(Processes.ownPID), lock \(address):\(lock.port), \(pools.count) pool\(pools.count == 1 ? "" : "s"), config \(config.file))")
         openControlSocket()
         openMetrics()
         reconcile()
@@ -514,7 +508,7 @@ public final class Supervisor {
     /// `solo push` it runs joins the group of the job it holds) and solo's config.
     private func workerVariables(_ pool: Pool, id: UInt64) -> [(String, String)] {
         // The guardian finds what a worker's descendants daemonized by this mark (see guardian.c).
-        var mark = [(Guardian.markVariable, String(getpid()))]
+        var mark = [(Guardian.markVariable, String(Processes.ownPID))]
         // The fencing number of the fleet lock: a worker may hand it to what it writes to, so
         // that a stale holder's late writes can be told from the current one's.
         if let fleetLock, fleetLock.role == .holding { mark.append(("SOLO_FENCE", String(fleetLock.fence))) }
@@ -729,7 +723,7 @@ public final class Supervisor {
     /// solo's own children that are not workers (nor the guardian), by the session they belong to.
     func orphansBySession() -> [pid_t: [ProcFS.ProcessStat]] {
         var result: [pid_t: [ProcFS.ProcessStat]] = [:]
-        for child in ProcFS.children(of: getpid()) where byPid[child] == nil && child != guardian.pid {
+        for child in ProcFS.children(of: Processes.ownPID) where byPid[child] == nil && child != guardian.pid {
             if let stat = ProcFS.stat(of: child), stat.state != "Z" { result[stat.session, default: []].append(stat) }
         }
         return result
@@ -800,7 +794,7 @@ public final class Supervisor {
         guard phase == .stopping || phase == .killing else { return }
         guard pools.allSatisfy(\.isIdle), lingering.isEmpty else { return }
         let now = Moment.now()
-        let children = ProcFS.children(of: getpid()).filter { $0 != guardian.pid }
+        let children = ProcFS.children(of: Processes.ownPID).filter { $0 != guardian.pid }
         if children.isEmpty {
             phase = .done
             return
@@ -871,15 +865,5 @@ public final class Supervisor {
         notify.close()
         self.notify = nil
         startupProblems = []
-    }
-
-    public static func currentEnvironment() -> [String] {
-        var result: [String] = []
-        var pointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?> = environ
-        while let entry = pointer.pointee {
-            result.append(String(cString: entry))
-            pointer = pointer.advanced(by: 1)
-        }
-        return result
     }
 }

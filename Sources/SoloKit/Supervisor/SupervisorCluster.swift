@@ -1,5 +1,3 @@
-import Glibc
-
 /// The supervisor among others: the fleet lock's turns, heartbeats for `solo status
 /// --cluster`, and the last Redis replies at a stop.
 extension Supervisor {
@@ -65,7 +63,7 @@ extension Supervisor {
                             ("jobs_per_second", .double((pool.jobRate.perSecond(now: now) * 10).rounded() / 10)),
                             ("jobs_done", .number(Int64(pool.counters.jobs["done", default: 0])))])
         }
-        var fields: [(String, JSON)] = [("owner", .string(feeder.owner)), ("host", .string(Self.hostname())), ("pid", .number(Int64(getpid()))),
+        var fields: [(String, JSON)] = [("owner", .string(feeder.owner)), ("host", .string(Host.name())), ("pid", .number(Int64(Processes.ownPID))),
                                         ("started", .double(startedWallClock)), ("uptime_ms", .number((now - started).nanoseconds / 1_000_000)),
                                         ("config", .string(config.file)), ("pools", .array(pools))]
         if let fleetLock { fields.append(("fleet_lock", fleetLock.statusJSON)) }

@@ -1,5 +1,3 @@
-import Glibc
-
 /// What the control socket asks of the supervisor: status, and steering pools.
 extension Supervisor {
     func openControlSocket() {
@@ -250,7 +248,7 @@ extension Supervisor {
             }
             return .object(fields)
         }
-        var fields: [(String, JSON)] = [("ok", .bool(true)), ("pid", .number(Int64(getpid()))), ("config", .string(config.file)),
+        var fields: [(String, JSON)] = [("ok", .bool(true)), ("pid", .number(Int64(Processes.ownPID))), ("config", .string(config.file)),
                                         ("uptime_ms", .number((now - started).nanoseconds / 1_000_000)), ("pools", .array(pools))]
         if let fleetLock { fields.append(("fleet_lock", fleetLock.statusJSON)) }
         return .object(fields)

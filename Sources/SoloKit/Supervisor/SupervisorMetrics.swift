@@ -1,5 +1,3 @@
-import Glibc
-
 /// The metrics endpoint's side of the supervisor: opening it, and the figures it serves.
 extension Supervisor {
     /// Listens where `metrics_listen` says, or stops listening. A port that is taken does not
@@ -23,7 +21,7 @@ extension Supervisor {
         let orphans = orphansBySession()
         text.family("solo_start_time_seconds", .gauge, help: "When solo started, in seconds since the epoch.", [([], startedWallClock)])
         text.family("solo_resident_bytes", .gauge, help: "Resident memory of solo itself.",
-                    ProcFS.residentBytes(of: getpid()).map { [([], Double($0))] } ?? [])
+                    ProcFS.residentBytes(of: Processes.ownPID).map { [([], Double($0))] } ?? [])
         text.family("solo_sqlite_memory_bytes", .gauge, help: "Memory SQLite holds in solo (page caches of the queue files, statements).",
                     [([], Double(Database.memoryInUse))])
 

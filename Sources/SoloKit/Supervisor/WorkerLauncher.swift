@@ -18,7 +18,7 @@ struct LaunchPlan {
     /// Resolves users and limits; fails with a message that says what to change.
     init(pool: PoolConfig, inheritedOpenFiles: (soft: UInt64, hard: UInt64)) throws(StartupError) {
         self.pool = pool
-        let uid = getuid()
+        let uid = Accounts.ownUID
         var account: UserAccount? = nil
         var credentials: Credentials? = nil
         if let userName = pool.user {
@@ -34,14 +34,14 @@ struct LaunchPlan {
             if uid == 0 {
                 credentials = Credentials(uid: user.uid, gid: gid,
                                           groups: Accounts.supplementaryGroups(of: user, primary: gid, in: Accounts.groups()))
-            } else if user.uid != uid || gid != getgid() {
+            } else if user.uid != uid || gid != Accounts.ownGID {
                 throw StartupError("pool \(pool.name): user = \(userName) needs solo to run as root (it runs as uid \(uid)); remove the key or start solo as root")
             }
         } else if let groupName = pool.group {
             guard let group = Accounts.group(groupName) else { throw StartupError("pool \(pool.name): no group \(quoted(groupName))") }
             if uid == 0 {
                 credentials = Credentials(uid: 0, gid: group.gid, groups: [group.gid])
-            } else if group.gid != getgid() {
+            } else if group.gid != Accounts.ownGID {
                 throw StartupError("pool \(pool.name): group = \(groupName) needs solo to run as root; remove the key or start solo as root")
             }
         }
@@ -66,7 +66,7 @@ struct LaunchPlan {
         let environment = WorkerEnvironment.build(pool: pool, slot: order.slot, jobLimit: order.jobLimit,
                                                   inherited: inherited, account: account, extra: extra)
         let program = pool.command[0]
-        guard let path = ProgramPath.resolve(program, searchPath: ProgramPath.searchPath(for: pool), directory: pool.directory) else {
+        guard let path = ProgramPath.resolve(program, searchPath: pool.searchPath, directory: pool.directory) else {
             let why: Errno = program.contains("/") && Files.exists(Path.resolve(program, against: pool.directory)) ? .permissionDenied : .noSuchFile
             throw SpawnError(stage: .exec, errno: why, path: program, directory: pool.directory)
         }

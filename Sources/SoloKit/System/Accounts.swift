@@ -1,3 +1,5 @@
+import Glibc
+
 /// Users and groups from /etc/passwd and /etc/group, read directly: the static `solo` binary
 /// must not call getpwnam (NSS needs the shared glibc it was built against). Accounts known
 /// only to NSS (LDAP, sssd) can be given by number.
@@ -16,6 +18,13 @@ public struct GroupAccount: Equatable, Sendable {
 }
 
 public enum Accounts {
+    /// Who this process is: its real user and group.
+    public static var ownUID: UInt32 { getuid() }
+    public static var ownGID: UInt32 { getgid() }
+    /// The effective ones, which decide what this process may open.
+    public static var effectiveUID: UInt32 { geteuid() }
+    public static var effectiveGID: UInt32 { getegid() }
+
     public static func parsePasswd(_ text: String) -> [UserAccount] {
         text.split(separator: "\n").compactMap { line in
             let f = line.split(separator: ":", omittingEmptySubsequences: false)

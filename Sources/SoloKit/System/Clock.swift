@@ -26,9 +26,29 @@ public struct Moment: Comparable, Hashable, Sendable {
     /// The wall clock now, in seconds since the epoch (for figures that others compare across
     /// machines; deadlines use the monotonic clock).
     public static func wallSeconds() -> Double {
+        let ts = wallClock()
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    /// The wall clock now, in milliseconds since the epoch (the queue's due times and leases).
+    public static func wallMilliseconds() -> Int64 {
+        let ts = wallClock()
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
+    static func wallClock() -> timespec {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+        return ts
+    }
+
+    /// Blocks the thread for the whole of `duration`: a signal that interrupts the sleep does
+    /// not shorten it. Only for short waits outside the supervisor's loop, which never sleeps.
+    public static func sleep(for duration: Duration) {
+        let total = max(duration.nanoseconds, 0)
+        var request = timespec(tv_sec: Int(total / 1_000_000_000), tv_nsec: Int(total % 1_000_000_000))
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
     }
 
     /// Milliseconds from `now` until this moment, rounded up, for epoll_wait; 0 if past.
@@ -37,21 +57,6 @@ public struct Moment: Comparable, Hashable, Sendable {
         if remaining <= 0 { return 0 }
         return Int32(clamping: (remaining + 999_999) / 1_000_000)
     }
-}
-
-extension Duration {
-    /// The whole duration in nanoseconds (saturating).
-    public var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        let (ns, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        if overflow { return seconds < 0 ? .min : .max }
-        return ns &+ attoseconds / 1_000_000_000
-    }
-
-    /// Whole milliseconds, as the queues keep time.
-    public var milliseconds: Int64 { nanoseconds / 1_000_000 }
-
-    public var seconds: Double { Double(nanoseconds) / 1e9 }
 }
 
 /// Wall-clock timestamps for log lines: local time with its offset, to the millisecond
@@ -65,8 +70,7 @@ public final class Timestamper {
     public init() {}
 
     public func append(to output: inout [UInt8]) {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
+        let ts = Moment.wallClock()
         if ts.tv_sec != second { format(ts.tv_sec) }
         output.append(contentsOf: head)
         let millis = Int(ts.tv_nsec / 1_000_000)

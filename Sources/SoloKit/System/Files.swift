@@ -168,6 +168,17 @@ public enum Files {
         if mkdir(path, mode) != 0 && errno != EEXIST { throw Errno.current }
     }
 
+    /// Sets the permission bits of `path`: makeDirectories leaves a directory that was already
+    /// there as it was, and a private one must be tightened all the same.
+    public static func setMode(_ path: String, _ mode: mode_t) throws(Errno) {
+        _ = try valueOrErrno { chmod(path, mode) }.get()
+    }
+
+    /// Removes the name `path` (a file, a socket, a link); a name already gone is no error.
+    public static func remove(_ path: String) throws(Errno) {
+        if unlink(path) != 0 && errno != ENOENT { throw Errno.current }
+    }
+
     /// Points standard output and standard error at a file opened for appending (again and
     /// again on SIGUSR1: logrotate moves the old file away and the next open makes a new one).
     public static func redirectOutput(to file: FileDescriptor) throws(Errno) {
@@ -245,9 +256,4 @@ extension Files.Status {
         mode = UInt32(info.st_mode & 0o7777)
         links = UInt64(info.st_nlink)
     }
-}
-
-extension Files {
-    /// Removes a file's name; one that is not there (or cannot be removed) is left as it is.
-    public static func remove(_ path: String) { unlink(path) }
 }

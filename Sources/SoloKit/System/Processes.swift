@@ -27,6 +27,8 @@ public enum ExitStatus: Equatable, Sendable, CustomStringConvertible {
 
 /// Signals and reaping, by pid only: solo never kills a process it did not start.
 public enum Processes {
+    public static var ownPID: pid_t { getpid() }
+
     /// Reaps one child that has exited, if any (never blocks).
     public static func reapAny() -> (pid: pid_t, status: ExitStatus)? {
         var status: Int32 = 0
@@ -81,5 +83,15 @@ public enum Processes {
 
     /// Marks this process a child subreaper: orphaned descendants are re-parented to it,
     /// so it can reap them and see them in its children list.
+    /// Becomes `path` with `arguments` in this process (execv: the environment, descriptors
+    /// and pid stay); returns only when that failed, with why.
+    public static func become(_ path: String, arguments: [String]) -> Errno {
+        let argv = arguments.map { strdup($0) } + [nil]
+        execv(path, argv)
+        let error = Errno.current
+        for argument in argv { free(argument) }
+        return error
+    }
+
     public static func becomeSubreaper() throws(Errno) { try check(solo_set_child_subreaper()) }
 }

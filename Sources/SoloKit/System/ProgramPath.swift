@@ -17,11 +17,4 @@ public enum ProgramPath {
         }
         return nil
     }
-
-    /// The PATH a pool's workers get: the pool's own, else the supervisor's, else a default.
-    public static func searchPath(for pool: PoolConfig) -> String {
-        if let own = pool.environment.last(where: { $0.name == "PATH" }) { return own.value }
-        if let inherited = getenv("PATH") { return String(cString: inherited) }
-        return defaultSearchPath
-    }
 }

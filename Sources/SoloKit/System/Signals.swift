@@ -34,6 +34,13 @@ public enum Signals {
     public static func ignore(_ signal: Int32) throws(Errno) { try check(solo_ignore_signal(signal)) }
 
     public static func unblockAll() { _ = solo_reset_signal_mask() }
+
+    /// Ends this process with SIGALRM after `seconds`, as alarm(2) does: SIGALRM goes back to
+    /// its default action first, and the alarm survives exec, so it ends the command too.
+    public static func alarm(after seconds: UInt32) {
+        signal(SIGALRM, SIG_DFL)
+        Glibc.alarm(seconds)
+    }
 }
 
 /// A signalfd over a set of blocked signals: signals become readable events in the loop.

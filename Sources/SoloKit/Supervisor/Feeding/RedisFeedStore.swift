@@ -87,17 +87,17 @@ final class RedisFeedStore: FeedStore {
         ask(RedisScripts.assign, queue: queue, [owner, String(id), worker], done) { _ in () }
     }
 
-    /// Sends a script about `queue`, and answers with what `read` makes of its reply (a reply
-    /// it cannot read is a refusal).
+    /// Sends a script about `queue`, and answers with what `parse` makes of its reply (a reply
+    /// it cannot parse is a refusal).
     private func ask<T>(_ script: RedisScript, queue: String, _ arguments: [String], _ done: @escaping (StoreReply<T>) -> Void,
-                        _ read: @escaping (RESPValue) -> T?) {
+                        _ parse: @escaping (RESPValue) -> T?) {
         guard server.isUp else { return done(.unavailable) }
         let sent = server.commands.evaluate(script, keys: [RedisScripts.prefix(queue)], arguments: arguments) { result in
             switch result {
             case .failure: done(.unavailable)
             case .success(let value):
                 if let message = value.errorMessage { return done(.refused(message)) }
-                guard let answer = read(value) else { return done(.refused("a reply solo cannot read")) }
+                guard let answer = parse(value) else { return done(.refused("a reply solo cannot read")) }
                 done(.answer(answer))
             }
         }

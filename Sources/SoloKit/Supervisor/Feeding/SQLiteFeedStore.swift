@@ -255,8 +255,8 @@ final class SQLiteFeedStore: FeedStore {
         store = nil  // the only reference: the old connection closes here
         say("queue \(path) was \(Files.exists(path) ? "replaced" : "deleted"); opening \(Files.exists(path) ? "the new file" : "a new, empty one")")
         if walIsOurs && Self.inode(of: wal) == walIdentity {
-            Files.remove(wal)
-            Files.remove(path + "-shm")
+            try? Files.remove(wal)
+            try? Files.remove(path + "-shm")
         }
         open(now: now)
     }
