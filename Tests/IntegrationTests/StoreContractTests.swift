@@ -272,7 +272,9 @@ import Testing
 
         // g1's worker pushes into its group while g1 runs (solo push finds the group by the worker).
         try s.assign(g1, to: "w-1")
+        try s.assign(g2, to: "w-2", by: "intruder")
         #expect(try s.commands.groupOfJob(heldBy: "w-1", queue: Store.queue) == "g")
+        #expect(try s.commands.groupOfJob(heldBy: "w-2", queue: Store.queue) == nil)
         try s.push(["g4"], group: "g")
         #expect(try s.groupCounts("g") == [1, 1, 2, 0, 0])
 
@@ -290,10 +292,12 @@ import Testing
         let g5 = try s.reserve(1, by: "gone", lease: .milliseconds(1)).jobs.map(\.id)
         let leased = JobStore.now()
         try s.commit([.started(id: g5[0])], by: "gone")
+        try s.assign(g5[0], to: "w-5", by: "gone")
         #expect(try s.groupCounts("g") == [0, 2, 1, 1, 1])
         try s.waitForClock(past: leased + 5)
         #expect(try s.reclaim(owner: nil, maxAttempts: 5) == 1)
         #expect(try s.groupCounts("g") == [1, 2, 0, 1, 1])
+        #expect(try s.commands.groupOfJob(heldBy: "w-5", queue: Store.queue) == nil)
     }
 
     @Test(arguments: StoreKind.allCases)
