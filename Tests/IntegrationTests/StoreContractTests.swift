@@ -59,6 +59,19 @@ import Testing
         #expect(taken.nextDelayedIn.map { $0 > .seconds(3500) } == true)
     }
 
+    /// When the queue's own next delayed job is due (the feeder wakes then to promote it), not
+    /// another queue's of the same store.
+    @Test(arguments: StoreKind.allCases)
+    func theNextDelayedJobReportedIsTheQueuesOwn(_ kind: StoreKind) throws {
+        let s = try Store(kind)
+        try s.push(["theirs"], delay: .seconds(60), queue: Store.other)
+        try s.push(["ours"], delay: .seconds(3600))
+        let reserved = try s.reserve(1).nextDelayedIn
+        #expect(reserved.map { $0 > .seconds(3500) } == true, "reserve says the next is due in \(String(describing: reserved))")
+        let promoted = try s.promote()
+        #expect(promoted.map { $0 > .seconds(3500) } == true, "promote says the next is due in \(String(describing: promoted))")
+    }
+
     @Test(arguments: StoreKind.allCases)
     func aReserveTakesADelayedJobOnceDue(_ kind: StoreKind) throws {
         let s = try Store(kind)
@@ -326,6 +339,20 @@ import Testing
         #expect(second.deleted == 3)
         #expect(try s.ids(in: "done") == [])
         #expect(try s.groupCounts("g") == [0, 0, 0, 0, 0])
+    }
+
+    /// A worker's `solo push --queue` into another queue of the store keeps its job's group
+    /// (see pushCommand): the group runs there, and its done jobs here are kept.
+    @Test(arguments: StoreKind.allCases)
+    func purgeSparesAGroupThatStillRunsInAnotherQueue(_ kind: StoreKind) throws {
+        let s = try Store(kind)
+        try s.push(["here"], group: "g")
+        try s.push(["there"], group: "g", queue: Store.other)
+        let here = try #require(try s.reserve(1).jobs.first)
+        try s.commit([.started(id: here.id), .done(id: here.id, result: nil)])
+        try s.waitForClock(past: JobStore.now() + 2)
+        #expect(try purgeRound(s, limit: 10).deleted == 0)
+        #expect(try s.groupCounts("g") == [1, 0, 0, 1, 0])
     }
 
     /// Purge steps as the feeder makes them (see Feeder.purgeStep): from the skipped ones on,
