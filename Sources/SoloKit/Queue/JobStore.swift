@@ -333,7 +333,8 @@ public final class JobStore {
     /// let them run out; it renews them next). As the Redis `reclaim` script does.
     ///
     /// A job a worker had (`ahead` = 0) is ready again with its attempt spent and the error
-    /// "its supervisor died while it ran", or dead when it has no attempt left; a job taken
+    /// "its supervisor died while it ran", or dead when it has no attempt left (the error then
+    /// says so, as a retry's does: "(no attempt left: N of M)"); a job taken
     /// ahead goes back as it was before its reserve, its attempt given back.
     @discardableResult
     public func reclaim(queue: String, expiredBefore now: Int64, owner: String?, keeping: [Int64] = [], maxAttempts: Int) throws(QueueError) -> Int {
@@ -342,7 +343,10 @@ public final class JobStore {
                 UPDATE jobs SET
                     state = CASE WHEN ahead = 0 AND attempts >= COALESCE(max_attempts, ?1) THEN 'dead' ELSE 'ready' END,
                     finished_at = CASE WHEN ahead = 0 AND attempts >= COALESCE(max_attempts, ?1) THEN ?2 ELSE NULL END,
-                    error = CASE WHEN ahead = 0 THEN 'its supervisor (' || lease_owner || ') died while it ran' ELSE error END,
+                    error = CASE WHEN ahead = 0 THEN 'its supervisor (' || lease_owner || ') died while it ran'
+                        || CASE WHEN attempts >= COALESCE(max_attempts, ?1)
+                           THEN ' (no attempt left: ' || attempts || ' of ' || COALESCE(max_attempts, ?1) || ')' ELSE '' END
+                        ELSE error END,
                     attempts = attempts - ahead, ahead = 0,
                     lease_owner = NULL, lease_until = NULL, worker = NULL
                 WHERE state = 'reserved' AND queue = ?3 AND (lease_until < ?2 OR lease_owner = ?4)
