@@ -48,7 +48,7 @@ func jobs(_ payloads: String...) -> [NewJob] { payloads.map { NewJob(payload: Ar
         try store.push(queue: "q", [NewJob(payload: Array("later".utf8), runAt: now + 60_000), NewJob(payload: Array("now".utf8))])
         #expect(try store.counts().first?.delayed == 1)
         #expect(try store.reserve(queue: "q", count: 5, owner: "me", leaseUntil: now + 1000, now: now).map(\.payload) == ["now"])
-        #expect(try store.nextDelayed() == now + 60_000)
+        #expect(try store.nextDelayed(queue: "q") == now + 60_000)
         #expect(try store.promoteDelayed(now: now + 59_000) == 0)
         #expect(try store.promoteDelayed(now: now + 60_000) == 1)
         #expect(try store.reserve(queue: "q", count: 5, owner: "me", leaseUntil: now + 1000, now: now).map(\.payload) == ["later"])

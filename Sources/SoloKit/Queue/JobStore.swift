@@ -302,11 +302,11 @@ public final class JobStore {
         }
     }
 
-    /// When the next delayed job is due (Unix ms), if any.
-    public func nextDelayed() throws(QueueError) -> Int64? {
+    /// When the queue's next delayed job is due (Unix ms), if any.
+    public func nextDelayed(queue: String) throws(QueueError) -> Int64? {
         try run { () throws(DatabaseError) in
-            let next = try statement("SELECT min(run_at) FROM jobs WHERE state = 'delayed'")
-            try next.bind([])
+            let next = try statement("SELECT min(run_at) FROM jobs WHERE state = 'delayed' AND queue = ?")
+            try next.bind([.text(queue)])
             defer { next.reset() }
             return try next.step() && !next.isNull(0) ? next.int64(0) : nil
         }

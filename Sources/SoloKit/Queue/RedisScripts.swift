@@ -308,23 +308,32 @@ public enum RedisScripts {
         """#)
 
     /// ARGV: keep (ms), limit, offset. Deletes done jobs finished more than `keep` ago, but those
-    /// of a group that still runs, looking at `limit` of them from `offset` (the ones a caller
+    /// of a group that still runs in any queue (as JobStore.purgeDone does), looking at `limit` of them from `offset` (the ones a caller
     /// skipped before). Returns {deleted, looked at, skipped}; looked at = limit: there may be
     /// more, from offset + skipped.
     public static let purgeDone = script(#"""
         local t = now_ms()
-        local old = redis.call('ZRANGEBYSCORE', P .. ':done', '-inf', t - tonumber(ARGV[1]), 'LIMIT', tonumber(ARGV[3]), tonumber(ARGV[2]))
+        -- A group may span queues (a worker pushes to another queue within its job's group):
+        -- it runs while any queue has a job of it waiting or running.
+        local queues, runs = nil, {}
+        local function group_runs(grp)
+            if runs[grp] == nil then
+                queues = queues or redis.call('SMEMBERS', 'solo:queues')
+                runs[grp] = false
+                for _, q in ipairs(queues) do
+                    local g = redis.call('HMGET', 'solo:{' .. q .. '}:group:' .. grp, 'ready', 'delayed', 'reserved')
+                    if tonumber(g[1] or '0') + tonumber(g[2] or '0') + tonumber(g[3] or '0') > 0 then runs[grp] = true; break end
+                end
+            end
+            return runs[grp]
+        end
+        local old = redis.call('ZRANGEBYSCORE', P .. ':done', '-inf', '(' .. (t - tonumber(ARGV[1])), 'LIMIT', tonumber(ARGV[3]), tonumber(ARGV[2]))
         local n = 0
         for _, m in ipairs(old) do
             local id = tonumber(m)
             local key = job(id)
             local grp = redis.call('HGET', key, 'grp')
-            local running = false
-            if grp then
-                local g = redis.call('HMGET', P .. ':group:' .. grp, 'ready', 'delayed', 'reserved')
-                running = tonumber(g[1] or '0') + tonumber(g[2] or '0') + tonumber(g[3] or '0') > 0
-            end
-            if not running then
+            if not grp or not group_runs(grp) then
                 redis.call('DEL', key)
                 redis.call('ZREM', P .. ':done', m)
                 if grp then

@@ -8,7 +8,7 @@
 /// an older file migrates it, in one transaction.
 public enum QueueSchema {
     /// The version this build writes.
-    public static let version = 4
+    public static let version = 5
 
     /// Unix time in milliseconds, as SQL.
     static let nowMilliseconds = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
@@ -58,6 +58,11 @@ public enum QueueSchema {
         // migration count as given (0): an attempt is never given back for a job that may have run.
         4: """
             ALTER TABLE jobs ADD COLUMN ahead INTEGER NOT NULL DEFAULT 0;
+            """,
+        // When a queue's next delayed job is due, without passing over other queues' (a queue
+        // with none, beside one with 300,000, took 39 ms by jobs_delayed).
+        5: """
+            CREATE INDEX jobs_delayed_by_queue ON jobs (queue, run_at) WHERE state = 'delayed';
             """,
     ]
 }

@@ -59,7 +59,7 @@ final class SQLiteFeedStore: FeedStore {
             let now = JobStore.now()
             try store.promoteDelayed(now: now)
             let jobs = try store.reserve(queue: queue, count: count, owner: owner, leaseUntil: now + lease.milliseconds, now: now)
-            return Reservation(jobs: jobs, nextDelayedIn: try Self.nextDelayed(in: store, now: now))
+            return Reservation(jobs: jobs, nextDelayedIn: try Self.nextDelayed(of: queue, in: store, now: now))
         })
     }
 
@@ -69,7 +69,7 @@ final class SQLiteFeedStore: FeedStore {
             try store.finish(outcomes, owner: owner, now: now)
             // Only a retry makes a delayed job: a batch without one leaves the time as it was.
             guard outcomes.contains(where: \.isRetry) else { return nil }
-            return try Self.nextDelayed(in: store, now: now)
+            return try Self.nextDelayed(of: queue, in: store, now: now)
         })
     }
 
@@ -77,12 +77,12 @@ final class SQLiteFeedStore: FeedStore {
         done(using { store throws(QueueError) in
             let now = JobStore.now()
             try store.promoteDelayed(now: now)
-            return try Self.nextDelayed(in: store, now: now)
+            return try Self.nextDelayed(of: queue, in: store, now: now)
         })
     }
 
-    private static func nextDelayed(in store: JobStore, now: Int64) throws(QueueError) -> Duration? {
-        try store.nextDelayed().map { .milliseconds(max(0, $0 - now)) }
+    private static func nextDelayed(of queue: String, in store: JobStore, now: Int64) throws(QueueError) -> Duration? {
+        try store.nextDelayed(queue: queue).map { .milliseconds(max(0, $0 - now)) }
     }
 
     func renew(queue: String, ids: [Int64], owner: String, lease: Duration, _ done: @escaping (StoreReply<Void>) -> Void) {
