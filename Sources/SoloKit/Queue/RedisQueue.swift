@@ -92,7 +92,7 @@ extension QueueError {
 }
 
 /// A Redis server's queues, for the commands (the supervisor has its own, non-blocking side:
-/// RedisFeeder). One connection, each call waiting for its reply within 10 s.
+/// RedisFeedStore). One connection, each call waiting for its reply within 10 s.
 public final class RedisQueue: JobQueue {
     public let url: RedisURL
     let client: RedisClient
