@@ -16,6 +16,11 @@ final class FeedQueue {
     /// Whether the queue may have jobs we have not looked for.
     var maybeNewJobs = true
     var reserving = false
+    /// When to look again for jobs no event told of, while a worker waits (see
+    /// FeedStore.lookInterval), or ask again a store that refused.
+    var nextLook: Moment?
+    /// The last refusal of a reserve that was logged (logged once, not every second).
+    var refusal: String?
     var outcomes: [JobOutcome] = []
     var firstOutcome: Moment?
     /// Batches sent and not answered yet, by number.
@@ -30,6 +35,8 @@ final class FeedQueue {
     var reclaimRetry = Refusals()
     /// Leases to renew (set every maintenance, cleared once it has worked).
     var renewDue = false
+    var renewing = false
+    var renewRetry = Refusals()
     /// When the next delayed job is due.
     var nextDelayed: Moment?
     var promoting = false

@@ -64,6 +64,9 @@ protocol FeedStore: AnyObject {
     /// having been replaced on disk) is due then, and done in `expire`.
     var nextDeadline: Moment? { get }
     func expire(now: Moment)
+    /// Called every maintenance (a third of a lease): a file checks that it was not replaced on
+    /// disk unseen.
+    func maintain(now: Moment)
     /// From now on a request may wait a few seconds for a busy store: the supervisor is stopping,
     /// and these are its last words.
     func stopping()

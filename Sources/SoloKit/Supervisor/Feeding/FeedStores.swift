@@ -42,8 +42,9 @@ final class FeedStores {
         let store: any FeedStore
         switch address {
         case .file(let path):
-            try? watch?.watch(Path.directory(of: path))
+            // Made first: it makes the file's directory, which is then watched.
             store = SQLiteFeedStore(path: path, say: say)
+            try? watch?.watch(Path.directory(of: path))
         case .server(let url):
             let server = RedisFeedStore(server: hub.server(url))
             server.fence = { [unowned self] in self.fence(url) }

@@ -66,9 +66,10 @@ extension Feeder: FeedStoreListener {
         guard !idle else { return nil }
         var earliest: Moment? = nextMaintenance
         for store in stores.all { earliest = earlier(earliest, store.nextDeadline) }
-        for feed in feeds where feed.wanting { earliest = earlier(earliest, feed.nextLook) }
         // A store that cannot be asked has nothing due: it says when it can again.
         for queue in queues.values where queue.store.isUp {
+            if feeds.contains(where: { $0.queue === queue && $0.wanting }) { earliest = earlier(earliest, queue.nextLook) }
+            if queue.renewDue && !queue.renewing { earliest = earlier(earliest, queue.renewRetry.at) }
             if !queue.promoting { earliest = earlier(earliest, queue.nextDelayed) }
             if let first = queue.firstOutcome { earliest = earlier(earliest, max(first + Self.commitDelay, queue.outcomeRetry.at ?? first)) }
             if !queue.reclaimed, !queue.reclaiming, firstFeed(of: queue) != nil { earliest = earlier(earliest, queue.reclaimRetry.at) }
@@ -84,13 +85,13 @@ extension Feeder: FeedStoreListener {
         for store in stores.all { store.expire(now: now) }
         if now >= nextMaintenance { maintain(now: now) }
         for feed in feeds where feed.wanting {
-            guard let look = feed.nextLook, look <= now else { continue }
-            feed.nextLook = nil
+            guard let look = feed.queue.nextLook, look <= now else { continue }
+            feed.queue.nextLook = nil
             feed.queue.maybeNewJobs = true
         }
         for queue in queues.values where queue.store.isUp {
             if let due = queue.nextDelayed, due <= now, !queue.promoting { promote(queue) }
-            if queue.renewDue { renew(queue) }
+            if queue.renewDue && !queue.renewing && queue.renewRetry.due(now) { renew(queue) }
             if let pool = firstFeed(of: queue)?.pool, !queue.reclaimed, queue.reclaimRetry.due(now) {
                 reclaimOwn(queue, maxAttempts: pool.config.maxAttempts)
             }
@@ -108,6 +109,7 @@ extension Feeder: FeedStoreListener {
         // leaves free memory among live blocks that glibc keeps; give it back, so that the
         // supervisor's RSS is what it uses (about 20 µs every 10 s).
         solo_release_free_memory()
+        for store in stores.all { store.maintain(now: now) }
         for queue in queues.values {
             queue.renewDue = true
             // A safety net for jobs no event told of.
@@ -125,7 +127,7 @@ extension Feeder: FeedStoreListener {
         }
         if now >= nextPurge {
             nextPurge = now + .seconds(60)
-            for queue in queues.values where firstFeed(of: queue) != nil {
+            for queue in queues.values where firstFeed(of: queue) != nil && !queue.purgeInFlight {
                 queue.purging = true
                 queue.purgeOffset = 0
             }
@@ -152,21 +154,34 @@ extension Feeder: FeedStoreListener {
                 queue.reclaimRetry.accepted()
                 queue.reclaimed = true
                 queue.maybeNewJobs = true
-                if taken > 0 {
-                    self.say("queue \(queue.name) (\(queue.store.location)): took back \(taken) job\(taken == 1 ? "" : "s") leased under this supervisor's name that it no longer holds (it was restarted, or a reply was lost)")
+                if taken > 0, let pool = self.firstFeed(of: queue)?.pool {
+                    self.say("pool \(pool.name): took back \(taken) job\(taken == 1 ? "" : "s") leased under this supervisor's name that it no longer holds (a predecessor that died while running them, or a reply that was lost)")
                 }
             }
         }
     }
 
+    /// Extends the leases of the jobs we hold; tried again (once its request is answered) until
+    /// it has worked.
     private func renew(_ queue: FeedQueue) {
         let ids = known(queue)
         guard !ids.isEmpty else {
             queue.renewDue = false
             return
         }
-        queue.store.renew(queue: queue.name, ids: ids, owner: owner, lease: lease) { reply in
-            if case .answer = reply { queue.renewDue = false }
+        queue.renewing = true
+        queue.store.renew(queue: queue.name, ids: ids, owner: owner, lease: lease) { [unowned self] reply in
+            queue.renewing = false
+            switch reply {
+            case .answer:
+                queue.renewDue = false
+                queue.renewRetry.accepted()
+            case .refused(let message):
+                if queue.renewRetry.refused(message, now: .now()) {
+                    self.say("queue \(queue.name) (\(queue.store.location)): renewing this supervisor's leases was refused: \(message); trying again shortly (a lease that runs out meanwhile lets another supervisor run its job)")
+                }
+            case .unavailable: break  // again when it can be asked
+            }
         }
     }
 
@@ -193,13 +208,14 @@ extension Feeder: FeedStoreListener {
         queue.purgeInFlight = true
         queue.store.purge(queue: queue.name, keep: pool.config.keepDone, limit: Self.purgeBatch, offset: queue.purgeOffset) { reply in
             queue.purgeInFlight = false
-            guard case .answer(let step) = reply, !step.finished else {
-                // Done, refused or away: the next round is in a minute.
+            switch reply {
+            case .answer(let step) where !step.finished: queue.purgeOffset += step.skipped
+            case .unavailable: break  // busy or away: the round goes on when it can be asked
+            case .answer, .refused:
+                // Done, or refused: the next round is in a minute.
                 queue.purging = false
                 queue.purgeOffset = 0
-                return
             }
-            queue.purgeOffset += step.skipped
         }
     }
 

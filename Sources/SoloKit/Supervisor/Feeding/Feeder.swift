@@ -48,9 +48,6 @@ final class Feeder {
         var prefetched: [ReservedJob] = []
         /// A worker asked for a job the feed did not have.
         var wanting = false
-        var nextLook: Moment?
-        /// The last refusal of a reserve that was logged (logged once, not every second).
-        var refusal: String?
 
         init(pool: Pool, queue: FeedQueue) {
             self.pool = pool
@@ -92,7 +89,8 @@ final class Feeder {
     /// The jobs of a queue the supervisor holds or still answers for: kept when leases are taken
     /// back, renewed with ours.
     func known(_ queue: FeedQueue) -> [Int64] {
-        var ids = held.filter { $0.value.queue === queue }.map(\.key.id)
+        // A job taken from a file since replaced has no row in this one, or another job's.
+        var ids = held.filter { $0.value.queue === queue && $0.value.generation == queue.generation }.map(\.key.id)
         for feed in feeds where feed.queue === queue { ids += feed.prefetched.map(\.id) }
         return ids + queue.owed
     }
@@ -175,18 +173,18 @@ final class Feeder {
             case .unavailable: return  // tried again when it can be
             case .refused(let message):
                 queue.maybeNewJobs = false
-                feed.nextLook = now + Self.refusedLook
-                if feed.refusal != message {
+                queue.nextLook = now + Self.refusedLook
+                if queue.refusal != message {
                     let why = message.hasPrefix("FENCED") ? String(message.dropFirst(7)) : message
                     self.say("pool \(feed.pool.name): \(queue.store.location) refused to give jobs: \(why); looking again every second")
                 }
-                feed.refusal = message
+                queue.refusal = message
             case .answer(let reservation):
-                feed.refusal = nil
+                queue.refusal = nil
                 queue.nextDelayed = reservation.nextDelayedIn.map { now + $0 }
                 if reservation.jobs.count < wanted {
                     queue.maybeNewJobs = false
-                    feed.nextLook = queue.store.lookInterval.map { now + $0 }
+                    queue.nextLook = queue.store.lookInterval.map { now + $0 }
                 }
                 self.accept(reservation.jobs, for: feed, now: now)
             }
@@ -328,7 +326,8 @@ final class Feeder {
     /// Says what could not be written at the end: those jobs will run again.
     func abandon() {
         for queue in queues.values where !queue.owed.isEmpty {
-            say("queue \(queue.name) (\(queue.store.location)): \(queue.owed.count) outcome(s) could not be written; those jobs will run again")
+            let jobs = Set(queue.owed).count
+            say("queue \(queue.name) (\(queue.store.location)): the outcomes of \(jobs) job\(jobs == 1 ? "" : "s") could not be written; \(jobs == 1 ? "it" : "they") will run again")
         }
     }
 }

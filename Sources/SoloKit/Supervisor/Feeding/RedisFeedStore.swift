@@ -18,7 +18,7 @@ final class RedisFeedStore: FeedStore {
 
     func start() {
         server.observe("feeder", consequence: "the workers stay up, and jobs wait until it is back",
-                       up: { [unowned self] in self.listener?.storeIsUp(self) }, down: { _ in })
+                       up: { [weak self] in if let self { self.listener?.storeIsUp(self) } }, down: { _ in })
     }
 
     var location: String { server.url.description }
@@ -31,6 +31,7 @@ final class RedisFeedStore: FeedStore {
     // The hub reconnects by itself; nothing here is timed.
     var nextDeadline: Moment? { nil }
     func expire(now: Moment) {}
+    func maintain(now: Moment) {}
     func stopping() {}
 
     func watch(queue: String) {

@@ -9,9 +9,6 @@ final class SQLiteFeedStore: FeedStore {
     /// The supervisor's page cache per queue file: the hot pages (the ready index, the newest
     /// rows) fit, and its memory stops growing early in a long run.
     static let cacheMiB = 4
-    /// How often the file is checked for having been replaced on disk unseen.
-    static let checkInterval: Duration = .seconds(10)
-    private var nextCheck = Moment.now() + checkInterval
     /// How long a request may wait for a busy file: none in the loop; at the end, a few seconds.
     private var patience: Int32 = 0
 
@@ -50,7 +47,11 @@ final class SQLiteFeedStore: FeedStore {
     func watch(queue: String) {}
     func unwatch(queue: String) {}
 
-    func stopping() { patience = 5000 }
+    /// A file that was busy a moment ago is tried at once: these writes wait for it.
+    func stopping() {
+        patience = 5000
+        if store != nil { retryAt = nil }
+    }
 
     // MARK: - requests
 
@@ -188,15 +189,13 @@ final class SQLiteFeedStore: FeedStore {
         retryAt = now + retryWait.next()
     }
 
-    var nextDeadline: Moment? { earlier(retryAt, nextCheck) }
+    var nextDeadline: Moment? { retryAt }
+
+    // In case no inotify event said so (a watch that could not be set, a file system that does
+    // not report).
+    func maintain(now: Moment) { reopenIfReplaced(now: now) }
 
     func expire(now: Moment) {
-        if now >= nextCheck {
-            nextCheck = now + Self.checkInterval
-            // In case no inotify event said so (a watch that could not be set, a file system
-            // that does not report).
-            reopenIfReplaced(now: now)
-        }
         guard let retry = retryAt, retry <= now else { return }
         retryAt = nil
         if store == nil { open(now: now) }
@@ -237,6 +236,7 @@ final class SQLiteFeedStore: FeedStore {
         guard store != nil, Self.inode(of: path) != inode else { return }
         let waited = patience
         patience = 5000
+        retryAt = nil
         listener?.storeWillBeReplaced(self)
         patience = waited
         let wal = path + "-wal"
