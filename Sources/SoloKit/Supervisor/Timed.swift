@@ -21,3 +21,10 @@ struct TimedCall: Timed {
 
 // The feeder keeps its own file's shape; it already has both members.
 extension Feeder: Timed {}
+
+/// The earlier of two optional moments.
+func earlier(_ a: Moment?, _ b: Moment?) -> Moment? {
+    guard let a else { return b }
+    guard let b else { return a }
+    return min(a, b)
+}
