@@ -125,7 +125,7 @@ import Testing
         _ = pool.handle(1, .assigned(held), now: t0, using: &random)
         #expect(pool.idleWorkers.isEmpty)
         let commands = pool.handle(1, .exited(.exited(255)), now: t0 + .seconds(1), using: &random)
-        guard case .finish(let job, .retry(let error, let delay)) = commands.first else { Issue.record("\(commands)"); return }
+        guard case .finish(let job, .retry(_, let error, let delay, _)) = commands.first else { Issue.record("\(commands)"); return }
         #expect(job == held && error.contains("exited (exit status 255) while running it"))
         #expect(delay >= .milliseconds(3200) && delay <= .milliseconds(4800), "third attempt: 1s doubled twice, give or take a fifth")
         #expect(pool.retryDelay(after: 20, using: &random) <= .seconds(8) + .milliseconds(1600))
@@ -147,7 +147,7 @@ import Testing
             _ = pool.handle(id, .assigned(poison), now: now, using: &random)
             now = now + .milliseconds(20)
             let commands = pool.handle(id, .exited(.exited(1)), now: now, using: &random)
-            guard case .finish(poison, .retry(_, let delay)) = commands.first else { Issue.record("\(commands)"); return }
+            guard case .finish(poison, .retry(_, _, let delay, _)) = commands.first else { Issue.record("\(commands)"); return }
             #expect(delay >= .milliseconds(800), "the job waits its retry delay before it is handed out again")
             let log = commands.compactMap { if case .log(let line) = $0 { return line }; return nil }.first ?? ""
             #expect(log.contains("died: exit status 1 after 20ms, 0 jobs, holding job \(10 + attempt) (attempt \(attempt) of 3: "), "\(log)")
@@ -290,11 +290,12 @@ import Testing
         #expect(pool.counters.jobSeconds.count == 1 && pool.counters.jobSeconds.sum == 0.02)
     }
 
-    @Test func outcomesBecomeResolutions() {
+    @Test func answersBecomeOutcomes() {
         var random = SplitMix64(state: 22)
         let pool = readyFeedPool(using: &random)
-        for (message, expected) in [(WorkerMessage.ok("r"), JobResolution.done(result: "r")), (.fail(nil), .dead(error: "failed")),
-                                    (.retry(.seconds(30)), .retry(error: "the worker asked for a retry", delay: .seconds(30)))] {
+        let maxAttempts = pool.config.maxAttempts
+        for (message, expected) in [(WorkerMessage.ok("r"), JobOutcome.done(id: job.id, result: "r")), (.fail(nil), .dead(id: job.id, error: "failed")),
+                                    (.retry(.seconds(30)), .retry(id: job.id, error: "the worker asked for a retry", delay: .seconds(30), maxAttempts: maxAttempts))] {
             _ = pool.handle(1, .assigned(job), now: t0, using: &random)
             let commands = pool.handle(1, .message(message), now: t0, using: &random)
             #expect(commands.contains(.finish(job, expected)), "\(message)")

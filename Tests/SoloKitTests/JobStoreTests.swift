@@ -61,7 +61,7 @@ func jobs(_ payloads: String...) -> [NewJob] { payloads.map { NewJob(payload: Ar
         var now = JobStore.now()
         let taken = try store.reserve(queue: "q", count: 3, owner: "me", leaseUntil: now + 1000, now: now)
         try store.finish([.done(id: taken[0].id, result: "42"), .dead(id: taken[1].id, error: "bad input"),
-                          .retry(id: taken[2].id, error: "flaky", runAt: now, maxAttempts: 2)], owner: "me", now: now)
+                          .retry(id: taken[2].id, error: "flaky", delay: .zero, maxAttempts: 2)], owner: "me", now: now)
         // None was given to a worker (no `.started`), and none is ahead once finished, as in Redis.
         #expect(try Database(path: file.path, create: false).scalarInt("SELECT count(*) FROM jobs WHERE ahead <> 0") == 0)
         var counts = try #require(try store.counts().first)
@@ -74,7 +74,7 @@ func jobs(_ payloads: String...) -> [NewJob] { payloads.map { NewJob(payload: Ar
         try store.promoteDelayed(now: now)
         let again = try store.reserve(queue: "q", count: 1, owner: "me", leaseUntil: now + 1000, now: now)
         #expect(again.first?.attempts == 2)
-        try store.finish([.retry(id: again[0].id, error: "flaky", runAt: now, maxAttempts: 2)], owner: "me", now: now)
+        try store.finish([.retry(id: again[0].id, error: "flaky", delay: .zero, maxAttempts: 2)], owner: "me", now: now)
         counts = try #require(try store.counts().first)
         #expect(counts.dead == 2 && counts.delayed == 0)
         let dead = try store.jobs(queue: "q", states: ["dead"], limit: 10).last
@@ -91,17 +91,17 @@ func jobs(_ payloads: String...) -> [NewJob] { payloads.map { NewJob(payload: Ar
         let now = JobStore.now()
         let taken = try store.reserve(queue: "q", count: 1, owner: "host/old", leaseUntil: now + 30_000, now: now)
         let other = try store.reserve(queue: "q", count: 1, owner: "other", leaseUntil: now - 1, now: now)
-        _ = try store.reserve(queue: "q", count: 1, owner: "alive", leaseUntil: now + 30_000, now: now)
+        let alive = try store.reserve(queue: "q", count: 1, owner: "alive", leaseUntil: now + 30_000, now: now)
         try store.finish(taken.map { .started(id: $0.id) }, owner: "host/old", now: now)
         try store.finish(other.map { .started(id: $0.id) }, owner: "other", now: now)
         // Our own name's leases (a dead predecessor) and expired ones come back; live ones stay.
-        #expect(try store.reclaim(queue: "q", expiredBefore: now, owner: "host/old", takingOwn: true, maxAttempts: 5) == 2)
+        #expect(try store.reclaim(queue: "q", expiredBefore: now, owner: "host/old", maxAttempts: 5) == 2)
         let counts = try #require(try store.counts().first)
         #expect(counts.ready == 2 && counts.reserved == 1)
         #expect(try store.jobs(queue: "q", states: ["ready"], limit: 5).allSatisfy { $0.error?.contains("died while it ran") == true && $0.attempts == 1 })
 
-        try store.renewLeases(owner: "alive", until: now + 90_000)
-        #expect(try store.reclaim(queue: "q", expiredBefore: now + 60_000, owner: "me", maxAttempts: 5) == 0)
+        try store.renewLeases(queue: "q", ids: alive.map(\.id), owner: "alive", until: now + 90_000)
+        #expect(try store.reclaim(queue: "q", expiredBefore: now + 60_000, owner: nil, maxAttempts: 5) == 0)
     }
 
     /// Issue 14.3: a supervisor paused longer than its lease never takes its own jobs back; at
@@ -111,11 +111,11 @@ func jobs(_ payloads: String...) -> [NewJob] { payloads.map { NewJob(payload: Ar
         let store = try JobStore(path: file.path, create: true)
         try store.push(queue: "q", jobs("a", "b", "c"))
         let now = JobStore.now()
-        _ = try store.reserve(queue: "q", count: 2, owner: "me", leaseUntil: now - 1, now: now)
+        let mine = try store.reserve(queue: "q", count: 2, owner: "me", leaseUntil: now - 1, now: now).map(\.id)
         _ = try store.reserve(queue: "q", count: 1, owner: "before", leaseUntil: now - 1, now: now)
-        #expect(try store.reclaim(queue: "q", expiredBefore: now, owner: "me", maxAttempts: 5) == 1, "its leases ran out, but they are its own")
+        #expect(try store.reclaim(queue: "q", expiredBefore: now, owner: nil, keeping: mine, maxAttempts: 5) == 1, "its leases ran out, but it holds them")
         #expect(try store.jobs(queue: "q", states: ["reserved"], limit: 5).map(\.payload) == ["a", "b"])
-        #expect(try store.reclaim(queue: "q", expiredBefore: now, owner: "me", takingOwn: true, maxAttempts: 5) == 2)
+        #expect(try store.reclaim(queue: "q", expiredBefore: now, owner: "me", maxAttempts: 5) == 2)
         #expect(try store.jobs(queue: "q", states: ["reserved"], limit: 5).isEmpty)
     }
 
@@ -130,7 +130,7 @@ func jobs(_ payloads: String...) -> [NewJob] { payloads.map { NewJob(payload: Ar
         #expect(taken.map(\.attempts) == [1, 1])
         try store.finish([.started(id: taken[0].id)], owner: "dead", now: now)
         try store.finish([.started(id: taken[1].id)], owner: "intruder", now: now)
-        #expect(try store.reclaim(queue: "q", expiredBefore: now, owner: "me", maxAttempts: 5) == 2)
+        #expect(try store.reclaim(queue: "q", expiredBefore: now, owner: nil, maxAttempts: 5) == 2)
         let records = try store.jobs(queue: "q", states: ["ready", "dead"], limit: 5)
         #expect(records.map(\.payload) == ["ran", "ahead"])
         #expect(records[0].state == "dead" && records[0].attempts == 1 && records[0].error?.contains("died while it ran") == true)
@@ -143,7 +143,7 @@ func jobs(_ payloads: String...) -> [NewJob] { payloads.map { NewJob(payload: Ar
         try store.push(queue: "q", jobs("a"))
         let now = JobStore.now()
         let first = try store.reserve(queue: "q", count: 1, owner: "stalled", leaseUntil: now - 1, now: now)
-        try store.reclaim(queue: "q", expiredBefore: now, owner: "other", maxAttempts: 5)
+        try store.reclaim(queue: "q", expiredBefore: now, owner: nil, maxAttempts: 5)
         _ = try store.reserve(queue: "q", count: 1, owner: "other", leaseUntil: now + 30_000, now: now)
         try store.finish([.done(id: first[0].id, result: "late")], owner: "stalled", now: now)
         #expect(try store.counts().first?.reserved == 1, "the other supervisor still holds it")
@@ -202,7 +202,7 @@ func jobs(_ payloads: String...) -> [NewJob] { payloads.map { NewJob(payload: Ar
                                     NewJob(payload: Array("solo".utf8))])
         let now = JobStore.now()
         let taken = try store.reserve(queue: "q", count: 3, owner: "me", leaseUntil: now + 1000, now: now)
-        try store.assign(taken[0].id, to: "me/pool/7")
+        try store.assign(taken[0].id, to: "me/pool/7", owner: "me")
         #expect(try store.groupOfJob(heldBy: "me/pool/7") == "g")
         try store.finish([.done(id: taken[0].id, result: "ra"), .done(id: taken[2].id, result: nil)], owner: "me", now: now - 10_000)
         #expect(try store.groupCounts("g") == { var c = QueueCounts(queue: "g"); c.done = 1; c.reserved = 1; return c }())
@@ -239,12 +239,12 @@ func jobs(_ payloads: String...) -> [NewJob] { payloads.map { NewJob(payload: Ar
         let store = try JobStore(path: file.path, create: false)
         #expect(try store.schemaVersion() == QueueSchema.version)
         // A job reserved before version 4 may have run: taken back, it keeps its attempt.
-        #expect(try store.reclaim(queue: "q", expiredBefore: JobStore.now(), owner: "me", maxAttempts: 5) == 1)
+        #expect(try store.reclaim(queue: "q", expiredBefore: JobStore.now(), owner: nil, maxAttempts: 5) == 1)
         #expect(try store.jobs(queue: "q", states: ["ready"], limit: 5).map(\.attempts) == [0, 1])
         let now = JobStore.now()
         let taken = try store.reserve(queue: "q", count: 1, owner: "me", leaseUntil: now + 1000, now: now)
         #expect(taken.map(\.payload) == ["from v1"])
-        try store.assign(taken[0].id, to: "w")
+        try store.assign(taken[0].id, to: "w", owner: "me")
     }
 
     @Test func filesThatAreNotQueuesAreRefusedWithoutBeingTouched() throws {

@@ -147,7 +147,7 @@ import Testing
         #expect(summary.counts.ready == 3 && summary.counts.delayed == 1 && summary.counts.reserved == 2)
         #expect(summary.nextDelayedIn == .milliseconds(1500))
         #expect(jobs.count == 3)
-        #expect(jobs[0] == ReservedJob(id: 7, payload: "job", priority: 5, attempts: 2, maxAttempts: nil, group: "g", backend: .redis))
+        #expect(jobs[0] == ReservedJob(id: 7, payload: "job", priority: 5, attempts: 2, maxAttempts: nil, group: "g"))
         #expect(jobs[1].maxAttempts == 3 && jobs[1].group == nil && jobs[1].priority == -1)
         #expect(jobs[1].payloadProblem == .newline, "a payload another program pushed with a line break is caught")
         #expect(jobs[2].payloadProblem == .carriageReturn, "and one with a bare carriage return")

@@ -82,6 +82,15 @@ public enum QueueSetting: Equatable, Sendable {
 
     public var feedsJobs: Bool { self != .none }
 
+    /// The kind of store, as `solo status --json` names it.
+    public var backend: String {
+        switch self {
+        case .none: "none"
+        case .sqlite: "sqlite"
+        case .redis: "redis"
+        }
+    }
+
     /// The place as messages and `solo status` name it (a Redis URL without its password).
     public var location: String {
         switch self {

@@ -1,132 +1,6 @@
 import CSQLite
 import Glibc
 
-/// Why a queue cannot be used now. `busy` passes by itself (another writer holds the lock);
-/// the others need someone to act, and say what (`full`: the disk has no room for a write).
-public struct QueueError: Error, CustomStringConvertible, Equatable {
-    public enum Kind: Equatable, Sendable { case busy, full, unavailable }
-    public let kind: Kind
-    public let message: String
-
-    public var description: String { message }
-
-    init(_ kind: Kind, _ message: String) {
-        self.kind = kind
-        self.message = message
-    }
-
-    /// A queue file this user may not even look for (a directory on its path denies it): an
-    /// error, never taken for a queue with no job.
-    public static func unreachable(_ path: String, _ error: Errno) -> QueueError {
-        QueueError(.unavailable, "\(path): \(error) (uid \(getuid())); run this as the user the supervisor runs as, or as root, or give this user access to the directories of that path")
-    }
-
-    init(_ error: DatabaseError, path: String) {
-        let primary = error.primary
-        if error.isBusy {
-            self.init(.busy, "\(path): busy (another process is writing)")
-        } else if error.isDiskFull {
-            self.init(.full, "\(path): the disk is full (free some space)")
-        } else if primary == SQLITE_NOTADB {
-            self.init(.unavailable, "\(path) is not an SQLite database, so not a solo queue; point queue at another file")
-        } else if primary == SQLITE_CORRUPT {
-            self.init(.unavailable, "\(path) is corrupt (\(error.message)); restore it or point queue at another file")
-        } else if primary == SQLITE_CANTOPEN || primary == SQLITE_PERM || primary == SQLITE_READONLY {
-            self.init(.unavailable, "\(path): cannot open it for writing (\(error.message)); check the path and its permissions")
-        } else {
-            self.init(.unavailable, "\(path): \(error.message)")
-        }
-    }
-}
-
-/// A job to enqueue.
-public struct NewJob: Equatable, Sendable {
-    public var payload: [UInt8]
-    public var priority: Int = 0
-    /// Unix milliseconds before which the job is delayed (0: ready now).
-    public var runAt: Int64 = 0
-    public var maxAttempts: Int?
-    public var group: String?
-
-    public init(payload: [UInt8], priority: Int = 0, runAt: Int64 = 0, maxAttempts: Int? = nil, group: String? = nil) {
-        self.payload = payload
-        self.priority = priority
-        self.runAt = runAt
-        self.maxAttempts = maxAttempts
-        self.group = group
-    }
-}
-
-/// A job taken from the queue by a supervisor, leased until it finishes.
-public struct ReservedJob: Equatable, Sendable {
-    public var id: Int64
-    public var payload: String
-    public var priority: Int
-    /// Attempts so far, this one included.
-    public var attempts: Int
-    public var maxAttempts: Int?
-    public var group: String?
-    /// Set when the stored payload would break the line protocol (another program inserted it).
-    public var payloadProblem: PayloadProblem? = nil
-    /// Where it came from: its outcome goes back there.
-    public var backend: QueueBackend = .sqlite
-}
-
-/// The two places a queue can live.
-public enum QueueBackend: Equatable, Sendable { case sqlite, redis }
-
-/// What became of a job.
-public enum JobOutcome: Equatable, Sendable {
-    /// Given to a worker: the attempt its reserve counted is spent, even if its supervisor dies
-    /// (see `reclaim`).
-    case started(id: Int64)
-    case done(id: Int64, result: String?)
-    /// Dead at once, with its error (a `fail`, or no attempts left).
-    case dead(id: Int64, error: String)
-    /// Back to the queue at `runAt` (Unix ms), unless its attempts are used up (`maxAttempts`
-    /// is the pool's default, for jobs that name none); then dead with `error`.
-    case retry(id: Int64, error: String, runAt: Int64, maxAttempts: Int)
-
-    /// The job it is about.
-    public var id: Int64 {
-        switch self {
-        case .started(let id), .done(let id, _), .dead(let id, _), .retry(let id, _, _, _): id
-        }
-    }
-}
-
-public struct QueueCounts: Equatable, Sendable {
-    public var queue: String
-    public var ready = 0, delayed = 0, reserved = 0, done = 0, dead = 0
-
-    public init(queue: String) { self.queue = queue }
-
-    /// Adds another's counts (a group spread over several files).
-    public mutating func add(_ other: QueueCounts) {
-        ready += other.ready; delayed += other.delayed; reserved += other.reserved; done += other.done; dead += other.dead
-    }
-
-    public var pending: Int { ready + delayed + reserved }
-    public var total: Int { pending + done + dead }
-}
-
-/// A job as `solo queue list` and `solo queue dead` show it.
-public struct JobRecord: Equatable, Sendable {
-    public var id: Int64
-    public var queue: String
-    public var state: String
-    public var payload: String
-    public var priority: Int
-    public var attempts: Int
-    public var maxAttempts: Int?
-    public var group: String?
-    public var runAt: Int64
-    public var createdAt: Int64
-    public var finishedAt: Int64?
-    public var result: String?
-    public var error: String?
-}
-
 /// One queue file: every queue operation is one short transaction, with prepared statements.
 public final class JobStore {
     public let path: String
@@ -358,9 +232,12 @@ public final class JobStore {
         }
     }
 
-    /// Records which worker holds a job (so that `solo push` run by that worker finds its group).
-    public func assign(_ id: Int64, to worker: String) throws(QueueError) {
-        try run { () throws(DatabaseError) in try statement("UPDATE jobs SET worker = ? WHERE id = ?").run([.text(worker), .integer(id)]) }
+    /// Records which worker holds a job `owner` holds (so that `solo push` run by that worker
+    /// finds its group).
+    public func assign(_ id: Int64, to worker: String, owner: String) throws(QueueError) {
+        try run { () throws(DatabaseError) in
+            try statement("UPDATE jobs SET worker = ? WHERE id = ? AND state = 'reserved' AND lease_owner = ?").run([.text(worker), .integer(id), .text(owner)])
+        }
     }
 
     /// Applies outcomes in one transaction. Only jobs `owner` still holds are changed: an outcome
@@ -396,9 +273,9 @@ public final class JobStore {
                     case .started(let id): try started.run([.integer(id), holder])
                     case .done(let id, let result): try done.run([.optional(result), .integer(now), .integer(id), holder])
                     case .dead(let id, let error): try dead.run([.text(error), .integer(now), .integer(id), holder])
-                    case .retry(let id, let error, let runAt, let maxAttempts):
+                    case .retry(let id, let error, let delay, let maxAttempts):
                         let attempts = SQLValue.integer(Int64(maxAttempts))
-                        try retry.run([attempts, attempts, .integer(now), .integer(runAt), attempts, .text(error), attempts, .text(error),
+                        try retry.run([attempts, attempts, .integer(now), .integer(now + delay.milliseconds), attempts, .text(error), attempts, .text(error),
                                        .integer(id), holder])
                     }
                 }
@@ -439,24 +316,31 @@ public final class JobStore {
         }
     }
 
-    /// Extends the leases this owner holds.
-    public func renewLeases(owner: String, until: Int64) throws(QueueError) {
+    /// Extends the leases `owner` holds on these jobs of the queue.
+    public func renewLeases(queue: String, ids: [Int64], owner: String, until: Int64) throws(QueueError) {
+        guard !ids.isEmpty else { return }
         try run { () throws(DatabaseError) in
-            try statement("UPDATE jobs SET lease_until = ? WHERE state = 'reserved' AND lease_owner = ?").run([.integer(until), .text(owner)])
+            try statement("""
+                UPDATE jobs SET lease_until = ?1
+                WHERE id IN (SELECT value FROM json_each(?4)) AND state = 'reserved' AND lease_owner = ?2 AND queue = ?3
+                """).run([.integer(until), .text(owner), .text(queue), .text(Self.jsonList(ids))])
         }
     }
 
-    /// Takes back the jobs of supervisors that died: those whose lease ran out, but never
-    /// `owner`'s own (it holds them, even when a pause longer than the lease, SIGSTOP or a
-    /// suspended machine, let them run out: it renews them next). With `takingOwn`, also every
-    /// job leased under `owner`'s name: a dead predecessor's (solo holds the port lock, so no
-    /// live supervisor shares the name).
+    /// Ids as a JSON array, for `json_each`: one bound value however many there are.
+    static func jsonList(_ ids: [Int64]) -> String { "[" + ids.map(String.init).joined(separator: ",") + "]" }
+
+    /// Takes back the jobs of supervisors that died: those whose lease ran out, and with an
+    /// `owner`, every job leased under that name (a dead predecessor's: solo holds the port lock,
+    /// so no live supervisor shares the name), but never those in `keeping` (the caller holds
+    /// them: left alone even if a pause longer than the lease, SIGSTOP or a suspended machine,
+    /// let them run out; it renews them next). As the Redis `reclaim` script does.
     ///
     /// A job a worker had (`ahead` = 0) is ready again with its attempt spent and the error
     /// "its supervisor died while it ran", or dead when it has no attempt left; a job taken
     /// ahead goes back as it was before its reserve, its attempt given back.
     @discardableResult
-    public func reclaim(queue: String, expiredBefore now: Int64, owner: String, takingOwn: Bool = false, maxAttempts: Int) throws(QueueError) -> Int {
+    public func reclaim(queue: String, expiredBefore now: Int64, owner: String?, keeping: [Int64] = [], maxAttempts: Int) throws(QueueError) -> Int {
         try run { () throws(DatabaseError) in
             let back = try statement("""
                 UPDATE jobs SET
@@ -465,10 +349,10 @@ public final class JobStore {
                     error = CASE WHEN ahead = 0 THEN 'its supervisor (' || lease_owner || ') died while it ran' ELSE error END,
                     attempts = attempts - ahead, ahead = 0,
                     lease_owner = NULL, lease_until = NULL, worker = NULL
-                WHERE state = 'reserved' AND queue = ?3
-                    AND CASE WHEN lease_owner = ?4 THEN ?5 ELSE lease_until < ?2 END
+                WHERE state = 'reserved' AND queue = ?3 AND (lease_until < ?2 OR lease_owner = ?4)
+                    AND id NOT IN (SELECT value FROM json_each(?5))
                 """)
-            try back.run([.integer(Int64(maxAttempts)), .integer(now), .text(queue), .text(owner), .integer(takingOwn ? 1 : 0)])
+            try back.run([.integer(Int64(maxAttempts)), .integer(now), .text(queue), .optional(owner), .text(Self.jsonList(keeping))])
             return database.changes
         }
     }

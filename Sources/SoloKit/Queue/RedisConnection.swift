@@ -83,9 +83,7 @@ public final class RedisConnection {
     /// A subscriber's requests get no pending entry; any reply by this time shows it is alive.
     private var quietDeadline: Moment?
     private var watchingWrites = false
-    private var retryWait: Duration
-    private let firstRetryWait: Duration = .milliseconds(100)
-    private let longestRetryWait: Duration = .seconds(5)
+    private var retryWait = Doubling(from: .milliseconds(100), to: .seconds(5))
     private var readBuffer = [UInt8](repeating: 0, count: 65536)
 
     public init(url: RedisURL, clientName: String, requestTimeout: Duration = .seconds(5), connectTimeout: Duration = .seconds(3),
@@ -96,7 +94,6 @@ public final class RedisConnection {
         self.connectTimeout = connectTimeout
         self.epoll = epoll
         self.token = token
-        retryWait = firstRetryWait
     }
 
     deinit { close() }
@@ -216,7 +213,7 @@ public final class RedisConnection {
     private func becameUp() {
         phase = .up
         problem = nil
-        retryWait = firstRetryWait
+        retryWait.reset()
         onUp?()
     }
 
@@ -227,9 +224,9 @@ public final class RedisConnection {
         closeSocket()
         problem = error.message
         if reconnects {
-            let jitter = Duration.nanoseconds(Int64.random(in: 0...max(1, retryWait.nanoseconds / 4)))
-            retryAt = now + retryWait + jitter
-            retryWait = min(retryWait * 2, longestRetryWait)
+            let wait = retryWait.next()
+            let jitter = Duration.nanoseconds(Int64.random(in: 0...max(1, wait.nanoseconds / 4)))
+            retryAt = now + wait + jitter
         }
         onDown?(error)
         for reply in replies { reply(.failure(error)) }

@@ -37,7 +37,7 @@ public enum RedisReplies {
             let group = fields[index + 5].string.flatMap { $0.isEmpty ? nil : $0 }
             jobs.append(ReservedJob(id: id, payload: String(decoding: payload, as: UTF8.self), priority: Int(priority),
                                     attempts: Int(attempts), maxAttempts: maxAttempts, group: group,
-                                    payloadProblem: Payloads.problem(in: payload, maximum: Int.max), backend: .redis))
+                                    payloadProblem: Payloads.problem(in: payload, maximum: Int.max)))
             index += 6
         }
         return (summary, jobs)

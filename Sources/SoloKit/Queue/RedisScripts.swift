@@ -344,6 +344,15 @@ public enum RedisScripts {
         return summary(now_ms())
         """#)
 
+    /// ARGV: queue. Brings due delayed jobs and the inbox in, as a reserve does, and returns
+    /// the summary.
+    public static let promote = script(#"""
+        local t = now_ms()
+        promote(t, 1000)
+        ingest(t, 1000, ARGV[1])
+        return summary(t)
+        """#)
+
     /// ARGV: owner, id, worker. Notes which worker holds the job, for `solo push` run by it.
     public static let assign = script(#"""
         local key = job(tonumber(ARGV[2]))

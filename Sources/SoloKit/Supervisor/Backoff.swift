@@ -24,10 +24,9 @@ public struct Backoff: Equatable, Sendable {
         }
         failures = uptime >= reset ? 1 : failures + 1
         guard failures > 1 else { return .zero }
-        let doublings = min(failures - 2, 40)
-        var ns = minimum.nanoseconds
-        for _ in 0..<doublings where ns < maximum.nanoseconds { ns *= 2 }
-        ns = min(ns, maximum.nanoseconds)
+        var wait = Doubling(from: minimum, to: maximum)
+        for _ in 0..<min(failures - 2, 40) { _ = wait.next() }
+        let ns = wait.current.nanoseconds
         let jitter = Int64.random(in: 0...max(0, ns / 10), using: &random)
         return .nanoseconds(min(ns + jitter, maximum.nanoseconds))
     }

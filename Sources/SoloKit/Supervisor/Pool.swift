@@ -328,7 +328,7 @@ public final class Pool {
                 }
             case .finished(let job, let message):
                 counters.answered(message, duration: jobStarted.map { now - $0 })
-                commands.append(.finish(job, resolution(of: job, message, using: &random)))
+                commands.append(.finish(job, outcome(of: job, message, using: &random)))
             case .log(let message): commands.append(.log(message))
             }
         }
@@ -385,7 +385,7 @@ public final class Pool {
                 ? "it ran over job_timeout (\(config.jobTimeout.map(Values.formatDuration) ?? "none")) and its worker was killed"
                 : "its worker exited (\(worker.exitStatus?.description ?? "unknown")) while running it"
             let delay = retryDelay(after: job.attempts, using: &random)
-            lost.append(.finish(job, .retry(error: why, delay: delay)))
+            lost.append(.finish(job, .retry(id: job.id, error: why, delay: delay, maxAttempts: config.maxAttempts)))
             let limit = job.maxAttempts ?? config.maxAttempts
             let fate = job.attempts >= limit ? "no attempt left: dead" : "back in \(Values.formatElapsed(delay))"
             held = ", holding job \(job.id) (attempt \(job.attempts) of \(limit): \(fate))"

@@ -16,6 +16,6 @@ public enum PoolCommand: Equatable, Sendable {
     case closeInput(worker: UInt64)
     /// Look whether the worker is blocked reading its stdin; if so, tell it `.waitingForInput`.
     case probeInput(worker: UInt64, pid: pid_t)
-    case finish(ReservedJob, JobResolution)
+    case finish(ReservedJob, JobOutcome)
     case log(String)
 }

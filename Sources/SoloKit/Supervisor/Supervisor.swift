@@ -182,6 +182,7 @@ public final class Supervisor {
         fleetLock?.release()
         heartbeat.leave()
         drainRedis(within: .seconds(5))
+        feeder.abandon()
         redis.closeAll()
         guardian.stop()
         sinks.values.forEach { $0.close() }
@@ -238,8 +239,8 @@ public final class Supervisor {
                 if let process = pipes[worker], !process.reaped, ProcFS.isReadingStandardInput(pid) {
                     perform(pool.handle(worker, .waitingForInput, now: Moment.now(), using: &random), for: pool)
                 }
-            case .finish(let job, let resolution):
-                feeder.record(job, resolution, of: pool, now: Moment.now())
+            case .finish(let job, let outcome):
+                feeder.record(job, outcome, of: pool, now: Moment.now())
             case .log(let message):
                 say("pool \(pool.name): \(message)", alsoTo: pool)
             }

@@ -6,7 +6,7 @@ extension Supervisor {
     func setUpCluster() {
         heartbeat.servers = { [unowned self] in self.redis.all }
         heartbeat.report = { [unowned self] in self.clusterReport(now: .now()).text }
-        feeder.redis.fence = { [unowned self] url in
+        feeder.stores.fence = { [unowned self] url in
             guard let lock = self.fleetLock, lock.server.url == url.server, lock.role == .holding else { return nil }
             return (RedisScripts.lockKey(lock.name), lock.token)
         }
@@ -48,7 +48,7 @@ extension Supervisor {
 
     /// Closes the connections to Redis servers that no pool, job or lock needs any more.
     func letGoOfUnusedServers() {
-        var needed = feeder.redis.servers
+        var needed = feeder.stores.servers
         if let fleetLock { needed.insert(fleetLock.server.url) }
         redis.keep(only: needed)
     }
@@ -77,7 +77,7 @@ extension Supervisor {
     func drainRedis(within limit: Duration) {
         let deadline = Moment.now() + limit
         redis.flush()
-        while !(feeder.redis.settled && (fleetLock?.settled ?? true)) {
+        while !(feeder.settled && (fleetLock?.settled ?? true)) {
             let now = Moment.now()
             guard now < deadline else { break }
             // Looked at every 100 ms at least: outcomes a refusal holds back go again when due.
@@ -89,7 +89,7 @@ extension Supervisor {
                 if EpollToken.redis.contains(event.token) { redis.event(event) } else { discard(event) }
             }
             redis.expire(now: .now())
-            feeder.redis.flush(now: .now())
+            feeder.flush(now: .now())
             redis.flush()
         }
     }

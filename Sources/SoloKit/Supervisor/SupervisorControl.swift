@@ -240,7 +240,7 @@ extension Supervisor {
             ]
             if let queue = feeder.status(of: pool) {
                 var queueFields: [(String, JSON)] = [("name", .string(pool.config.queueName)), ("file", .string(queue.path)),
-                                                     ("backend", .string(pool.config.queue.redisServer == nil ? "sqlite" : "redis"))]
+                                                     ("backend", .string(pool.config.queue.backend))]
                 if let counts = queue.counts {
                     queueFields += [("ready", .number(Int64(counts.ready))), ("delayed", .number(Int64(counts.delayed))),
                                     ("reserved", .number(Int64(counts.reserved))), ("dead", .number(Int64(counts.dead)))]

@@ -48,6 +48,9 @@ extension Duration {
         return ns &+ attoseconds / 1_000_000_000
     }
 
+    /// Whole milliseconds, as the queues keep time.
+    public var milliseconds: Int64 { nanoseconds / 1_000_000 }
+
     public var seconds: Double { Double(nanoseconds) / 1e9 }
 }
 

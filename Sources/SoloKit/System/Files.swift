@@ -246,3 +246,8 @@ extension Files.Status {
         links = UInt64(info.st_nlink)
     }
 }
+
+extension Files {
+    /// Removes a file's name; one that is not there (or cannot be removed) is left as it is.
+    public static func remove(_ path: String) { unlink(path) }
+}

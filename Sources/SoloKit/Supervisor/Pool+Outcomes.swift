@@ -1,19 +1,13 @@
-/// What becomes of a job a worker held.
-public enum JobResolution: Equatable, Sendable {
-    case done(result: String?)
-    case dead(error: String)
-    /// Back to the queue after `delay`, unless its attempts are used up.
-    case retry(error: String, delay: Duration)
-}
-
 /// What a pool makes of a worker's answer, and how long a job waits before its next attempt.
 extension Pool {
-    func resolution(of job: ReservedJob, _ message: WorkerMessage, using random: inout some RandomNumberGenerator) -> JobResolution {
+    /// What a worker's answer makes of its job (a job naming no `max_attempts` has the pool's).
+    func outcome(of job: ReservedJob, _ message: WorkerMessage, using random: inout some RandomNumberGenerator) -> JobOutcome {
         switch message {
-        case .ok(let result): return .done(result: result)
-        case .fail(let reason): return .dead(error: reason ?? "failed")
+        case .ok(let result): return .done(id: job.id, result: result)
+        case .fail(let reason): return .dead(id: job.id, error: reason ?? "failed")
         case .retry(let delay):
-            return .retry(error: "the worker asked for a retry", delay: delay ?? retryDelay(after: job.attempts, using: &random))
+            return .retry(id: job.id, error: "the worker asked for a retry", delay: delay ?? retryDelay(after: job.attempts, using: &random),
+                          maxAttempts: config.maxAttempts)
         case .ready, .status, .invalid: preconditionFailure("\(message) is not an outcome")
         }
     }

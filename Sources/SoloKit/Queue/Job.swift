@@ -1,0 +1,85 @@
+/// The values a job is seen as on its way through a queue, whichever store holds it.
+
+/// A job to enqueue.
+public struct NewJob: Equatable, Sendable {
+    public var payload: [UInt8]
+    public var priority: Int = 0
+    /// Unix milliseconds before which the job is delayed (0: ready now).
+    public var runAt: Int64 = 0
+    public var maxAttempts: Int?
+    public var group: String?
+
+    public init(payload: [UInt8], priority: Int = 0, runAt: Int64 = 0, maxAttempts: Int? = nil, group: String? = nil) {
+        self.payload = payload
+        self.priority = priority
+        self.runAt = runAt
+        self.maxAttempts = maxAttempts
+        self.group = group
+    }
+}
+
+/// A job taken from the queue by a supervisor, leased until it finishes.
+public struct ReservedJob: Equatable, Sendable {
+    public var id: Int64
+    public var payload: String
+    public var priority: Int
+    /// Attempts so far, this one included.
+    public var attempts: Int
+    public var maxAttempts: Int?
+    public var group: String?
+    /// Set when the stored payload would break the line protocol (another program inserted it).
+    public var payloadProblem: PayloadProblem? = nil
+}
+
+/// What became of a job: one type from the worker's line (see `Pool`) to the store, which
+/// applies it (JobStore.finish, the Redis `finish` script) only while its owner holds the job.
+public enum JobOutcome: Equatable, Sendable {
+    /// Given to a worker: the attempt its reserve counted is spent, even if its supervisor dies
+    /// (see `reclaim`).
+    case started(id: Int64)
+    case done(id: Int64, result: String?)
+    /// Dead at once, with its error (a `fail`, or no attempts left).
+    case dead(id: Int64, error: String)
+    /// Back to the queue `delay` after the store applies it, unless its attempts are used up
+    /// (`maxAttempts` is the pool's default, for jobs that name none); then dead with `error`.
+    case retry(id: Int64, error: String, delay: Duration, maxAttempts: Int)
+
+    /// The job it is about.
+    public var id: Int64 {
+        switch self {
+        case .started(let id), .done(let id, _), .dead(let id, _), .retry(let id, _, _, _): id
+        }
+    }
+}
+
+public struct QueueCounts: Equatable, Sendable {
+    public var queue: String
+    public var ready = 0, delayed = 0, reserved = 0, done = 0, dead = 0
+
+    public init(queue: String) { self.queue = queue }
+
+    /// Adds another's counts (a group spread over several files).
+    public mutating func add(_ other: QueueCounts) {
+        ready += other.ready; delayed += other.delayed; reserved += other.reserved; done += other.done; dead += other.dead
+    }
+
+    public var pending: Int { ready + delayed + reserved }
+    public var total: Int { pending + done + dead }
+}
+
+/// A job as `solo queue list` and `solo queue dead` show it.
+public struct JobRecord: Equatable, Sendable {
+    public var id: Int64
+    public var queue: String
+    public var state: String
+    public var payload: String
+    public var priority: Int
+    public var attempts: Int
+    public var maxAttempts: Int?
+    public var group: String?
+    public var runAt: Int64
+    public var createdAt: Int64
+    public var finishedAt: Int64?
+    public var result: String?
+    public var error: String?
+}
