@@ -27,7 +27,7 @@ final class Leftovers: Timed {
     }
 
     /// Whether a dead worker's session still has processes being stopped.
-    var linger: Bool { !lingering.isEmpty }
+    var hasLingering: Bool { !lingering.isEmpty }
     var sessions: [pid_t] { Array(lingering.keys) }
 
     /// solo's own children that are not workers (nor the guardian), by the session they belong to.

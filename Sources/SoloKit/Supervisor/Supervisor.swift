@@ -322,7 +322,7 @@ public final class Supervisor {
         if feeder.purging { earliest = now }
         // Stopping, with no worker left but leftovers that are not solo's children yet (they
         // are re-parented to solo only when their parent dies, which no signal reports): look again.
-        if phase != .running && leftovers.linger && pools.allSatisfy(\.isIdle) {
+        if phase != .running && leftovers.hasLingering && pools.allSatisfy(\.isIdle) {
             earliest = earlier(earliest, now + .milliseconds(200))
         }
         return earliest
@@ -355,7 +355,7 @@ public final class Supervisor {
     /// Done once no worker, no leftover and no other child remains.
     private func finishStopIfDone() {
         guard phase == .stopping || phase == .killing else { return }
-        guard pools.allSatisfy(\.isIdle), !leftovers.linger else { return }
+        guard pools.allSatisfy(\.isIdle), !leftovers.hasLingering else { return }
         if leftovers.stopStrays(killing: phase == .killing, now: Moment.now()) { phase = .done }
     }
 
