@@ -273,4 +273,33 @@ func cpuSeconds(_ pid: pid_t) -> Double {
         }
         try waitFor("every process of the bomb to go with its worker", seconds: 10) { left().isEmpty }
     }
+
+    /// A guardian that dies is replaced and told every live session again: a worker's child in
+    /// a process group of its own, without the guardian's mark (so that only its session names
+    /// it), still goes with a SIGKILLed supervisor.
+    @Test func aGuardianThatDiesIsReplacedAndToldEverySession() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        scratch.write("jobs.sh", "#!/bin/bash\nset -m\nenv -u SOLO_SUPERVISOR sleep 600 &\necho $! > own-group\nwait\n", executable: true)
+        scratch.config(port: port, "[jobs]\nqueue = none\ncommand = ./jobs.sh\n")
+        let supervisor = try RunningSupervisor(scratch)
+        try waitFor("the worker's child") { pid_t(scratch.read("own-group").trimmed) != nil }
+        let moved = pid_t(scratch.read("own-group").trimmed)!
+        defer { if isRunning(moved) { kill(moved, SIGKILL) } }
+        // Logged once solo has told the guardian of the worker: from here on only the
+        // guardian's death (SIGCHLD), not a write to its pipe, tells solo it is gone.
+        try supervisor.waitForLog("started worker 0")
+        func guardian(other than: pid_t = 0) -> pid_t? {
+            ProcFS.children(of: supervisor.pid).first {
+                $0 != than && (try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8)) == "solo-guardian\n"
+            }
+        }
+        try waitFor("the guardian to name itself") { guardian() != nil }
+        let first = try #require(guardian())
+        kill(first, SIGKILL)
+        try supervisor.waitForLog("the guardian process (pid \(first)) died")
+        try waitFor("a new guardian") { guardian(other: first) != nil }
+        supervisor.child.signal(SIGKILL)
+        try waitFor("the new guardian to kill the moved child by its session", seconds: 5) { !isRunning(moved) }
+    }
 }

@@ -2,7 +2,7 @@
 /// seconds and on every server it uses, a report of its pools (JSON) under its name, which
 /// expires unless renewed. A host that dies drops out of the list within `ttl`; one that
 /// stops cleanly removes its report at once.
-final class ClusterHeartbeat {
+final class ClusterHeartbeat: Timed {
     static let interval: Duration = .seconds(2)
     static let ttl: Duration = .seconds(7)
 

@@ -1,9 +1,7 @@
 /// The control socket: a unix socket in a 0700 directory, mode 0600, served from the loop.
 /// Only root and solo's own user may talk to it (SO_PEERCRED); requests and answers are one
 /// JSON object per line. It is never a TCP port.
-final class ControlServer {
-    /// Epoll tokens from here up are the control socket's (workers' tokens are far below).
-    static let tokenBase: UInt64 = 1 << 62
+final class ControlServer: Timed {
     static let maximumRequest = 64 * 1024
 
     let path: String
@@ -24,13 +22,11 @@ final class ControlServer {
         allowed = [0, Accounts.ownUID]
         try Files.makeDirectories(Path.directory(of: path), mode: 0o700)
         try? Files.setMode(Path.directory(of: path), 0o700)
-        sockets = try SocketConnections(listener: try UnixSocket.listen(at: path), tokenBase: Self.tokenBase, epoll: epoll)
+        sockets = try SocketConnections(listener: try UnixSocket.listen(at: path), tokens: EpollToken.control, epoll: epoll)
     }
 
-    static func owns(_ token: UInt64) -> Bool { SocketConnections.owns(token, base: tokenBase) }
-
     func event(_ event: Epoll.Event) {
-        if event.token == Self.tokenBase { return acceptAll() }
+        if event.token == EpollToken.control.base { return acceptAll() }
         guard let connection = sockets.connections[event.token] else { return forget(event.token) }
         if event.writable { sockets.write(connection) }
         if event.readable || event.hangup { read(connection) }

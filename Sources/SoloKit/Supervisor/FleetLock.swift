@@ -45,7 +45,7 @@ public struct LeaseClock: Equatable, Sendable {
 /// lock would run out and kills what remains just before, so that two supervisors never work
 /// at once; each take gives a higher fencing number (SOLO_FENCE for the workers), and the
 /// Redis queue refuses jobs to a supervisor whose token no longer holds the lock.
-final class FleetLock {
+final class FleetLock: Timed {
     enum Role: String { case standby, holding }
 
     let name: String

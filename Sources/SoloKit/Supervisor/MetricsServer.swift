@@ -3,9 +3,7 @@
 /// holds up nothing; it keeps at most a few connections for a few seconds each, and gathers
 /// the figures at most once a second however often it is asked (anyone who reaches the port
 /// may ask: it has no authentication).
-final class MetricsServer {
-    /// Epoll tokens from here up are the metrics listener's (the control socket's are above).
-    static let tokenBase: UInt64 = 1 << 61
+final class MetricsServer: Timed {
     static let maximumConnections = 32
     static let connectionLifetime: Duration = .seconds(10)
     static let renderedLifetime: Duration = .seconds(1)
@@ -19,13 +17,11 @@ final class MetricsServer {
         self.address = address
         self.render = render
         let listener = try Sockets.listenTCP(address: address.address, port: address.port)
-        sockets = try SocketConnections(listener: listener, tokenBase: Self.tokenBase, lifetime: Self.connectionLifetime, epoll: epoll)
+        sockets = try SocketConnections(listener: listener, tokens: EpollToken.metrics, lifetime: Self.connectionLifetime, epoll: epoll)
     }
 
-    static func owns(_ token: UInt64) -> Bool { SocketConnections.owns(token, base: tokenBase) }
-
     func event(_ event: Epoll.Event) {
-        if event.token == Self.tokenBase { return acceptAll() }
+        if event.token == EpollToken.metrics.base { return acceptAll() }
         guard let connection = sockets.connections[event.token] else { return }
         if event.writable { sockets.write(connection) }
         if event.readable || event.hangup { read(connection) }

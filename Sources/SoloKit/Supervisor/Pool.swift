@@ -1,53 +1,9 @@
 import Glibc
 
-/// The earlier of two optional moments.
-func earlier(_ a: Moment?, _ b: Moment?) -> Moment? {
-    guard let a else { return b }
-    guard let b else { return a }
-    return min(a, b)
-}
-
-/// A request from a pool to start a worker in a slot, with the limits drawn for it.
-public struct SpawnOrder: Equatable, Sendable {
-    public var slot: Int
-    public var jobLimit: Int?
-    public var lifetime: Duration?
-    /// A warm replacement: it boots beside the slot's worker and takes its place when it leaves.
-    public var spare = false
-}
-
-/// What a pool asks the supervisor to do; the pool itself makes no system call.
-public enum PoolCommand: Equatable, Sendable {
-    case spawn(SpawnOrder)
-    case signal(worker: UInt64, pid: pid_t, signal: Int32)
-    case closeInput(worker: UInt64)
-    /// Look whether the worker is blocked reading its stdin; if so, tell it `.waitingForInput`.
-    case probeInput(worker: UInt64, pid: pid_t)
-    case finish(ReservedJob, JobOutcome)
-    case log(String)
-}
-
 /// One pool: `workers` slots, each kept filled with a worker. What the pool wants (how many
 /// workers, or none when stopping) is kept apart from what is (the live workers), and
 /// `reconcile` closes the gap, as runit's and s6's supervisors do.
 public final class Pool {
-    public struct Slot: Sendable {
-        /// The worker that fills the slot; a worker being recycled has already left it.
-        public var current: UInt64?
-        public var backoff: Backoff
-        /// While set, the slot waits (back-off) before its next start.
-        public var restartAt: Moment?
-        public var restarts = 0
-        public var lastExit: String?
-        /// A warm replacement booting beside `current`, which it replaces when that one leaves.
-        public var spare: UInt64?
-        /// The worker whose warm replacement could not start or died: it is recycled as before.
-        public var spareRefusedFor: UInt64?
-        /// Its workers' deaths with a job in hand in a row, with no job finished in the pool
-        /// since (`WorkerEnding.blamesWorker(jobDeaths:)`).
-        public var jobDeaths = 0
-    }
-
     public private(set) var config: PoolConfig
     public private(set) var policy: WorkerPolicy
     /// Set when a reload removed the pool: it drains, stops, and is dropped once idle.
@@ -415,31 +371,6 @@ public final class Pool {
         return earliest
     }
 
-    // MARK: - jobs
-
-    /// What a worker's answer makes of its job (a job naming no `max_attempts` has the pool's).
-    private func outcome(of job: ReservedJob, _ message: WorkerMessage, using random: inout some RandomNumberGenerator) -> JobOutcome {
-        switch message {
-        case .ok(let result): return .done(id: job.id, result: result)
-        case .fail(let reason): return .dead(id: job.id, error: reason ?? "failed")
-        case .retry(let delay):
-            return .retry(id: job.id, error: "the worker asked for a retry", delay: delay ?? retryDelay(after: job.attempts, using: &random),
-                          maxAttempts: config.maxAttempts)
-        case .ready, .status, .invalid: preconditionFailure("\(message) is not an outcome")
-        }
-    }
-
-    /// The wait before attempt `attempts + 1`: retry_delay's low end, doubling per attempt up to
-    /// its high end, give or take a fifth, so that jobs that failed together do not return together.
-    public func retryDelay(after attempts: Int, using random: inout some RandomNumberGenerator) -> Duration {
-        let low = config.retryDelay.lowerBound.nanoseconds, high = config.retryDelay.upperBound.nanoseconds
-        var ns = low
-        for _ in 1..<max(attempts, 1) where ns < high { ns = ns.multipliedReportingOverflow(by: 2).partialValue }
-        ns = min(max(ns, 0), high)
-        let jitter = Int64.random(in: -(ns / 5)...(ns / 5), using: &random)
-        return .nanoseconds(max(0, ns + jitter))
-    }
-
     // MARK: - deaths
 
     private func exited(_ worker: Worker, now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
@@ -503,22 +434,6 @@ public final class Pool {
             ? " (\(jobDeaths) deaths in a row holding a job, and no job done since: the worker is blamed, as for a broken deploy)"
             : failures > 1 ? " (\(failures) quick deaths in a row)" : ""
 
-        switch ending.cause {
-        case .retired(.jobTimedOut):
-            return [.log("\(who) was killed for a job over job_timeout: \(status) \(summary); \(next)")]
-        case .retired(.protocolError(let why)):
-            return [.log("\(who) was stopped for breaking the fd 3 protocol (\(why)): \(status) \(summary); \(next)\(streak)")]
-        case .retired(let reason) where !reason.startsReplacement:
-            // Stopped or scaled away, and wanted again before it had gone.
-            return [.log("\(who) stopped (\(reason)): \(status) \(summary); its slot is wanted again, \(next)")]
-        case .retired:
-            return [.log("\(who) exited on reaching its job limit: \(status) \(summary); \(next)")]
-        case .killedForMemory(let bytes):
-            return [.log("\(who) was killed for memory (\(Values.formatSize(bytes))): \(status) \(summary); \(next)\(streak)")]
-        case .died:
-            var cause = "\(status)"
-            if case .signaled(SIGKILL) = status { cause += " (not sent by solo: out of memory?)" }
-            return [.log("\(who) died: \(cause) \(summary); \(next)\(streak)")]
-        }
+        return [.log(ending.restartLine(who: who, summary: summary, next: next, streak: streak))]
     }
 }

@@ -3,11 +3,7 @@
 /// released fleet lock). All of it runs in the supervisor's loop and never blocks it: while a
 /// server is away its users hear `down`, their requests fail at once, and the hub reconnects
 /// with back-off; nothing else in the supervisor waits.
-final class RedisHub {
-    /// Epoll tokens from here up are Redis sockets (the metrics' start at 1 << 61).
-    static let tokenBase: UInt64 = 1 << 60
-    static let tokenSpan: UInt64 = 1 << 40
-
+final class RedisHub: Timed {
     final class Server {
         let url: RedisURL
         let commands: RedisConnection
@@ -83,13 +79,11 @@ final class RedisHub {
         return min(max(shortest / 4, .seconds(1)), .seconds(5))
     }
 
-    static func owns(_ token: UInt64) -> Bool { token >= tokenBase && token - tokenBase < tokenSpan }
-
     /// The server's connections, made (and started) on first use.
     func server(_ url: RedisURL) -> Server {
         let key = url.server
         if let known = servers[key] { return known }
-        let base = Self.tokenBase + nextIndex * 2
+        let base = EpollToken.redis.token(nextIndex * 2)
         nextIndex += 1
         let server = Server(url: key,
                             commands: RedisConnection(url: key, clientName: clientName, requestTimeout: requestTimeout, epoll: epoll, token: base),

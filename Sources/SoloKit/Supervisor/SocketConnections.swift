@@ -29,11 +29,9 @@ final class SocketConnections {
         case dropped
     }
 
-    /// Each listener's tokens span this much from its base (workers' tokens are far below).
-    static let tokenSpan: UInt64 = 1 << 40
-
     let listener: FileDescriptor
-    let tokenBase: UInt64
+    /// The listener's token is the span's first; each connection takes the next.
+    let tokens: EpollToken.Span
     /// Connections older than this are dropped (nil: they may stay, as `solo logs -f` does).
     let lifetime: Duration?
     /// Set while accepting is paused after an error (out of descriptors): the listener would
@@ -45,20 +43,17 @@ final class SocketConnections {
     private var buffer = [UInt8](repeating: 0, count: 16384)
 
     /// Serves `listener`, which it owns from here on (closed if watching it fails).
-    init(listener: FileDescriptor, tokenBase: UInt64, lifetime: Duration? = nil, epoll: Epoll) throws(Errno) {
+    init(listener: FileDescriptor, tokens: EpollToken.Span, lifetime: Duration? = nil, epoll: Epoll) throws(Errno) {
         self.listener = listener
-        self.tokenBase = tokenBase
+        self.tokens = tokens
         self.lifetime = lifetime
         self.epoll = epoll
-        nextToken = tokenBase + 1
-        do { try epoll.add(listener, token: tokenBase) } catch {
+        nextToken = tokens.token(1)
+        do { try epoll.add(listener, token: tokens.base) } catch {
             listener.close()
             throw error
         }
     }
-
-    /// Whether an epoll token belongs to the listener whose tokens start at `base`.
-    static func owns(_ token: UInt64, base: UInt64) -> Bool { token >= base && token - base < tokenSpan }
 
     /// Accepts every waiting connection and watches it; returns them. After an error (EMFILE,
     /// say) accepting pauses for a second, and the error is thrown.
@@ -68,7 +63,7 @@ final class SocketConnections {
             let next: FileDescriptor?
             do { next = try Sockets.accept(listener) } catch {
                 acceptPausedUntil = Moment.now() + .seconds(1)
-                try? epoll.modify(listener, token: tokenBase, readable: false, writable: false)
+                try? epoll.modify(listener, token: tokens.base, readable: false, writable: false)
                 throw error
             }
             guard let descriptor = next else { break }
@@ -151,7 +146,7 @@ final class SocketConnections {
     func expire(now: Moment) {
         if let paused = acceptPausedUntil, paused <= now {
             acceptPausedUntil = nil
-            try? epoll.modify(listener, token: tokenBase, readable: true, writable: false)
+            try? epoll.modify(listener, token: tokens.base, readable: true, writable: false)
         }
         guard let lifetime else { return }
         for connection in Array(connections.values) where connection.opened + lifetime <= now { drop(connection) }

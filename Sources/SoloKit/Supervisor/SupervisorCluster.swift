@@ -25,7 +25,7 @@ extension Supervisor {
             let now = Moment.now()
             for pool in self.pools { self.perform(pool.killStandingBy(now: now, using: &self.random), for: pool) }
             // What the workers left behind goes too: the next holder must find nothing of ours.
-            self.killLeftovers()
+            self.leftovers.killAll()
         }
     }
 
@@ -80,11 +80,11 @@ extension Supervisor {
             guard now < deadline else { break }
             // Looked at every 100 ms at least: outcomes a refusal holds back go again when due.
             let timeout = earlier(earlier(deadline, redis.nextDeadline), now + .milliseconds(100)).map { $0.millisecondsFrom(now) } ?? 0
-            guard let events = try? epollForControl.wait(timeoutMilliseconds: timeout, into: &eventBuffer) else { break }
+            guard let events = try? epoll.wait(timeoutMilliseconds: timeout, into: &eventBuffer) else { break }
             // Only Redis is served now; what else is ready is read and dropped (the loop is
             // level-triggered: left unread, a signal or a queue file's event would spin it).
             for event in events {
-                if RedisHub.owns(event.token) { redis.event(event) } else { discard(event) }
+                if EpollToken.redis.contains(event.token) { redis.event(event) } else { discard(event) }
             }
             redis.expire(now: .now())
             feeder.flush(now: .now())

@@ -3,7 +3,7 @@ extension Supervisor {
     func openControlSocket() {
         let path = ControlSocket.path(config)
         do {
-            control = try ControlServer(path: path, epoll: epollForControl, handle: { [unowned self] in self.answer($0, from: $1) },
+            control = try ControlServer(path: path, epoll: epoll, handle: { [unowned self] in self.answer($0, from: $1) },
                                         say: { [unowned self] in self.say($0) })
         } catch {
             say("cannot open the control socket \(path): \(error); solo status and friends will not reach this supervisor")
@@ -197,7 +197,7 @@ extension Supervisor {
 
     /// The whole picture as JSON; `solo status` renders it.
     func status(_ selected: [Pool], now: Moment) -> JSON {
-        let orphans = orphansBySession()
+        let orphans = leftovers.orphansBySession()
         let pools: [JSON] = selected.map { pool in
             var workers: [JSON] = []
             for worker in pool.workers.values.sorted(by: { ($0.slot, $0.id) < ($1.slot, $1.id) }) {
@@ -205,7 +205,7 @@ extension Supervisor {
                     ("slot", .number(Int64(worker.slot))), ("pid", .number(Int64(worker.pid))), ("state", .string(pool.stateName(of: worker))),
                     ("uptime_ms", .number((now - worker.started).nanoseconds / 1_000_000)), ("jobs", .number(Int64(worker.jobsDone))),
                     ("job_limit", .optional(worker.jobLimit)),
-                    ("rss", treeResidentBytes(of: worker, orphans: orphans).map { .number(Int64($0)) } ?? .null),
+                    ("rss", leftovers.treeResidentBytes(of: worker, orphans: orphans).map { .number(Int64($0)) } ?? .null),
                     ("restarts", .number(Int64(worker.slot < pool.slots.count ? pool.slots[worker.slot].restarts : 0))),
                     ("last_exit", .optional(worker.slot < pool.slots.count ? pool.slots[worker.slot].lastExit : nil)),
                     ("status", .optional(worker.statusText)),

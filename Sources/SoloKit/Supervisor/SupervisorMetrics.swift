@@ -9,7 +9,7 @@ extension Supervisor {
         metrics = nil
         guard let wanted else { return }
         do {
-            metrics = try MetricsServer(address: wanted, epoll: epollForControl, render: { [unowned self] in self.metricsText(now: Moment.now()) })
+            metrics = try MetricsServer(address: wanted, epoll: epoll, render: { [unowned self] in self.metricsText(now: Moment.now()) })
             say("metrics at http://\(wanted)/metrics\(wanted.isLoopback ? "" : " (beyond this machine, without authentication)")")
         } catch {
             say("cannot listen on \(wanted) for metrics_listen: \(error); no metrics are served (fix it and run solo reload)")
@@ -18,7 +18,7 @@ extension Supervisor {
 
     func metricsText(now: Moment) -> String {
         var text = MetricsText()
-        let orphans = orphansBySession()
+        let orphans = leftovers.orphansBySession()
         text.family("solo_start_time_seconds", .gauge, help: "When solo started, in seconds since the epoch.", [([], startedWallClock)])
         text.family("solo_resident_bytes", .gauge, help: "Resident memory of solo itself.",
                     ProcFS.residentBytes(of: Processes.ownPID).map { [([], Double($0))] } ?? [])
@@ -64,7 +64,7 @@ extension Supervisor {
         for pool in pools {
             var total: UInt64 = 0
             for worker in pool.workers.values.sorted(by: { $0.slot < $1.slot }) {
-                guard let bytes = treeResidentBytes(of: worker, orphans: orphans) else { continue }
+                guard let bytes = leftovers.treeResidentBytes(of: worker, orphans: orphans) else { continue }
                 total += bytes
                 if worker.slot < pool.slots.count, pool.slots[worker.slot].current == worker.id {
                     perSlot.append(([("pool", pool.name), ("slot", String(worker.slot))], Double(bytes)))

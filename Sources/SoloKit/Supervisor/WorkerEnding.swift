@@ -77,6 +77,28 @@ public struct WorkerEnding: Equatable, Sendable {
         }
     }
 
+    /// The log line for a slot's worker that ended and is replaced: what ended it, then
+    /// `summary` (its life), `next` (when the next one starts) and `streak` (why it backs off).
+    public func restartLine(who: String, summary: String, next: String, streak: String) -> String {
+        switch cause {
+        case .retired(.jobTimedOut):
+            return "\(who) was killed for a job over job_timeout: \(status) \(summary); \(next)"
+        case .retired(.protocolError(let why)):
+            return "\(who) was stopped for breaking the fd 3 protocol (\(why)): \(status) \(summary); \(next)\(streak)"
+        case .retired(let reason) where !reason.startsReplacement:
+            // Stopped or scaled away, and wanted again before it had gone.
+            return "\(who) stopped (\(reason)): \(status) \(summary); its slot is wanted again, \(next)"
+        case .retired:
+            return "\(who) exited on reaching its job limit: \(status) \(summary); \(next)"
+        case .killedForMemory(let bytes):
+            return "\(who) was killed for memory (\(Values.formatSize(bytes))): \(status) \(summary); \(next)\(streak)"
+        case .died:
+            var cause = "\(status)"
+            if case .signaled(SIGKILL) = status { cause += " (not sent by solo: out of memory?)" }
+            return "\(who) died: \(cause) \(summary); \(next)\(streak)"
+        }
+    }
+
     /// The exit reason as a metrics label.
     public var label: String {
         switch cause {

@@ -5,7 +5,10 @@
 /// Every request is answered through its completion: a file answers at once, in the call; a
 /// server on a later turn of the loop. The feeder is written for the later turn, so that both
 /// look alike to it.
-protocol FeedStore: AnyObject {
+///
+/// What a store does by itself (a file tried again after a problem) is Timed: the feeder asks
+/// its stores with its own deadline.
+protocol FeedStore: AnyObject, Timed {
     /// Where the queues live, as `solo status` shows it (a file's path, a server's URL).
     var location: String { get }
     /// Why the store cannot be used now, for `solo status` (nil: usable, or only busy).
@@ -60,10 +63,6 @@ protocol FeedStore: AnyObject {
     /// same source as `counts`; nil when the store cannot say now.
     func ready(queue: String, atMost limit: Int) -> Int?
 
-    /// Everything the store has to do by itself (a file tried again after a problem, checked for
-    /// having been replaced on disk) is due then, and done in `expire`.
-    var nextDeadline: Moment? { get }
-    func expire(now: Moment)
     /// Called every maintenance (a third of a lease): a file checks that it was not replaced on
     /// disk unseen.
     func maintain(now: Moment)

@@ -18,7 +18,7 @@
 ///   run again for a lost outcome.
 /// The marks cost no commit and no fsync of their own: they ride in the outcome commits, which
 /// a kill -9 of the process does not undo (a power cut may, and then the outcomes too).
-final class Feeder {
+final class Feeder: Timed {
     /// Outcomes are sent together, at most this long after the first one, or at once when
     /// this many wait. After a `kill -9`, the jobs whose outcome was not sent run again (with
     /// those in the workers' hands): this bounds them by time and by count.
