@@ -327,7 +327,7 @@ public enum RedisScripts {
             end
             return runs[grp]
         end
-        local old = redis.call('ZRANGEBYSCORE', P .. ':done', '-inf', '(' .. (t - tonumber(ARGV[1])), 'LIMIT', tonumber(ARGV[3]), tonumber(ARGV[2]))
+        local old = redis.call('ZRANGEBYSCORE', P .. ':done', '-inf', t - tonumber(ARGV[1]), 'LIMIT', tonumber(ARGV[3]), tonumber(ARGV[2]))
         local n = 0
         for _, m in ipairs(old) do
             local id = tonumber(m)
