@@ -60,8 +60,11 @@ final class FeedStores {
     /// by the hub once nothing else needs them).
     func keep(only used: [any FeedStore]) {
         let kept = Set(used.map(ObjectIdentifier.init))
-        stores = stores.filter { kept.contains(ObjectIdentifier($0.value)) }
+        stores = stores.filter { kept.contains(ObjectIdentifier($0.value)) || pinned.contains($0.key) }
     }
+
+    /// Stores kept whatever the pools use: those the schedules push to.
+    var pinned: Set<Address> = []
 
     /// The Redis servers in use.
     var servers: Set<RedisURL> {
