@@ -1,8 +1,8 @@
 @testable import SoloKit
 import Testing
 
-/// A schedule's run is pushed once per schedule and time, on either store, however often (and
-/// by however many stores over the same place) it is tried; the last run is remembered.
+/// A schedule's run is pushed once per schedule and time, on either store, however often it is
+/// tried; the last run is remembered. (Two supervisors at once: ScheduleTests.)
 @Suite struct ScheduleStoreContractTests {
     typealias Store = ContractStore
 

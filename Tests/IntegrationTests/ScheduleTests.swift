@@ -121,6 +121,43 @@ import Testing
         #expect(try b.stop() == 0)
     }
 
+    /// With a fleet lock, only the holder pushes; when it is SIGKILLed just after a run, the
+    /// supervisor that takes the lock over pushes the latest run missed meanwhile, once, and
+    /// goes on: no run is pushed twice, and the queue holds one job per push.
+    @Test func theFleetLockHolderPushesAndItsSuccessorMissesNothingTwice() throws {
+        let setup = try Setup(.redis)
+        let redis = try #require(setup.redis)
+        let schedule = "[schedule:tick]\ncron = * * * * * *\nqueue = feed\npayload = tick-{{time}}\nmissed = once\n"
+        let lock = "cluster_lock = ticks\ncluster_lock_ttl = 3s\n"
+        for name in ["a", "b"] {
+            setup.scratch.write("\(name).conf", "[global]\nlock_port = \(try freePort())\nstate_dir = state-\(name)\n\(lock)\n"
+                + "[feed]\ncommand = ./worker.sh\ndirectory = work\nqueue = \(setup.queue)\n\n\(schedule)")
+        }
+        let supervisors = ["a": try RunningSupervisor(setup.scratch, config: "a.conf", name: "a"),
+                           "b": try RunningSupervisor(setup.scratch, config: "b.conf", name: "b")]
+        func pushes(_ name: String) -> [String] {
+            supervisors[name]!.lines(containing: "schedule tick: pushed the run of ").map { String($0.split(separator: " ")[8]) }
+        }
+        try waitFor("three runs pushed by the holder", seconds: 15) { pushes("a").count + pushes("b").count >= 3 }
+        let holder = pushes("a").isEmpty ? "b" : "a"
+        let other = holder == "a" ? "b" : "a"
+        #expect(pushes(other).isEmpty, "the supervisor standing by pushes nothing")
+        let before = pushes(holder).count
+        try supervisors[holder]!.waitForLog("schedule tick: pushed the run of ", count: before + 1)
+        supervisors[holder]!.child.signal(SIGKILL)
+        try supervisors[holder]!.child.wait()
+        try supervisors[other]!.waitForLog("(missed = once)", seconds: 10)
+        try waitFor("three more runs pushed by the new holder", seconds: 10) { pushes(other).count >= 3 }
+        let all = pushes(holder) + pushes(other)
+        #expect(Set(all).count == all.count && all == all.sorted(), "each run once, in order: \(all)")
+        #expect(supervisors[other]!.lines(containing: "(missed = once)").count == 1)
+        #expect(supervisors[other]!.lines(containing: "was pushed before").isEmpty)
+        #expect(try supervisors[other]!.stop() == 0)
+        let jobs = try redis.command("GET", RedisScripts.prefix("feed") + ":seq").string.flatMap { Int($0) }
+        let pushed = pushes(holder).count + pushes(other).count
+        #expect(jobs == pushed, "one job per push: \(String(describing: jobs)) jobs, \(pushed) pushes")
+    }
+
     /// `missed = once`: after downtime, the latest missed run is pushed at start.
     @Test(arguments: StoreKind.allCases)
     func theLatestMissedRunIsPushedOnceAfterDowntime(_ kind: StoreKind) throws {

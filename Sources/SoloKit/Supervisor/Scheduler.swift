@@ -7,6 +7,8 @@ final class Scheduler: Timed {
     /// How soon a read or push that failed is tried again, and how often a supervisor that may
     /// not act looks whether it may.
     static let retryWait: Duration = .seconds(1)
+    /// The longest the loop waits for the next run without looking at the wall clock again.
+    static let longestWait: Duration = .seconds(60)
 
     private(set) var book = ScheduleBook()
     /// The wall clock in milliseconds since the epoch (the cron expressions' time).
@@ -38,7 +40,8 @@ final class Scheduler: Timed {
         if let retryAt { return retryAt }
         if book.hasUnknown { return now }
         guard let due = book.nextDue else { return nil }
-        return now + .milliseconds(max(0, due * 1000 - wallClock()))
+        // Capped: a wall clock set forward (NTP) makes a run due sooner than the wait says.
+        return now + min(.milliseconds(max(0, due * 1000 - wallClock())), Self.longestWait)
     }
 
     func expire(now: Moment) {
@@ -65,7 +68,10 @@ final class Scheduler: Timed {
     }
 
     private func read(_ schedule: ScheduleConfig) {
-        guard let store = store(schedule) else { return book.finished(schedule.name, run: nil) }
+        guard let store = store(schedule) else {
+            book.finished(schedule.name, run: nil)
+            return failed(schedule, "its queue cannot be had", doing: "read its last run")
+        }
         store.lastRun(of: schedule.name, queue: schedule.queueName) { [unowned self] reply in
             guard case .answer(let last) = reply else {
                 book.finished(schedule.name, run: nil)
@@ -82,8 +88,8 @@ final class Scheduler: Timed {
         let manual = done != nil
         guard let store = store(schedule) else {
             if !manual { book.finished(schedule.name, run: nil, retry: time) }
-            done?(.failure(ScheduleFailure(message: "the queue of schedule \(schedule.name) cannot be had")))
-            return
+            done?(.failure(ScheduleFailure(message: "its queue cannot be had")))
+            return failed(schedule, "its queue cannot be had", doing: "push its run of \(CivilTime.rfc3339(time))")
         }
         let run = ScheduledRun(schedule: schedule.name, time: time, queue: schedule.queueName,
                                job: NewJob(payload: schedule.payload(at: time), priority: schedule.priority, group: schedule.group))
