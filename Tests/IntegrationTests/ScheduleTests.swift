@@ -75,6 +75,19 @@ import Testing
         #expect(try supervisor.stop() == 0)
     }
 
+    @Test func scheduleCommandsSayHowToUseThem() throws {
+        let setup = try Setup(.sqlite)
+        setup.config(port: try freePort(), Self.manual)
+        let bare = try runSolo(["schedule"], in: setup.scratch)
+        #expect(bare.status == 2 && bare.stderr.contains("solo schedule: list, or run NAME (solo schedule list, solo schedule run nightly)"))
+        let two = try runSolo(["schedule", "run", "a", "b", "--config", "solo.conf"], in: setup.scratch)
+        #expect(two.status == 2 && two.stderr.contains("solo schedule run: name one schedule"))
+        let down = try runSolo(["schedule", "list", "--config", "solo.conf"], in: setup.scratch)
+        #expect(down.status == 3 && down.stderr.contains("no supervisor runs for"), "\(down.stderr)")
+        let check = try runSolo(["config", "check", "solo.conf"], in: setup.scratch)
+        #expect(check.status == 0 && check.stdout.contains("[schedule:manual]") && check.stdout.contains("cron          = @yearly"))
+    }
+
     @Test(arguments: StoreKind.allCases)
     func aReloadAppliesScheduleChanges(_ kind: StoreKind) throws {
         let setup = try Setup(kind)
