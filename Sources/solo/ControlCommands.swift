@@ -78,7 +78,7 @@ struct ControlTarget {
 
 /// Sends one request to the running supervisor and returns its answer, waiting `timeout` at
 /// most for it (then failing with `late`).
-private func ask(_ config: ControlTarget, _ request: ControlRequest, within timeout: Duration? = .seconds(10),
+func ask(_ config: ControlTarget, _ request: ControlRequest, within timeout: Duration? = .seconds(10),
                  late: CommandFailure? = nil) -> Result<JSON, CommandFailure> {
     do {
         let connection = try ControlConnection(config)

@@ -50,6 +50,8 @@ let helpText = """
       solo reload                read the config again: changed pools roll, new ones start,
                                  removed ones stop, the others are left alone (also SIGHUP)
       solo logs POOL [-n N] [-f] the pool's recent output; -f follows it
+      solo schedule list [--json] the schedules ([schedule:NAME]): next runs, last runs and their jobs
+      solo schedule run NAME     push a run of the schedule now
 
     The queue, embedded (SQLite) or on Redis (options take --config FILE; see solo-queue(5), solo-redis(5)):
       solo push [--queue Q] [--delay D] [--priority N] [--max-attempts N] [--group G] [--strict] [JOB...]

@@ -53,13 +53,17 @@ import Testing
     }
 
     @Test func theRequestsRoundTripAsJSON() throws {
-        for request: ControlRequest in [.steer(.stop, pools: .named(["a", "b"]), wait: true), .steer(.restart, pools: .all, wait: false), .shutdown] {
+        for request: ControlRequest in [.steer(.stop, pools: .named(["a", "b"]), wait: true), .steer(.restart, pools: .all, wait: false), .shutdown,
+                                        .schedules, .runSchedule("nightly")] {
             #expect(try ControlRequest(json: JSON.parse(request.json.text)) == request)
         }
         #expect(try ControlRequest(json: JSON.parse(#"{"command":"restart","pool":"a"}"#)) == .steer(.restart, pools: .named(["a"]), wait: false),
                 "the one-pool form still works")
         #expect(throws: ControlRequest.Invalid.self) { try ControlRequest(json: JSON.parse(#"{"command":"stop","pools":["a",3]}"#)) }
         #expect(throws: ControlRequest.Invalid.self) { try ControlRequest(json: JSON.parse(#"{"command":"stop","pools":[]}"#)) }
+        #expect(throws: ControlRequest.Invalid(message: "schedule_run needs a schedule")) {
+            try ControlRequest(json: JSON.parse(#"{"command":"schedule_run"}"#))
+        }
     }
 
     @Test func scaleSaysWhatIsWrongWithTheCount() throws {

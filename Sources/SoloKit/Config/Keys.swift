@@ -172,26 +172,10 @@ enum Keys {
         }, render: { Values.formatDuration($0.backoffReset) }),
         KeySpec(name: "queue", apply: { model, value, context throws(ValueError) in
             if isNone(value) { model.queue = .none; return }
-            if value.hasPrefix("redis") {
-                model.queue = .redis(try RedisURL.parse(value))
-                return
-            }
-            guard value.hasPrefix("sqlite:"), value.count > 7 else {
-                throw ValueError("\(quoted(value)) is not a queue (write sqlite:/var/lib/solo/queue.db, redis://127.0.0.1:6379/0, or none when the workers poll their own)")
-            }
-            model.queue = .sqlite(path: context.path(String(value.dropFirst(7))))
-        }, render: { pool in
-            switch pool.queue {
-            case .none: return "none"
-            case .sqlite(let path): return "sqlite:" + path
-            case .redis(let url): return url.description
-            }
-        }),
+            model.queue = try queuePlace(value, context, orElse: ", or none when the workers poll their own")
+        }, render: { renderQueuePlace($0.queue) }),
         KeySpec(name: "queue_name", apply: { model, value, _ throws(ValueError) in
-            guard !value.isEmpty, value.count <= 200, !value.contains(where: { $0 == " " || $0.isNewline }) else {
-                throw ValueError("\(quoted(value)) is not a queue name (no spaces; like mailer)")
-            }
-            model.queueName = value
+            model.queueName = try queueName(value)
         }, render: { $0.queueName }),
         KeySpec(name: "job_timeout", apply: { model, value, _ throws(ValueError) in
             model.jobTimeout = isNone(value) ? nil : try Values.duration(value)
@@ -250,6 +234,30 @@ enum Keys {
     }
 
     // MARK: - helpers
+
+    /// `sqlite:/var/lib/solo/queue.db` or `redis://127.0.0.1:6379/0`: where a queue lives.
+    static func queuePlace(_ value: String, _ context: KeyContext, orElse other: String = "") throws(ValueError) -> QueueSetting {
+        if value.hasPrefix("redis") { return .redis(try RedisURL.parse(value)) }
+        guard value.hasPrefix("sqlite:"), value.count > 7 else {
+            throw ValueError("\(quoted(value)) is not a queue (write sqlite:/var/lib/solo/queue.db, redis://127.0.0.1:6379/0\(other))")
+        }
+        return .sqlite(path: context.path(String(value.dropFirst(7))))
+    }
+
+    static func queueName(_ value: String) throws(ValueError) -> String {
+        guard !value.isEmpty, value.count <= 200, !value.contains(where: { $0 == " " || $0.isNewline }) else {
+            throw ValueError("\(quoted(value)) is not a queue name (no spaces; like mailer)")
+        }
+        return value
+    }
+
+    static func renderQueuePlace(_ place: QueueSetting) -> String {
+        switch place {
+        case .none: return "none"
+        case .sqlite(let path): return "sqlite:" + path
+        case .redis(let url): return url.description
+        }
+    }
 
     static func isNone(_ value: String) -> Bool {
         ["none", "off", "no", "unlimited", ""].contains(value.lowercased())

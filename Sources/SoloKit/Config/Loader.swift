@@ -15,6 +15,9 @@ public struct ConfigLoader {
     public var currentDirectory: String = Files.currentDirectory()
     /// Checks that need the machine (directories, programs, accounts); off in pure tests.
     public var checkMachine = true
+    /// How schedules find their time zones.
+    public var loadZone: (String) throws(ValueError) -> TimeZoneRules = { (name) throws(ValueError) in try ZoneFiles.load(name) }
+    public var hostZone: () -> TimeZoneRules = { ZoneFiles.host() }
 
     public init() {}
 
@@ -99,7 +102,7 @@ public struct ConfigLoader {
         }
 
         for (path, poolSections) in files {
-            for section in poolSections {
+            for section in poolSections where !section.name.hasPrefix(Self.schedulePrefix) {
                 if let problem = Self.poolNameProblem(section.name) {
                     issues.append(ConfigIssue(file: path, line: section.line, message: problem))
                     continue
@@ -122,15 +125,16 @@ public struct ConfigLoader {
         }
 
         issues += validateCluster(&global, pools: pools, file: file, entries: sections.first { $0.name == "global" }?.entries ?? [])
+        var config = SoloConfig(file: file, global: global, pools: pools)
+        config.schedules = loadSchedules(files, config: config, issues: &issues)
 
         let errors = issues.filter { $0.severity == .error }
         if !errors.isEmpty { throw ConfigErrors(issues: issues) }
-        return LoadedConfig(config: SoloConfig(file: file, global: global, pools: pools),
-                            warnings: issues.filter { $0.severity == .warning })
+        return LoadedConfig(config: config, warnings: issues.filter { $0.severity == .warning })
     }
 
     /// Applies a section's entries through the key table; returns the keys that were set.
-    private func apply<Model>(_ entries: [INIEntry], to model: inout Model, keys: [KeySpec<Model>], others: [String],
+    func apply<Model>(_ entries: [INIEntry], to model: inout Model, keys: [KeySpec<Model>], others: [String],
                               othersAre: String, file: String, issues: inout [ConfigIssue]) -> Set<String> {
         var seen: [String: Int] = [:]
         let context = KeyContext(baseDirectory: Path.directory(of: file))

@@ -7,6 +7,8 @@ public struct SoloConfig: Equatable, Sendable {
     public var file: String
     public var global: GlobalConfig
     public var pools: [PoolConfig]
+    /// The `[schedule:NAME]` sections.
+    public var schedules: [ScheduleConfig] = []
 
     public func pool(named name: String) -> PoolConfig? { pools.first { $0.name == name } }
 }

@@ -13,6 +13,13 @@ public enum ConfigRender {
                 lines.append(line(key.name, key.render(pool)))
             }
         }
+        for schedule in config.schedules {
+            lines.append("")
+            lines.append("[schedule:\(schedule.name)]".padding(to: 32) + "; \(schedule.file):\(schedule.line)")
+            for key in Keys.schedule {
+                lines.append(line(key.name, key.render(schedule)))
+            }
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 

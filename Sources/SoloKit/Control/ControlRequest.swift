@@ -23,6 +23,10 @@ public enum ControlRequest: Equatable, Sendable {
     case logs(pool: String, lines: Int, follow: Bool)
     /// Stop every pool gracefully, then exit (as SIGTERM does).
     case shutdown
+    /// `solo schedule list`: the schedules, their next and last runs.
+    case schedules
+    /// `solo schedule run NAME`: push a run of the schedule now.
+    case runSchedule(String)
 
     public struct Invalid: Error, Equatable { public let message: String }
 
@@ -47,6 +51,10 @@ public enum ControlRequest: Equatable, Sendable {
                 self = .steer(Steering(rawValue: command)!, pools: .named([try pool()]), wait: wait)
             }
         case "shutdown": self = .shutdown
+        case "schedules": self = .schedules
+        case "schedule_run":
+            guard let name = json["schedule"]?.stringValue, !name.isEmpty else { throw Invalid(message: "schedule_run needs a schedule") }
+            self = .runSchedule(name)
         case "scale":
             guard let workers = json["workers"]?.intValue, (0...4096).contains(workers) else {
                 throw Invalid(message: "scale needs workers, a number from 0 to 4096")
@@ -76,6 +84,8 @@ public enum ControlRequest: Equatable, Sendable {
             }
             return .object([("command", .string(steering.rawValue)), choice] + (wait ? [("wait", .bool(true))] : []))
         case .shutdown: return .object([("command", .string("shutdown"))])
+        case .schedules: return .object([("command", .string("schedules"))])
+        case .runSchedule(let name): return .object([("command", .string("schedule_run")), ("schedule", .string(name))])
         case .scale(let pool, let workers, let maximum):
             return .object([("command", .string("scale")), ("pool", .string(pool)), ("workers", .number(Int64(workers)))]
                            + (maximum.map { [("max_workers", .number(Int64($0)))] } ?? []))

@@ -8,7 +8,7 @@
 /// an older file migrates it, in one transaction.
 public enum QueueSchema {
     /// The version this build writes.
-    public static let version = 5
+    public static let version = 6
 
     /// Unix time in milliseconds, as SQL.
     static let nowMilliseconds = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
@@ -63,6 +63,18 @@ public enum QueueSchema {
         // with none, beside one with 300,000, took 39 ms by jobs_delayed).
         5: """
             CREATE INDEX jobs_delayed_by_queue ON jobs (queue, run_at) WHERE state = 'delayed';
+            """,
+        // Schedules' runs (`[schedule:NAME]`): one row per run pushed, so that a run is pushed
+        // once however many processes try, and the last one is known after a restart.
+        6: """
+            CREATE TABLE schedule_runs (
+                name      TEXT    NOT NULL,
+                scheduled INTEGER NOT NULL,
+                queue     TEXT    NOT NULL,
+                job_id    INTEGER,
+                pushed_at INTEGER NOT NULL,
+                PRIMARY KEY (name, scheduled)
+            ) WITHOUT ROWID;
             """,
     ]
 }

@@ -54,6 +54,8 @@ public final class Supervisor {
     /// systemd, when it started solo with Type=notify, and what keeps it told how solo is.
     let serviceManager: ServiceManager
     let notifier: ServiceManagerNotifier
+    /// Pushes the schedules' runs when they fall due.
+    lazy var scheduler = makeScheduler()
     /// When queue-depth scaling looks at its pools next (while any pool scales).
     private var nextScaleCheck: Moment?
     /// Each pool's recent output (its workers' lines and solo's lines about it), for `solo logs`.
@@ -123,6 +125,7 @@ public final class Supervisor {
         guardian.sessions = { [unowned self] in self.pipes.pids + self.leftovers.sessions }
         notifier.status = { [unowned self] in self.serviceStatus(now: $0) }
         setUpCluster()
+        configureSchedules()
     }
 
     /// This machine as other supervisors see it: its host name and an id of its own, so that
@@ -271,7 +274,7 @@ public final class Supervisor {
     /// they decide is done before the others look.
     private var timed: [any Timed] {
         var parts: [any Timed] = pools.map { pool in TimedCall(deadline: { pool.nextDeadline }) { [unowned self] now in self.expire(pool, now: now) } }
-        parts += [guardian, notifier, feeder, redis]
+        parts += [guardian, notifier, feeder, scheduler, redis]
         parts += [fleetLock as (any Timed)?, heartbeat, control, metrics].compactMap { $0 }
         parts += [TimedCall(deadline: { [unowned self] in self.nextScaleCheck }) { [unowned self] now in self.checkScaling(now: now) }, leftovers]
         return parts

@@ -65,6 +65,10 @@ extension Supervisor {
         case .reload:
             say("solo reload: reloading \(config.file)")
             return reload()
+        case .schedules:
+            return scheduleList()
+        case .runSchedule(let name):
+            return runSchedule(name, from: connection)
         case .logs(let name, let lines, let follow):
             guard find(name) != nil else { return unknown(name) }
             if follow { control?.follow(connection, pool: name) }
@@ -170,6 +174,7 @@ extension Supervisor {
         kept.global = config.global
         kept.global.metricsListen = new.global.metricsListen
         config = kept
+        configureSchedules()
         openMetrics()
         feeder.reconfigure(pools: pools)
         afterReload()

@@ -55,6 +55,12 @@ protocol FeedStore: AnyObject, Timed {
     func purge(queue: String, keep: Duration, limit: Int, offset: Int, _ done: @escaping (StoreReply<PurgeStep>) -> Void)
     /// Notes which worker holds a job of a group (for `solo push` run by that worker).
     func assign(queue: String, id: Int64, to worker: String, owner: String, _ done: @escaping (StoreReply<Void>) -> Void)
+    /// Pushes a schedule's run unless it was pushed before, by this supervisor or another: the
+    /// run and its job in one step (JobStore.pushRun, RedisScheduleScripts.pushRun; a Redis
+    /// store checks the fleet lock's fence too).
+    func pushRun(_ run: ScheduledRun, _ done: @escaping (StoreReply<RunPush>) -> Void)
+    /// The latest run of `schedule` pushed to `queue`, if any.
+    func lastRun(of schedule: String, queue: String, _ done: @escaping (StoreReply<PastRun?>) -> Void)
 
     /// The queue's latest figures: read now from a file; from a server, the last it sent (a
     /// second old at most while someone asks: asking again is sent with this call).

@@ -22,6 +22,8 @@ final class FeedStores {
     private let watch: DirectoryWatch?
     /// The fleet lock's key and token when it lives on a server (see RedisFeedStore.fence).
     var fence: (RedisURL) -> (key: String, token: String)? = { _ in nil }
+    /// Stores kept whatever the pools use: those the schedules push to.
+    var pinned: Set<Address> = []
     private let say: (String) -> Void
 
     init(hub: RedisHub, say: @escaping (String) -> Void) {
@@ -60,7 +62,7 @@ final class FeedStores {
     /// by the hub once nothing else needs them).
     func keep(only used: [any FeedStore]) {
         let kept = Set(used.map(ObjectIdentifier.init))
-        stores = stores.filter { kept.contains(ObjectIdentifier($0.value)) }
+        stores = stores.filter { kept.contains(ObjectIdentifier($0.value)) || pinned.contains($0.key) }
     }
 
     /// The Redis servers in use.

@@ -88,6 +88,24 @@ final class RedisFeedStore: FeedStore {
         ask(RedisScripts.assign, queue: queue, [owner, String(id), worker], done) { _ in () }
     }
 
+    func pushRun(_ run: ScheduledRun, _ done: @escaping (StoreReply<RunPush>) -> Void) {
+        let fence = fence()
+        let job = run.job
+        ask(RedisScheduleScripts.pushRun, queue: run.queue,
+            [run.queue, run.schedule, String(run.time), String(job.priority), job.maxAttempts.map(String.init) ?? "", job.group ?? "",
+             String(decoding: job.payload, as: UTF8.self), fence?.key ?? "", fence?.token ?? ""], done) { value in
+            guard let numbers = value.elements?.compactMap(\.integer), numbers.count == 2 else { return nil }
+            return RunPush(jobID: numbers[1], pushedNow: numbers[0] == 1)
+        }
+    }
+
+    func lastRun(of schedule: String, queue: String, _ done: @escaping (StoreReply<PastRun?>) -> Void) {
+        ask(RedisScheduleScripts.lastRun, queue: queue, [schedule], done) { value in
+            guard let text = value.string else { return .some(nil) }
+            return RedisScheduleScripts.pastRun(text).map { .some($0) }
+        }
+    }
+
     /// Sends a script about `queue`, and answers with what `parse` makes of its reply (a reply
     /// it cannot parse is a refusal).
     private func ask<T>(_ script: RedisScript, queue: String, _ arguments: [String], _ done: @escaping (StoreReply<T>) -> Void,

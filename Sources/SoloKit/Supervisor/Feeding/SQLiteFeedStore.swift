@@ -116,6 +116,14 @@ final class SQLiteFeedStore: FeedStore {
         done(using(patience: max(patience, 100)) { store throws(QueueError) in try store.assign(id, to: worker, owner: owner) })
     }
 
+    func pushRun(_ run: ScheduledRun, _ done: @escaping (StoreReply<RunPush>) -> Void) {
+        done(using { store throws(QueueError) in try store.pushRun(run) })
+    }
+
+    func lastRun(of schedule: String, queue: String, _ done: @escaping (StoreReply<PastRun?>) -> Void) {
+        done(using { store throws(QueueError) in try store.lastRun(of: schedule) })
+    }
+
     func counts(queue: String) -> QueueCounts? {
         guard retryAt == nil, case .answer(let counts) = using({ store throws(QueueError) in try store.summary(queue: queue) }) else { return nil }
         return counts

@@ -1,0 +1,30 @@
+@testable import SoloKit
+import Testing
+
+/// A schedule's run is pushed once per schedule and time, on either store, however often it is
+/// tried; the last run is remembered. (Two supervisors at once: ScheduleTests.)
+@Suite struct ScheduleStoreContractTests {
+    typealias Store = ContractStore
+
+    static func run(_ time: Int64, payload: String = "tick", group: String? = nil) -> ScheduledRun {
+        ScheduledRun(schedule: "tick", time: time, queue: Store.queue, job: NewJob(payload: Array(payload.utf8), priority: 3, group: group))
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aRunIsPushedOnceAndTheLastIsRemembered(_ kind: StoreKind) throws {
+        let s = try Store(kind)
+        #expect(try s.answer("lastRun") { s.store.lastRun(of: "tick", queue: Store.queue, $0) } == nil)
+        let first = try s.answer("pushRun") { s.store.pushRun(Self.run(1_000, payload: "first", group: "ticks"), $0) }
+        let again = try s.answer("pushRun") { s.store.pushRun(Self.run(1_000, payload: "again"), $0) }
+        #expect(first.pushedNow && !again.pushedNow && again.jobID == first.jobID)
+        let later = try s.answer("pushRun") { s.store.pushRun(Self.run(1_060, payload: "later"), $0) }
+        #expect(later.pushedNow && later.jobID != first.jobID)
+        // An older run pushed late leaves the last run as it was.
+        _ = try s.answer("pushRun") { s.store.pushRun(Self.run(900, payload: "older"), $0) }
+        #expect(try s.answer("lastRun") { s.store.lastRun(of: "tick", queue: Store.queue, $0) } == PastRun(time: 1_060, jobID: later.jobID))
+        let records = try s.records()
+        #expect(records.values.map(\.payload).sorted() == ["first", "later", "older"])
+        #expect(records[first.jobID]?.priority == 3 && records[first.jobID]?.group == "ticks" && records[first.jobID]?.state == "ready")
+        #expect(try s.groupCounts("ticks") == [1, 0, 0, 0, 0])
+    }
+}
