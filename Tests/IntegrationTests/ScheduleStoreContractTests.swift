@@ -19,11 +19,18 @@ import Testing
         #expect(first.pushedNow && !again.pushedNow && again.jobID == first.jobID)
         let later = try s.answer("pushRun") { s.store.pushRun(Self.run(1_060, payload: "later"), $0) }
         #expect(later.pushedNow && later.jobID != first.jobID)
-        // An older run pushed late leaves the last run as it was.
-        _ = try s.answer("pushRun") { s.store.pushRun(Self.run(900, payload: "older"), $0) }
+        // A run older than the latest pushed (a supervisor that lost the fleet lock while it
+        // pushed, back long after) was pushed before: never a second job for it.
+        let older = try s.answer("pushRun") { s.store.pushRun(Self.run(900, payload: "older"), $0) }
+        #expect(!older.pushedNow && older.jobID == later.jobID)
         #expect(try s.answer("lastRun") { s.store.lastRun(of: "tick", queue: Store.queue, $0) } == PastRun(time: 1_060, jobID: later.jobID))
+        // The run of the same schedule name in another queue is another run.
+        let elsewhere = try s.answer("pushRun") {
+            s.store.pushRun(ScheduledRun(schedule: "tick", time: 1_060, queue: "other", job: NewJob(payload: Array("elsewhere".utf8))), $0)
+        }
+        #expect(elsewhere.pushedNow)
         let records = try s.records()
-        #expect(records.values.map(\.payload).sorted() == ["first", "later", "older"])
+        #expect(records.values.map(\.payload).sorted() == ["first", "later"])
         #expect(records[first.jobID]?.priority == 3 && records[first.jobID]?.group == "ticks" && records[first.jobID]?.state == "ready")
         #expect(try s.groupCounts("ticks") == [1, 0, 0, 0, 0])
     }

@@ -197,6 +197,22 @@ import Testing
         #expect(throws: ValueError.self) { try ZoneFiles.load("Mars/Olympus_Mons") }
     }
 
+    /// A zone file cut short or damaged anywhere is an error, never a crash: every prefix of a
+    /// real file, and the file with each header byte and 2,000 random bytes set to random values.
+    @Test func damagedZoneFilesAreRefusedNotFatal() throws {
+        let berlin = try #require(try? Files.read("/usr/share/zoneinfo/Europe/Berlin"))
+        for length in 0..<berlin.count { _ = try? TimeZoneRules(tzif: Array(berlin.prefix(length)), name: "cut") }
+        var random = SplitMix64(state: 29)
+        for index in Array(0..<min(60, berlin.count)) + (0..<2000).map({ _ in Int.random(in: 0..<berlin.count, using: &random) }) {
+            var damaged = berlin
+            damaged[index] = UInt8.random(in: 0...255, using: &random)
+            _ = try? TimeZoneRules(tzif: damaged, name: "damaged")
+        }
+        var badVersion = berlin
+        badVersion[4] = 0x01
+        #expect(throws: ValueError.self) { try TimeZoneRules(tzif: badVersion, name: "v") }
+    }
+
     @Test func theHostZoneFollowsTZ() throws {
         #expect(ZoneFiles.host(environment: "Europe/Berlin").name == "Europe/Berlin")
         #expect(ZoneFiles.host(environment: ":America/New_York").name == "America/New_York")

@@ -294,7 +294,11 @@ private struct TZifReader {
         guard at + 44 <= bytes.count, Array(bytes[at..<at + 4]) == Array("TZif".utf8) else {
             throw error("not a TZif file (no \"TZif\" header); give a zone name from /usr/share/zoneinfo")
         }
-        let version = bytes[at + 4] == 0 ? 0 : bytes[at + 4] - UInt8(ascii: "0")
+        let mark = bytes[at + 4]
+        guard mark == 0 || (UInt8(ascii: "2")...UInt8(ascii: "9")).contains(mark) else {
+            throw error("an unknown TZif version; give a zone name from /usr/share/zoneinfo")
+        }
+        let version = mark == 0 ? 0 : mark - UInt8(ascii: "0")
         at += 20
         var counts: [Int] = []
         for _ in 0..<6 {

@@ -64,16 +64,17 @@ public enum QueueSchema {
         5: """
             CREATE INDEX jobs_delayed_by_queue ON jobs (queue, run_at) WHERE state = 'delayed';
             """,
-        // Schedules' runs (`[schedule:NAME]`): one row per run pushed, so that a run is pushed
-        // once however many processes try, and the last one is known after a restart.
+        // Schedules' runs (`[schedule:NAME]`): the latest run pushed per queue and schedule, so
+        // that a run is pushed once however many processes try (a run at or before it was pushed
+        // before), and the last one is known after a restart.
         6: """
             CREATE TABLE schedule_runs (
+                queue     TEXT    NOT NULL,
                 name      TEXT    NOT NULL,
                 scheduled INTEGER NOT NULL,
-                queue     TEXT    NOT NULL,
                 job_id    INTEGER,
                 pushed_at INTEGER NOT NULL,
-                PRIMARY KEY (name, scheduled)
+                PRIMARY KEY (queue, name)
             ) WITHOUT ROWID;
             """,
     ]

@@ -121,7 +121,7 @@ final class SQLiteFeedStore: FeedStore {
     }
 
     func lastRun(of schedule: String, queue: String, _ done: @escaping (StoreReply<PastRun?>) -> Void) {
-        done(using { store throws(QueueError) in try store.lastRun(of: schedule) })
+        done(using { store throws(QueueError) in try store.lastRun(of: schedule, queue: queue) })
     }
 
     func counts(queue: String) -> QueueCounts? {
