@@ -16,21 +16,30 @@ struct ScheduleBook {
 
     private(set) var entries: [Entry] = []
 
-    /// The schedules of a (re)loaded config. One whose cron, zone, queue and policy are the same
-    /// keeps what is known of it; another reads its last run again.
-    mutating func configure(_ schedules: [ScheduleConfig]) {
+    /// The schedules of a (re)loaded config, at `now`. One that pushes to the same place keeps
+    /// what is known of it (its last run); if its cron or zone changed, its next run is the next
+    /// one from now (a reload is not downtime: nothing is caught up). One new, or moved to another
+    /// queue, reads its last run from there.
+    mutating func configure(_ schedules: [ScheduleConfig], now: Int64) {
         let old = entries
         entries = schedules.map { schedule in
-            guard var kept = old.first(where: { Self.sameRuns($0.schedule, schedule) }) else { return Entry(schedule: schedule) }
+            guard var kept = old.first(where: { Self.samePlace($0.schedule, schedule) }) else { return Entry(schedule: schedule) }
+            let timesChanged = kept.schedule.cron != schedule.cron || kept.schedule.zone != schedule.zone
             kept.schedule = schedule
+            if timesChanged && kept.known && !kept.busy { kept.next = schedule.next(after: now) }
             return kept
         }
     }
 
-    /// Whether two configs of a schedule make the same runs in the same place.
-    static func sameRuns(_ a: ScheduleConfig, _ b: ScheduleConfig) -> Bool {
-        a.name == b.name && a.cron == b.cron && a.zone == b.zone && a.queueName == b.queueName && a.place == b.place && a.missed == b.missed
+    /// Whether two configs of a schedule push to the same queue.
+    static func samePlace(_ a: ScheduleConfig, _ b: ScheduleConfig) -> Bool {
+        a.name == b.name && a.queueName == b.queueName && a.place == b.place
     }
+
+    /// The one run since the last that fell due this recently is late, not missed: pushed even
+    /// with `missed = skip` (a quick restart, or a fleet lock passing to another supervisor, is
+    /// not downtime).
+    static let lateGrace: Int64 = 60
 
     /// What was read is stale: another supervisor may have pushed runs since (the fleet lock
     /// changed hands).
@@ -51,16 +60,18 @@ struct ScheduleBook {
         return chosen
     }
 
-    /// The store said which run of `name` was last. Returns the run to push at once: with
-    /// `missed = once`, the latest of those that fell due since (nil: none, or `skip`).
+    /// The store said which run of `name` was last. Returns the run to push at once: the latest
+    /// of those that fell due since, with `missed = once`; with `skip`, the one run that fell due
+    /// since, if it is late by less than `lateGrace` (nil: none).
     mutating func learned(_ last: PastRun?, of name: String, now: Int64) -> Int64? {
         guard let index = entries.firstIndex(where: { $0.schedule.name == name }) else { return nil }
         let schedule = entries[index].schedule
         entries[index].busy = false
         entries[index].known = true
         entries[index].last = last
-        entries[index].next = schedule.next(after: now)
-        guard schedule.missed == .once, let last, let missed = Self.latestRun(of: schedule, after: last.time, upTo: now) else { return nil }
+        entries[index].next = schedule.next(after: max(now, last?.time ?? now))
+        guard let last, let missed = Self.latestRun(of: schedule, after: last.time, upTo: now),
+              schedule.missed == .once || (missed == schedule.next(after: last.time) && now - missed < Self.lateGrace) else { return nil }
         entries[index].busy = true
         return missed
     }

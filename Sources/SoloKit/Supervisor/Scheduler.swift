@@ -4,8 +4,7 @@
 /// the port lock by running at all, and the fleet lock when there is one. What is due is the
 /// ScheduleBook's to say; this part reads, pushes, and paces retries.
 final class Scheduler: Timed {
-    /// How soon a read or push that failed is tried again, and how often a supervisor that may
-    /// not act looks whether it may.
+    /// How soon a read or push that failed is tried again.
     static let retryWait: Duration = .seconds(1)
     /// The longest the loop waits for the next run without looking at the wall clock again.
     static let longestWait: Duration = .seconds(60)
@@ -31,12 +30,14 @@ final class Scheduler: Timed {
         self.say = say
     }
 
-    func configure(_ schedules: [ScheduleConfig]) { book.configure(schedules) }
+    func configure(_ schedules: [ScheduleConfig]) { book.configure(schedules, now: wallClock() / 1000) }
 
     var nextDeadline: Moment? {
         guard !book.entries.isEmpty else { return nil }
         let now = Moment.now()
-        guard acting else { return now + (mayAct(now) ? .zero : Self.retryWait) }
+        // Allowed to act again (the fleet lock gained, the supervisor running) only at a turn of
+        // the loop that something else woke: nothing to poll.
+        guard acting else { return mayAct(now) ? now : nil }
         if let retryAt { return retryAt }
         if book.hasUnknown { return now }
         guard let due = book.nextDue else { return nil }
