@@ -130,11 +130,11 @@ import Testing
     @Test(arguments: [
         ("* * * *", "cron expression \"* * * *\" has 4 fields; write five (minute hour day-of-month month day-of-week, "
             + "e.g. \"30 4 * * mon-fri\"), six with a leading seconds field, or a name such as @daily"),
-        ("60 * * * *", "cron minute field \"60\" has \"60\"; write a number from 0 to 59"),
-        ("0 24 * * *", "cron hour field \"24\" has \"24\"; write a number from 0 to 23"),
-        ("0 0 0 * *", "cron day of month field \"0\" has \"0\"; write a number from 1 to 31"),
-        ("0 0 * 13 *", "cron month field \"13\" has \"13\"; write a number from 1 to 12 or a name (jan-dec)"),
-        ("0 0 * * 8", "cron day of week field \"8\" has \"8\"; write a number from 0 to 7 or a name (sun-sat)"),
+        ("60 * * * *", "cron minute field \"60\" is out of range; write a number from 0 to 59"),
+        ("0 24 * * *", "cron hour field \"24\" is out of range; write a number from 0 to 23"),
+        ("0 0 0 * *", "cron day of month field \"0\" is out of range; write a number from 1 to 31"),
+        ("0 0 * 13 *", "cron month field \"13\" is out of range; write a number from 1 to 12 or a name (jan-dec)"),
+        ("0 0 * * 8", "cron day of week field \"8\" is out of range; write a number from 0 to 7 or a name (sun-sat)"),
         ("0 0 * * fri-mon", "cron day of week field \"fri-mon\" has range fri-mon that runs backwards; write the smaller end first"),
         ("*/0 * * * *", "cron minute field \"*/0\" has step \"0\"; write a whole number from 1 to 59"),
         ("1,,2 * * * *", "cron minute field \"1,,2\" has an empty value; write a number from 0 to 59"),

@@ -86,7 +86,7 @@ import Testing
 
     @Test func errorsAreFileLineKeyAndTheFix() {
         #expect(Self.errors("[schedule:bad]\ncron = 61 * * * *\nqueue = mailer\n") == [
-            "/etc/solo/solo.conf:7: cron: cron minute field \"61\" has \"61\"; write a number from 0 to 59",
+            "/etc/solo/solo.conf:7: cron: cron minute field \"61\" is out of range; write a number from 0 to 59",
         ])
         #expect(Self.errors("[schedule:bad]\ncron = * * * *\nqueue = mailer\n") == [
             "/etc/solo/solo.conf:7: cron: cron expression \"* * * *\" has 4 fields; write five (minute hour day-of-month "

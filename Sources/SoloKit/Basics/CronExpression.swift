@@ -118,8 +118,9 @@ public struct CronExpression: Hashable, Sendable, CustomStringConvertible {
         if let index = field.names.firstIndex(of: text.lowercased()) { return index + field.namesFrom }
         guard let number = Int(text), field.range.contains(number) else {
             let names = field.names.isEmpty ? "" : " or a name (\(field.names.first!)-\(field.names.last!))"
-            let shown = text.isEmpty ? "an empty value" : "\"\(text)\""
-            throw fieldError(field, word, "has \(shown); write a number from \(field.range.lowerBound) to "
+            // The whole field when it is the value, else the part of it that is wrong.
+            let what = text == word ? "is out of range" : text.isEmpty ? "has an empty value" : "has \"\(text)\""
+            throw fieldError(field, word, "\(what); write a number from \(field.range.lowerBound) to "
                 + "\(field.range.upperBound)\(names)")
         }
         return number

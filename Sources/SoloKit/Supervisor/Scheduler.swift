@@ -63,7 +63,7 @@ final class Scheduler: Timed {
     /// the job the first made).
     func runNow(_ schedule: ScheduleConfig, _ done: @escaping (Result<RunPush, ScheduleFailure>) -> Void) {
         guard mayAct(.now()) else {
-            return done(.failure(ScheduleFailure(message: "another supervisor holds the fleet lock (cluster_lock): run it there")))
+            return done(.failure(ScheduleFailure(message: "this supervisor pushes no run now: it is starting or stopping, or it does not hold the fleet lock (cluster_lock; run it on the supervisor that does)")))
         }
         push(schedule, at: wallClock() / 1000, by: "solo schedule run", done)
     }
