@@ -94,7 +94,7 @@ extension JobStore {
         }
     }
 
-    static let recordColumns = "id, queue, state, payload, priority, attempts, max_attempts, grp, run_at, created_at, finished_at, result, error"
+    static let recordColumns = "id, queue, state, payload, priority, attempts, max_attempts, grp, run_at, created_at, finished_at, result, error, unique_key"
 
     /// Jobs by filter, oldest first.
     public func jobs(queue: String?, states: [String], group: String? = nil, after: Int64 = 0, limit: Int) throws(QueueError) -> [JobRecord] {
@@ -110,7 +110,8 @@ extension JobStore {
                 records.append(JobRecord(id: query.int64(0), queue: query.text(1) ?? "", state: query.text(2) ?? "", payload: query.text(3) ?? "",
                                          priority: query.int(4), attempts: query.int(5), maxAttempts: query.isNull(6) ? nil : query.int(6),
                                          group: query.text(7), runAt: query.int64(8), createdAt: query.int64(9),
-                                         finishedAt: query.isNull(10) ? nil : query.int64(10), result: query.text(11), error: query.text(12)))
+                                         finishedAt: query.isNull(10) ? nil : query.int64(10), result: query.text(11), error: query.text(12),
+                                         uniqueKey: query.text(13)))
             }
             return records
         }

@@ -3,10 +3,10 @@
 extension RedisScripts {
     /// The fields of a job record, in this order.
     static let recordFields = ["state", "payload", "priority", "attempts", "max_attempts", "grp", "run_at", "created_at",
-                               "finished_at", "result", "error"]
+                               "finished_at", "result", "error", "unique_key"]
 
     /// ARGV: states (comma-separated), limit, group ('' for any), after (an id), queue. Jobs as
-    /// 12 fields each (the id, then `recordFields`; '' for a missing one), in the order they
+    /// 13 fields each (the id, then `recordFields`; '' for a missing one), in the order they
     /// would run (a group's: by id, after `after`). The inbox is made into jobs first, so
     /// that they show.
     public static let list = script(#"""
@@ -35,7 +35,7 @@ extension RedisScripts {
         end
         local out = {}
         local fields = {'state', 'payload', 'priority', 'attempts', 'max_attempts', 'grp', 'run_at', 'created_at',
-                        'finished_at', 'result', 'error'}
+                        'finished_at', 'result', 'error', 'unique_key'}
         for _, id in ipairs(ids) do
             local f = redis.call('HMGET', job(id), unpack(fields))
             out[#out + 1] = id
