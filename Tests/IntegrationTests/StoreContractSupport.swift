@@ -184,6 +184,20 @@ final class ContractStore {
         }
     }
 
+    /// Enqueues a job with a unique key as another program would (solo-queue(5), solo-redis(5)):
+    /// an INSERT that does nothing on a held key, or an RPUSH to the keyed inbox.
+    func insertRaw(_ payload: String, uniqueKey: String) throws {
+        switch kind {
+        case .sqlite:
+            let app = try Database(path: scratch.file("queue.db"), create: false)
+            app.setBusyTimeout(milliseconds: 5000)
+            try app.prepare("INSERT INTO jobs (queue, payload, unique_key) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+                .run([.text(Self.queue), .text(payload), .text(uniqueKey)])
+        case .redis:
+            _ = try server!.client().call(RedisCommand("RPUSH", RedisScripts.prefix(Self.queue) + ":inbox:unique", "\(uniqueKey)\n\n\(payload)"))
+        }
+    }
+
     /// Every job of the queue as `solo queue list` sees it, by id.
     func records() throws -> [Int64: JobRecord] {
         let all = try commands.jobs(queue: Self.queue, states: ["ready", "delayed", "reserved", "done", "dead"], group: nil, after: 0, limit: 10_000)

@@ -82,4 +82,16 @@ extension StoreContractTests {
         #expect(try s.commands.purge(queue: Store.queue, states: ["dead"]) == 1)
         #expect(try s.push(keyed: [("after bury and purge", "b")]).queued == 1)
     }
+
+    @Test(arguments: StoreKind.allCases)
+    func anotherProgramsJobsHoldAndRespectKeysToo(_ kind: StoreKind) throws {
+        let s = try Store(kind)
+        _ = try s.push(keyed: [("by solo", "k1")])
+        try s.insertRaw("by the app", uniqueKey: "k1")
+        try s.insertRaw("the app's own", uniqueKey: "k2")
+        #expect(try s.records().values.map(\.payload).sorted() == ["by solo", "the app's own"])
+        let own = try s.id(of: "the app's own")
+        #expect(try s.record(own).uniqueKey == "k2")
+        #expect(try s.push(keyed: [("by solo again", "k2")]).duplicates.map(\.existing) == [own])
+    }
 }

@@ -58,13 +58,13 @@ extension RedisScripts {
         """#)
 
     /// ARGV: state (ready, delayed, done or dead), limit. Deletes up to `limit` jobs in that
-    /// state (ready: the inbox too). Returns how many.
+    /// state (ready: the inboxes too). Returns how many.
     public static let purge = script(#"""
         local state = ARGV[1]
         local n = 0
         if state == 'ready' then
-            n = redis.call('LLEN', P .. ':inbox')
-            redis.call('DEL', P .. ':inbox')
+            n = redis.call('LLEN', P .. ':inbox') + redis.call('LLEN', P .. ':inbox:unique')
+            redis.call('DEL', P .. ':inbox', P .. ':inbox:unique')
         end
         for _, m in ipairs(redis.call('ZRANGE', P .. ':' .. state, 0, tonumber(ARGV[2]) - 1)) do
             delete_job(m, state)

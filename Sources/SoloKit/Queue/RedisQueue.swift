@@ -136,11 +136,11 @@ public final class RedisQueue: JobQueue {
         let prefix = RedisScripts.prefix(queue)
         let replies = try run { () throws(RedisError) in
             try client.pipeline(["ready", "delayed", "reserved", "done", "dead"].map { RedisCommand("ZCARD", "\(prefix):\($0)") }
-                                + [RedisCommand("LLEN", "\(prefix):inbox")])
+                                + [RedisCommand("LLEN", "\(prefix):inbox"), RedisCommand("LLEN", "\(prefix):inbox:unique")])
         }
         let numbers = replies.map { Int($0.integer ?? 0) }
         var counts = QueueCounts(queue: queue)
-        counts.ready = numbers[0] + numbers[5]
+        counts.ready = numbers[0] + numbers[5] + numbers[6]
         counts.delayed = numbers[1]
         counts.reserved = numbers[2]
         counts.done = numbers[3]

@@ -15,13 +15,17 @@
 ///     P:done, P:dead      ZSET    score finished_at
 ///     P:inbox             LIST    payloads pushed with RPUSH by any program: jobs with the
 ///                                 defaults, made into jobs the next time a supervisor looks
+///     P:inbox:unique      LIST    the same, each with a unique key: KEY LF MS LF PAYLOAD (MS:
+///                                 how long the key outlives the job, empty or 0 for not at
+///                                 all); a duplicate is dropped and counted in P:duplicates
 ///     P:group:G           HASH    how many of group G's jobs are in each state
 ///     P:group:G:jobs      ZSET    the group's jobs, score the id
 ///     P:worker:NAME       STRING  the group of the job worker NAME holds
-///     P:unique:KEY        STRING  the id of the job holding unique key KEY: set (SET NX) when
-///                                 the job is pushed, deleted when it ends (done or dead) or is
+///     P:unique:KEY        STRING  the id of the job holding unique key KEY: set when the job
+///                                 is pushed, deleted when it ends (done or dead) or is
 ///                                 deleted; a job pushed with unique_until (Unix ms) that ends
 ///                                 before then leaves it to expire then (PEXPIREAT)
+///     P:duplicates        STRING  how many jobs a held unique key refused
 ///     P:wake              channel a message tells the supervisors that jobs are ready
 ///     solo:queues         SET     every queue name that has had a job
 ///
@@ -98,7 +102,7 @@ public enum RedisScripts {
             local nxt = redis.call('ZRANGE', P .. ':delayed', 0, 0, 'WITHSCORES')
             local wait = -1
             if nxt[2] then wait = math.max(0, tonumber(nxt[2]) - t) end
-            return {redis.call('ZCARD', P .. ':ready') + redis.call('LLEN', P .. ':inbox'),
+            return {redis.call('ZCARD', P .. ':ready') + redis.call('LLEN', P .. ':inbox') + redis.call('LLEN', P .. ':inbox:unique'),
                     redis.call('ZCARD', P .. ':delayed'), redis.call('ZCARD', P .. ':reserved'),
                     redis.call('ZCARD', P .. ':dead'), wait}
         end
@@ -111,11 +115,42 @@ public enum RedisScripts {
                 if redis.call('EXISTS', key) == 1 then to_ready(id, key, redis.call('HGET', key, 'grp'), 'delayed') end
             end
         end
+        -- A job with unique key k ('' for none), held `hold` ms after t once it ended ('' or 0:
+        -- only while it waits or runs): its new id, or minus the id of the job holding k.
+        local function new_unique_job(k, hold, payload, prio, t, run_at, max_attempts, grp)
+            local u = P .. ':unique:' .. k
+            local holder = nil
+            if k ~= '' then holder = redis.call('GET', u) end
+            -- a key left by a job no longer there (deleted by hand) is free
+            if holder and redis.call('EXISTS', job(tonumber(holder))) == 1 then
+                redis.call('INCR', P .. ':duplicates')
+                return -tonumber(holder)
+            end
+            local id = redis.call('INCR', P .. ':seq')
+            new_job(id, payload, prio, t, run_at, max_attempts, grp)
+            if k ~= '' then
+                redis.call('SET', u, id)
+                redis.call('HSET', job(id), 'unique_key', k)
+                local ms = tonumber(hold) or 0
+                if ms > 0 then redis.call('HSET', job(id), 'unique_until', t + ms) end
+            end
+            return id
+        end
         local function ingest(t, limit, queue)
             local raw = redis.call('LPOP', P .. ':inbox', limit)
-            if not raw then return end
-            local last = redis.call('INCRBY', P .. ':seq', #raw)
-            for i = 1, #raw do new_job(last - #raw + i, raw[i], 0, t, 0, '', nil) end
+            if raw then
+                local last = redis.call('INCRBY', P .. ':seq', #raw)
+                for i = 1, #raw do new_job(last - #raw + i, raw[i], 0, t, 0, '', nil) end
+                redis.call('SADD', 'solo:queues', queue)
+            end
+            -- KEY LF MS LF PAYLOAD; an entry not of that form is a job of it all, with no key
+            local keyed = redis.call('LPOP', P .. ':inbox:unique', limit)
+            if not keyed then return end
+            for _, entry in ipairs(keyed) do
+                local k, hold, payload = string.match(entry, '^([^\n]*)\n([0-9]*)\n(.*)$')
+                if not k then k, hold, payload = '', '', entry end
+                new_unique_job(k, hold, payload, 0, t, 0, '', nil)
+            end
             redis.call('SADD', 'solo:queues', queue)
         end
         -- a dead job (out of its set already) back to ready, its attempts and error gone
@@ -169,26 +204,9 @@ public enum RedisScripts {
         local added = 0
         local out = {}
         if keyed then
-            local hold = tonumber(ARGV[6] ~= '' and ARGV[6] or '0')
             for i = 1, n do
-                local k = ARGV[6 + 2 * i]
-                local u = P .. ':unique:' .. k
-                local holder = nil
-                if k ~= '' then holder = redis.call('GET', u) end
-                -- a key left by a job no longer there (deleted by hand) is free
-                if holder and redis.call('EXISTS', job(tonumber(holder))) == 1 then
-                    out[i] = -tonumber(holder)
-                else
-                    local id = redis.call('INCR', P .. ':seq')
-                    new_job(id, ARGV[7 + 2 * i], prio, t, run_at, ARGV[4], grp)
-                    if k ~= '' then
-                        redis.call('SET', u, id)
-                        redis.call('HSET', job(id), 'unique_key', k)
-                        if hold > 0 then redis.call('HSET', job(id), 'unique_until', t + hold) end
-                    end
-                    out[i] = id
-                    added = added + 1
-                end
+                out[i] = new_unique_job(ARGV[6 + 2 * i], ARGV[6], ARGV[7 + 2 * i], prio, t, run_at, ARGV[4], grp)
+                if out[i] > 0 then added = added + 1 end
             end
         else
             local last = redis.call('INCRBY', P .. ':seq', n)
