@@ -5,8 +5,8 @@ public enum SHA1 {
     public static func hex(_ text: String) -> String { hex(bytes: Array(text.utf8)) }
 
     public static func hex(bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef")
-        return String(digest(bytes).flatMap { byte in [digits[Int(byte >> 4)], digits[Int(byte & 15)]] })
+        let digits = Array("0123456789abcdef".utf8)
+        return String(decoding: digest(bytes).flatMap { byte in [digits[Int(byte >> 4)], digits[Int(byte & 15)]] }, as: UTF8.self)
     }
 
     public static func digest(_ message: [UInt8]) -> [UInt8] {
