@@ -96,4 +96,24 @@ extension StoreContractTests {
         #expect(try s.record(own).uniqueKey == "k2")
         #expect(try s.push(keyed: [("by solo again", "k2")]).duplicates.map(\.existing) == [own])
     }
+
+    /// A dead job put back by the operator holds its key again only while its --unique-for
+    /// still held it: never past that time, even before anyone pushed the key again.
+    @Test(arguments: StoreKind.allCases)
+    func aRetriedDeadJobHoldsItsKeyOnlyWithinItsTime(_ kind: StoreKind) throws {
+        let s = try Store(kind)
+        let pushedAt = JobStore.now()
+        _ = try s.push(keyed: [("short", "s")], uniqueFor: .milliseconds(1500))
+        _ = try s.push(keyed: [("long", "l")], uniqueFor: .seconds(3600))
+        let jobs = try s.reserve(2).jobs
+        try s.commit(jobs.map { .dead(id: $0.id, error: "bad") })
+        try s.waitForClock(past: pushedAt + 1500 + 100)
+        #expect(try s.commands.change(.retry, ids: jobs.map(\.id), queue: Store.queue).count == 2)
+        #expect(try s.push(keyed: [("short again", "s")]).queued == 1, "the time had passed")
+        #expect(try s.push(keyed: [("long again", "l")]).duplicates.map(\.existing) == [try s.id(of: "long")])
+        // Back in the queue, it holds its key as a pending job does, past its time too.
+        let long = try s.id(of: "long")
+        let taken = try #require(try s.reserve(5).jobs.first { $0.id == long })
+        #expect(try s.push(keyed: [("while it runs", "l")]).duplicates.map(\.existing) == [taken.id])
+    }
 }

@@ -117,8 +117,12 @@ extension JobStore {
         }
     }
 
-    /// What a dead job becomes when it is retried: ready at once, its attempts and error gone.
-    private static let revived = "state = 'ready', attempts = 0, run_at = 0, error = NULL, finished_at = NULL"
+    /// What a dead job becomes when it is retried: ready at once, its attempts and error gone,
+    /// holding its unique key again only if its unique_until still held it (as on Redis).
+    private static let revived = """
+        state = 'ready', attempts = 0, run_at = 0, error = NULL, finished_at = NULL,
+        unique_held = unique_held AND COALESCE(unique_until, 0) > \(QueueSchema.nowMilliseconds)
+        """
 
     /// Every dead job (of `queue`) back to ready with its attempts reset; returns how many.
     @discardableResult
