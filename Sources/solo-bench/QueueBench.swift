@@ -98,8 +98,9 @@ func rawExchange(_ options: Options, _ command: [String], jobs: Int) -> Double {
     return Double(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
 }
 
-/// `solo push` of `lines` lines from standard input into a fresh file; jobs per second.
-func pushRate(_ options: Options, lines: Int, queue: String = "") -> Double {
+/// `solo push` of `lines` lines from standard input into a fresh file (or the `queue` given),
+/// with `arguments` (`--unique-payload`: a distinct key a line); jobs per second.
+func pushRate(_ options: Options, lines: Int, queue: String = "", arguments: [String] = []) -> Double {
     let directory = scratchDirectory()
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let config = "[global]\nlock_port = \(freePort())\nstate_dir = \(directory)\n[bench]\ncommand = true\n\(queue)\n"
@@ -110,7 +111,7 @@ func pushRate(_ options: Options, lines: Int, queue: String = "") -> Double {
     _ = FileManager.default.createFile(atPath: directory + "/jobs.txt", contents: Data(input))
     let jobsFile = try! FileDescriptor.open(directory + "/jobs.txt", O_RDONLY)
     defer { jobsFile.close() }
-    var request = SpawnRequest(path: options.solo, arguments: [options.solo, "push", "--config", directory + "/solo.conf"],
+    var request = SpawnRequest(path: options.solo, arguments: [options.solo, "push", "--config", directory + "/solo.conf"] + arguments,
                                environment: ["PATH=/usr/bin:/bin"], descriptors: [jobsFile, devNull, FileDescriptor.standardError])
     request.newSession = false
     let begin = Moment.now()
@@ -144,4 +145,17 @@ func reserveTime(waiting: Int, rounds: Int) -> (reserve: Double, finish: Double)
         finishes.append(Double((finished - reserved).nanoseconds) / 1000)
     }
     return (percentile(reserves, 0.5), percentile(finishes, 0.5))
+}
+
+/// How many lines the unique push is measured with.
+let uniqueLines = 100_000
+
+/// `solo push --unique-payload` of `uniqueLines` distinct lines, and a plain push of as many
+/// (`plain`, measured with `plainLines`, when that is the same count) to set it against.
+func uniquePushRates(_ options: Options, runs: Int, queue: String = "", before: () -> Void = {}, plainLines: Int,
+                     plain: Double) -> (unique: Double, plain: Double) {
+    func median(_ measure: () -> Double) -> Double { percentile((0..<runs).map { _ in before(); return measure() }, 0.5) }
+    let unique = median { pushRate(options, lines: uniqueLines, queue: queue, arguments: ["--unique-payload"]) }
+    let same = plainLines == uniqueLines ? plain : median { pushRate(options, lines: uniqueLines, queue: queue) }
+    return (unique, same)
 }

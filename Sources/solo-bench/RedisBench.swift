@@ -107,5 +107,8 @@ func redisReport(_ options: Options) {
         return pushRate(options, lines: lines, queue: "queue = \(redis.url)")
     }
     print("| `solo push` of \(lines) lines to Redis (transactions of 10,000, median of \(runs)) | \(format(push, 0)) jobs/s |")
-    print("|---|---|\n")
+    print("|---|---|")
+    let (unique, plain) = uniquePushRates(options, runs: runs, queue: "queue = \(redis.url)",
+                                          before: { _ = try? redis.client().call(RedisCommand("FLUSHALL")) }, plainLines: lines, plain: push)
+    print("| `solo push --unique-payload` of \(uniqueLines) lines to Redis, a distinct key each (median of \(runs)) | \(format(unique, 0)) jobs/s (plain push of the same lines: \(format(plain, 0))) |\n")
 }

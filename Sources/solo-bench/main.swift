@@ -391,6 +391,8 @@ if options.parts.contains("queue") {
     let push = median { pushRate(options, lines: lines) }
     print("| `solo push` of \(lines) lines from stdin, one transaction (median of \(runs)) | \(format(push, 0)) jobs/s |")
     print("|---|---|")
+    let (unique, plain) = uniquePushRates(options, runs: runs, plainLines: lines, plain: push)
+    print("| `solo push --unique-payload` of \(uniqueLines) lines, a distinct key each (median of \(runs)) | \(format(unique, 0)) jobs/s (plain push of the same lines: \(format(plain, 0))) |")
     let small = reserveTime(waiting: 1000, rounds: 2000)
     let large = reserveTime(waiting: options.quick ? 100_000 : 1_000_000, rounds: 2000)
     print("| reserve one job, 1,000 waiting (median) | \(format(small.reserve, 1)) µs (outcome: \(format(small.finish, 1)) µs) |")

@@ -1,11 +1,19 @@
 import Glibc
 import SoloKit
 
-/// `solo push [--queue NAME] [--delay D] [--priority N] [--max-attempts N] [--group G] [--strict] [PAYLOAD...]`:
-/// queues the payloads, or one job per line of standard input, all in one transaction.
+/// Exit statuses of `solo push` when unique keys refused jobs (solo(1), EXIT STATUS): some of
+/// them (the others were queued), or every one (nothing was queued).
+let exitSomeDuplicates: Int32 = 10
+let exitAllDuplicates: Int32 = 11
+
+/// `solo push [--queue NAME] [--delay D] [--priority N] [--max-attempts N] [--group G] [--strict]
+/// [--unique KEY | --unique-payload] [--unique-for D] [--json] [PAYLOAD...]`: queues the
+/// payloads, or one job per line of standard input, all in one transaction; a job whose unique
+/// key another job holds is left out and named, and the others are queued.
 func pushCommand(_ rest: [String]) throws -> Int32 {
     let arguments = try Arguments.parse(rest, command: "push",
-                                        valued: ["config", "queue", "delay", "priority", "max-attempts", "group"], flags: ["strict"])
+                                        valued: ["config", "queue", "delay", "priority", "max-attempts", "group", "unique", "unique-for"],
+                                        flags: ["strict", "unique-payload", "json"])
     guard let config = try queueConfig(Arguments(values: arguments.values.filter { $0.key == "config" }), command: "push") else {
         return CronCheck.exitConfig
     }
@@ -25,6 +33,7 @@ func pushCommand(_ rest: [String]) throws -> Int32 {
         guard let attempts = Int(text), attempts >= 1 else { throw UsageError("solo push: --max-attempts \(text) is not a number of 1 or more") }
         template.maxAttempts = attempts
     }
+    let uniqueKey = try uniqueKeying(arguments, &template)
 
     let maximum = config.global.maxPayload
     // Standard input is read to its end first: the write lock is taken only for the inserts,
@@ -95,8 +104,12 @@ func pushCommand(_ rest: [String]) throws -> Int32 {
         return count == 0 ? "nothing was queued" : "\(count) job\(count == 1 ? " was" : "s were") queued before it failed, the rest were not"
     }
     var failure: String? = nil
+    // The unique key of each job added, and where it came from, to name the duplicates.
+    var places: [(place: String, key: String)] = []
     func add(_ payload: UnsafeRawBufferPointer, _ place: String) -> Bool {
-        do { try writer.add(payload) } catch {
+        let key = uniqueKey?(payload)
+        if let key { places.append((place, key)) }
+        do { try writer.add(payload, uniqueKey: key) } catch {
             failure = "solo push: \(error); \(queued())"
             return false
         }
@@ -104,23 +117,61 @@ func pushCommand(_ rest: [String]) throws -> Int32 {
     }
     let added = operands.isEmpty
         ? input.withUnsafeBytes({ eachLine(of: $0, each: add) }) != nil
-        : operands.allSatisfy { $0.withUnsafeBytes { add($0, "") } }
+        : operands.enumerated().allSatisfy { index, payload in payload.withUnsafeBytes { add($0, "argument \(index + 1)") } }
     guard added else {
         writer.rollback()
         printError(failure ?? "solo push: nothing was queued")
         return 1
     }
-    do {
-        let count = try writer.commit()
-        if FileDescriptor.standardError.isTerminal {
-            let group = template.group.map { " in group \($0)" } ?? ""
-            printError("queued \(count) job\(count == 1 ? "" : "s") on \(target.queue)\(group)")
-        }
-        return 0
-    } catch {
+    let pushed: Pushed
+    do { pushed = try writer.commit() } catch {
         printError("solo push: \(error); \(queued())")
         return 1
     }
+    return report(pushed, places: places, queue: target.queue, group: template.group, json: arguments.flags.contains("json"))
+}
+
+/// The unique key each payload is pushed with (`--unique KEY`: that key; `--unique-payload`: the
+/// payload's own), or nil without either; sets how long a key outlives its job (`--unique-for`).
+private func uniqueKeying(_ arguments: Arguments, _ template: inout NewJob) throws -> ((UnsafeRawBufferPointer) -> String)? {
+    let byPayload = arguments.flags.contains("unique-payload")
+    if let text = arguments.values["unique-for"] {
+        guard arguments.values["unique"] != nil || byPayload else {
+            throw UsageError("solo push: --unique-for needs a unique key: add --unique KEY or --unique-payload")
+        }
+        do { template.uniqueFor = try Values.duration(text) } catch { throw UsageError("solo push: --unique-for \(error.message)") }
+    }
+    if let key = arguments.values["unique"] {
+        guard !byPayload else { throw UsageError("solo push: --unique and --unique-payload are two ways to key a job; give one") }
+        if let problem = UniqueKey.problem(key) { throw UsageError("solo push: --unique \(key) \(problem); give a printable key") }
+        return { _ in key }
+    }
+    guard byPayload else { return nil }
+    return { UniqueKey.of(payload: $0) }
+}
+
+/// Says what a push did: each duplicate (on standard error, or with `--json` in the JSON on
+/// standard output), and the count on a terminal; returns the exit status.
+private func report(_ pushed: Pushed, places: [(place: String, key: String)], queue: String, group: String?, json: Bool) -> Int32 {
+    if json {
+        print(JSON.object([("queue", .string(queue)), ("queued", .number(Int64(pushed.queued))),
+                           ("duplicates", .array(pushed.duplicates.map { duplicate in
+                               .object([("line", .number(Int64(duplicate.index + 1))), ("unique_key", .string(places[duplicate.index].key)),
+                                        ("job", .number(duplicate.existing))])
+                           }))]).text)
+    } else {
+        for duplicate in pushed.duplicates {
+            let (place, key) = places[duplicate.index]
+            printError("solo push: \(place): a duplicate of job \(duplicate.existing), which holds unique key \(key); not queued")
+        }
+    }
+    if FileDescriptor.standardError.isTerminal || !pushed.duplicates.isEmpty {
+        let inGroup = group.map { " in group \($0)" } ?? ""
+        let refused = pushed.duplicates.isEmpty ? "" : " (\(pushed.duplicates.count) duplicate\(pushed.duplicates.count == 1 ? "" : "s") not queued)"
+        printError("queued \(pushed.queued) job\(pushed.queued == 1 ? "" : "s") on \(queue)\(inGroup)\(refused)")
+    }
+    if pushed.duplicates.isEmpty { return 0 }
+    return pushed.queued == 0 ? exitAllDuplicates : exitSomeDuplicates
 }
 
 private func readAllStandardInput() -> [UInt8]? {

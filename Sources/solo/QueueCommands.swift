@@ -137,8 +137,9 @@ func queueCommand(_ rest: [String]) throws -> Int32 {
             print(StatusView.columns([["ID", "QUEUE", "ATTEMPTS", "ERROR", "PAYLOAD"]]
                         + records.map { ["\($0.id)", $0.queue, "\($0.attempts)", clip($0.error ?? ""), clip($0.payload)] }))
         } else {
-            print(StatusView.columns([["ID", "QUEUE", "STATE", "PRIORITY", "ATTEMPTS", "GROUP", "PAYLOAD"]]
-                        + records.map { ["\($0.id)", $0.queue, $0.state, "\($0.priority)", "\($0.attempts)", $0.group ?? "", clip($0.payload)] }))
+            print(StatusView.columns([["ID", "QUEUE", "STATE", "PRIORITY", "ATTEMPTS", "GROUP", "UNIQUE", "PAYLOAD"]]
+                        + records.map { ["\($0.id)", $0.queue, $0.state, "\($0.priority)", "\($0.attempts)", $0.group ?? "",
+                                         clip($0.uniqueKey ?? "", 24), clip($0.payload)] }))
         }
         return 0
 
@@ -213,7 +214,8 @@ func jobJSON(_ job: JobRecord) -> JSON {
              ("payload", .string(job.payload)), ("priority", .number(Int64(job.priority))),
              ("attempts", .number(Int64(job.attempts))), ("max_attempts", .optional(job.maxAttempts)),
              ("group", .optional(job.group)), ("run_at", .number(job.runAt)), ("created_at", .number(job.createdAt)),
-             ("finished_at", .optional(job.finishedAt)), ("result", .optional(job.result)), ("error", .optional(job.error))])
+             ("finished_at", .optional(job.finishedAt)), ("result", .optional(job.result)), ("error", .optional(job.error)),
+             ("unique_key", .optional(job.uniqueKey))])
 }
 
 /// A payload, result or error for a table or a message: on one line, its control characters

@@ -149,6 +149,23 @@ final class ContractStore {
         return template.runAt
     }
 
+    /// Pushes jobs with unique keys (nil: none) as `solo push --unique` does, in one push.
+    func push(keyed jobs: [(payload: String, key: String?)], uniqueFor: Duration = .zero, delay: Duration = .zero,
+              queue: String = queue) throws -> Pushed {
+        let template = NewJob(payload: [], runAt: delay > .zero ? JobStore.now() + delay.milliseconds : 0, uniqueFor: uniqueFor)
+        let writer = try commands.makeWriter(queue: queue, template: template)
+        for job in jobs { try Array(job.payload.utf8).withUnsafeBytes { raw in try writer.add(raw, uniqueKey: job.key) } }
+        return try writer.commit()
+    }
+
+    /// The id of the one job with `payload` (the test's payloads are all different).
+    func id(of payload: String) throws -> Int64 {
+        guard let found = try records().values.first(where: { $0.payload == payload }) else {
+            throw ContractFailure("\(kind): no job \(payload) in the queue")
+        }
+        return found.id
+    }
+
     /// Enqueues payloads as another program would, past solo's checks: plain SQL for a file,
     /// RPUSH to the inbox for a server (solo-queue(5)).
     func insertRaw(_ payloads: [[UInt8]]) throws {
@@ -164,6 +181,20 @@ final class ContractStore {
             var command = RedisCommand("RPUSH", RedisScripts.prefix(Self.queue) + ":inbox")
             for payload in payloads { command.append(payload) }
             _ = try server!.client().call(command)
+        }
+    }
+
+    /// Enqueues a job with a unique key as another program would (solo-queue(5), solo-redis(5)):
+    /// an INSERT that does nothing on a held key, or an RPUSH to the keyed inbox.
+    func insertRaw(_ payload: String, uniqueKey: String) throws {
+        switch kind {
+        case .sqlite:
+            let app = try Database(path: scratch.file("queue.db"), create: false)
+            app.setBusyTimeout(milliseconds: 5000)
+            try app.prepare("INSERT INTO jobs (queue, payload, unique_key) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+                .run([.text(Self.queue), .text(payload), .text(uniqueKey)])
+        case .redis:
+            _ = try server!.client().call(RedisCommand("RPUSH", RedisScripts.prefix(Self.queue) + ":inbox:unique", "\(uniqueKey)\n\n\(payload)"))
         }
     }
 

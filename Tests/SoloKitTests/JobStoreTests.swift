@@ -245,6 +245,12 @@ func jobs(_ payloads: String...) -> [NewJob] { payloads.map { NewJob(payload: Ar
         let taken = try store.reserve(queue: "q", count: 1, owner: "me", leaseUntil: now + 1000, now: now)
         #expect(taken.map(\.payload) == ["from v1"])
         try store.assign(taken[0].id, to: "w", owner: "me")
+        // Jobs from before version 7 hold no key; a new one takes its key.
+        let writer = try store.writer(queue: "q", template: NewJob(payload: []))
+        for payload in ["keyed", "again"] { try Array(payload.utf8).withUnsafeBytes { try writer.add($0, uniqueKey: "k") } }
+        let pushed = try writer.commit()
+        #expect(pushed.queued == 1 && pushed.duplicates.count == 1)
+        #expect(try store.jobs(queue: "q", states: ["ready", "reserved"], limit: 5).map(\.uniqueKey) == [nil, nil, "k"])
     }
 
     @Test func filesThatAreNotQueuesAreRefusedWithoutBeingTouched() throws {

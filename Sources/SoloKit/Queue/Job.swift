@@ -8,13 +8,42 @@ public struct NewJob: Equatable, Sendable {
     public var runAt: Int64 = 0
     public var maxAttempts: Int?
     public var group: String?
+    /// With a unique key (given to `JobWriting.add`), how long after it is queued the key stays
+    /// held even once the job has ended (`solo push --unique-for`); zero: only while it waits
+    /// or runs.
+    public var uniqueFor: Duration = .zero
 
-    public init(payload: [UInt8], priority: Int = 0, runAt: Int64 = 0, maxAttempts: Int? = nil, group: String? = nil) {
+    public init(payload: [UInt8], priority: Int = 0, runAt: Int64 = 0, maxAttempts: Int? = nil, group: String? = nil,
+                uniqueFor: Duration = .zero) {
         self.payload = payload
         self.priority = priority
         self.runAt = runAt
         self.maxAttempts = maxAttempts
         self.group = group
+        self.uniqueFor = uniqueFor
+    }
+}
+
+/// What a push did: how many jobs it queued, and which it refused because another job of the
+/// queue held their unique key (solo-queue(5), "UNIQUE JOBS").
+public struct Pushed: Equatable, Sendable {
+    /// A job refused: its place in the push (0 for the first `add`) and the job holding its key.
+    public struct Duplicate: Equatable, Sendable {
+        public var index: Int
+        public var existing: Int64
+
+        public init(index: Int, existing: Int64) {
+            self.index = index
+            self.existing = existing
+        }
+    }
+
+    public var queued = 0
+    public var duplicates: [Duplicate] = []
+
+    public init(queued: Int = 0, duplicates: [Duplicate] = []) {
+        self.queued = queued
+        self.duplicates = duplicates
     }
 }
 
@@ -82,4 +111,6 @@ public struct JobRecord: Equatable, Sendable {
     public var finishedAt: Int64?
     public var result: String?
     public var error: String?
+    /// The unique key it was pushed with (held or not any more).
+    public var uniqueKey: String? = nil
 }

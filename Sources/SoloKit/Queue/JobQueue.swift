@@ -87,13 +87,19 @@ extension JobQueue {
 }
 
 /// Jobs added one by one and made visible together (see `JobQueue.writer`).
+/// A job with a `uniqueKey` is refused, not an error, while another job of the queue holds the
+/// key (it waits or runs, or its `uniqueFor` has not passed): `commit` names it in `Pushed`.
 public protocol JobWriting: AnyObject {
-    func add(_ payload: UnsafeRawBufferPointer) throws(QueueError)
-    /// Makes every job added visible; returns how many.
-    @discardableResult func commit() throws(QueueError) -> Int
+    func add(_ payload: UnsafeRawBufferPointer, uniqueKey: String?) throws(QueueError)
+    /// Makes every job added visible; says how many were queued and which were duplicates.
+    @discardableResult func commit() throws(QueueError) -> Pushed
     func rollback()
     /// Jobs already visible when `add` or `commit` failed (0 for an SQLite file: all or none).
     var committedBeforeFailure: Int { get }
+}
+
+extension JobWriting {
+    public func add(_ payload: UnsafeRawBufferPointer) throws(QueueError) { try add(payload, uniqueKey: nil) }
 }
 
 extension JobStore: JobQueue {

@@ -94,7 +94,7 @@ extension JobStore {
         }
     }
 
-    static let recordColumns = "id, queue, state, payload, priority, attempts, max_attempts, grp, run_at, created_at, finished_at, result, error"
+    static let recordColumns = "id, queue, state, payload, priority, attempts, max_attempts, grp, run_at, created_at, finished_at, result, error, unique_key"
 
     /// Jobs by filter, oldest first.
     public func jobs(queue: String?, states: [String], group: String? = nil, after: Int64 = 0, limit: Int) throws(QueueError) -> [JobRecord] {
@@ -110,14 +110,19 @@ extension JobStore {
                 records.append(JobRecord(id: query.int64(0), queue: query.text(1) ?? "", state: query.text(2) ?? "", payload: query.text(3) ?? "",
                                          priority: query.int(4), attempts: query.int(5), maxAttempts: query.isNull(6) ? nil : query.int(6),
                                          group: query.text(7), runAt: query.int64(8), createdAt: query.int64(9),
-                                         finishedAt: query.isNull(10) ? nil : query.int64(10), result: query.text(11), error: query.text(12)))
+                                         finishedAt: query.isNull(10) ? nil : query.int64(10), result: query.text(11), error: query.text(12),
+                                         uniqueKey: query.text(13)))
             }
             return records
         }
     }
 
-    /// What a dead job becomes when it is retried: ready at once, its attempts and error gone.
-    private static let revived = "state = 'ready', attempts = 0, run_at = 0, error = NULL, finished_at = NULL"
+    /// What a dead job becomes when it is retried: ready at once, its attempts and error gone,
+    /// holding its unique key again only if its unique_until still held it (as on Redis).
+    private static let revived = """
+        state = 'ready', attempts = 0, run_at = 0, error = NULL, finished_at = NULL,
+        unique_held = unique_held AND COALESCE(unique_until, 0) > \(QueueSchema.nowMilliseconds)
+        """
 
     /// Every dead job (of `queue`) back to ready with its attempts reset; returns how many.
     @discardableResult

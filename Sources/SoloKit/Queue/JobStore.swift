@@ -185,10 +185,15 @@ public final class JobStore {
     }
 
     /// Starts a transaction that inserts jobs one by one as they come (`solo push` of a stream):
-    /// all of them are committed together, or none.
+    /// all of them are committed together, or none. A job whose unique key is held is left out
+    /// (ON CONFLICT DO NOTHING) and named in the commit's answer.
     public func writer(queue: String, template: NewJob) throws(QueueError) -> JobWriter {
         try run { () throws(DatabaseError) in
-            let insert = try statement("INSERT INTO jobs (queue, payload, priority, run_at, max_attempts, grp) VALUES (?, ?, ?, ?, ?, ?)")
+            let insert = try statement("""
+                INSERT INTO jobs (queue, payload, priority, run_at, max_attempts, grp, unique_key, unique_until)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+                """)
+            let holder = try statement("SELECT id FROM jobs WHERE queue = ? AND unique_key = ? AND unique_held = 1")
             try database.execute("BEGIN IMMEDIATE")
             insert.reset()
             try insert.bind(1, .text(queue))
@@ -196,7 +201,8 @@ public final class JobStore {
             try insert.bind(4, .integer(template.runAt))
             try insert.bind(5, .optional(template.maxAttempts))
             try insert.bind(6, .optional(template.group))
-            return JobWriter(store: self, insert: insert)
+            let until: Int64? = template.uniqueFor > .zero ? Self.now() + template.uniqueFor.milliseconds : nil
+            return try JobWriter(store: self, queue: queue, insert: insert, holder: holder, uniqueUntil: until)
         }
     }
 
@@ -358,16 +364,19 @@ public final class JobStore {
     }
 
     /// Deletes up to `limit` done jobs of a queue finished before `before`, keeping those of
-    /// groups still running; returns how many.
+    /// groups still running and those whose unique key outlives them (--unique-for); returns
+    /// how many.
     @discardableResult
     public func purgeDone(queue: String, before: Int64, limit: Int = 2000) throws(QueueError) -> Int {
         try run { () throws(DatabaseError) in
             try statement("""
                 DELETE FROM jobs WHERE id IN (
-                    SELECT id FROM jobs AS j WHERE state = 'done' AND finished_at < ? AND queue = ? AND (grp IS NULL OR NOT EXISTS (
-                        SELECT 1 FROM jobs AS g WHERE g.grp = j.grp AND g.state IN ('ready', 'delayed', 'reserved')))
-                    LIMIT ?)
-                """).run([.integer(before), .text(queue), .integer(Int64(limit))])
+                    SELECT id FROM jobs AS j WHERE state = 'done' AND finished_at < ?1 AND queue = ?2
+                        AND (grp IS NULL OR NOT EXISTS (
+                            SELECT 1 FROM jobs AS g WHERE g.grp = j.grp AND g.state IN ('ready', 'delayed', 'reserved')))
+                        AND NOT (unique_key IS NOT NULL AND unique_held = 1 AND unique_until > ?4)
+                    LIMIT ?3)
+                """).run([.integer(before), .text(queue), .integer(Int64(limit)), .integer(Self.now())])
             return database.changes
         }
     }

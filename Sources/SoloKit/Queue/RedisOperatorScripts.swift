@@ -3,10 +3,10 @@
 extension RedisScripts {
     /// The fields of a job record, in this order.
     static let recordFields = ["state", "payload", "priority", "attempts", "max_attempts", "grp", "run_at", "created_at",
-                               "finished_at", "result", "error"]
+                               "finished_at", "result", "error", "unique_key"]
 
     /// ARGV: states (comma-separated), limit, group ('' for any), after (an id), queue. Jobs as
-    /// 12 fields each (the id, then `recordFields`; '' for a missing one), in the order they
+    /// 13 fields each (the id, then `recordFields`; '' for a missing one), in the order they
     /// would run (a group's: by id, after `after`). The inbox is made into jobs first, so
     /// that they show.
     public static let list = script(#"""
@@ -35,7 +35,7 @@ extension RedisScripts {
         end
         local out = {}
         local fields = {'state', 'payload', 'priority', 'attempts', 'max_attempts', 'grp', 'run_at', 'created_at',
-                        'finished_at', 'result', 'error'}
+                        'finished_at', 'result', 'error', 'unique_key'}
         for _, id in ipairs(ids) do
             local f = redis.call('HMGET', job(id), unpack(fields))
             out[#out + 1] = id
@@ -58,13 +58,13 @@ extension RedisScripts {
         """#)
 
     /// ARGV: state (ready, delayed, done or dead), limit. Deletes up to `limit` jobs in that
-    /// state (ready: the inbox too). Returns how many.
+    /// state (ready: the inboxes too). Returns how many.
     public static let purge = script(#"""
         local state = ARGV[1]
         local n = 0
         if state == 'ready' then
-            n = redis.call('LLEN', P .. ':inbox')
-            redis.call('DEL', P .. ':inbox')
+            n = redis.call('LLEN', P .. ':inbox') + redis.call('LLEN', P .. ':inbox:unique')
+            redis.call('DEL', P .. ':inbox', P .. ':inbox:unique')
         end
         for _, m in ipairs(redis.call('ZRANGE', P .. ':' .. state, 0, tonumber(ARGV[2]) - 1)) do
             delete_job(m, state)

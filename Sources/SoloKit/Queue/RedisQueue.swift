@@ -56,7 +56,7 @@ public enum RedisReplies {
             records.append(JobRecord(id: id, queue: queue, state: text(1) ?? "", payload: items[start + 2].string ?? "",
                                      priority: Int(number(3) ?? 0), attempts: Int(number(4) ?? 0), maxAttempts: number(5).map(Int.init),
                                      group: text(6), runAt: number(7) ?? 0, createdAt: number(8) ?? 0, finishedAt: number(9),
-                                     result: text(10), error: text(11)))
+                                     result: text(10), error: text(11), uniqueKey: text(12)))
         }
         return records
     }
@@ -136,11 +136,11 @@ public final class RedisQueue: JobQueue {
         let prefix = RedisScripts.prefix(queue)
         let replies = try run { () throws(RedisError) in
             try client.pipeline(["ready", "delayed", "reserved", "done", "dead"].map { RedisCommand("ZCARD", "\(prefix):\($0)") }
-                                + [RedisCommand("LLEN", "\(prefix):inbox")])
+                                + [RedisCommand("LLEN", "\(prefix):inbox"), RedisCommand("LLEN", "\(prefix):inbox:unique")])
         }
         let numbers = replies.map { Int($0.integer ?? 0) }
         var counts = QueueCounts(queue: queue)
-        counts.ready = numbers[0] + numbers[5]
+        counts.ready = numbers[0] + numbers[5] + numbers[6]
         counts.delayed = numbers[1]
         counts.reserved = numbers[2]
         counts.done = numbers[3]
@@ -260,7 +260,8 @@ public final class RedisQueue: JobQueue {
 /// `transaction` jobs: a push of up to 10,000 jobs is all or nothing; a larger one is made
 /// visible 10,000 at a time (one transaction holds the server for about as many milliseconds
 /// as it has thousands of jobs: a million at once would stall every other client), and a
-/// failure says how many were queued.
+/// failure says how many were queued. Which jobs were duplicates (their unique key held) is
+/// known from each transaction's answer.
 final class RedisJobWriter: JobWriting {
     static let batch = 1000
     static let transaction = 10_000
@@ -268,9 +269,13 @@ final class RedisJobWriter: JobWriting {
     private let queue: RedisQueue
     private let name: String
     private let header: [String]
-    private var payloads: [[UInt8]] = []
-    private var inTransaction = 0
-    private var committed = 0
+    private var payloads: [(key: String?, payload: [UInt8])] = []
+    /// The scripts of the open transaction: how many jobs each has, and whether keyed.
+    private var scripts: [(count: Int, keyed: Bool)] = []
+    private var inTransaction: Int { scripts.reduce(0) { $0 + $1.count } }
+    /// Jobs added, in transactions committed.
+    private var settled = 0
+    private var pushed = Pushed()
     private var open = true
     private(set) var committedBeforeFailure = 0
 
@@ -278,37 +283,38 @@ final class RedisJobWriter: JobWriting {
         self.queue = queue
         self.name = name
         let delay = template.runAt > 0 ? max(0, template.runAt - JobStore.now()) : 0
-        header = [name, String(template.priority), String(delay), template.maxAttempts.map(String.init) ?? "", template.group ?? ""]
+        header = [name, String(template.priority), String(delay), template.maxAttempts.map(String.init) ?? "", template.group ?? "",
+                  String(template.uniqueFor.milliseconds)]
     }
 
     deinit { rollback() }
 
-    func add(_ payload: UnsafeRawBufferPointer) throws(QueueError) {
-        payloads.append(Array(payload))
+    func add(_ payload: UnsafeRawBufferPointer, uniqueKey: String?) throws(QueueError) {
+        payloads.append((uniqueKey, Array(payload)))
         if payloads.count == Self.batch { try send() }
         if inTransaction >= Self.transaction { try exec() }
     }
 
     @discardableResult
-    func commit() throws(QueueError) -> Int {
-        guard open else { return committed }
+    func commit() throws(QueueError) -> Pushed {
+        guard open else { return pushed }
         if !payloads.isEmpty { try send() }
-        if inTransaction > 0 { try exec() }
+        if !scripts.isEmpty { try exec() }
         open = false
-        return committed
+        return pushed
     }
 
     func rollback() {
         guard open else { return }
         open = false
-        if inTransaction > 0 { _ = try? queue.pipeline([RedisCommand("DISCARD")]) }
-        inTransaction = 0
+        if !scripts.isEmpty { _ = try? queue.pipeline([RedisCommand("DISCARD")]) }
+        scripts = []
         payloads = []
     }
 
     private func failing<T>(_ body: () throws(QueueError) -> T) throws(QueueError) -> T {
         do { return try body() } catch {
-            committedBeforeFailure = committed
+            committedBeforeFailure = pushed.queued
             open = false
             throw error
         }
@@ -317,11 +323,16 @@ final class RedisJobWriter: JobWriting {
     /// Queues one script with the payloads so far, in the open transaction.
     private func send() throws(QueueError) {
         try failing { () throws(QueueError) in
+            let keyed = payloads.contains { $0.key != nil }
             var command = RedisCommand("EVALSHA", RedisScripts.push.sha, "1", RedisScripts.prefix(name))
             for word in header { command.append(word) }
-            for payload in payloads { command.append(payload) }
-            _ = try queue.pipeline(inTransaction == 0 ? [RedisCommand("MULTI"), command] : [command])
-            inTransaction += payloads.count
+            command.append(keyed ? "1" : "")
+            for (key, payload) in payloads {
+                if keyed { command.append(key ?? "") }
+                command.append(payload)
+            }
+            _ = try queue.pipeline(scripts.isEmpty ? [RedisCommand("MULTI"), command] : [command])
+            scripts.append((payloads.count, keyed))
             payloads.removeAll(keepingCapacity: true)
         }
     }
@@ -336,8 +347,18 @@ final class RedisJobWriter: JobWriting {
             if let message = reply.errorMessage { throw QueueError(.unavailable, "\(queue.location): \(message)") }
             guard let results = reply.elements else { throw QueueError(.unavailable, "\(queue.location): the transaction was aborted") }
             if let message = results.lazy.compactMap(\.errorMessage).first { throw QueueError(.unavailable, "\(queue.location): \(message)") }
-            committed += inTransaction
-            inTransaction = 0
+            for (script, result) in zip(scripts, results) {
+                guard script.keyed else {
+                    pushed.queued += script.count
+                    settled += script.count
+                    continue
+                }
+                for id in (result.elements ?? []).compactMap(\.integer) {
+                    if id < 0 { pushed.duplicates.append(Pushed.Duplicate(index: settled, existing: -id)) } else { pushed.queued += 1 }
+                    settled += 1
+                }
+            }
+            scripts = []
         }
     }
 }

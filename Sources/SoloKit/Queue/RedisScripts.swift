@@ -7,6 +7,7 @@
 ///     P:seq               STRING  the last job id given
 ///     P:job:ID            HASH    payload priority attempts max_attempts grp state run_at
 ///                                 created_at finished_at result error owner worker ahead
+///                                 unique_key unique_until
 ///     P:ready             ZSET    member %016d of the id, score -priority (ZPOPMIN: the
 ///                                 highest priority first, then the oldest)
 ///     P:delayed           ZSET    score run_at (Unix ms, the server's clock)
@@ -14,9 +15,17 @@
 ///     P:done, P:dead      ZSET    score finished_at
 ///     P:inbox             LIST    payloads pushed with RPUSH by any program: jobs with the
 ///                                 defaults, made into jobs the next time a supervisor looks
+///     P:inbox:unique      LIST    the same, each with a unique key: KEY LF MS LF PAYLOAD (MS:
+///                                 how long the key outlives the job, empty or 0 for not at
+///                                 all); a duplicate is dropped and counted in P:duplicates
 ///     P:group:G           HASH    how many of group G's jobs are in each state
 ///     P:group:G:jobs      ZSET    the group's jobs, score the id
 ///     P:worker:NAME       STRING  the group of the job worker NAME holds
+///     P:unique:KEY        STRING  the id of the job holding unique key KEY: set when the job
+///                                 is pushed, deleted when it ends (done or dead) or is
+///                                 deleted; a job pushed with unique_until (Unix ms) that ends
+///                                 before then leaves it to expire then (PEXPIREAT)
+///     P:duplicates        STRING  how many jobs a held unique key refused
 ///     P:wake              channel a message tells the supervisors that jobs are ready
 ///     solo:queues         SET     every queue name that has had a job
 ///
@@ -57,7 +66,18 @@ public enum RedisScripts {
             redis.call('ZADD', P .. ':ready', -prio, member(id))
             count_group(grp, from, 'ready')
         end
+        -- A job that ends (t: when) or is deleted (t nil) lets go of its unique key, unless the key
+        -- is another job's by now; one that ends before its unique_until leaves the key until then.
+        local function free_unique(id, key, t)
+            local f = redis.call('HMGET', key, 'unique_key', 'unique_until')
+            if not f[1] then return end
+            local u = P .. ':unique:' .. f[1]
+            if redis.call('GET', u) ~= string.format('%d', id) then return end
+            if t and f[2] and tonumber(f[2]) > t then redis.call('PEXPIREAT', u, f[2])
+            else redis.call('DEL', u) end
+        end
         local function to_dead(id, key, grp, from, err, t)
+            free_unique(id, key, t)
             redis.call('HSET', key, 'state', 'dead', 'error', err, 'finished_at', t)
             redis.call('ZADD', P .. ':dead', t, member(id))
             count_group(grp, from, 'dead')
@@ -82,7 +102,7 @@ public enum RedisScripts {
             local nxt = redis.call('ZRANGE', P .. ':delayed', 0, 0, 'WITHSCORES')
             local wait = -1
             if nxt[2] then wait = math.max(0, tonumber(nxt[2]) - t) end
-            return {redis.call('ZCARD', P .. ':ready') + redis.call('LLEN', P .. ':inbox'),
+            return {redis.call('ZCARD', P .. ':ready') + redis.call('LLEN', P .. ':inbox') + redis.call('LLEN', P .. ':inbox:unique'),
                     redis.call('ZCARD', P .. ':delayed'), redis.call('ZCARD', P .. ':reserved'),
                     redis.call('ZCARD', P .. ':dead'), wait}
         end
@@ -95,15 +115,51 @@ public enum RedisScripts {
                 if redis.call('EXISTS', key) == 1 then to_ready(id, key, redis.call('HGET', key, 'grp'), 'delayed') end
             end
         end
+        -- A job with unique key k ('' for none), held `hold` ms after t once it ended ('' or 0:
+        -- only while it waits or runs): its new id, or minus the id of the job holding k.
+        local function new_unique_job(k, hold, payload, prio, t, run_at, max_attempts, grp)
+            local u = P .. ':unique:' .. k
+            local holder = nil
+            if k ~= '' then holder = redis.call('GET', u) end
+            -- a key left by a job no longer there (deleted by hand) is free
+            if holder and redis.call('EXISTS', job(tonumber(holder))) == 1 then
+                redis.call('INCR', P .. ':duplicates')
+                return -tonumber(holder)
+            end
+            local id = redis.call('INCR', P .. ':seq')
+            new_job(id, payload, prio, t, run_at, max_attempts, grp)
+            if k ~= '' then
+                redis.call('SET', u, id)
+                redis.call('HSET', job(id), 'unique_key', k)
+                local ms = tonumber(hold) or 0
+                if ms > 0 then redis.call('HSET', job(id), 'unique_until', t + ms) end
+            end
+            return id
+        end
         local function ingest(t, limit, queue)
             local raw = redis.call('LPOP', P .. ':inbox', limit)
-            if not raw then return end
-            local last = redis.call('INCRBY', P .. ':seq', #raw)
-            for i = 1, #raw do new_job(last - #raw + i, raw[i], 0, t, 0, '', nil) end
+            if raw then
+                local last = redis.call('INCRBY', P .. ':seq', #raw)
+                for i = 1, #raw do new_job(last - #raw + i, raw[i], 0, t, 0, '', nil) end
+                redis.call('SADD', 'solo:queues', queue)
+            end
+            -- KEY LF MS LF PAYLOAD; an entry not of that form is a job of it all, with no key
+            local keyed = redis.call('LPOP', P .. ':inbox:unique', limit)
+            if not keyed then return end
+            for _, entry in ipairs(keyed) do
+                local k, hold, payload = string.match(entry, '^([^\n]*)\n([0-9]*)\n(.*)$')
+                if not k then k, hold, payload = '', '', entry end
+                new_unique_job(k, hold, payload, 0, t, 0, '', nil)
+            end
             redis.call('SADD', 'solo:queues', queue)
         end
         -- a dead job (out of its set already) back to ready, its attempts and error gone
+        -- (a key it still holds is held again while it waits: no longer to expire)
         local function revive(id, key)
+            local u = redis.call('HGET', key, 'unique_key')
+            if u and redis.call('GET', P .. ':unique:' .. u) == string.format('%d', id) then
+                redis.call('PERSIST', P .. ':unique:' .. u)
+            end
             redis.call('HSET', key, 'attempts', 0, 'run_at', 0)
             redis.call('HDEL', key, 'error', 'finished_at')
             to_ready(id, key, redis.call('HGET', key, 'grp'), 'dead')
@@ -111,6 +167,7 @@ public enum RedisScripts {
         local function delete_job(m, state)
             local key = job(tonumber(m))
             local grp = redis.call('HGET', key, 'grp')
+            free_unique(tonumber(m), key, nil)
             redis.call('DEL', key)
             redis.call('ZREM', P .. ':' .. state, m)
             if grp then
@@ -125,9 +182,15 @@ public enum RedisScripts {
     static func script(_ body: String) -> RedisScript { RedisScript(prelude + body) }
 
     /// ARGV: queue, priority, delay (ms), max_attempts ('' for the pool's), group ('' for none),
-    /// then the payloads. Returns {first id, last id}.
+    /// unique_for (ms, '' or 0 for none), keyed ('1' or ''), then the payloads; keyed, each
+    /// payload comes after its unique key ('' for none). Returns {first id, last id}; keyed, one
+    /// number a payload: the new job's id, or minus the id of the job holding its key (a
+    /// duplicate, not queued).
     public static let push = script(#"""
-        local n = #ARGV - 5
+        local keyed = ARGV[7] == '1'
+        local width = 1
+        if keyed then width = 2 end
+        local n = (#ARGV - 7) / width
         if n < 1 then return {0, 0} end
         local prio = tonumber(ARGV[2])
         local delay = tonumber(ARGV[3])
@@ -136,16 +199,25 @@ public enum RedisScripts {
         local t = now_ms()
         local run_at = 0
         if delay > 0 then run_at = t + delay end
-        local last = redis.call('INCRBY', P .. ':seq', n)
-        for i = 1, n do new_job(last - n + i, ARGV[5 + i], prio, t, run_at, ARGV[4], grp) end
-        if grp then
-            local state = 'ready'
-            if run_at > 0 then state = 'delayed' end
-            redis.call('HINCRBY', P .. ':group:' .. grp, state, n)
+        local state = 'ready'
+        if run_at > 0 then state = 'delayed' end
+        local added = 0
+        local out = {}
+        if keyed then
+            for i = 1, n do
+                out[i] = new_unique_job(ARGV[6 + 2 * i], ARGV[6], ARGV[7 + 2 * i], prio, t, run_at, ARGV[4], grp)
+                if out[i] > 0 then added = added + 1 end
+            end
+        else
+            local last = redis.call('INCRBY', P .. ':seq', n)
+            for i = 1, n do new_job(last - n + i, ARGV[7 + i], prio, t, run_at, ARGV[4], grp) end
+            out = {last - n + 1, last}
+            added = n
         end
+        if grp and added > 0 then redis.call('HINCRBY', P .. ':group:' .. grp, state, added) end
         redis.call('SADD', 'solo:queues', ARGV[1])
-        if run_at == 0 then redis.call('PUBLISH', P .. ':wake', '') end
-        return {last - n + 1, last}
+        if run_at == 0 and added > 0 then redis.call('PUBLISH', P .. ':wake', '') end
+        return out
         """#)
 
     /// ARGV: owner, count, lease (ms), fence key ('' for none), fence token, queue. Brings due
@@ -203,6 +275,7 @@ public enum RedisScripts {
                 redis.call('ZREM', P .. ':reserved', m)
                 let_go(key)
                 if kind == 'done' or kind == 'result' then
+                    free_unique(id, key, t)
                     redis.call('HSET', key, 'state', 'done', 'finished_at', t)
                     if kind == 'result' then redis.call('HSET', key, 'result', text) end
                     redis.call('ZADD', P .. ':done', t, m)
@@ -308,7 +381,8 @@ public enum RedisScripts {
         """#)
 
     /// ARGV: keep (ms), limit, offset. Deletes done jobs finished more than `keep` ago, but those
-    /// of a group that still runs in any queue (as JobStore.purgeDone does), looking at `limit` of them from `offset` (the ones a caller
+    /// of a group that still runs in any queue and those whose unique_until has not passed (as
+    /// JobStore.purgeDone does), looking at `limit` of them from `offset` (the ones a caller
     /// skipped before). Returns {deleted, looked at, skipped}; looked at = limit: there may be
     /// more, from offset + skipped.
     public static let purgeDone = script(#"""
@@ -332,8 +406,11 @@ public enum RedisScripts {
         for _, m in ipairs(old) do
             local id = tonumber(m)
             local key = job(id)
-            local grp = redis.call('HGET', key, 'grp')
-            if not grp or not group_runs(grp) then
+            local f = redis.call('HMGET', key, 'grp', 'unique_until')
+            local grp = f[1]
+            -- a job whose unique key outlives it is kept until then (its id answers a duplicate)
+            if (not grp or not group_runs(grp)) and not (f[2] and tonumber(f[2]) > t) then
+                free_unique(id, key, nil)
                 redis.call('DEL', key)
                 redis.call('ZREM', P .. ':done', m)
                 if grp then

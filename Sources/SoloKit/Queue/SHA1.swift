@@ -1,11 +1,12 @@
-/// SHA-1 (RFC 3174), only to name Lua scripts the way Redis does (EVALSHA takes the script's
-/// SHA-1 in hex): solo sends a script's text once per server, then its name. Not for security.
+/// SHA-1 (RFC 3174), to name Lua scripts the way Redis does (EVALSHA takes the script's SHA-1
+/// in hex: solo sends a script's text once per server, then its name), and a payload by its
+/// content (`solo push --unique-payload`). Not for security.
 public enum SHA1 {
-    public static func hex(_ text: String) -> String {
-        digest(Array(text.utf8)).map { byte in
-            let digits = Array("0123456789abcdef")
-            return String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
-        }.joined()
+    public static func hex(_ text: String) -> String { hex(bytes: Array(text.utf8)) }
+
+    public static func hex(bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        return String(decoding: digest(bytes).flatMap { byte in [digits[Int(byte >> 4)], digits[Int(byte & 15)]] }, as: UTF8.self)
     }
 
     public static func digest(_ message: [UInt8]) -> [UInt8] {

@@ -4,11 +4,12 @@
 ///     INSERT INTO jobs (queue, payload) VALUES ('mailer', '{"to": "a@example.org"}');
 ///
 /// with, optionally, `priority` (higher first), `run_at` (Unix milliseconds: a delayed job),
-/// `max_attempts` and `grp` (a group). Versions are numbered in `PRAGMA user_version`; opening
+/// `max_attempts`, `grp` (a group), and `unique_key` with `unique_until` (a unique job: see
+/// migration 6). Versions are numbered in `PRAGMA user_version`; opening
 /// an older file migrates it, in one transaction.
 public enum QueueSchema {
     /// The version this build writes.
-    public static let version = 6
+    public static let version = 7
 
     /// Unix time in milliseconds, as SQL.
     static let nowMilliseconds = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
@@ -76,6 +77,26 @@ public enum QueueSchema {
                 pushed_at INTEGER NOT NULL,
                 PRIMARY KEY (queue, name)
             ) WITHOUT ROWID;
+            """,
+        // Unique jobs (solo push --unique): a job holds its queue's key from its insert while it
+        // waits or runs, and after it ended until unique_until (Unix ms). The UNIQUE index makes
+        // a second holder impossible whoever inserts, in whatever order transactions commit; the
+        // triggers let go of a key (unique_held = 0) when its job ends with no time left, and,
+        // before an insert with the key, when its time has passed since. Deleting a job frees
+        // its key with the row.
+        7: """
+            ALTER TABLE jobs ADD COLUMN unique_key TEXT;
+            ALTER TABLE jobs ADD COLUMN unique_until INTEGER;
+            ALTER TABLE jobs ADD COLUMN unique_held INTEGER NOT NULL DEFAULT 1;
+            CREATE UNIQUE INDEX jobs_unique ON jobs (queue, unique_key) WHERE unique_key IS NOT NULL AND unique_held = 1;
+            CREATE TRIGGER jobs_unique_ended AFTER UPDATE OF state ON jobs
+                WHEN NEW.unique_key IS NOT NULL AND NEW.unique_held = 1 AND NEW.state IN ('done', 'dead')
+                    AND COALESCE(NEW.unique_until, 0) <= \(nowMilliseconds)
+                BEGIN UPDATE jobs SET unique_held = 0 WHERE id = NEW.id; END;
+            CREATE TRIGGER jobs_unique_expired BEFORE INSERT ON jobs WHEN NEW.unique_key IS NOT NULL
+                BEGIN UPDATE jobs SET unique_held = 0
+                    WHERE queue = NEW.queue AND unique_key = NEW.unique_key AND unique_held = 1
+                        AND state IN ('done', 'dead') AND COALESCE(unique_until, 0) <= \(nowMilliseconds); END;
             """,
     ]
 }
