@@ -34,4 +34,26 @@ import Testing
         #expect(records[first.jobID]?.priority == 3 && records[first.jobID]?.group == "ticks" && records[first.jobID]?.state == "ready")
         #expect(try s.groupCounts("ticks") == [1, 0, 0, 0, 0])
     }
+
+    /// With `overlap = skip` a run's job holds the schedule's unique key while it waits or runs:
+    /// a run due meanwhile is not pushed (it counts as the latest, with the earlier job), and the
+    /// next run after that job ended is.
+    @Test(arguments: StoreKind.allCases)
+    func aSlowRunIsNotStackedOnItself(_ kind: StoreKind) throws {
+        let s = try Store(kind)
+        func run(_ time: Int64) -> ScheduledRun {
+            ScheduledRun(schedule: "slow", time: time, queue: Store.queue, job: NewJob(payload: Array("slow".utf8)), uniqueKey: "schedule:slow")
+        }
+        let first = try s.answer("pushRun") { s.store.pushRun(run(1_000), $0) }
+        #expect(first.pushedNow && !first.overlapped)
+        let taken = try s.reserve(1)
+        #expect(taken.jobs.map(\.id) == [first.jobID])
+        let second = try s.answer("pushRun") { s.store.pushRun(run(1_060), $0) }
+        #expect(!second.pushedNow && second.overlapped && second.jobID == first.jobID, "the first run still runs")
+        #expect(try s.answer("lastRun") { s.store.lastRun(of: "slow", queue: Store.queue, $0) } == PastRun(time: 1_060, jobID: first.jobID))
+        try s.commit([.started(id: first.jobID), .done(id: first.jobID, result: nil)])
+        let third = try s.answer("pushRun") { s.store.pushRun(run(1_120), $0) }
+        #expect(third.pushedNow && !third.overlapped && third.jobID != first.jobID)
+        #expect(try s.records().count == 2)
+    }
 }

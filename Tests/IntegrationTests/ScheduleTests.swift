@@ -140,7 +140,9 @@ import Testing
     @Test func theFleetLockHolderPushesAndItsSuccessorMissesNothingTwice() throws {
         let setup = try Setup(.redis)
         let redis = try #require(setup.redis)
-        let schedule = "[schedule:tick]\ncron = * * * * * *\nqueue = feed\npayload = tick-{{time}}\nmissed = once\n"
+        // overlap = allow: the killed holder's last job stays leased to it until its lease runs
+        // out, and with skip would hold back the runs this test counts.
+        let schedule = "[schedule:tick]\ncron = * * * * * *\nqueue = feed\npayload = tick-{{time}}\nmissed = once\noverlap = allow\n"
         let lock = "cluster_lock = ticks\ncluster_lock_ttl = 3s\n"
         for name in ["a", "b"] {
             setup.scratch.write("\(name).conf", "[global]\nlock_port = \(try freePort())\nstate_dir = state-\(name)\n\(lock)\n"
@@ -169,6 +171,20 @@ import Testing
         let jobs = try redis.command("GET", RedisScripts.prefix("feed") + ":seq").string.flatMap { Int($0) }
         let pushed = pushes(holder).count + pushes(other).count
         #expect(jobs == pushed, "one job per push: \(String(describing: jobs)) jobs, \(pushed) pushes")
+    }
+
+    /// `overlap = skip` (the default): while a run's job runs (5 s here), the runs due each
+    /// second are not pushed, and the log says which job holds them back.
+    @Test(arguments: StoreKind.allCases)
+    func aSlowRunIsNotStackedOnItself(_ kind: StoreKind) throws {
+        let setup = try Setup(kind)
+        setup.config(port: try freePort(), "[schedule:slow]\ncron = * * * * * *\nqueue = feed\npayload = slow\n")
+        let supervisor = try RunningSupervisor(setup.scratch)
+        try supervisor.waitForLog("schedule slow: pushed the run of")
+        try supervisor.waitForLog("of an earlier run still waits or runs (overlap = skip)", count: 2)
+        #expect(supervisor.lines(containing: "schedule slow: pushed the run of").count == 1, "\(supervisor.log)")
+        #expect(setup.handled == ["slow"])
+        #expect(try supervisor.stop() == 0)
     }
 
     /// `missed = once`: after downtime, the latest missed run is pushed at start.

@@ -16,6 +16,20 @@ public struct ScheduleConfig: Equatable, Sendable {
     public var group: String? = nil
     public var priority = 0
     public var missed = MissedRuns.skip
+    /// Whether a run is pushed while the job of an earlier run still waits or runs.
+    public var overlap = Overlap.skip
+
+    /// What to do about a run that falls due while an earlier run's job still waits or runs.
+    public enum Overlap: String, Equatable, Sendable, CaseIterable {
+        /// Not pushed: the schedule's runs hold its unique key (see `uniqueKey`), one at a time.
+        case skip
+        /// Pushed: runs may stack up behind a slow one.
+        case allow
+    }
+
+    /// The unique key a run's job holds while it waits or runs (solo-queue(5), UNIQUE JOBS), so
+    /// that a slow run is not stacked on itself; nil with `overlap = allow`.
+    public var uniqueKey: String? { overlap == .skip ? "schedule:" + name : nil }
 
     /// What to do about the runs that fell due while no supervisor ran the schedule.
     public enum MissedRuns: String, Equatable, Sendable, CaseIterable {
@@ -88,6 +102,12 @@ extension Keys {
             }
             model.missed = missed
         }, render: { $0.missed.rawValue }),
+        KeySpec(name: "overlap", apply: { model, value, _ throws(ValueError) in
+            guard let overlap = ScheduleConfig.Overlap(rawValue: value.lowercased()) else {
+                throw ValueError("\(quoted(value)) is not a policy (write skip to push no run while an earlier run's job waits or runs, or allow to push it anyway)")
+            }
+            model.overlap = overlap
+        }, render: { $0.overlap.rawValue }),
     ]
 }
 

@@ -9,8 +9,10 @@
 /// does in a queue file).
 public enum RedisScheduleScripts {
     /// ARGV: queue, schedule, time (s), priority, max_attempts (''), group (''), payload, fence
-    /// key (''), fence token. Returns {1, id} for a job made now, {0, id of the latest run} for
-    /// a run pushed before. With a fence key, refuses (FENCED) unless the key still holds the token.
+    /// key (''), fence token, unique key (''). Returns {1, id} for a job made now, {0, id of the
+    /// latest run} for a run pushed before, {2, id} for a run not pushed because job id of an
+    /// earlier run still holds the unique key (the run counts as the latest, with that job).
+    /// With a fence key, refuses (FENCED) unless the key still holds the token.
     public static let pushRun = RedisScripts.script(#"""
         if ARGV[8] ~= '' and redis.call('GET', ARGV[8]) ~= ARGV[9] then
             return redis.error_reply('FENCED this supervisor does not hold the fleet lock')
@@ -23,8 +25,11 @@ public enum RedisScheduleScripts {
         local grp = nil
         if ARGV[6] ~= '' then grp = ARGV[6] end
         local t = now_ms()
-        local id = redis.call('INCR', P .. ':seq')
-        new_job(id, ARGV[7], tonumber(ARGV[4]), t, 0, ARGV[5], grp)
+        local id = new_unique_job(ARGV[10], '', ARGV[7], tonumber(ARGV[4]), t, 0, ARGV[5], grp)
+        if id < 0 then
+            redis.call('HSET', P .. ':schedules', ARGV[2], ARGV[3] .. ':' .. -id)
+            return {2, -id}
+        end
         count_group(grp, nil, 'ready')
         redis.call('HSET', P .. ':schedules', ARGV[2], ARGV[3] .. ':' .. id)
         redis.call('SADD', 'solo:queues', ARGV[1])

@@ -93,7 +93,8 @@ final class Scheduler: Timed {
             return failed(schedule, "its queue cannot be had", doing: "push its run of \(CivilTime.rfc3339(time))")
         }
         let run = ScheduledRun(schedule: schedule.name, time: time, queue: schedule.queueName,
-                               job: NewJob(payload: schedule.payload(at: time), priority: schedule.priority, group: schedule.group))
+                               job: NewJob(payload: schedule.payload(at: time), priority: schedule.priority, group: schedule.group),
+                               uniqueKey: schedule.uniqueKey)
         store.pushRun(run) { [unowned self] reply in
             guard case .answer(let push) = reply else {
                 if !manual { book.finished(schedule.name, run: nil, retry: time) }
@@ -105,7 +106,9 @@ final class Scheduler: Timed {
             let past = PastRun(time: time, jobID: push.jobID)
             if manual { book.note(past, of: schedule.name) } else { book.finished(schedule.name, run: past) }
             let why = whom.map { " (\($0))" } ?? ""
-            if push.pushedNow {
+            if push.overlapped {
+                say("schedule \(schedule.name): the run of \(CivilTime.rfc3339(time)) was not pushed: job \(push.jobID) of an earlier run still waits or runs (overlap = skip)\(why)")
+            } else if push.pushedNow {
                 say("schedule \(schedule.name): pushed the run of \(CivilTime.rfc3339(time)) to queue \(schedule.queueName) as job \(push.jobID)\(why)")
             } else {
                 say("schedule \(schedule.name): the run of \(CivilTime.rfc3339(time)) was pushed before, as job \(push.jobID)\(why)")

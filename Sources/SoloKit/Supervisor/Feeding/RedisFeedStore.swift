@@ -93,9 +93,9 @@ final class RedisFeedStore: FeedStore {
         let job = run.job
         ask(RedisScheduleScripts.pushRun, queue: run.queue,
             [run.queue, run.schedule, String(run.time), String(job.priority), job.maxAttempts.map(String.init) ?? "", job.group ?? "",
-             String(decoding: job.payload, as: UTF8.self), fence?.key ?? "", fence?.token ?? ""], done) { value in
+             String(decoding: job.payload, as: UTF8.self), fence?.key ?? "", fence?.token ?? "", run.uniqueKey ?? ""], done) { value in
             guard let numbers = value.elements?.compactMap(\.integer), numbers.count == 2 else { return nil }
-            return RunPush(jobID: numbers[1], pushedNow: numbers[0] == 1)
+            return RunPush(jobID: numbers[1], pushedNow: numbers[0] == 1, overlapped: numbers[0] == 2)
         }
     }
 
