@@ -17,7 +17,7 @@ func httpRequest(port: UInt16, _ request: String) throws -> (status: Int, head: 
     var timeout = timeval(tv_sec: 5, tv_usec: 0)
     setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     let bytes = Array(request.utf8)
-    guard send(socket, bytes, bytes.count, 0) == bytes.count else { throw HTTPFailure(description: "send: errno \(errno)") }
+    guard send(socket, bytes, bytes.count, Int32(MSG_NOSIGNAL)) == bytes.count else { throw HTTPFailure(description: "send: errno \(errno)") }
     var answer: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 65536)
     while true {

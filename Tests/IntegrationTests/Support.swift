@@ -68,10 +68,18 @@ func isRunning(_ pid: pid_t) -> Bool {
 }
 
 /// A scratch directory, removed at the end.
+/// The test process writes to pipes and sockets whose other end may be gone by then (a worker,
+/// a supervisor, a server a test just killed): that is EPIPE to the write, as in solo itself,
+/// never a SIGPIPE that ends every test at once (seen in CI). The solo processes a test starts
+/// (Foundation's Process) inherit the ignore, which `solo run` sets itself anyway; what solo
+/// spawns starts with every signal at its default (spawn.c).
+let ignoringSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
+
 final class Scratch {
     let path: String
 
     init() {
+        _ = ignoringSIGPIPE
         var template = Array("/tmp/solo-test-XXXXXX".utf8CString)
         path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
     }
