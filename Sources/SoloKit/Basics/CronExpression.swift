@@ -23,9 +23,6 @@ public struct CronExpression: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { text }
 
-    /// Whether a seconds field was given (the schedule can fire more than once a minute).
-    public let hasSeconds: Bool
-
     static let nicknames = [
         "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
         "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *",
@@ -64,8 +61,8 @@ public struct CronExpression: Hashable, Sendable, CustomStringConvertible {
                 + "write five (minute hour day-of-month month day-of-week, e.g. \"30 4 * * mon-fri\"), "
                 + "six with a leading seconds field, or a name such as @daily")
         }
-        hasSeconds = words.count == 6
-        if !hasSeconds { words.insert("0", at: 0) }
+        // Five fields fire at second 0.
+        if words.count == 5 { words.insert("0", at: 0) }
         self.text = trimmed
         seconds = try Self.parse(words[0], Self.secondField)
         minutes = try Self.parse(words[1], Self.minuteField)

@@ -30,3 +30,23 @@ public struct ConfigErrors: Error, CustomStringConvertible {
 
     public var description: String { issues.map(\.description).joined(separator: "\n") }
 }
+
+/// The issues of one section, each at the line of the key it is about (the section's own line
+/// when it is about none).
+struct SectionIssues {
+    let file: String
+    let line: Int
+    let entries: [INIEntry]
+    private(set) var all: [ConfigIssue] = []
+
+    init(file: String, line: Int, entries: [INIEntry]) {
+        self.file = file
+        self.line = line
+        self.entries = entries
+    }
+
+    mutating func add(_ key: String?, _ message: String, _ severity: ConfigIssue.Severity = .error) {
+        let at = key.flatMap { key in entries.first { $0.key == key }?.line } ?? line
+        all.append(ConfigIssue(file: file, line: at, key: key, message: message, severity: severity))
+    }
+}

@@ -234,69 +234,65 @@ public struct ConfigLoader {
 
     /// Checks that involve several keys, or the machine.
     private func validate(_ pool: PoolConfig, set: Set<String>, entries: [INIEntry]) -> [ConfigIssue] {
-        var issues: [ConfigIssue] = []
-        func line(_ key: String) -> Int { entries.first { $0.key == key }?.line ?? pool.line }
-        func problem(_ key: String?, _ message: String, _ severity: ConfigIssue.Severity = .error) {
-            issues.append(ConfigIssue(file: pool.file, line: key.map(line) ?? pool.line, key: key, message: message, severity: severity))
-        }
+        var issues = SectionIssues(file: pool.file, line: pool.line, entries: entries)
 
         if !set.contains("command") {
-            problem(nil, "pool [\(pool.name)] has no command (add command = /path/to/worker)")
+            issues.add(nil, "pool [\(pool.name)] has no command (add command = /path/to/worker)")
         }
         if let limit = pool.memoryLimit, let kill = pool.memoryKill, kill < limit {
-            problem("memory_kill", "\(Values.formatSize(kill)) is below memory_limit \(Values.formatSize(limit)) (the hard limit must be the higher one)")
+            issues.add("memory_kill", "\(Values.formatSize(kill)) is below memory_limit \(Values.formatSize(limit)) (the hard limit must be the higher one)")
         }
         if !pool.queue.feedsJobs {
             for key in ["queue_name", "job_timeout", "max_attempts", "retry_delay", "keep_done"] where set.contains(key) {
-                problem(key, "has no effect with queue = none (the workers poll their own queue)", .warning)
+                issues.add(key, "has no effect with queue = none (the workers poll their own queue)", .warning)
             }
         }
         if case .redis = pool.queue, pool.queueName.contains(where: { $0 == "{" || $0 == "}" }) {
-            problem(set.contains("queue_name") ? "queue_name" : nil,
+            issues.add(set.contains("queue_name") ? "queue_name" : nil,
                     "queue name \(quoted(pool.queueName)) holds a brace, which Redis reads as part of a key's hash tag (name the queue without { and })")
         }
         if pool.maxWorkers != nil && !pool.queue.feedsJobs {
-            problem("workers", "a range scales with the depth of solo's queue, and this pool has queue = none (write one number, like 4, or give the pool a queue)")
+            issues.add("workers", "a range scales with the depth of solo's queue, and this pool has queue = none (write one number, like 4, or give the pool a queue)")
         }
         if pool.workers == 0 && pool.maxWorkers == nil && pool.queue.feedsJobs {
-            problem("workers", "0 runs no worker, so the jobs queued for \(quoted(pool.queueName)) wait until it does (write workers = 1 or more, or a range like 0-4 to start workers when jobs arrive)", .warning)
+            issues.add("workers", "0 runs no worker, so the jobs queued for \(quoted(pool.queueName)) wait until it does (write workers = 1 or more, or a range like 0-4 to start workers when jobs arrive)", .warning)
         }
         if pool.maxWorkers == nil && set.contains("scale_cooldown") {
-            problem("scale_cooldown", "has no effect with a fixed number of workers (write workers = MIN-MAX to scale)", .warning)
+            issues.add("scale_cooldown", "has no effect with a fixed number of workers (write workers = MIN-MAX to scale)", .warning)
         }
         if pool.backoffMin < .milliseconds(10) {
-            problem("backoff_min", "\(Values.formatDuration(pool.backoffMin)) is too short: a crash loop would burn a CPU (10ms at least; 100ms is usual)")
+            issues.add("backoff_min", "\(Values.formatDuration(pool.backoffMin)) is too short: a crash loop would burn a CPU (10ms at least; 100ms is usual)")
         }
         if pool.backoffMax < pool.backoffMin {
-            problem("backoff_max", "\(Values.formatDuration(pool.backoffMax)) is below backoff_min \(Values.formatDuration(pool.backoffMin))")
+            issues.add("backoff_max", "\(Values.formatDuration(pool.backoffMax)) is below backoff_min \(Values.formatDuration(pool.backoffMin))")
         }
         if pool.backoffReset < pool.backoffMin {
-            problem("backoff_reset", "\(Values.formatDuration(pool.backoffReset)) is below backoff_min \(Values.formatDuration(pool.backoffMin)) (a worker must stay up longer than the shortest back-off to count as healthy)")
+            issues.add("backoff_reset", "\(Values.formatDuration(pool.backoffReset)) is below backoff_min \(Values.formatDuration(pool.backoffMin)) (a worker must stay up longer than the shortest back-off to count as healthy)")
         }
         if let raw = entries.first(where: { $0.key == "command" }), let shell = try? CommandWords.split(raw.value).shellSyntax {
-            problem("command", "\(quoted(String(shell))) is passed to the program as it is: no shell runs (write sh -c '...' for shell syntax)", .warning)
+            issues.add("command", "\(quoted(String(shell))) is passed to the program as it is: no shell runs (write sh -c '...' for shell syntax)", .warning)
         }
-        guard checkMachine else { return issues }
+        guard checkMachine else { return issues.all }
 
         if !Files.isDirectory(pool.directory) {
-            problem(set.contains("directory") ? "directory" : nil, "directory \(pool.directory) does not exist (workers will fail to start until it does)", .warning)
+            issues.add(set.contains("directory") ? "directory" : nil, "directory \(pool.directory) does not exist (workers will fail to start until it does)", .warning)
         }
         if let program = pool.command.first, set.contains("command"),
            ProgramPath.resolve(program, searchPath: pool.searchPath, directory: pool.directory) == nil {
-            problem("command", "\(program) is not an executable file here (workers will fail to start until it is)", .warning)
+            issues.add("command", "\(program) is not an executable file here (workers will fail to start until it is)", .warning)
         }
         if let user = pool.user {
             if let account = Accounts.user(user) {
                 if uid != 0 && account.uid != uid {
-                    problem("user", "switching to \(user) needs solo to run as root (it runs as uid \(uid) here)", .warning)
+                    issues.add("user", "switching to \(user) needs solo to run as root (it runs as uid \(uid) here)", .warning)
                 }
             } else {
-                problem("user", "no user \(quoted(user)) on this machine (see /etc/passwd; a number works too)")
+                issues.add("user", "no user \(quoted(user)) on this machine (see /etc/passwd; a number works too)")
             }
         }
         if let group = pool.group, Accounts.group(group) == nil {
-            problem("group", "no group \(quoted(group)) on this machine (see /etc/group; a number works too)")
+            issues.add("group", "no group \(quoted(group)) on this machine (see /etc/group; a number works too)")
         }
-        return issues
+        return issues.all
     }
 }

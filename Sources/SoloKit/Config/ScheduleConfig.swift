@@ -142,35 +142,31 @@ extension ConfigLoader {
 
     /// Required keys, the time zone, and where the queue lives.
     private func complete(_ schedule: inout ScheduleConfig, set: Set<String>, entries: [INIEntry], config: SoloConfig) -> [ConfigIssue] {
-        var issues: [ConfigIssue] = []
-        func line(_ key: String) -> Int { entries.first { $0.key == key }?.line ?? schedule.line }
-        func problem(_ key: String?, _ message: String, _ severity: ConfigIssue.Severity = .error) {
-            issues.append(ConfigIssue(file: schedule.file, line: key.map(line) ?? schedule.line, key: key, message: message, severity: severity))
-        }
+        var issues = SectionIssues(file: schedule.file, line: schedule.line, entries: entries)
         if !set.contains("cron") {
-            problem(nil, "schedule [schedule:\(schedule.name)] has no cron (add cron = 0 3 * * *, say, or @daily)")
+            issues.add(nil, "schedule [schedule:\(schedule.name)] has no cron (add cron = 0 3 * * *, say, or @daily)")
         }
         if !set.contains("queue") {
-            problem(nil, "schedule [schedule:\(schedule.name)] has no queue (add queue = NAME, a queue a pool takes jobs from)")
-            return issues
+            issues.add(nil, "schedule [schedule:\(schedule.name)] has no queue (add queue = NAME, a queue a pool takes jobs from)")
+            return issues.all
         }
         do {
             schedule.zone = try schedule.timeZoneName.map { (name) throws(ValueError) in try loadZone(name) } ?? hostZone()
         } catch {
-            problem("timezone", error.message)
+            issues.add("timezone", error.message)
         }
         let target: QueueTarget
         do { target = try QueueTarget.resolve(config, queue: schedule.queueName) } catch {
-            if !set.contains("store") { problem("queue", error.message + " (or say which with store =)") }
-            return issues
+            if !set.contains("store") { issues.add("queue", error.message + " (or say which with store =)") }
+            return issues.all
         }
         if !set.contains("store") {
             schedule.place = target.place
         }
         if target.pools.isEmpty || !target.pools.contains(where: { config.pool(named: $0)?.queue.sameServer(as: schedule.place) ?? false }) {
-            problem("queue", "no pool of this config takes jobs from \(quoted(schedule.queueName)) at \(schedule.place.location), so its runs would wait (check the name, or add a pool with queue_name = \(schedule.queueName))", .warning)
+            issues.add("queue", "no pool of this config takes jobs from \(quoted(schedule.queueName)) at \(schedule.place.location), so its runs would wait (check the name, or add a pool with queue_name = \(schedule.queueName))", .warning)
         }
-        return issues
+        return issues.all
     }
 }
 
