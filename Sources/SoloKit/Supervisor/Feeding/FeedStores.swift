@@ -35,7 +35,8 @@ final class FeedStores {
     /// The descriptor that tells of changes in the queue files' directories.
     var descriptor: FileDescriptor? { watch?.descriptor }
 
-    var all: [any FeedStore] { Array(stores.values) }
+    // The dictionary's own view: asked twice every loop turn, it copies nothing.
+    var all: Dictionary<Address, any FeedStore>.Values { stores.values }
 
     /// The store at `address`, made (and started: its listener hears `storeIsUp` when it can be
     /// used) on first use.
