@@ -135,7 +135,7 @@ import Testing
         try waitFor("the slot backs off") { (try? control.workers(control.status(scratch), "broken").first?["state"]?.stringValue) == "backoff" }
         let k = WorkerEnding.jobDeathsBlamingWorker
         #expect(supervisor.lines(containing: "holding job").count == k + 1, "\(supervisor.log)")
-        #expect(supervisor.lines(containing: "\(k) deaths in a row holding a job").count == 1)
+        #expect(supervisor.lines(containing: "\(k) deaths in a row holding a new job").count == 1)
         #expect(supervisor.lines(containing: "restarting in 2").count == 1)
         let dead = try runSolo(["queue", "dead", "--json", "--config", "solo.conf"], in: scratch)
         let records = try #require(try JSONSerialization.jsonObject(with: Data(dead.stdout.utf8)) as? [[String: Any]])

@@ -422,7 +422,7 @@ public final class Pool {
             return [.log("\(who) stopped: \(status) \(summary)")]
         }
 
-        if ending.diedHoldingJob { slots[worker.slot].jobDeaths += 1 }
+        if ending.diedHoldingNewJob { slots[worker.slot].jobDeaths += 1 }
         let jobDeaths = slots[worker.slot].jobDeaths
         let atFault = ending.blamesWorker(jobDeaths: jobDeaths)
         let delay = slots[worker.slot].backoff.delay(afterExitWith: uptime, workerAtFault: atFault, using: &random)
@@ -431,7 +431,7 @@ public final class Pool {
         if !ending.wasPlanned { slots[worker.slot].restarts += 1 }
         let failures = slots[worker.slot].backoff.failures
         let streak = atFault && !ending.blamesWorker
-            ? " (\(jobDeaths) deaths in a row holding a job, and no job done since: the worker is blamed, as for a broken deploy)"
+            ? " (\(jobDeaths) deaths in a row holding a new job, and no job done since: the worker is blamed, as for a broken deploy)"
             : failures > 1 ? " (\(failures) quick deaths in a row)" : ""
 
         return [.log(ending.restartLine(who: who, summary: summary, next: next, streak: streak))]

@@ -13,7 +13,7 @@ extension Pool {
         public var spare: UInt64?
         /// The worker whose warm replacement could not start or died: it is recycled as before.
         public var spareRefusedFor: UInt64?
-        /// Its workers' deaths with a job in hand in a row, with no job finished in the pool
+        /// Its workers' deaths with a new job in hand in a row, with no job finished in the pool
         /// since (`WorkerEnding.blamesWorker(jobDeaths:)`).
         public var jobDeaths = 0
     }

@@ -16,6 +16,11 @@ public struct WorkerEnding: Equatable, Sendable {
     public var status: ExitStatus
     /// It held a job when it died (feed mode).
     public var heldJob: Bool
+    /// The job it held was on its first attempt: no worker had died on it before. Only such
+    /// deaths count toward blaming the worker (`diedHoldingNewJob`), so that a few poison
+    /// jobs coming back for their later attempts, all in a row once the good jobs are done,
+    /// never pass for a broken deploy.
+    public var heldNewJob: Bool
     public var jobsDone: Int
 
     /// Whether solo wanted it gone: a recycle, restart, stop or job_timeout, not a death or a
@@ -41,8 +46,8 @@ public struct WorkerEnding: Equatable, Sendable {
         }
     }
 
-    /// How many deaths with a job in hand in a row, in one slot and with no job finished in
-    /// the pool meanwhile, show that the worker is at fault after all (it boots, but cannot get
+    /// How many deaths in a row with a new job in hand (on its first attempt), in one slot and
+    /// with no job finished in the pool meanwhile, show that the worker is at fault after all (it boots, but cannot get
     /// through any job: a database down that it connects to lazily). Ten, so that a cluster of
     /// poison jobs at the head of the queue, shared among the slots and then left to their retry
     /// delays while the good jobs run, does not slow a pool (issue 13's 15 among 2 workers), while
@@ -56,6 +61,10 @@ public struct WorkerEnding: Equatable, Sendable {
         case .killedForMemory, .died: return heldJob
         }
     }
+
+    /// It died unasked holding a job that no worker had died on before: what counts toward
+    /// `jobDeathsBlamingWorker`.
+    public var diedHoldingNewJob: Bool { diedHoldingJob && heldNewJob }
 
     /// `blamesWorker`, or the `jobDeathsBlamingWorker`th death in a row with a job in hand
     /// (`jobDeaths` counts this one) and no job finished in the pool since: from there on each
@@ -140,6 +149,7 @@ extension Worker {
         } else {
             cause = .died
         }
-        return WorkerEnding(cause: cause, status: exitStatus ?? .exited(-1), heldJob: job != nil, jobsDone: jobsDone)
+        return WorkerEnding(cause: cause, status: exitStatus ?? .exited(-1), heldJob: job != nil,
+                            heldNewJob: (job?.attempts ?? 0) == 1, jobsDone: jobsDone)
     }
 }
