@@ -28,8 +28,9 @@ import Testing
 
     func reserve(_ queue: String, _ count: Int, owner: String = "a", lease: Int = 30_000) throws -> (RedisSummary, [ReservedJob]) {
         let reply = try client.evaluate(RedisScripts.reserve, keys: [RedisScripts.prefix(queue)],
-                                        arguments: [owner, "\(count)", "\(lease)", "", "", queue])
-        return try #require(RedisReplies.reserved(reply, queue: queue))
+                                        arguments: [owner, "\(count)", "\(lease)", "", "", queue] + RedisScripts.arguments(of: JobLimits()))
+        let reserved = try #require(RedisReplies.reserved(reply, queue: queue))
+        return (reserved.summary, reserved.jobs)
     }
 
     func finish(_ queue: String, owner: String = "a", _ outcomes: [(String, Int64, String, Int, Int)]) throws {

@@ -82,8 +82,9 @@ final class ContractStore {
         }
     }
 
-    func reserve(_ count: Int, by owner: String = "me", lease: Duration = .seconds(3600), queue: String = queue) throws -> Reservation {
-        try answer("reserve") { store.reserve(queue: queue, count: count, owner: owner, lease: lease, $0) }
+    func reserve(_ count: Int, by owner: String = "me", lease: Duration = .seconds(3600), queue: String = queue,
+                 limits: JobLimits = JobLimits()) throws -> Reservation {
+        try answer("reserve") { store.reserve(queue: queue, count: count, owner: owner, lease: lease, limits: limits, $0) }
     }
 
     @discardableResult
@@ -140,9 +141,9 @@ final class ContractStore {
     /// Pushes jobs as `solo push` does; returns when they are delayed to (Unix ms; 0: ready).
     @discardableResult
     func push(_ payloads: [String], priority: Int = 0, delay: Duration = .zero, maxAttempts: Int? = nil, group: String? = nil,
-              queue: String = queue) throws -> Int64 {
+              key: String? = nil, queue: String = queue) throws -> Int64 {
         let template = NewJob(payload: [], priority: priority, runAt: delay > .zero ? JobStore.now() + delay.milliseconds : 0,
-                              maxAttempts: maxAttempts, group: group)
+                              maxAttempts: maxAttempts, group: group, limitKey: key)
         let writer = try commands.makeWriter(queue: queue, template: template)
         for payload in payloads { try Array(payload.utf8).withUnsafeBytes { raw in try writer.add(raw) } }
         try writer.commit()

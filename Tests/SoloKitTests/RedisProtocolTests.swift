@@ -139,19 +139,25 @@ import Testing
 
 @Suite struct RedisRepliesTests {
     @Test func readsAReservation() throws {
-        let reply = RESPValue.array([.integer(3), .integer(1), .integer(2), .integer(0), .integer(1500),
-                                     .integer(7), .bulk(Array("job".utf8)), .bulk(Array("5".utf8)), .integer(2), .bulk([]), .bulk(Array("g".utf8)),
-                                     .integer(8), .bulk([0x66, 0x0A]), .bulk(Array("-1".utf8)), .integer(1), .bulk(Array("3".utf8)), .bulk([]),
-                                     .integer(9), .bulk([0x66, 0x0D, 0x67]), .bulk(Array("0".utf8)), .integer(1), .bulk([]), .bulk([])])
-        let (summary, jobs) = try #require(RedisReplies.reserved(reply, queue: "q"))
+        let reply = RESPValue.array([.integer(3), .integer(1), .integer(2), .integer(0), .integer(1500), .integer(4), .integer(5), .integer(-2),
+                                     .bulk(Array("rate_limit".utf8)), .integer(20),
+                                     .integer(7), .bulk(Array("job".utf8)), .bulk(Array("5".utf8)), .integer(2), .bulk([]), .bulk(Array("g".utf8)), .integer(12),
+                                     .integer(8), .bulk([0x66, 0x0A]), .bulk(Array("-1".utf8)), .integer(1), .bulk(Array("3".utf8)), .bulk([]), .integer(0),
+                                     .integer(9), .bulk([0x66, 0x0D, 0x67]), .bulk(Array("0".utf8)), .integer(1), .bulk([]), .bulk([]), .integer(0)])
+        let reserved = try #require(RedisReplies.reserved(reply, queue: "q"))
+        let (summary, jobs) = (reserved.summary, reserved.jobs)
         #expect(summary.counts.ready == 3 && summary.counts.delayed == 1 && summary.counts.reserved == 2)
+        #expect(summary.counts.heldByKeyConcurrency == 4 && summary.counts.heldByKeyRate == 5)
+        #expect(summary.counts.oldestWaitingMs == nil && !summary.lookedForOldest, "a reserve does not look for the oldest")
         #expect(summary.nextDelayedIn == .milliseconds(1500))
+        #expect(reserved.limitedBy == .rateLimit && reserved.nextTurnIn == .milliseconds(20))
         #expect(jobs.count == 3)
-        #expect(jobs[0] == ReservedJob(id: 7, payload: "job", priority: 5, attempts: 2, maxAttempts: nil, group: "g"))
+        #expect(jobs[0] == ReservedJob(id: 7, payload: "job", priority: 5, attempts: 2, maxAttempts: nil, group: "g", waited: .milliseconds(12)))
         #expect(jobs[1].maxAttempts == 3 && jobs[1].group == nil && jobs[1].priority == -1)
-        #expect(jobs[1].payloadProblem == .newline, "a payload another program pushed with a line break is caught")
-        #expect(jobs[2].payloadProblem == .carriageReturn, "and one with a bare carriage return")
+        #expect(jobs[1].payloadProblem == PayloadProblem.newline, "a payload another program pushed with a line break is caught")
+        #expect(jobs[2].payloadProblem == PayloadProblem.carriageReturn, "and one with a bare carriage return")
         #expect(RedisReplies.reserved(.array([.integer(1)]), queue: "q").map { _ in true } == nil)
-        #expect(RedisSummary.parse([.integer(0), .integer(0), .integer(0), .integer(0), .integer(-1)], queue: "q")?.nextDelayedIn == nil)
+        let idle = RedisSummary.parse([.integer(0), .integer(0), .integer(0), .integer(0), .integer(-1), .integer(0), .integer(0), .integer(900)], queue: "q")
+        #expect(idle?.nextDelayedIn == nil && idle?.counts.oldestWaitingMs == 900 && idle?.lookedForOldest == true)
     }
 }

@@ -192,6 +192,18 @@ enum Keys {
         KeySpec(name: "keep_done", apply: { model, value, _ throws(ValueError) in
             model.keepDone = try Values.duration(value)
         }, render: { Values.formatDuration($0.keepDone) }),
+        KeySpec(name: "concurrency", apply: { model, value, _ throws(ValueError) in
+            model.jobLimits.concurrency = isNone(value) ? nil : try Values.integer(value, in: 1...1_000_000, example: "10, or none")
+        }, render: { $0.jobLimits.concurrency.map(String.init) ?? "none" }),
+        KeySpec(name: "rate_limit", apply: { model, value, _ throws(ValueError) in
+            model.jobLimits.rate = isNone(value) ? nil : try RateLimit(value)
+        }, render: { $0.jobLimits.rate?.description ?? "none" }),
+        KeySpec(name: "key_concurrency", apply: { model, value, _ throws(ValueError) in
+            model.jobLimits.keyConcurrency = isNone(value) ? nil : try Values.integer(value, in: 1...1_000_000, example: "2, or none")
+        }, render: { $0.jobLimits.keyConcurrency.map(String.init) ?? "none" }),
+        KeySpec(name: "key_rate_limit", apply: { model, value, _ throws(ValueError) in
+            model.jobLimits.keyRate = isNone(value) ? nil : try RateLimit(value)
+        }, render: { $0.jobLimits.keyRate?.description ?? "none" }),
         KeySpec(name: "log_file", apply: { model, value, context in
             model.logFile = value.isEmpty || value == "stderr" ? nil : context.path(value)
         }, render: { $0.logFile ?? "stderr" }),

@@ -243,7 +243,8 @@ public struct ConfigLoader {
             issues.add("memory_kill", "\(Values.formatSize(kill)) is below memory_limit \(Values.formatSize(limit)) (the hard limit must be the higher one)")
         }
         if !pool.queue.feedsJobs {
-            for key in ["queue_name", "job_timeout", "max_attempts", "retry_delay", "keep_done"] where set.contains(key) {
+            for key in ["queue_name", "job_timeout", "max_attempts", "retry_delay", "keep_done", "concurrency", "rate_limit",
+                        "key_concurrency", "key_rate_limit"] where set.contains(key) {
                 issues.add(key, "has no effect with queue = none (the workers poll their own queue)", .warning)
             }
         }

@@ -155,6 +155,10 @@ public struct PoolConfig: Equatable, Sendable {
     public var retryDelay: ClosedRange<Duration> = .seconds(1)...(.seconds(600))
     /// How long done jobs (and their results) are kept.
     public var keepDone: Duration = .seconds(3600)
+    /// How many of the queue's jobs run at once and how fast they are handed out, across every
+    /// supervisor on the store; the keyed ones per job key (`concurrency`, `rate_limit`,
+    /// `key_concurrency`, `key_rate_limit`).
+    public var jobLimits = JobLimits()
 
     /// The range queue-depth scaling keeps the pool in, when it scales.
     public var scalingRange: ClosedRange<Int>? { maxWorkers.map { workers...$0 } }

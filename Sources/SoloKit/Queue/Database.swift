@@ -132,6 +132,7 @@ public final class Statement {
             switch value {
             case .null: rc = sqlite3_bind_null(handle, position)
             case .integer(let n): rc = sqlite3_bind_int64(handle, position, n)
+            case .real(let x): rc = sqlite3_bind_double(handle, position, x)
             case .text(let text): rc = sqlite3_bind_text(handle, position, text, -1, solo_sqlite_transient())
             case .textBytes(let bytes): rc = bytes.withUnsafeBytes { bindText(position, $0, copy: true) }
             }
@@ -167,6 +168,7 @@ public final class Statement {
         switch value {
         case .null: rc = sqlite3_bind_null(handle, index)
         case .integer(let n): rc = sqlite3_bind_int64(handle, index, n)
+        case .real(let x): rc = sqlite3_bind_double(handle, index, x)
         case .text(let text): rc = sqlite3_bind_text(handle, index, text, -1, solo_sqlite_transient())
         case .textBytes(let bytes):
             rc = bytes.withUnsafeBytes { bindText(index, $0, copy: true) }
@@ -190,6 +192,7 @@ public final class Statement {
 
     public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
     public func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
+    public func double(_ column: Int32) -> Double { sqlite3_column_double(handle, column) }
     public func int(_ column: Int32) -> Int { Int(sqlite3_column_int64(handle, column)) }
 
     /// A text or blob column's bytes, valid until the next step or reset.
@@ -208,6 +211,7 @@ public final class Statement {
 public enum SQLValue: Equatable {
     case null
     case integer(Int64)
+    case real(Double)
     case text(String)
     case textBytes([UInt8])
 

@@ -12,15 +12,18 @@ public struct NewJob: Equatable, Sendable {
     /// held even once the job has ended (`solo push --unique-for`); zero: only while it waits
     /// or runs.
     public var uniqueFor: Duration = .zero
+    /// The key its queue's keyed limits count it under (`solo push --key customer:42`).
+    public var limitKey: String?
 
     public init(payload: [UInt8], priority: Int = 0, runAt: Int64 = 0, maxAttempts: Int? = nil, group: String? = nil,
-                uniqueFor: Duration = .zero) {
+                uniqueFor: Duration = .zero, limitKey: String? = nil) {
         self.payload = payload
         self.priority = priority
         self.runAt = runAt
         self.maxAttempts = maxAttempts
         self.group = group
         self.uniqueFor = uniqueFor
+        self.limitKey = limitKey
     }
 }
 
@@ -58,6 +61,9 @@ public struct ReservedJob: Equatable, Sendable {
     public var group: String?
     /// Set when the stored payload would break the line protocol (another program inserted it).
     public var payloadProblem: PayloadProblem? = nil
+    /// How long it waited to be handed out: from when it became ready (pushed, due, or back
+    /// for a retry; time held back by a limit counts) to this reserve.
+    public var waited: Duration? = nil
 }
 
 /// What became of a job: one type from the worker's line (see `Pool`) to the store, which
@@ -84,12 +90,23 @@ public enum JobOutcome: Equatable, Sendable {
 public struct QueueCounts: Equatable, Sendable {
     public var queue: String
     public var ready = 0, delayed = 0, reserved = 0, done = 0, dead = 0
+    /// Of the delayed jobs, those held back by their key's limit (counted in `delayed` too).
+    public var heldByKeyConcurrency = 0, heldByKeyRate = 0
+    /// How long the oldest of the jobs next in line (the first `QueueCounts.oldestLookedAt`)
+    /// has waited, in ms (nil: none is ready).
+    public var oldestWaitingMs: Int64?
+
+    /// Ready jobs looked at for the oldest: the next in line, and a bounded cost whatever the
+    /// queue's length.
+    public static let oldestLookedAt = 1000
 
     public init(queue: String) { self.queue = queue }
 
     /// Adds another's counts (a group spread over several files).
     public mutating func add(_ other: QueueCounts) {
         ready += other.ready; delayed += other.delayed; reserved += other.reserved; done += other.done; dead += other.dead
+        heldByKeyConcurrency += other.heldByKeyConcurrency; heldByKeyRate += other.heldByKeyRate
+        if let age = other.oldestWaitingMs { oldestWaitingMs = max(oldestWaitingMs ?? age, age) }
     }
 
     public var pending: Int { ready + delayed + reserved }

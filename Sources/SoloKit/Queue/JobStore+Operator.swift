@@ -40,16 +40,22 @@ extension JobStore {
     }
 
     /// A queue's ready, delayed, reserved and dead jobs, each counted from a partial index
-    /// (cheap with millions of jobs; done jobs are not counted here).
+    /// (cheap with millions of jobs; done jobs are not counted here), the delayed ones held
+    /// back by a key's limit, and how long the oldest of the next jobs in line has waited.
     public func summary(queue: String) throws(QueueError) -> QueueCounts {
         try run { () throws(DatabaseError) in
             let query = try statement("""
                 SELECT (SELECT count(*) FROM jobs WHERE state = 'ready' AND queue = ?1),
                        (SELECT count(*) FROM jobs WHERE state = 'delayed' AND queue = ?1),
                        (SELECT count(*) FROM jobs WHERE state = 'reserved' AND queue = ?1),
-                       (SELECT count(*) FROM jobs WHERE state = 'dead' AND queue = ?1)
+                       (SELECT count(*) FROM jobs WHERE state = 'dead' AND queue = ?1),
+                       (SELECT count(*) FROM jobs WHERE state = 'delayed' AND held_by = 'key_concurrency' AND queue = ?1),
+                       (SELECT count(*) FROM jobs WHERE state = 'delayed' AND held_by = 'key_rate_limit' AND queue = ?1),
+                       (SELECT min(COALESCE(ready_at, MAX(created_at, run_at))) FROM (
+                           SELECT ready_at, created_at, run_at FROM jobs WHERE state = 'ready' AND queue = ?1
+                           ORDER BY priority DESC, id LIMIT ?2))
                 """)
-            try query.bind([.text(queue)])
+            try query.bind([.text(queue), .integer(Int64(QueueCounts.oldestLookedAt))])
             defer { query.reset() }
             var counts = QueueCounts(queue: queue)
             if try query.step() {
@@ -57,6 +63,9 @@ extension JobStore {
                 counts.delayed = query.int(1)
                 counts.reserved = query.int(2)
                 counts.dead = query.int(3)
+                counts.heldByKeyConcurrency = query.int(4)
+                counts.heldByKeyRate = query.int(5)
+                if !query.isNull(6) { counts.oldestWaitingMs = max(0, Self.now() - query.int64(6)) }
             }
             return counts
         }

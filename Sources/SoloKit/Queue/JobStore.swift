@@ -172,11 +172,11 @@ public final class JobStore {
     public func push(queue: String, _ jobs: some Sequence<NewJob>) throws(QueueError) -> Int {
         try run { () throws(DatabaseError) in
             try database.transaction { () throws(DatabaseError) in
-                let insert = try statement("INSERT INTO jobs (queue, payload, priority, run_at, max_attempts, grp) VALUES (?, ?, ?, ?, ?, ?)")
+                let insert = try statement("INSERT INTO jobs (queue, payload, priority, run_at, max_attempts, grp, limit_key) VALUES (?, ?, ?, ?, ?, ?, ?)")
                 var count = 0
                 for job in jobs {
                     try insert.run([.text(queue), .textBytes(job.payload), .integer(Int64(job.priority)), .integer(job.runAt),
-                                    .optional(job.maxAttempts), .optional(job.group)])
+                                    .optional(job.maxAttempts), .optional(job.group), .optional(job.limitKey)])
                     count += 1
                 }
                 return count
@@ -190,8 +190,8 @@ public final class JobStore {
     public func writer(queue: String, template: NewJob) throws(QueueError) -> JobWriter {
         try run { () throws(DatabaseError) in
             let insert = try statement("""
-                INSERT INTO jobs (queue, payload, priority, run_at, max_attempts, grp, unique_key, unique_until)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+                INSERT INTO jobs (queue, payload, priority, run_at, max_attempts, grp, unique_key, unique_until, limit_key)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
                 """)
             let holder = try statement("SELECT id FROM jobs WHERE queue = ? AND unique_key = ? AND unique_held = 1")
             try database.execute("BEGIN IMMEDIATE")
@@ -201,6 +201,7 @@ public final class JobStore {
             try insert.bind(4, .integer(template.runAt))
             try insert.bind(5, .optional(template.maxAttempts))
             try insert.bind(6, .optional(template.group))
+            try insert.bind(9, .optional(template.limitKey))
             let until: Int64? = template.uniqueFor > .zero ? Self.now() + template.uniqueFor.milliseconds : nil
             return try JobWriter(store: self, queue: queue, insert: insert, holder: holder, uniqueUntil: until)
         }
@@ -214,24 +215,49 @@ public final class JobStore {
     public func reserve(queue: String, count: Int, owner: String, leaseUntil: Int64, now: Int64) throws(QueueError) -> [ReservedJob] {
         guard count > 0 else { return [] }
         return try run { () throws(DatabaseError) in
-            try database.transaction { () throws(DatabaseError) in
-                let take = try statement("""
-                    UPDATE jobs SET state = 'reserved', lease_owner = ?, lease_until = ?, attempts = attempts + 1, ahead = 1
-                    WHERE id IN (SELECT id FROM jobs WHERE queue = ? AND state = 'ready' ORDER BY priority DESC, id LIMIT ?)
-                    RETURNING id, payload, priority, attempts, max_attempts, grp
-                    """)
-                try take.bind([.text(owner), .integer(leaseUntil), .text(queue), .integer(Int64(count))])
-                var jobs: [ReservedJob] = []
-                while try take.step() {
-                    let raw = take.bytes(1)
-                    jobs.append(ReservedJob(id: take.int64(0), payload: String(decoding: raw, as: UTF8.self), priority: take.int(2),
-                                            attempts: take.int(3), maxAttempts: take.isNull(4) ? nil : take.int(4), group: take.text(5),
-                                            payloadProblem: Payloads.problem(in: raw, maximum: Int.max)))
-                }
-                take.reset()
-                return jobs.sorted { ($0.priority, -$0.id) > ($1.priority, -$1.id) }
-            }
+            try database.transaction { () throws(DatabaseError) in try takeReady(queue: queue, count: count, owner: owner, leaseUntil: leaseUntil, now: now) }
         }
+    }
+
+    /// What a reserve sets and returns: the lease, an attempt, `ahead`, when it became ready
+    /// (kept from a hold or a give-back) and when it was handed out.
+    private static let taking = """
+        SET state = 'reserved', lease_owner = ?1, lease_until = ?2, attempts = attempts + 1, ahead = 1,
+            ready_at = COALESCE(ready_at, MAX(created_at, run_at)), reserved_at = ?3, held_by = NULL
+        """
+    private static let taken = "RETURNING id, payload, priority, attempts, max_attempts, grp, ready_at"
+
+    /// The next `count` ready jobs of the queue, in line, reserved (within a transaction).
+    func takeReady(queue: String, count: Int, owner: String, leaseUntil: Int64, now: Int64) throws(DatabaseError) -> [ReservedJob] {
+        let take = try statement("""
+            UPDATE jobs \(Self.taking)
+            WHERE id IN (SELECT id FROM jobs WHERE queue = ?4 AND state = 'ready' ORDER BY priority DESC, id LIMIT ?5) \(Self.taken)
+            """)
+        try take.bind([.text(owner), .integer(leaseUntil), .integer(now), .text(queue), .integer(Int64(count))])
+        return try reserved(by: take, now: now)
+    }
+
+    /// These ready jobs reserved (within a transaction).
+    func take(_ ids: [Int64], owner: String, leaseUntil: Int64, now: Int64) throws(DatabaseError) -> [ReservedJob] {
+        guard !ids.isEmpty else { return [] }
+        let take = try statement("""
+            UPDATE jobs \(Self.taking) WHERE id IN (SELECT value FROM json_each(?4)) AND state = 'ready' \(Self.taken)
+            """)
+        try take.bind([.text(owner), .integer(leaseUntil), .integer(now), .text(Self.jsonList(ids))])
+        return try reserved(by: take, now: now)
+    }
+
+    private func reserved(by take: Statement, now: Int64) throws(DatabaseError) -> [ReservedJob] {
+        var jobs: [ReservedJob] = []
+        while try take.step() {
+            let raw = take.bytes(1)
+            jobs.append(ReservedJob(id: take.int64(0), payload: String(decoding: raw, as: UTF8.self), priority: take.int(2),
+                                    attempts: take.int(3), maxAttempts: take.isNull(4) ? nil : take.int(4), group: take.text(5),
+                                    payloadProblem: Payloads.problem(in: raw, maximum: Int.max),
+                                    waited: .milliseconds(max(0, now - take.int64(6)))))
+        }
+        take.reset()
+        return jobs.sorted { ($0.priority, -$0.id) > ($1.priority, -$1.id) }
     }
 
     /// Records which worker holds a job `owner` holds (so that `solo push` run by that worker
@@ -265,7 +291,7 @@ public final class JobStore {
                         run_at = ?,
                         error = CASE WHEN attempts >= COALESCE(max_attempts, ?)
                                 THEN ? || ' (no attempt left: ' || attempts || ' of ' || COALESCE(max_attempts, ?) || ')' ELSE ? END,
-                        lease_owner = NULL, lease_until = NULL, worker = NULL, ahead = 0
+                        lease_owner = NULL, lease_until = NULL, worker = NULL, ahead = 0, ready_at = NULL
                     WHERE id = ? AND state = 'reserved' AND lease_owner = ?
                     """)
                 let started = try statement("UPDATE jobs SET ahead = 0 WHERE id = ? AND state = 'reserved' AND lease_owner = ?")
@@ -314,7 +340,8 @@ public final class JobStore {
             let next = try statement("SELECT min(run_at) FROM jobs WHERE state = 'delayed' AND queue = ?")
             try next.bind([.text(queue)])
             defer { next.reset() }
-            return try next.step() && !next.isNull(0) ? next.int64(0) : nil
+            // A job held back by key_concurrency is not due by time (QueueSchema.heldUntilFreed).
+            return try next.step() && !next.isNull(0) && next.int64(0) < QueueSchema.heldUntilFreed ? next.int64(0) : nil
         }
     }
 
@@ -353,6 +380,7 @@ public final class JobStore {
                         || CASE WHEN attempts >= COALESCE(max_attempts, ?1)
                            THEN ' (no attempt left: ' || attempts || ' of ' || COALESCE(max_attempts, ?1) || ')' ELSE '' END
                         ELSE error END,
+                    ready_at = CASE WHEN ahead = 0 THEN NULL ELSE ready_at END,
                     attempts = attempts - ahead, ahead = 0,
                     lease_owner = NULL, lease_until = NULL, worker = NULL
                 WHERE state = 'reserved' AND queue = ?3 AND (lease_until < ?2 OR lease_owner = ?4)

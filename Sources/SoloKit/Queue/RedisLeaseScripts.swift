@@ -73,6 +73,7 @@ extension RedisScripts {
                         to_dead(id, key, f[2], 'reserved', why .. ' (no attempt left: ' .. attempts .. ' of ' .. limit .. ')', t)
                     else
                         redis.call('HSET', key, 'error', why)
+                        redis.call('HDEL', key, 'ready_at')
                         to_ready(id, key, f[2], 'reserved')
                     end
                     n = n + 1

@@ -5,8 +5,15 @@ public struct RedisSummary: Equatable, Sendable {
     /// From the server's clock: how long until the next delayed job is due (nil: none waits).
     public var nextDelayedIn: Duration?
 
-    static let fieldCount = 5
+    /// Whether the summary looked for the oldest waiting job (only the `summary` script does:
+    /// those sent with every reserve and commit leave it out, for their cost).
+    public var lookedForOldest = false
 
+    static let fieldCount = 8
+
+    /// ready, delayed, reserved, dead, ms to the next delayed job (-1: none), held back by
+    /// key_concurrency, by key_rate_limit, age of the oldest waiting job in ms (-1: none, -2:
+    /// not looked for).
     public static func parse(_ items: ArraySlice<RESPValue>, queue: String) -> RedisSummary? {
         guard items.count >= fieldCount else { return nil }
         let numbers = items.prefix(fieldCount).map(\.integer)
@@ -17,30 +24,47 @@ public struct RedisSummary: Equatable, Sendable {
         counts.reserved = Int(numbers[2]!)
         counts.dead = Int(numbers[3]!)
         let wait = numbers[4]!
-        return RedisSummary(counts: counts, nextDelayedIn: wait < 0 ? nil : .milliseconds(wait))
+        counts.heldByKeyConcurrency = Int(numbers[5]!)
+        counts.heldByKeyRate = Int(numbers[6]!)
+        let oldest = numbers[7]!
+        counts.oldestWaitingMs = oldest >= 0 ? oldest : nil
+        return RedisSummary(counts: counts, nextDelayedIn: wait < 0 ? nil : .milliseconds(wait), lookedForOldest: oldest != -2)
     }
 }
 
 /// Reads what the queue scripts return (see RedisScripts).
 public enum RedisReplies {
-    /// The reserve script's reply: the summary and the jobs leased.
-    public static func reserved(_ value: RESPValue, queue: String) -> (summary: RedisSummary, jobs: [ReservedJob])? {
-        guard let items = value.elements, let summary = RedisSummary.parse(items[...], queue: queue) else { return nil }
-        let fields = items.dropFirst(RedisSummary.fieldCount)
-        guard fields.count % 6 == 0 else { return nil }
+    /// What the reserve script took: the summary, the queue's own limit that cut it short and
+    /// when its rate_limit lets the next job go, and the jobs leased.
+    public struct Reserved {
+        public var summary: RedisSummary
+        public var limitedBy: LimitName?
+        public var nextTurnIn: Duration?
+        public var jobs: [ReservedJob]
+    }
+
+    /// The reserve script's reply: the summary, the limit ('' for none) and ms to the next turn
+    /// (-1: none), then 7 fields a job (see RedisScripts.reserve).
+    public static func reserved(_ value: RESPValue, queue: String) -> Reserved? {
+        guard let items = value.elements, let summary = RedisSummary.parse(items[...], queue: queue),
+              items.count >= RedisSummary.fieldCount + 2, let turn = items[RedisSummary.fieldCount + 1].integer else { return nil }
+        let limit = items[RedisSummary.fieldCount].string ?? ""
+        let fields = items.dropFirst(RedisSummary.fieldCount + 2)
+        guard fields.count % 7 == 0 else { return nil }
         var jobs: [ReservedJob] = []
         var index = fields.startIndex
         while index < fields.endIndex {
             guard let id = fields[index].integer, case .bulk(let payload?) = fields[index + 1],
-                  let priority = fields[index + 2].integer, let attempts = fields[index + 3].integer else { return nil }
+                  let priority = fields[index + 2].integer, let attempts = fields[index + 3].integer,
+                  let waited = fields[index + 6].integer else { return nil }
             let maxAttempts = fields[index + 4].integer.map(Int.init)
             let group = fields[index + 5].string.flatMap { $0.isEmpty ? nil : $0 }
             jobs.append(ReservedJob(id: id, payload: String(decoding: payload, as: UTF8.self), priority: Int(priority),
                                     attempts: Int(attempts), maxAttempts: maxAttempts, group: group,
-                                    payloadProblem: Payloads.problem(in: payload, maximum: Int.max)))
-            index += 6
+                                    payloadProblem: Payloads.problem(in: payload, maximum: Int.max), waited: .milliseconds(max(0, waited))))
+            index += 7
         }
-        return (summary, jobs)
+        return Reserved(summary: summary, limitedBy: LimitName(rawValue: limit), nextTurnIn: turn < 0 ? nil : .milliseconds(turn), jobs: jobs)
     }
 
     /// The list script's reply: job records.
@@ -269,6 +293,7 @@ final class RedisJobWriter: JobWriting {
     private let queue: RedisQueue
     private let name: String
     private let header: [String]
+    private let limitKey: String
     private var payloads: [(key: String?, payload: [UInt8])] = []
     /// The scripts of the open transaction: how many jobs each has, and whether keyed.
     private var scripts: [(count: Int, keyed: Bool)] = []
@@ -285,6 +310,7 @@ final class RedisJobWriter: JobWriting {
         let delay = template.runAt > 0 ? max(0, template.runAt - JobStore.now()) : 0
         header = [name, String(template.priority), String(delay), template.maxAttempts.map(String.init) ?? "", template.group ?? "",
                   String(template.uniqueFor.milliseconds)]
+        limitKey = template.limitKey ?? ""
     }
 
     deinit { rollback() }
@@ -327,6 +353,7 @@ final class RedisJobWriter: JobWriting {
             var command = RedisCommand("EVALSHA", RedisScripts.push.sha, "1", RedisScripts.prefix(name))
             for word in header { command.append(word) }
             command.append(keyed ? "1" : "")
+            command.append(limitKey)
             for (key, payload) in payloads {
                 if keyed { command.append(key ?? "") }
                 command.append(payload)

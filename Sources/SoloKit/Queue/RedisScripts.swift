@@ -55,16 +55,33 @@ public enum RedisScripts {
                 redis.call('DEL', P .. ':group:' .. grp, P .. ':group:' .. grp .. ':jobs')
             end
         end
-        local function let_go(key)
-            local w = redis.call('HGET', key, 'worker')
-            if w then redis.call('DEL', P .. ':worker:' .. w) end
-            redis.call('HDEL', key, 'worker', 'owner', 'ahead')
-        end
         local function to_ready(id, key, grp, from)
             local prio = tonumber(redis.call('HGET', key, 'priority') or '0')
             redis.call('HSET', key, 'state', 'ready')
             redis.call('ZADD', P .. ':ready', -prio, member(id))
             count_group(grp, from, 'ready')
+        end
+        -- A job leaves 'reserved' (every way out calls this): its worker and lease go, and if
+        -- it has a limit key, the key runs one fewer and its best job held back by
+        -- key_concurrency is ready again (as the queue file's jobs_key_freed trigger does).
+        local function let_go(key)
+            local f = redis.call('HMGET', key, 'worker', 'limit_key')
+            if f[1] then redis.call('DEL', P .. ':worker:' .. f[1]) end
+            redis.call('HDEL', key, 'worker', 'owner', 'ahead')
+            local k = f[2]
+            if not k then return end
+            if redis.call('HINCRBY', P .. ':running', k, -1) <= 0 then redis.call('HDEL', P .. ':running', k) end
+            local held = redis.call('ZPOPMIN', P .. ':held:' .. k, 1)
+            if not held[1] then return end
+            redis.call('HINCRBY', P .. ':held', 'key_concurrency', -1)
+            local id = tonumber(held[1])
+            local hk = job(id)
+            if redis.call('EXISTS', hk) == 1 then
+                redis.call('HSET', hk, 'run_at', 0)
+                redis.call('HDEL', hk, 'held_by')
+                to_ready(id, hk, redis.call('HGET', hk, 'grp'), 'delayed')
+                redis.call('PUBLISH', P .. ':wake', '')
+            end
         end
         -- A job that ends (t: when) or is deleted (t nil) lets go of its unique key, unless the key
         -- is another job's by now; one that ends before its unique_until leaves the key until then.
@@ -82,7 +99,7 @@ public enum RedisScripts {
             redis.call('ZADD', P .. ':dead', t, member(id))
             count_group(grp, from, 'dead')
         end
-        local function new_job(id, payload, prio, t, run_at, max_attempts, grp)
+        local function new_job(id, payload, prio, t, run_at, max_attempts, grp, limit_key)
             local key = job(id)
             local m = member(id)
             local state = 'ready'
@@ -90,6 +107,7 @@ public enum RedisScripts {
             redis.call('HSET', key, 'payload', payload, 'priority', prio, 'attempts', 0, 'state', state,
                        'created_at', t, 'run_at', run_at)
             if max_attempts ~= '' then redis.call('HSET', key, 'max_attempts', max_attempts) end
+            if limit_key and limit_key ~= '' then redis.call('HSET', key, 'limit_key', limit_key) end
             if grp then
                 redis.call('HSET', key, 'grp', grp)
                 redis.call('ZADD', P .. ':group:' .. grp .. ':jobs', id, m)
@@ -97,14 +115,31 @@ public enum RedisScripts {
             if state == 'delayed' then redis.call('ZADD', P .. ':delayed', run_at, m)
             else redis.call('ZADD', P .. ':ready', -prio, m) end
         end
-        -- ready (with the inbox), delayed, reserved, dead, and ms until the next delayed job (-1: none)
-        local function summary(t)
+        -- when a job became ready: kept while it was held back, else when it was pushed or due
+        local function ready_since(f_ready_at, f_created_at, f_run_at)
+            if f_ready_at then return tonumber(f_ready_at) end
+            return math.max(tonumber(f_created_at or '0'), tonumber(f_run_at or '0'))
+        end
+        -- ready (with the inbox), delayed (held back ones too), reserved, dead, ms until the next
+        -- delayed job (-1: none), held back by key_concurrency, by key_rate_limit, and with
+        -- `look`, the age in ms of the oldest of the next 1000 in line (-1: none; -2: not looked)
+        local function summary(t, look)
             local nxt = redis.call('ZRANGE', P .. ':delayed', 0, 0, 'WITHSCORES')
             local wait = -1
             if nxt[2] then wait = math.max(0, tonumber(nxt[2]) - t) end
+            local held = redis.call('HMGET', P .. ':held', 'key_concurrency', 'key_rate_limit')
+            local oldest = -2
+            if look then
+                oldest = -1
+                for _, m in ipairs(redis.call('ZRANGE', P .. ':ready', 0, 999)) do
+                    local f = redis.call('HMGET', job(tonumber(m)), 'ready_at', 'created_at', 'run_at')
+                    if f[2] then oldest = math.max(oldest, t - ready_since(f[1], f[2], f[3])) end
+                end
+            end
+            local kc = math.max(0, tonumber(held[1] or '0'))
             return {redis.call('ZCARD', P .. ':ready') + redis.call('LLEN', P .. ':inbox') + redis.call('LLEN', P .. ':inbox:unique'),
-                    redis.call('ZCARD', P .. ':delayed'), redis.call('ZCARD', P .. ':reserved'),
-                    redis.call('ZCARD', P .. ':dead'), wait}
+                    redis.call('ZCARD', P .. ':delayed') + kc, redis.call('ZCARD', P .. ':reserved'),
+                    redis.call('ZCARD', P .. ':dead'), wait, kc, math.max(0, tonumber(held[2] or '0')), oldest}
         end
         local function promote(t, limit)
             local due = redis.call('ZRANGEBYSCORE', P .. ':delayed', '-inf', t, 'LIMIT', 0, limit)
@@ -112,12 +147,16 @@ public enum RedisScripts {
                 redis.call('ZREM', P .. ':delayed', m)
                 local id = tonumber(m)
                 local key = job(id)
-                if redis.call('EXISTS', key) == 1 then to_ready(id, key, redis.call('HGET', key, 'grp'), 'delayed') end
+                local f = redis.call('HMGET', key, 'grp', 'held_by', 'state')
+                -- a job back at its booked turn (key_rate_limit) is no longer held back; it keeps
+                -- the mark so that its reserve spends no second turn
+                if f[2] then redis.call('HINCRBY', P .. ':held', f[2], -1) end
+                if f[3] then to_ready(id, key, f[1], 'delayed') end
             end
         end
         -- A job with unique key k ('' for none), held `hold` ms after t once it ended ('' or 0:
         -- only while it waits or runs): its new id, or minus the id of the job holding k.
-        local function new_unique_job(k, hold, payload, prio, t, run_at, max_attempts, grp)
+        local function new_unique_job(k, hold, payload, prio, t, run_at, max_attempts, grp, limit_key)
             local u = P .. ':unique:' .. k
             local holder = nil
             if k ~= '' then holder = redis.call('GET', u) end
@@ -127,7 +166,7 @@ public enum RedisScripts {
                 return -tonumber(holder)
             end
             local id = redis.call('INCR', P .. ':seq')
-            new_job(id, payload, prio, t, run_at, max_attempts, grp)
+            new_job(id, payload, prio, t, run_at, max_attempts, grp, limit_key)
             if k ~= '' then
                 redis.call('SET', u, id)
                 redis.call('HSET', job(id), 'unique_key', k)
@@ -182,7 +221,8 @@ public enum RedisScripts {
     static func script(_ body: String) -> RedisScript { RedisScript(prelude + body) }
 
     /// ARGV: queue, priority, delay (ms), max_attempts ('' for the pool's), group ('' for none),
-    /// unique_for (ms, '' or 0 for none), keyed ('1' or ''), then the payloads; keyed, each
+    /// unique_for (ms, '' or 0 for none), keyed ('1' or ''), limit key ('' for none), then the
+    /// payloads; keyed, each
     /// payload comes after its unique key ('' for none). Returns {first id, last id}; keyed, one
     /// number a payload: the new job's id, or minus the id of the job holding its key (a
     /// duplicate, not queued).
@@ -190,7 +230,8 @@ public enum RedisScripts {
         local keyed = ARGV[7] == '1'
         local width = 1
         if keyed then width = 2 end
-        local n = (#ARGV - 7) / width
+        local n = (#ARGV - 8) / width
+        local limit_key = ARGV[8]
         if n < 1 then return {0, 0} end
         local prio = tonumber(ARGV[2])
         local delay = tonumber(ARGV[3])
@@ -205,12 +246,12 @@ public enum RedisScripts {
         local out = {}
         if keyed then
             for i = 1, n do
-                out[i] = new_unique_job(ARGV[6 + 2 * i], ARGV[6], ARGV[7 + 2 * i], prio, t, run_at, ARGV[4], grp)
+                out[i] = new_unique_job(ARGV[7 + 2 * i], ARGV[6], ARGV[8 + 2 * i], prio, t, run_at, ARGV[4], grp, limit_key)
                 if out[i] > 0 then added = added + 1 end
             end
         else
             local last = redis.call('INCRBY', P .. ':seq', n)
-            for i = 1, n do new_job(last - n + i, ARGV[7 + i], prio, t, run_at, ARGV[4], grp) end
+            for i = 1, n do new_job(last - n + i, ARGV[8 + i], prio, t, run_at, ARGV[4], grp, limit_key) end
             out = {last - n + 1, last}
             added = n
         end
@@ -220,10 +261,22 @@ public enum RedisScripts {
         return out
         """#)
 
-    /// ARGV: owner, count, lease (ms), fence key ('' for none), fence token, queue. Brings due
-    /// delayed jobs and the inbox in, then leases up to `count` ready jobs to the owner.
-    /// Returns the summary (5 numbers), then 6 fields a job: id, payload, priority, attempts,
-    /// max_attempts ('' for none), group (''). Each job counts an attempt and is `ahead` until a
+    /// Limits as the `reserve` script reads them: concurrency, rate count, rate period (ms),
+    /// key_concurrency, key rate count, key rate period (ms); '' for none.
+    public static func arguments(of limits: JobLimits) -> [String] {
+        [limits.concurrency.map(String.init) ?? "", limits.rate.map { String($0.count) } ?? "", limits.rate.map { String($0.period.milliseconds) } ?? "",
+         limits.keyConcurrency.map(String.init) ?? "", limits.keyRate.map { String($0.count) } ?? "",
+         limits.keyRate.map { String($0.period.milliseconds) } ?? ""]
+    }
+
+    /// ARGV: owner, count, lease (ms), fence key ('' for none), fence token, queue, then the
+    /// limits (RedisScripts.arguments(of:)): concurrency, rate count, rate period (ms),
+    /// key_concurrency, key rate count, key rate period (ms), '' for none. Brings due delayed
+    /// jobs and the inbox in, then leases up to `count` ready jobs to the owner within the
+    /// limits, as JobStore's reserve under limits does (the same RateBucket sums, in Lua).
+    /// Returns the summary (8 numbers), the queue's limit that cut it short ('' for none), ms to
+    /// its rate's next turn (-1), then 7 fields a job: id, payload, priority, attempts,
+    /// max_attempts ('' for none), group (''), ms it waited since it became ready. Each job counts an attempt and is `ahead` until a
     /// `start` outcome says a worker has it (see Feeder). With a fence key, refuses (FENCED)
     /// unless the key still holds the token: a supervisor that lost the fleet lock takes no job.
     public static let reserve = script(#"""
@@ -233,25 +286,102 @@ public enum RedisScripts {
         local t = now_ms()
         promote(t, 1000)
         ingest(t, 1000, ARGV[6])
-        local jobs = {}
         local count = tonumber(ARGV[2])
-        local popped = {}
-        if count > 0 then popped = redis.call('ZPOPMIN', P .. ':ready', count) end
-        local lease_until = t + tonumber(ARGV[3])
-        for i = 1, #popped, 2 do
-            local m = popped[i]
-            local id = tonumber(m)
-            local key = job(id)
-            local f = redis.call('HMGET', key, 'payload', 'priority', 'max_attempts', 'grp', 'state')
-            if f[1] and f[5] == 'ready' then
-                local attempts = redis.call('HINCRBY', key, 'attempts', 1)
-                redis.call('HSET', key, 'state', 'reserved', 'owner', ARGV[1], 'ahead', '1')
-                redis.call('ZADD', P .. ':reserved', lease_until, m)
-                count_group(f[4], 'ready', 'reserved')
-                for _, v in ipairs({id, f[1], f[2] or '0', attempts, f[3] or '', f[4] or ''}) do jobs[#jobs + 1] = v end
+        local limited, next_turn = '', -1
+        -- RateBucket: the bucket's state is when its time was spent up to
+        local function rate(n, period)
+            if not n then return nil end
+            local interval = tonumber(period) / tonumber(n)
+            return {interval = interval, burst = math.max(1, math.floor(tonumber(n) / math.max(1, math.floor(tonumber(period) / 100))))}
+        end
+        local function bucket_start(spent, r) return math.max(tonumber(spent) or -math.huge, t - r.burst * r.interval) end
+        local concurrency = tonumber(ARGV[7])
+        if concurrency then
+            local running = redis.call('ZCARD', P .. ':reserved')
+            if concurrency - running < count then count = math.max(0, concurrency - running); limited = 'concurrency' end
+        end
+        local queue_rate = rate(tonumber(ARGV[8]), ARGV[9])
+        local queue_from
+        if queue_rate then
+            queue_from = bucket_start(redis.call('HGET', P .. ':buckets', ''), queue_rate)
+            local room = math.floor((t - queue_from) / queue_rate.interval + 1e-9)
+            if room < count then
+                count = math.max(0, room)
+                limited = 'rate_limit'
+                next_turn = math.max(0, math.ceil(queue_from + (count + 1) * queue_rate.interval - t))
             end
         end
+        local key_concurrency = tonumber(ARGV[10])
+        local key_rate = rate(tonumber(ARGV[11]), ARGV[12])
+        local picked = {}
+        if count > 0 and (key_concurrency or key_rate) then
+            -- walk the line: jobs whose key is at its limit are held back, out of the line
+            local running, spent = {}, {}
+            for _, m in ipairs(redis.call('ZRANGE', P .. ':ready', 0, count + 999)) do
+                if #picked >= count then break end
+                local id = tonumber(m)
+                local key = job(id)
+                local f = redis.call('HMGET', key, 'limit_key', 'held_by', 'created_at', 'run_at', 'ready_at', 'grp', 'priority')
+                local k = f[1]
+                local hold, run_at = nil, nil
+                if k then
+                    running[k] = running[k] or tonumber(redis.call('HGET', P .. ':running', k) or '0')
+                    if key_concurrency and running[k] >= key_concurrency then
+                        hold = 'key_concurrency'
+                    elseif key_rate and f[2] ~= 'key_rate_limit' then
+                        if spent[k] == nil then spent[k] = redis.call('HGET', P .. ':buckets', 'key:' .. k) or false end
+                        local after = bucket_start(spent[k], key_rate) + key_rate.interval
+                        spent[k] = after
+                        if after > t then hold, run_at = 'key_rate_limit', math.ceil(after) end
+                    end
+                end
+                if hold then
+                    redis.call('ZREM', P .. ':ready', m)
+                    redis.call('HSET', key, 'state', 'delayed', 'held_by', hold, 'ready_at', ready_since(f[5], f[3], f[4]))
+                    if run_at then
+                        redis.call('HSET', key, 'run_at', run_at)
+                        redis.call('ZADD', P .. ':delayed', run_at, m)
+                    else
+                        redis.call('ZADD', P .. ':held:' .. k, -tonumber(f[7] or '0'), m)
+                    end
+                    redis.call('HINCRBY', P .. ':held', hold, 1)
+                    count_group(f[6], 'ready', 'delayed')
+                else
+                    if k then running[k] = running[k] + 1 end
+                    picked[#picked + 1] = m
+                end
+            end
+            for k, v in pairs(spent) do if v then redis.call('HSET', P .. ':buckets', 'key:' .. k, v) end end
+            if #picked > 0 then redis.call('ZREM', P .. ':ready', unpack(picked)) end
+        elseif count > 0 then
+            local popped = redis.call('ZPOPMIN', P .. ':ready', count)
+            for i = 1, #popped, 2 do picked[#picked + 1] = popped[i] end
+        end
+        local jobs = {}
+        local lease_until = t + tonumber(ARGV[3])
+        local taken = 0
+        for _, m in ipairs(picked) do
+            local id = tonumber(m)
+            local key = job(id)
+            local f = redis.call('HMGET', key, 'payload', 'priority', 'max_attempts', 'grp', 'state', 'limit_key', 'ready_at', 'created_at', 'run_at')
+            if f[1] and f[5] == 'ready' then
+                local attempts = redis.call('HINCRBY', key, 'attempts', 1)
+                local since = ready_since(f[7], f[8], f[9])
+                redis.call('HSET', key, 'state', 'reserved', 'owner', ARGV[1], 'ahead', '1', 'ready_at', since, 'reserved_at', t)
+                redis.call('HDEL', key, 'held_by')
+                if f[6] then redis.call('HINCRBY', P .. ':running', f[6], 1) end
+                redis.call('ZADD', P .. ':reserved', lease_until, m)
+                count_group(f[4], 'ready', 'reserved')
+                taken = taken + 1
+                for _, v in ipairs({id, f[1], f[2] or '0', attempts, f[3] or '', f[4] or '', t - since}) do jobs[#jobs + 1] = v end
+            end
+        end
+        if queue_rate and taken > 0 then
+            redis.call('HSET', P .. ':buckets', '', queue_from + taken * queue_rate.interval)
+        end
         local out = summary(t)
+        out[#out + 1] = limited
+        out[#out + 1] = next_turn
         for _, v in ipairs(jobs) do out[#out + 1] = v end
         return out
         """#)
@@ -290,6 +420,7 @@ public enum RedisScripts {
                     else
                         local run_at = t + tonumber(ARGV[i + 3])
                         redis.call('HSET', key, 'state', 'delayed', 'run_at', run_at, 'error', text)
+                        redis.call('HDEL', key, 'ready_at')
                         redis.call('ZADD', P .. ':delayed', run_at, m)
                         count_group(f[3], 'reserved', 'delayed')
                     end
@@ -346,7 +477,7 @@ public enum RedisScripts {
     /// No ARGV: the summary (ready with the inbox, delayed, reserved, dead, ms to the next
     /// delayed job).
     public static let summary = script(#"""
-        return summary(now_ms())
+        return summary(now_ms(), true)
         """#)
 
     /// ARGV: queue. Brings due delayed jobs and the inbox in, as a reserve does, and returns

@@ -4,15 +4,25 @@
 ///     INSERT INTO jobs (queue, payload) VALUES ('mailer', '{"to": "a@example.org"}');
 ///
 /// with, optionally, `priority` (higher first), `run_at` (Unix milliseconds: a delayed job),
-/// `max_attempts`, `grp` (a group), and `unique_key` with `unique_until` (a unique job: see
-/// migration 6). Versions are numbered in `PRAGMA user_version`; opening
-/// an older file migrates it, in one transaction.
+/// `max_attempts`, `grp` (a group), `unique_key` with `unique_until` (a unique job: see
+/// migration 7), and `limit_key` (the key its limits count it under: migration 8). Versions
+/// are numbered in `PRAGMA user_version`; opening an older file migrates it, in one transaction.
 public enum QueueSchema {
     /// The version this build writes.
-    public static let version = 7
+    public static let version = 8
 
     /// Unix time in milliseconds, as SQL.
     static let nowMilliseconds = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+
+    /// A job held back by key_concurrency waits with run_at at this: never due by time.
+    public static let heldUntilFreed = Int64.max
+
+    /// The best job held back by key_concurrency with OLD's key, made ready (a trigger's step).
+    static let releaseHeld = """
+        UPDATE jobs SET state = 'ready', run_at = 0, held_by = NULL WHERE id = (
+            SELECT id FROM jobs WHERE queue = OLD.queue AND held_by = 'key_concurrency' AND limit_key = OLD.limit_key
+                AND state = 'delayed' ORDER BY priority DESC, id LIMIT 1)
+        """
 
     /// Migration N takes a file from version N-1 to N.
     public static let migrations: [Int: String] = [
@@ -97,6 +107,33 @@ public enum QueueSchema {
                 BEGIN UPDATE jobs SET unique_held = 0
                     WHERE queue = NEW.queue AND unique_key = NEW.unique_key AND unique_held = 1
                         AND state IN ('done', 'dead') AND COALESCE(unique_until, 0) <= \(nowMilliseconds); END;
+            """,
+        // Limits (solo.conf(5) concurrency, rate_limit, key_concurrency, key_rate_limit) and
+        // queue-wait time. limit_key: the key a job counts against (solo push --key). A job held
+        // back by its key's limit is 'delayed' with held_by naming the limit: by key_concurrency
+        // until a job of its key leaves 'reserved' (the triggers make the best held one ready,
+        // so a key never waits with nothing running), by key_rate_limit until run_at, its booked
+        // turn. ready_at: when it became ready, kept while it is held back and set at its
+        // reserve; reserved_at: when it was handed out. limit_buckets: each rate limit's state
+        // (RateBucket; key '' for the queue's rate_limit).
+        8: """
+            ALTER TABLE jobs ADD COLUMN limit_key TEXT;
+            ALTER TABLE jobs ADD COLUMN held_by TEXT;
+            ALTER TABLE jobs ADD COLUMN ready_at INTEGER;
+            ALTER TABLE jobs ADD COLUMN reserved_at INTEGER;
+            CREATE INDEX jobs_held ON jobs (queue, held_by, limit_key, priority DESC, id) WHERE state = 'delayed' AND held_by IS NOT NULL;
+            CREATE TABLE limit_buckets (
+                queue TEXT NOT NULL,
+                key   TEXT NOT NULL,
+                spent REAL NOT NULL,
+                PRIMARY KEY (queue, key)
+            ) WITHOUT ROWID;
+            CREATE TRIGGER jobs_key_freed AFTER UPDATE OF state ON jobs
+                WHEN OLD.state = 'reserved' AND NEW.state <> 'reserved' AND OLD.limit_key IS NOT NULL
+                BEGIN \(releaseHeld); END;
+            CREATE TRIGGER jobs_key_freed_by_delete AFTER DELETE ON jobs
+                WHEN OLD.state = 'reserved' AND OLD.limit_key IS NOT NULL
+                BEGIN \(releaseHeld); END;
             """,
     ]
 }

@@ -16,6 +16,10 @@ final class FeedQueue {
     /// Whether the queue may have jobs we have not looked for.
     var maybeNewJobs = true
     var reserving = false
+    /// Whether its pool sets limits (JobLimits), and which of the queue's own bound at the
+    /// last reserve (`solo status` shows it).
+    var limited = false
+    var limitedBy: LimitName?
     /// When to look again for jobs no event told of, while a worker waits (see
     /// FeedStore.lookInterval), or ask again a store that refused.
     var nextLook: Moment?

@@ -31,9 +31,11 @@ protocol FeedStore: AnyObject, Timed {
     func unwatch(queue: String)
 
     /// Brings due delayed jobs to ready, then leases up to `count` ready jobs to `owner` for
-    /// `lease`, highest priority first, then oldest. Each counts an attempt and is `ahead`
-    /// until a `.started` outcome says a worker has it.
-    func reserve(queue: String, count: Int, owner: String, lease: Duration, _ done: @escaping (StoreReply<Reservation>) -> Void)
+    /// `lease`, highest priority first, then oldest, within the queue's `limits` (JobLimits:
+    /// fewer jobs, and those of a key at its limit held back). Each counts an attempt and is
+    /// `ahead` until a `.started` outcome says a worker has it.
+    func reserve(queue: String, count: Int, owner: String, lease: Duration, limits: JobLimits,
+                 _ done: @escaping (StoreReply<Reservation>) -> Void)
     /// Applies outcomes, in order, to the jobs `owner` still holds (others are left alone: their
     /// lease was taken back). Answers when the next delayed job is due.
     func commit(queue: String, _ outcomes: [JobOutcome], owner: String, _ done: @escaping (StoreReply<Duration?>) -> Void)
@@ -96,6 +98,10 @@ struct Reservation {
     var jobs: [ReservedJob]
     /// When the next delayed job of the queue is due, from now (nil: none waits).
     var nextDelayedIn: Duration?
+    /// The queue's own limit that cut the reserve short (nil: none did).
+    var limitedBy: LimitName? = nil
+    /// When its rate_limit lets the next job go, from now, when it cut the reserve.
+    var nextTurnIn: Duration? = nil
 }
 
 /// What a purge step did.

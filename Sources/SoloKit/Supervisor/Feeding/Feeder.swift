@@ -26,6 +26,9 @@ final class Feeder: Timed {
     static let commitBatch = 256
     /// A store that refused to give jobs is asked again this often.
     static let refusedLook: Duration = .seconds(1)
+    /// A queue at its concurrency is asked again this often for room that other supervisors
+    /// made (a queue file's commits are heard of at once).
+    static let concurrencyLook: Duration = .milliseconds(100)
     /// Old done jobs are deleted this many at a time, a step a loop turn.
     static let purgeBatch = 2000
 
@@ -164,9 +167,13 @@ final class Feeder: Timed {
     private func reserve(_ feed: Feed, count: Int, now: Moment) {
         let queue = feed.queue
         guard queue.maybeNewJobs, !queue.reserving, queue.store.isUp, queue.reclaimed else { return }
-        let wanted = count + Self.lookahead(workers: feed.pool.desiredWorkers)
+        // No job is taken ahead while a limit of the queue's binds: ahead, it would count as
+        // running, or spend a turn, before any worker is free for it.
+        let limits = feed.pool.config.jobLimits
+        let wanted = count + (queue.limitedBy == nil ? Self.lookahead(workers: feed.pool.desiredWorkers) : 0)
         queue.reserving = true
-        queue.store.reserve(queue: queue.name, count: wanted, owner: owner, lease: lease) { [unowned self] reply in
+        queue.limited = !limits.isEmpty
+        queue.store.reserve(queue: queue.name, count: wanted, owner: owner, lease: lease, limits: limits) { [unowned self] reply in
             queue.reserving = false
             let now = Moment.now()
             switch reply {
@@ -182,9 +189,13 @@ final class Feeder: Timed {
             case .answer(let reservation):
                 queue.refusal = nil
                 queue.nextDelayed = reservation.nextDelayedIn.map { now + $0 }
+                queue.limitedBy = reservation.limitedBy
                 if reservation.jobs.count < wanted {
                     queue.maybeNewJobs = false
-                    queue.nextLook = queue.store.lookInterval.map { now + $0 }
+                    // A limit that binds: look again at the rate's next turn, or soon for
+                    // jobs that other supervisors finish (our own commits wake us).
+                    let limitLook = reservation.limitedBy == .concurrency ? Self.concurrencyLook : reservation.nextTurnIn
+                    queue.nextLook = earlier(queue.store.lookInterval.map { now + $0 }, limitLook.map { now + $0 })
                 }
                 self.accept(reservation.jobs, for: feed, now: now)
             }
@@ -258,6 +269,8 @@ final class Feeder: Timed {
             switch reply {
             case .answer(let nextDelayedIn):
                 queue.outcomeRetry.accepted()
+                // Jobs that left 'reserved' make room under a concurrency limit, and free held jobs.
+                if queue.limited { queue.maybeNewJobs = true }
                 // The retries are delayed jobs now: brought due when their time comes.
                 if let nextDelayedIn { queue.nextDelayed = earlier(queue.nextDelayed, now + nextDelayedIn) }
             case .refused(let message):

@@ -43,13 +43,16 @@ final class RedisFeedStore: FeedStore {
 
     // MARK: - requests
 
-    func reserve(queue: String, count: Int, owner: String, lease: Duration, _ done: @escaping (StoreReply<Reservation>) -> Void) {
+    func reserve(queue: String, count: Int, owner: String, lease: Duration, limits: JobLimits,
+                 _ done: @escaping (StoreReply<Reservation>) -> Void) {
         let fence = fence()
-        ask(RedisScripts.reserve, queue: queue, [owner, String(count), String(lease.milliseconds), fence?.key ?? "", fence?.token ?? "", queue],
-            done) { [unowned self] value in
-            guard let (summary, jobs) = RedisReplies.reserved(value, queue: queue) else { return nil }
-            self.note(summary, of: queue)
-            return Reservation(jobs: jobs, nextDelayedIn: summary.nextDelayedIn)
+        let arguments = [owner, String(count), String(lease.milliseconds), fence?.key ?? "", fence?.token ?? "", queue]
+            + RedisScripts.arguments(of: limits)
+        ask(RedisScripts.reserve, queue: queue, arguments, done) { [unowned self] value in
+            guard let reserved = RedisReplies.reserved(value, queue: queue) else { return nil }
+            self.note(reserved.summary, of: queue)
+            return Reservation(jobs: reserved.jobs, nextDelayedIn: reserved.summary.nextDelayedIn, limitedBy: reserved.limitedBy,
+                               nextTurnIn: reserved.nextTurnIn)
         }
     }
 
@@ -132,7 +135,12 @@ final class RedisFeedStore: FeedStore {
     }
 
     private func note(_ summary: RedisSummary, of queue: String) {
-        summaries[queue] = (summary, .now(), summaries[queue]?.asked ?? false)
+        var summary = summary
+        let known = summaries[queue]
+        // Only the summary script looks for the oldest waiting job: the last it found stands,
+        // and its time says when to ask again.
+        if !summary.lookedForOldest { summary.counts.oldestWaitingMs = known?.summary?.counts.oldestWaitingMs }
+        summaries[queue] = (summary, summary.lookedForOldest ? .now() : known?.at, known?.asked ?? false)
     }
 
     func counts(queue: String) -> QueueCounts? {

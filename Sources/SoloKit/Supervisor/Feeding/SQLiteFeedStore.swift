@@ -55,12 +55,14 @@ final class SQLiteFeedStore: FeedStore {
 
     // MARK: - requests
 
-    func reserve(queue: String, count: Int, owner: String, lease: Duration, _ done: @escaping (StoreReply<Reservation>) -> Void) {
+    func reserve(queue: String, count: Int, owner: String, lease: Duration, limits: JobLimits,
+                 _ done: @escaping (StoreReply<Reservation>) -> Void) {
         done(using { store throws(QueueError) in
             let now = JobStore.now()
             try store.promoteDelayed(now: now)
-            let jobs = try store.reserve(queue: queue, count: count, owner: owner, leaseUntil: now + lease.milliseconds, now: now)
-            return Reservation(jobs: jobs, nextDelayedIn: try Self.nextDelayed(of: queue, in: store, now: now))
+            let taken = try store.reserve(queue: queue, count: count, owner: owner, leaseUntil: now + lease.milliseconds, now: now, limits: limits)
+            return Reservation(jobs: taken.jobs, nextDelayedIn: try Self.nextDelayed(of: queue, in: store, now: now),
+                               limitedBy: taken.limitedBy, nextTurnIn: taken.nextTurnAt.map { .milliseconds(max(0, $0 - now)) })
         })
     }
 
