@@ -54,8 +54,8 @@ let helpText = """
       solo schedule run NAME     push a run of the schedule now
 
     The queue, embedded (SQLite) or on Redis (options take --config FILE; see solo-queue(5), solo-redis(5)):
-      solo push [--queue Q] [--delay D] [--priority N] [--max-attempts N] [--group G] [--strict]
-                [--unique KEY | --unique-payload] [--unique-for D] [--json] [JOB...]
+      solo push [--queue Q] [--delay D] [--priority N] [--max-attempts N] [--group G] [--key K]
+                [--strict] [--unique KEY | --unique-payload] [--unique-for D] [--json] [JOB...]
                                  queue the jobs given, or one per line of standard input
       solo wait GROUP [--timeout D] [--results]
                                  wait until every job of the group is done or dead

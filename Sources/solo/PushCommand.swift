@@ -6,13 +6,13 @@ import SoloKit
 let exitSomeDuplicates: Int32 = 10
 let exitAllDuplicates: Int32 = 11
 
-/// `solo push [--queue NAME] [--delay D] [--priority N] [--max-attempts N] [--group G] [--strict]
-/// [--unique KEY | --unique-payload] [--unique-for D] [--json] [PAYLOAD...]`: queues the
+/// `solo push [--queue NAME] [--delay D] [--priority N] [--max-attempts N] [--group G] [--key K]
+/// [--strict] [--unique KEY | --unique-payload] [--unique-for D] [--json] [PAYLOAD...]`: queues the
 /// payloads, or one job per line of standard input, all in one transaction; a job whose unique
 /// key another job holds is left out and named, and the others are queued.
 func pushCommand(_ rest: [String]) throws -> Int32 {
     let arguments = try Arguments.parse(rest, command: "push",
-                                        valued: ["config", "queue", "delay", "priority", "max-attempts", "group", "unique", "unique-for"],
+                                        valued: ["config", "queue", "delay", "priority", "max-attempts", "group", "key", "unique", "unique-for"],
                                         flags: ["strict", "unique-payload", "json"])
     guard let config = try queueConfig(Arguments(values: arguments.values.filter { $0.key == "config" }), command: "push") else {
         return CronCheck.exitConfig
@@ -32,6 +32,11 @@ func pushCommand(_ rest: [String]) throws -> Int32 {
     if let text = arguments.values["max-attempts"] {
         guard let attempts = Int(text), attempts >= 1 else { throw UsageError("solo push: --max-attempts \(text) is not a number of 1 or more") }
         template.maxAttempts = attempts
+    }
+    if let key = arguments.values["key"] {
+        // The key the pool's key_concurrency and key_rate_limit count the jobs under.
+        if let problem = UniqueKey.problem(key) { throw UsageError("solo push: --key \(key) \(problem); give a printable key, like customer:42") }
+        template.limitKey = key
     }
     let uniqueKey = try uniqueKeying(arguments, &template)
 

@@ -3,6 +3,8 @@
 public struct Histogram: Equatable, Sendable {
     /// Job durations in seconds: from a quick API call to a ten-minute report.
     public static let jobSeconds: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600]
+    /// Jobs wait in a queue from a millisecond (workers idle) to hours (a backlog).
+    public static let queueWaitSeconds: [Double] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 14400]
 
     public let bounds: [Double]
     /// Per bucket, not cumulative (the text format adds them up).

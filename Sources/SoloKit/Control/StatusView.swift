@@ -22,6 +22,7 @@ public enum StatusView {
                 if let ready = queue["ready"]?.intValue {
                     text += "\(ready) ready, \(queue["delayed"]?.intValue ?? 0) delayed, \(queue["reserved"]?.intValue ?? 0) reserved, \(queue["dead"]?.intValue ?? 0) dead"
                 }
+                text += limits(queue)
                 if let problem = queue["problem"]?.stringValue { text += " (unusable: \(problem))" }
                 lines.append(Printable.escape(text))
             }
@@ -41,6 +42,21 @@ public enum StatusView {
             lines.append(columns(rows))
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// What holds the queue's jobs back, and how long the oldest has waited: "; oldest waiting
+    /// 12s; held back: 3 by key_concurrency; at concurrency 10".
+    static func limits(_ queue: JSON) -> String {
+        var text = ""
+        if let oldest = queue["oldest_waiting_ms"]?.intValue { text += "; oldest waiting \(Values.formatElapsed(.milliseconds(oldest)))" }
+        let held = [("key_concurrency", queue["held_key_concurrency"]?.intValue ?? 0), ("key_rate_limit", queue["held_key_rate_limit"]?.intValue ?? 0)]
+            .filter { $0.1 > 0 }.map { "\($0.1) by \($0.0)" }
+        if !held.isEmpty { text += "; held back: " + held.joined(separator: ", ") }
+        if let limit = queue["limited_by"]?.stringValue {
+            let value = queue[limit].map { $0.stringValue ?? $0.intValue.map(String.init) ?? "" } ?? ""
+            text += "; at \(limit) \(value)"
+        }
+        return text
     }
 
     /// `fleet lock reports: holding (fence 7), valid for 28s` or who holds it instead.

@@ -304,6 +304,7 @@ public final class Pool {
         let before = worker.jobsDone
         let jobStarted = worker.jobStarted
         let actions = worker.handle(event, now: now, policy: policy)
+        if case .assigned(let job) = event, let waited = job.waited { counters.handedOut(waited: waited) }
         if worker.jobsDone > before {
             jobRate.record(worker.jobsDone - before, now: now)
             // A job got through: the pool can run jobs, so the deaths before were the jobs' fault.

@@ -11,6 +11,8 @@ public struct PoolCounters: Equatable, Sendable {
     public private(set) var jobs: [String: Int] = [:]
     /// How long jobs took, from handing one to a worker to its answer (feed mode).
     public private(set) var jobSeconds = Histogram(bounds: Histogram.jobSeconds)
+    /// How long jobs waited in the queue, from ready to handed to a worker (feed mode).
+    public private(set) var queueWaitSeconds = Histogram(bounds: Histogram.queueWaitSeconds)
 
     public static let exitReasons = ["job_limit", "memory_limit", "memory_kill", "lifetime", "restart", "job_timeout",
                                      "protocol_error", "scaled_down", "stopped", "standby", "shutdown", "died"]
@@ -23,6 +25,9 @@ public struct PoolCounters: Equatable, Sendable {
         exits[worker.ending.label, default: 0] += 1
         if worker.job != nil { jobs[worker.jobTimedOut ? "timed_out" : "worker_died", default: 0] += 1 }
     }
+
+    /// A job handed to a worker, after waiting this long in its queue.
+    public mutating func handedOut(waited: Duration) { queueWaitSeconds.observe(Double(waited.nanoseconds) / 1e9) }
 
     /// A worker's answer about a job; `duration` when solo knows when the job began.
     public mutating func answered(_ message: WorkerMessage, duration: Duration?) {

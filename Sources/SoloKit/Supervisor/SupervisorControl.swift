@@ -246,8 +246,17 @@ extension Supervisor {
                                                      ("backend", .string(pool.config.queue.backend))]
                 if let counts = queue.counts {
                     queueFields += [("ready", .number(Int64(counts.ready))), ("delayed", .number(Int64(counts.delayed))),
-                                    ("reserved", .number(Int64(counts.reserved))), ("dead", .number(Int64(counts.dead)))]
+                                    ("reserved", .number(Int64(counts.reserved))), ("dead", .number(Int64(counts.dead))),
+                                    ("held_key_concurrency", .number(Int64(counts.heldByKeyConcurrency))),
+                                    ("held_key_rate_limit", .number(Int64(counts.heldByKeyRate))),
+                                    ("oldest_waiting_ms", counts.oldestWaitingMs.map { .number($0) } ?? .null)]
                 }
+                let limits = pool.config.jobLimits
+                queueFields += [("limited_by", .optional(queue.limitedBy?.rawValue)),
+                                ("concurrency", limits.concurrency.map { .number(Int64($0)) } ?? .null),
+                                ("rate_limit", .optional(limits.rate?.description)),
+                                ("key_concurrency", limits.keyConcurrency.map { .number(Int64($0)) } ?? .null),
+                                ("key_rate_limit", .optional(limits.keyRate?.description))]
                 queueFields.append(("problem", .optional(queue.problem)))
                 fields.append(("queue", .object(queueFields)))
             }

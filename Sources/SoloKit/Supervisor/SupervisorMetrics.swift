@@ -49,7 +49,25 @@ extension Supervisor {
                     })
         text.histogram("solo_job_duration_seconds", help: "Time from handing a job to a worker to its answer (pools fed by solo).",
                        pools.filter { $0.config.queue.feedsJobs }.map { ([("pool", $0.name)], $0.counters.jobSeconds) })
-        text.family("solo_queue_jobs", .gauge, help: "Jobs in each queue by state.", queueSamples())
+        text.histogram("solo_queue_wait_seconds", help: "Time a job waited in its queue, from ready (pushed, due, or back for a retry; held back by a limit included) to handed to a worker.",
+                       pools.filter { $0.config.queue.feedsJobs }.map { ([("pool", $0.name), ("queue", $0.config.queueName)], $0.counters.queueWaitSeconds) })
+        let queues = queueFigures()
+        text.family("solo_queue_jobs", .gauge, help: "Jobs in each queue by state.",
+                    queues.flatMap { labels, counts, _ in
+                        [("ready", counts.ready), ("delayed", counts.delayed), ("reserved", counts.reserved), ("dead", counts.dead)]
+                            .map { (labels + [("state", $0.0)], Double($0.1)) }
+                    })
+        text.family("solo_queue_held_jobs", .gauge, help: "Delayed jobs held back by their key's limit (key_concurrency, key_rate_limit).",
+                    queues.flatMap { labels, counts, _ in
+                        [("key_concurrency", counts.heldByKeyConcurrency), ("key_rate_limit", counts.heldByKeyRate)]
+                            .map { (labels + [("limit", $0.0)], Double($0.1)) }
+                    })
+        text.family("solo_queue_limited", .gauge, help: "1 while the queue's own limit (concurrency, rate_limit) held back ready jobs at the last reserve.",
+                    queues.flatMap { labels, _, limitedBy in
+                        [LimitName.concurrency, .rateLimit].map { (labels + [("limit", $0.rawValue)], limitedBy == $0 ? 1 : 0) }
+                    })
+        text.family("solo_queue_oldest_waiting_seconds", .gauge, help: "How long the oldest of the next 1000 ready jobs in line has waited (0: none waits).",
+                    queues.map { labels, counts, _ in (labels, Double(counts.oldestWaitingMs ?? 0) / 1000) })
         if let fleetLock {
             text.family("solo_fleet_lock_held", .gauge, help: "1 while this supervisor holds the fleet lock (cluster_lock) and runs its pools, 0 while it stands by.",
                         [([("lock", fleetLock.name)], fleetLock.role == .holding ? 1 : 0)])
@@ -90,18 +108,17 @@ extension Supervisor {
         return counts
     }
 
-    /// Each queue once, however many pools share it.
-    private func queueSamples() -> [([(String, String)], Double)] {
-        var samples: [([(String, String)], Double)] = []
+    /// Each queue once, however many pools share it: its labels, counts, and the limit of its
+    /// own that bound at the last reserve.
+    private func queueFigures() -> [(labels: [(String, String)], counts: QueueCounts, limitedBy: LimitName?)] {
+        var figures: [(labels: [(String, String)], counts: QueueCounts, limitedBy: LimitName?)] = []
         var seen: Set<String> = []
         for pool in pools {
             guard let queue = feeder.status(of: pool), let counts = queue.counts,
                   seen.insert(queue.path + "\n" + pool.config.queueName).inserted else { continue }
             // `file` is the queue file, or the Redis server's URL (without its password).
-            let labels = [("queue", pool.config.queueName), ("file", queue.path)]
-            samples += [("ready", counts.ready), ("delayed", counts.delayed), ("reserved", counts.reserved), ("dead", counts.dead)]
-                .map { (labels + [("state", $0.0)], Double($0.1)) }
+            figures.append(([("queue", pool.config.queueName), ("file", queue.path)], counts, queue.limitedBy))
         }
-        return samples
+        return figures
     }
 }

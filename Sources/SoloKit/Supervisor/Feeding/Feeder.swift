@@ -304,11 +304,12 @@ final class Feeder: Timed {
 
     // MARK: - figures
 
-    /// A pool's queue as `solo status` shows it: where it is, its counts, or why it cannot be used.
-    func status(of pool: Pool) -> (path: String, counts: QueueCounts?, problem: String?)? {
+    /// A pool's queue as `solo status` shows it: where it is, its counts, or why it cannot be
+    /// used, and which of its own limits bound at the last reserve.
+    func status(of pool: Pool) -> (path: String, counts: QueueCounts?, problem: String?, limitedBy: LimitName?)? {
         guard let feed = feed(of: pool) else { return nil }
         let store = feed.queue.store
-        return (store.location, store.counts(queue: feed.queue.name), store.problem)
+        return (store.location, store.counts(queue: feed.queue.name), store.problem, feed.queue.limitedBy)
     }
 
     /// The jobs of the pool's queue waiting for a worker (ready in the store, and taken ahead),
