@@ -105,6 +105,13 @@ func parseMetrics(_ text: String) throws -> [String: Double] {
         #expect(metrics[series("solo_worker_exits_total") + ",reason=\"died\"}"] == 0)
         #expect(metrics[series("solo_workers_wanted") + "}"] == 2)
         #expect(metrics[queue + ",state=\"ready\"}"] == 0)
+        // Every hand-out to a worker waited a measured time in the queue.
+        #expect(metrics["solo_queue_wait_seconds_count{pool=\"feed\",queue=\"feed\"}"] == 14)
+        #expect((metrics["solo_queue_wait_seconds_sum{pool=\"feed\",queue=\"feed\"}"] ?? -1) >= 0)
+        let place = "{queue=\"feed\",file=\"\(scratch.file("queue.db"))\""
+        #expect(metrics["solo_queue_held_jobs" + place + ",limit=\"key_concurrency\"}"] == 0)
+        #expect(metrics["solo_queue_limited" + place + ",limit=\"rate_limit\"}"] == 0)
+        #expect(metrics["solo_queue_oldest_waiting_seconds" + place + "}"] == 0)
         #expect((metrics["solo_resident_bytes"] ?? 0) > 1_000_000)
         #expect((metrics["solo_sqlite_memory_bytes"] ?? 0) > 10_000, "solo holds a queue file open")
         try waitFor("both workers ready and measured in /metrics") {
