@@ -51,6 +51,16 @@ import Testing
         return most
     }
 
+    /// a.conf and b.conf: two supervisors (two lock ports and state directories, as on two
+    /// hosts) whose pool py of the worker above takes from one queue.
+    static func twoHosts(_ scratch: Scratch, queue: String, _ keys: String) throws {
+        scratch.write("work/worker.py", worker)
+        for name in ["a", "b"] {
+            scratch.write("\(name).conf", "[global]\nlock_port = \(try freePort())\nstate_dir = state-\(name)\n\n"
+                + "[py]\ncommand = python3 worker.py \(name)\ndirectory = work\n\(queue)\n\(keys)\n")
+        }
+    }
+
     func push(_ jobs: [String], key: String? = nil, config: String = "solo.conf", in scratch: Scratch) throws {
         let push = try runSolo(["push", "--config", config, "--group", "batch"] + (key.map { ["--key", $0] } ?? []), in: scratch,
                                input: Array((jobs.joined(separator: "\n") + "\n").utf8))
@@ -93,21 +103,7 @@ import Testing
     /// and three workers each: never more than two jobs run at once between them.
     @Test func concurrencyHoldsAcrossSupervisorsOnOneFile() throws {
         let scratch = Scratch()
-        scratch.write("work/worker.py", Self.worker)
-        for name in ["a", "b"] {
-            scratch.write("\(name).conf", """
-                [global]
-                lock_port = \(try freePort())
-                state_dir = state-\(name)
-
-                [py]
-                command = python3 worker.py \(name)
-                directory = work
-                queue = sqlite:\(scratch.file("queue.db"))
-                workers = 3
-                concurrency = 2
-                """)
-        }
+        try Self.twoHosts(scratch, queue: "queue = sqlite:\(scratch.file("queue.db"))", "workers = 3\nconcurrency = 2")
         let a = try RunningSupervisor(scratch, config: "a.conf", name: "a")
         let b = try RunningSupervisor(scratch, config: "b.conf", name: "b")
         try push((1...12).map { "slow-\($0)" }, config: "a.conf", in: scratch)
@@ -125,22 +121,7 @@ import Testing
         let scratch = Scratch()
         let redis = try RedisServer(scratch)
         try withExtendedLifetime(redis) {
-            scratch.write("work/worker.py", Self.worker)
-            for name in ["a", "b"] {
-                scratch.write("\(name).conf", """
-                    [global]
-                    lock_port = \(try freePort())
-                    state_dir = state-\(name)
-
-                    [py]
-                    command = python3 worker.py \(name)
-                    directory = work
-                    queue = \(redis.url)
-                    queue_name = paced
-                    workers = 2
-                    rate_limit = 50/s
-                    """)
-            }
+            try Self.twoHosts(scratch, queue: "queue = \(redis.url)\nqueue_name = paced", "workers = 2\nrate_limit = 50/s")
             let a = try RunningSupervisor(scratch, config: "a.conf", name: "a")
             let b = try RunningSupervisor(scratch, config: "b.conf", name: "b")
             try push((1...1500).map { "j\($0)" }, config: "a.conf", in: scratch)
