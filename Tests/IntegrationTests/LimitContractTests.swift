@@ -75,6 +75,41 @@ import Testing
     }
 
     @Test(arguments: StoreKind.allCases)
+    func heldJobsAreListedAndOneDeletedByAnOperatorStrandsNoOther(_ kind: StoreKind) throws {
+        let s = try Store(kind)
+        try s.push(["a1", "a2", "a3"], key: "customer:a")
+        let limits = JobLimits(keyConcurrency: 1)
+        let first = try s.reserve(10, limits: limits)
+        #expect(first.jobs.map(\.payload) == ["a1"])
+        let a2 = try s.id(of: "a2"), a3 = try s.id(of: "a3")
+        #expect(try s.ids(in: "delayed") == [a2, a3], "held back jobs are listed as delayed")
+        #expect(try s.commands.purge(queue: Store.queue, states: ["delayed"]) >= 0)
+        // Purging delayed jobs deletes both; push another to be held behind a1.
+        try s.push(["a4"], key: "customer:a")
+        #expect(try s.reserve(10, limits: limits).jobs.isEmpty)
+        try s.figures(become: [0, 1, 1, 0])
+        #expect(s.store.counts(queue: Store.queue)?.heldByKeyConcurrency == 1, "the deleted ones no longer count")
+        try s.commit([.started(id: first.jobs[0].id), .done(id: first.jobs[0].id, result: nil)])
+        #expect(try s.reserve(10, limits: limits).jobs.map(\.payload) == ["a4"], "the one left is freed")
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aKeysRateStateIsDroppedADayAfterItWasSpent(_ kind: StoreKind) throws {
+        let s = try Store(kind)
+        try s.push(["a1"], key: "customer:a")
+        #expect(try s.reserve(10, limits: JobLimits(keyRate: try RateLimit("1/d"))).jobs.count == 1)
+        switch kind {
+        case .sqlite:
+            let file = try JobStore(path: s.scratch.file("queue.db"), create: false, busyTimeout: 5000)
+            #expect(try file.forgetIdleBuckets(queue: Store.queue, now: JobStore.now()) == 0, "spent now: kept")
+            #expect(try file.forgetIdleBuckets(queue: Store.queue, now: JobStore.now() + 86_400_000 + 2) == 1, "a day later: dropped")
+        case .redis:
+            let ttl = try s.server!.client().call(RedisCommand("PTTL", RedisScripts.prefix(Store.queue) + ":bucket:customer:a")).integer ?? -2
+            #expect(ttl > 86_300_000 && ttl <= 86_400_000, "expires a day after: \(ttl) ms")
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func aKeyOverItsRateIsBookedTurnsAndOthersGoOn(_ kind: StoreKind) throws {
         let s = try Store(kind)
         try s.push(["a1", "a2", "a3"], key: "customer:a")

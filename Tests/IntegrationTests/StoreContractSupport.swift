@@ -29,7 +29,7 @@ final class ContractStore {
     let commands: any JobQueue
     /// What the store told the feeder of by itself.
     let heard = Heard()
-    private let server: RedisServer?
+    let server: RedisServer?
     private let epoll: Epoll
     private let hub: RedisHub
     private let stores: FeedStores

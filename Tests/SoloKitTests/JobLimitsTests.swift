@@ -13,7 +13,7 @@ import Testing
     }
 
     @Test(arguments: [("100", "is not a rate"), ("0/s", "a count from 1"), ("x/s", "is not a rate"), ("10/fortnight", "unknown period"),
-                      ("10/0s", "a period of"), ("5/s/s", "is not a rate")])
+                      ("10/0s", "a period of"), ("5/2d", "1s to 1d"), ("5/s/s", "is not a rate")])
     func aBadRateSaysHowToWriteOne(text: String, complaint: String) {
         #expect(throws: ValueError.self) { try RateLimit(text) }
         do { _ = try RateLimit(text) } catch {

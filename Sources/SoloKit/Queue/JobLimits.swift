@@ -29,7 +29,7 @@ public enum LimitName: String, Sendable, CaseIterable {
     case concurrency, rateLimit = "rate_limit", keyConcurrency = "key_concurrency", keyRateLimit = "key_rate_limit"
 }
 
-/// `100/s`, `600/min`, `5/h`, `10/30s`: `count` jobs per `period`, spread evenly, with a burst
+/// `100/s`, `600/min`, `5/h`, `10/30s`: `count` jobs per `period` (a day at most), spread evenly, with a burst
 /// of a tenth of a second's worth (one at least) after a quiet spell.
 public struct RateLimit: Equatable, Sendable, CustomStringConvertible {
     public var count: Int
@@ -57,7 +57,11 @@ public struct RateLimit: Equatable, Sendable, CustomStringConvertible {
         default: throw ValueError("\"\(text)\" has an unknown period \"\(parts[1])\" (\(hint))")
         }
         let times = digits.isEmpty ? 1 : Int64(digits) ?? 0
-        guard times >= 1, times <= 1_000_000 else { throw ValueError("\"\(text)\" has a period of \(parts[1]); \(hint)") }
+        // A day at most: a rate's state is forgotten a day after it was last spent (the
+        // bucket is full again by then), so that idle keys leave nothing behind.
+        guard times >= 1, times <= 86400, seconds * times <= 86400 else {
+            throw ValueError("\"\(text)\" has a period of \(parts[1]); a period is 1s to 1d (\(hint))")
+        }
         self.init(count: count, period: .seconds(seconds * times))
     }
 

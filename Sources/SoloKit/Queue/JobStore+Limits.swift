@@ -125,13 +125,14 @@ extension JobStore {
             """).run([.text(queue), .text(key), .real(spent)])
     }
 
-    /// Forgets the rate limits' state of keys idle for `idle` (a full bucket is the same as
-    /// none): one row per key would otherwise stay forever. Returns how many.
+    /// Forgets the rate limits' state of keys spent up to more than a day ago: full again by
+    /// then (a rate's period is a day at most), the same as none. One row per key would
+    /// otherwise stay forever. Returns how many. (A Redis key's state expires by itself.)
     @discardableResult
-    public func forgetIdleBuckets(queue: String, idle: Duration, now: Int64) throws(QueueError) -> Int {
+    public func forgetIdleBuckets(queue: String, now: Int64) throws(QueueError) -> Int {
         try run { () throws(DatabaseError) in
             try statement("DELETE FROM limit_buckets WHERE queue = ? AND key <> '' AND spent < ?")
-                .run([.text(queue), .real(Double(now - idle.milliseconds))])
+                .run([.text(queue), .real(Double(now - 86_400_000))])
             return database.changes
         }
     }

@@ -38,6 +38,8 @@ public enum RedisScripts {
     /// Shared by every queue script. KEYS[1] is the queue's prefix.
     static let prelude = #"""
         local P = KEYS[1]
+        -- run_at of a job held back by key_concurrency: never due by time (2^53 - 1 ms)
+        local HELD_UNTIL_FREED = 9007199254740991
         local function now_ms()
             local t = redis.call('TIME')
             return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -71,16 +73,22 @@ public enum RedisScripts {
             local k = f[2]
             if not k then return end
             if redis.call('HINCRBY', P .. ':running', k, -1) <= 0 then redis.call('HDEL', P .. ':running', k) end
-            local held = redis.call('ZPOPMIN', P .. ':held:' .. k, 1)
-            if not held[1] then return end
-            redis.call('HINCRBY', P .. ':held', 'key_concurrency', -1)
-            local id = tonumber(held[1])
-            local hk = job(id)
-            if redis.call('EXISTS', hk) == 1 then
-                redis.call('HSET', hk, 'run_at', 0)
-                redis.call('HDEL', hk, 'held_by')
-                to_ready(id, hk, redis.call('HGET', hk, 'grp'), 'delayed')
-                redis.call('PUBLISH', P .. ':wake', '')
+            -- (a job deleted by an operator meanwhile is passed over: the next one is freed)
+            while true do
+                local held = redis.call('ZPOPMIN', P .. ':held:' .. k, 1)
+                if not held[1] then return end
+                local id = tonumber(held[1])
+                local hk = job(id)
+                local h = redis.call('HMGET', hk, 'state', 'held_by', 'grp')
+                if h[1] == 'delayed' and h[2] == 'key_concurrency' then
+                    redis.call('HINCRBY', P .. ':held', 'key_concurrency', -1)
+                    redis.call('ZREM', P .. ':delayed', held[1])
+                    redis.call('HSET', hk, 'run_at', 0)
+                    redis.call('HDEL', hk, 'held_by')
+                    to_ready(id, hk, h[3], 'delayed')
+                    redis.call('PUBLISH', P .. ':wake', '')
+                    return
+                end
             end
         end
         -- A job that ends (t: when) or is deleted (t nil) lets go of its unique key, unless the key
@@ -126,7 +134,7 @@ public enum RedisScripts {
         local function summary(t, look)
             local nxt = redis.call('ZRANGE', P .. ':delayed', 0, 0, 'WITHSCORES')
             local wait = -1
-            if nxt[2] then wait = math.max(0, tonumber(nxt[2]) - t) end
+            if nxt[2] and tonumber(nxt[2]) < HELD_UNTIL_FREED then wait = math.max(0, tonumber(nxt[2]) - t) end
             local held = redis.call('HMGET', P .. ':held', 'key_concurrency', 'key_rate_limit')
             local oldest = -2
             if look then
@@ -136,10 +144,9 @@ public enum RedisScripts {
                     if f[2] then oldest = math.max(oldest, t - ready_since(f[1], f[2], f[3])) end
                 end
             end
-            local kc = math.max(0, tonumber(held[1] or '0'))
             return {redis.call('ZCARD', P .. ':ready') + redis.call('LLEN', P .. ':inbox') + redis.call('LLEN', P .. ':inbox:unique'),
-                    redis.call('ZCARD', P .. ':delayed') + kc, redis.call('ZCARD', P .. ':reserved'),
-                    redis.call('ZCARD', P .. ':dead'), wait, kc, math.max(0, tonumber(held[2] or '0')), oldest}
+                    redis.call('ZCARD', P .. ':delayed'), redis.call('ZCARD', P .. ':reserved'),
+                    redis.call('ZCARD', P .. ':dead'), wait, math.max(0, tonumber(held[1] or '0')), math.max(0, tonumber(held[2] or '0')), oldest}
         end
         local function promote(t, limit)
             local due = redis.call('ZRANGEBYSCORE', P .. ':delayed', '-inf', t, 'LIMIT', 0, limit)
@@ -205,7 +212,8 @@ public enum RedisScripts {
         end
         local function delete_job(m, state)
             local key = job(tonumber(m))
-            local grp = redis.call('HGET', key, 'grp')
+            local grp, held = unpack(redis.call('HMGET', key, 'grp', 'held_by'))
+            if held and state == 'delayed' then redis.call('HINCRBY', P .. ':held', held, -1) end
             free_unique(tonumber(m), key, nil)
             redis.call('DEL', key)
             redis.call('ZREM', P .. ':' .. state, m)
@@ -303,7 +311,7 @@ public enum RedisScripts {
         local queue_rate = rate(tonumber(ARGV[8]), ARGV[9])
         local queue_from
         if queue_rate then
-            queue_from = bucket_start(redis.call('HGET', P .. ':buckets', ''), queue_rate)
+            queue_from = bucket_start(redis.call('GET', P .. ':bucket'), queue_rate)
             local room = math.floor((t - queue_from) / queue_rate.interval + 1e-9)
             if room < count then
                 count = math.max(0, room)
@@ -329,7 +337,7 @@ public enum RedisScripts {
                     if key_concurrency and running[k] >= key_concurrency then
                         hold = 'key_concurrency'
                     elseif key_rate and f[2] ~= 'key_rate_limit' then
-                        if spent[k] == nil then spent[k] = redis.call('HGET', P .. ':buckets', 'key:' .. k) or false end
+                        if spent[k] == nil then spent[k] = redis.call('GET', P .. ':bucket:' .. k) or false end
                         local after = bucket_start(spent[k], key_rate) + key_rate.interval
                         spent[k] = after
                         if after > t then hold, run_at = 'key_rate_limit', math.ceil(after) end
@@ -338,12 +346,12 @@ public enum RedisScripts {
                 if hold then
                     redis.call('ZREM', P .. ':ready', m)
                     redis.call('HSET', key, 'state', 'delayed', 'held_by', hold, 'ready_at', ready_since(f[5], f[3], f[4]))
-                    if run_at then
-                        redis.call('HSET', key, 'run_at', run_at)
-                        redis.call('ZADD', P .. ':delayed', run_at, m)
-                    else
+                    if not run_at then
+                        run_at = HELD_UNTIL_FREED
                         redis.call('ZADD', P .. ':held:' .. k, -tonumber(f[7] or '0'), m)
                     end
+                    redis.call('HSET', key, 'run_at', run_at)
+                    redis.call('ZADD', P .. ':delayed', run_at, m)
                     redis.call('HINCRBY', P .. ':held', hold, 1)
                     count_group(f[6], 'ready', 'delayed')
                 else
@@ -351,7 +359,11 @@ public enum RedisScripts {
                     picked[#picked + 1] = m
                 end
             end
-            for k, v in pairs(spent) do if v then redis.call('HSET', P .. ':buckets', 'key:' .. k, v) end end
+            -- a key's bucket is full again a day after it was spent up to at the latest (a rate's
+            -- period is a day at most): then it is dropped, as if never used
+            for k, v in pairs(spent) do
+                if v then redis.call('SET', P .. ':bucket:' .. k, v, 'PX', math.max(1, math.ceil(v - t)) + 86400000) end
+            end
             if #picked > 0 then redis.call('ZREM', P .. ':ready', unpack(picked)) end
         elseif count > 0 then
             local popped = redis.call('ZPOPMIN', P .. ':ready', count)
@@ -377,7 +389,7 @@ public enum RedisScripts {
             end
         end
         if queue_rate and taken > 0 then
-            redis.call('HSET', P .. ':buckets', '', queue_from + taken * queue_rate.interval)
+            redis.call('SET', P .. ':bucket', queue_from + taken * queue_rate.interval)
         end
         local out = summary(t)
         out[#out + 1] = limited

@@ -108,7 +108,10 @@ final class SQLiteFeedStore: FeedStore {
     func purge(queue: String, keep: Duration, limit: Int, offset: Int, _ done: @escaping (StoreReply<PurgeStep>) -> Void) {
         // The query itself passes over running groups' jobs: no offset is needed.
         done(using { store throws(QueueError) in
-            let deleted = try store.purgeDone(queue: queue, before: JobStore.now() - keep.milliseconds, limit: limit)
+            let now = JobStore.now()
+            let deleted = try store.purgeDone(queue: queue, before: now - keep.milliseconds, limit: limit)
+            // The round's last step forgets idle keys' rate state too.
+            if deleted < limit { try store.forgetIdleBuckets(queue: queue, now: now) }
             return PurgeStep(deleted: deleted, finished: deleted < limit, skipped: 0)
         })
     }
