@@ -387,8 +387,24 @@ public final class JobStore {
                     AND id NOT IN (SELECT value FROM json_each(?5))
                 """)
             try back.run([.integer(Int64(maxAttempts)), .integer(now), .text(queue), .optional(owner), .text(Self.jsonList(keeping))])
-            return database.changes
+            let taken = database.changes
+            try freeStrandedKeys(queue: queue)
+            return taken
         }
+    }
+
+    /// A key's held-back jobs are freed one by one as its jobs leave 'reserved'; a key with
+    /// none reserved gets its best held job freed here (its freed job was buried or deleted by
+    /// an operator while ready, or its pool's key_concurrency was raised or removed), so that
+    /// no key waits for ever. A freed job a limit still binds is held again at its reserve.
+    func freeStrandedKeys(queue: String) throws(DatabaseError) {
+        try statement("""
+            UPDATE jobs SET state = 'ready', run_at = 0, held_by = NULL WHERE id IN (
+                SELECT (SELECT id FROM jobs AS h WHERE h.queue = ?1 AND h.held_by = 'key_concurrency' AND h.limit_key = k.limit_key
+                            AND h.state = 'delayed' ORDER BY priority DESC, id LIMIT 1)
+                FROM (SELECT DISTINCT limit_key FROM jobs WHERE queue = ?1 AND held_by = 'key_concurrency' AND state = 'delayed') AS k
+                WHERE NOT EXISTS (SELECT 1 FROM jobs AS r WHERE r.state = 'reserved' AND r.queue = ?1 AND r.limit_key = k.limit_key))
+            """).run([.text(queue)])
     }
 
     /// Deletes up to `limit` done jobs of a queue finished before `before`, keeping those of

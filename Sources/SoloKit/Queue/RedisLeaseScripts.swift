@@ -43,7 +43,9 @@ extension RedisScripts {
     /// lease ran out (their supervisor died) go back to ready, or die when their attempts are
     /// used up; with an owner, so do that owner's jobs that are not kept (its own jobs from
     /// before a restart, or of a lost reply). A job still `ahead` (no worker had it) goes back
-    /// as it was before its reserve, its attempt given back. Returns how many.
+    /// as it was before its reserve, its attempt given back. A key with jobs held back by
+    /// key_concurrency and none reserved gets its best one freed. Returns how many were taken
+    /// back.
     public static let reclaim = script(#"""
         local t = now_ms()
         local keep = {}
@@ -81,6 +83,11 @@ extension RedisScripts {
             end
         end
         if n > 0 then redis.call('PUBLISH', P .. ':wake', '') end
+        -- a key with held-back jobs and none reserved gets its best one freed (as
+        -- JobStore.freeStrandedKeys does)
+        for _, k in ipairs(redis.call('SMEMBERS', P .. ':heldkeys')) do
+            if tonumber(redis.call('HGET', P .. ':running', k) or '0') <= 0 then free_held(k) end
+        end
         return n
         """#)
 }

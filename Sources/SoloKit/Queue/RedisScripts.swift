@@ -63,20 +63,15 @@ public enum RedisScripts {
             redis.call('ZADD', P .. ':ready', -prio, member(id))
             count_group(grp, from, 'ready')
         end
-        -- A job leaves 'reserved' (every way out calls this): its worker and lease go, and if
-        -- it has a limit key, the key runs one fewer and its best job held back by
-        -- key_concurrency is ready again (as the queue file's jobs_key_freed trigger does).
-        local function let_go(key)
-            local f = redis.call('HMGET', key, 'worker', 'limit_key')
-            if f[1] then redis.call('DEL', P .. ':worker:' .. f[1]) end
-            redis.call('HDEL', key, 'worker', 'owner', 'ahead')
-            local k = f[2]
-            if not k then return end
-            if redis.call('HINCRBY', P .. ':running', k, -1) <= 0 then redis.call('HDEL', P .. ':running', k) end
-            -- (a job deleted by an operator meanwhile is passed over: the next one is freed)
+        -- The best job held back by key_concurrency of key k is ready again, and k leaves
+        -- P:heldkeys when none is left (a job deleted by an operator meanwhile is passed over).
+        local function free_held(k)
             while true do
                 local held = redis.call('ZPOPMIN', P .. ':held:' .. k, 1)
-                if not held[1] then return end
+                if not held[1] then
+                    redis.call('SREM', P .. ':heldkeys', k)
+                    return
+                end
                 local id = tonumber(held[1])
                 local hk = job(id)
                 local h = redis.call('HMGET', hk, 'state', 'held_by', 'grp')
@@ -90,6 +85,18 @@ public enum RedisScripts {
                     return
                 end
             end
+        end
+        -- A job leaves 'reserved' (every way out calls this): its worker and lease go, and if
+        -- it has a limit key, the key runs one fewer and its best job held back by
+        -- key_concurrency is ready again (as the queue file's jobs_key_freed trigger does).
+        local function let_go(key)
+            local f = redis.call('HMGET', key, 'worker', 'limit_key')
+            if f[1] then redis.call('DEL', P .. ':worker:' .. f[1]) end
+            redis.call('HDEL', key, 'worker', 'owner', 'ahead')
+            local k = f[2]
+            if not k then return end
+            if redis.call('HINCRBY', P .. ':running', k, -1) <= 0 then redis.call('HDEL', P .. ':running', k) end
+            free_held(k)
         end
         -- A job that ends (t: when) or is deleted (t nil) lets go of its unique key, unless the key
         -- is another job's by now; one that ends before its unique_until leaves the key until then.
@@ -349,6 +356,7 @@ public enum RedisScripts {
                     if not run_at then
                         run_at = HELD_UNTIL_FREED
                         redis.call('ZADD', P .. ':held:' .. k, -tonumber(f[7] or '0'), m)
+                        redis.call('SADD', P .. ':heldkeys', k)
                     end
                     redis.call('HSET', key, 'run_at', run_at)
                     redis.call('ZADD', P .. ':delayed', run_at, m)

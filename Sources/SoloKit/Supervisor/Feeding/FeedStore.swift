@@ -47,7 +47,9 @@ protocol FeedStore: AnyObject, Timed {
     /// name, except those in `keeping` (the caller holds them: left alone even if their lease ran
     /// out while it was paused; it renews them). A job a worker had is ready again with its
     /// attempt spent (dead when it has none left, the pool's default being `maxAttempts`); a
-    /// job still ahead goes back as it was before its reserve. Answers how many.
+    /// job still ahead goes back as it was before its reserve. A key with jobs held back by
+    /// key_concurrency and none reserved gets its best one freed. Answers how many were taken
+    /// back.
     /// (JobStore.reclaim and the Redis `reclaim` script.)
     func reclaim(queue: String, owner: String?, keeping: [Int64], maxAttempts: Int, _ done: @escaping (StoreReply<Int>) -> Void)
     /// Gives back untouched jobs leased to `owner` and never given to a worker.

@@ -317,7 +317,9 @@ final class Feeder: Timed {
     func waiting(of pool: Pool, atMost limit: Int) -> Int? {
         guard let feed = feed(of: pool) else { return nil }
         let ahead = feed.prefetched.count
-        guard ahead < limit else { return ahead }
+        // Ready jobs the queue's own limit holds back wait for it, not for a worker: more
+        // workers would not take them sooner.
+        guard ahead < limit, feed.queue.limitedBy == nil else { return ahead }
         return feed.queue.store.ready(queue: feed.queue.name, atMost: limit - ahead).map { $0 + ahead }
     }
 
