@@ -1,16 +1,20 @@
 /// The Redis queue's key layout and the Lua scripts that change it. Every change of a job's
 /// state is one script, so it is atomic on the server: a job is in exactly one of the state
 /// sets at any moment, and its group's counters move with it. The layout is a documented
-/// interface (solo-queue(5)); other programs may enqueue by it. For a queue Q, with the
+/// interface (solo-redis(5)); other programs may enqueue by it. For a queue Q, with the
 /// prefix P = `solo:{Q}` (the braces keep a queue's keys in one Redis Cluster slot):
 ///
 ///     P:seq               STRING  the last job id given
 ///     P:job:ID            HASH    payload priority attempts max_attempts grp state run_at
 ///                                 created_at finished_at result error owner worker ahead
-///                                 unique_key unique_until
+///                                 unique_key unique_until limit_key held_by ready_at
+///                                 reserved_at (held_by: the limit that holds the job back,
+///                                 key_concurrency or key_rate_limit; ready_at: when it
+///                                 became ready, kept while held back or given back)
 ///     P:ready             ZSET    member %016d of the id, score -priority (ZPOPMIN: the
 ///                                 highest priority first, then the oldest)
-///     P:delayed           ZSET    score run_at (Unix ms, the server's clock)
+///     P:delayed           ZSET    score run_at (Unix ms, the server's clock); the jobs a
+///                                 key's key_rate_limit holds back wait here for their turn
 ///     P:reserved          ZSET    score lease_until (Unix ms); owner in the job's hash
 ///     P:done, P:dead      ZSET    score finished_at
 ///     P:inbox             LIST    payloads pushed with RPUSH by any program: jobs with the
@@ -26,6 +30,12 @@
 ///                                 deleted; a job pushed with unique_until (Unix ms) that ends
 ///                                 before then leaves it to expire then (PEXPIREAT)
 ///     P:duplicates        STRING  how many jobs a held unique key refused
+///     P:running           HASH    limit key -> how many of its jobs are reserved
+///     P:held:KEY          ZSET    the jobs of limit key KEY held back by key_concurrency,
+///                                 member and score as in P:ready; let_go readies the first
+///     P:held              HASH    key_concurrency, key_rate_limit -> how many they hold back
+///     P:buckets           HASH    rate-limit state (RateBucket, Unix ms): '' the queue's
+///                                 rate_limit, key:KEY the key_rate_limit of key KEY
 ///     P:wake              channel a message tells the supervisors that jobs are ready
 ///     solo:queues         SET     every queue name that has had a job
 ///
