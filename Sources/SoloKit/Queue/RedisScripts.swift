@@ -32,10 +32,12 @@
 ///     P:duplicates        STRING  how many jobs a held unique key refused
 ///     P:running           HASH    limit key -> how many of its jobs are reserved
 ///     P:held:KEY          ZSET    the jobs of limit key KEY held back by key_concurrency,
-///                                 member and score as in P:ready; let_go readies the first
+///                                 member and score as in P:ready (they are in P:delayed too,
+///                                 never due); let_go readies the first
+///     P:heldkeys          SET     the keys with jobs in P:held:KEY
 ///     P:held              HASH    key_concurrency, key_rate_limit -> how many they hold back
-///     P:buckets           HASH    rate-limit state (RateBucket, Unix ms): '' the queue's
-///                                 rate_limit, key:KEY the key_rate_limit of key KEY
+///     P:bucket            STRING  the queue's rate_limit state (RateBucket, Unix ms)
+///     P:bucket:KEY        STRING  key KEY's key_rate_limit state; expires a day after it
 ///     P:wake              channel a message tells the supervisors that jobs are ready
 ///     solo:queues         SET     every queue name that has had a job
 ///
