@@ -40,6 +40,9 @@ public struct ConfigDiff: Equatable, Sendable {
         b.workers = a.workers
         b.maxWorkers = a.maxWorkers
         b.scaleCooldown = a.scaleCooldown
+        // Read where they are used, not by the workers: nothing to restart for them.
+        b.onEvent = a.onEvent
+        b.alertQueueAge = a.alertQueueAge
         return same(a, b)
     }
 

@@ -70,6 +70,17 @@ enum Keys {
             guard ttl >= .seconds(3), ttl <= .seconds(600) else { throw ValueError("\(quoted(value)) is out of range (3s to 10m; 30s is usual)") }
             model.clusterLockTTL = ttl
         }, render: { Values.formatDuration($0.clusterLockTTL) }),
+        KeySpec(name: "on_event", apply: { model, value, context throws(ValueError) in
+            model.onEvent = isNone(value) ? nil : try hookCommand(value, context)
+        }, render: { $0.onEvent.map(CommandWords.join) ?? "none" }),
+        KeySpec(name: "hook_timeout", apply: { model, value, _ throws(ValueError) in
+            let timeout = try Values.duration(value)
+            guard timeout >= .milliseconds(100), timeout <= .seconds(3600) else { throw ValueError("\(quoted(value)) is out of range (100ms to 1h; 10s is usual)") }
+            model.hookTimeout = timeout
+        }, render: { Values.formatDuration($0.hookTimeout) }),
+        KeySpec(name: "hook_concurrency", apply: { model, value, _ throws(ValueError) in
+            model.hookConcurrency = try Values.integer(value, in: 1...64, example: "4")
+        }, render: { "\($0.hookConcurrency)" }),
     ]
 
     // MARK: - pools
@@ -207,6 +218,13 @@ enum Keys {
         KeySpec(name: "log_file", apply: { model, value, context in
             model.logFile = value.isEmpty || value == "stderr" ? nil : context.path(value)
         }, render: { $0.logFile ?? "stderr" }),
+        KeySpec(name: "on_event", apply: { model, value, context throws(ValueError) in
+            model.onEvent = value == "inherit" ? nil : isNone(value) ? [] : try hookCommand(value, context)
+        }, render: { pool in pool.onEvent.map { $0.isEmpty ? "none" : CommandWords.join($0) } ?? "inherit" }),
+        KeySpec(name: "alert_queue_age", apply: { model, value, _ throws(ValueError) in
+            model.alertQueueAge = isNone(value) ? nil : try Values.duration(value)
+            if let age = model.alertQueueAge, age < .seconds(1) { throw ValueError("\(quoted(value)) is too short (1s at least; none for no alert)") }
+        }, render: { $0.alertQueueAge.map(Values.formatDuration) ?? "none" }),
     ] + Resources.byName.map { resource, _ in limitKey(resource) }
 
     /// `rlimit_nofile = 4096`, `rlimit_core = unlimited`, `rlimit_as = 1G`, `rlimit_nofile = 1024:4096`.
@@ -254,6 +272,15 @@ enum Keys {
             throw ValueError("\(quoted(value)) is not a queue (write sqlite:/var/lib/solo/queue.db, redis://127.0.0.1:6379/0\(other))")
         }
         return .sqlite(path: context.path(String(value.dropFirst(7))))
+    }
+
+    /// `on_event`'s command, split as `command` is (no shell unless it says `sh -c '...'`); a
+    /// program written with a / is taken relative to the file that names it.
+    static func hookCommand(_ value: String, _ context: KeyContext) throws(ValueError) -> [String] {
+        var words = try CommandWords.split(value).words
+        guard !words.isEmpty else { throw ValueError("is empty (write the hook's command line, or none)") }
+        if words[0].contains("/") { words[0] = Path.resolve(words[0], against: context.baseDirectory) }
+        return words
     }
 
     static func queueName(_ value: String) throws(ValueError) -> String {

@@ -37,6 +37,13 @@ public struct GlobalConfig: Equatable, Sendable {
     /// The fleet lock's time to live: a holder that dies is replaced this long after its last
     /// renewal; it renews at a third of it, and stops its workers before it runs out.
     public var clusterLockTTL: Duration = .seconds(30)
+    /// `on_event`: the command run (without a shell) for every pool's events and the fleet
+    /// lock's; nil: none. A pool's own replaces it.
+    public var onEvent: [String]? = nil
+    /// A hook still running after this is killed.
+    public var hookTimeout: Duration = .seconds(10)
+    /// How many hooks run at once; the others wait (see `HookQueue`).
+    public var hookConcurrency = 4
 
     /// Every Redis server the config uses (the pools' queues and the fleet lock), once each.
     public func redisServers(_ pools: [PoolConfig]) -> [RedisURL] {
@@ -159,6 +166,10 @@ public struct PoolConfig: Equatable, Sendable {
     /// supervisor on the store; the keyed ones per job key (`concurrency`, `rate_limit`,
     /// `key_concurrency`, `key_rate_limit`).
     public var jobLimits = JobLimits()
+    /// The pool's own `on_event`: nil takes [global]'s, an empty command runs none.
+    public var onEvent: [String]? = nil
+    /// `alert_queue_age`: an alert while the queue's oldest waiting job is older; nil: none.
+    public var alertQueueAge: Duration? = nil
 
     /// The range queue-depth scaling keeps the pool in, when it scales.
     public var scalingRange: ClosedRange<Int>? { maxWorkers.map { workers...$0 } }

@@ -26,6 +26,7 @@ public enum StatusView {
                 if let problem = queue["problem"]?.stringValue { text += " (unusable: \(problem))" }
                 lines.append(Printable.escape(text))
             }
+            for alert in pool["alerts"]?.arrayValue ?? [] { lines.append(Printable.escape("  alert: \(alert.stringValue ?? "?")")) }
             var rows = [["  SLOT", "PID", "STATE", "UPTIME", "JOBS", "RSS", "JOB", "RESTARTS", "LAST EXIT"]]
             for worker in pool["workers"]?.arrayValue ?? [] {
                 let jobs = (worker["jobs"]?.intValue).map { done in "\(done)/" + (worker["job_limit"]?.intValue.map(String.init) ?? "-") } ?? ""

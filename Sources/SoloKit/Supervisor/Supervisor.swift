@@ -56,6 +56,9 @@ public final class Supervisor {
     let notifier: ServiceManagerNotifier
     /// Pushes the schedules' runs when they fall due.
     lazy var scheduler = makeScheduler()
+    /// Runs the `on_event` hooks, and watches `alert_queue_age`.
+    lazy var hooks = makeHookRunner()
+    lazy var alerts = makeQueueAlerts()
     /// When queue-depth scaling looks at its pools next (while any pool scales).
     private var nextScaleCheck: Moment?
     /// Each pool's recent output (its workers' lines and solo's lines about it), for `solo logs`.
@@ -122,7 +125,7 @@ public final class Supervisor {
         if let name = config.global.clusterLock, let url = config.global.clusterRedis {
             fleetLock = FleetLock(name: name, ttl: config.global.clusterLockTTL, server: redis.server(url), owner: owner, say: say)
         }
-        guardian.sessions = { [unowned self] in self.pipes.pids + self.leftovers.sessions }
+        guardian.sessions = { [unowned self] in self.pipes.pids + self.leftovers.sessions + self.hooks.pids }
         notifier.status = { [unowned self] in self.serviceStatus(now: $0) }
         setUpCluster()
         configureSchedules()
@@ -197,6 +200,7 @@ public final class Supervisor {
         case .redis: redis.event(event)
         case .control: control?.event(event)
         case .metrics: metrics?.event(event)
+        case .hooks: hooks.event(event)
         case .workerPipe(let worker, let pipe):
             guard let process = pipes[worker] else { return }
             switch pipe {
@@ -238,6 +242,7 @@ public final class Supervisor {
                 }
             case .finish(let job, let outcome):
                 feeder.record(job, outcome, of: pool, now: Moment.now())
+                if let dead = HookEvent.jobDead(job, outcome, pool: pool.name, queue: pool.config.queueName) { fire(dead) }
             case .log(let message):
                 say("pool \(pool.name): \(message)", alsoTo: pool)
             }
@@ -274,7 +279,7 @@ public final class Supervisor {
     /// they decide is done before the others look.
     private var timed: [any Timed] {
         var parts: [any Timed] = pools.map { pool in TimedCall(deadline: { pool.nextDeadline }) { [unowned self] now in self.expire(pool, now: now) } }
-        parts += [guardian, notifier, feeder, scheduler, redis]
+        parts += [guardian, notifier, feeder, scheduler, redis, hooks, alerts]
         parts += [fleetLock as (any Timed)?, heartbeat, control, metrics].compactMap { $0 }
         parts += [TimedCall(deadline: { [unowned self] in self.nextScaleCheck }) { [unowned self] now in self.checkScaling(now: now) }, leftovers]
         return parts

@@ -14,19 +14,28 @@ extension Supervisor {
         lock.gained = { [unowned self] fence in
             self.say("fleet lock \(lock.name): this supervisor holds it (fence \(fence)); starting the pools")
             for pool in self.pools { pool.endStandby() }
+            self.fire(HookEvent(.lockGained, reason: "fleet lock \(lock.name) held (fence \(fence))"))
         }
         lock.losing = { [unowned self] message in
             self.say(message)
-            self.standBy()
+            self.lockLost(message)
         }
         lock.kill = { [unowned self] message in
             self.say(message)
-            self.standBy()
+            self.lockLost(message)
             let now = Moment.now()
             for pool in self.pools { self.perform(pool.killStandingBy(now: now, using: &self.random), for: pool) }
             // What the workers left behind goes too: the next holder must find nothing of ours.
             self.leftovers.killAll()
         }
+    }
+
+    /// The fleet lock is another's (or nobody can tell): the hooks hear of it once, when the
+    /// pools that ran stand by.
+    private func lockLost(_ why: String) {
+        let wasRunning = pools.contains { !$0.standingBy }
+        standBy()
+        if wasRunning { fire(HookEvent(.lockLost, reason: why)) }
     }
 
     /// Every pool stops its workers and takes no job while the lock is not this supervisor's.

@@ -240,6 +240,7 @@ extension Supervisor {
                 ("memory_kill", pool.config.memoryKill.map { .number(Int64($0)) } ?? .null),
                 ("rolling_restart", .number(Int64(pool.rolling.count + (pool.rollingSlot == nil ? 0 : 1)))),
                 ("workers", .array(workers)),
+                ("alerts", .array([alerts.alert(of: pool)].compactMap { $0.map(JSON.string) })),
             ]
             if let queue = feeder.status(of: pool) {
                 var queueFields: [(String, JSON)] = [("name", .string(pool.config.queueName)), ("file", .string(queue.path)),

@@ -68,6 +68,8 @@ extension Supervisor {
                     })
         text.family("solo_queue_oldest_waiting_seconds", .gauge, help: "How long the oldest of the next 1000 ready jobs in line has waited (0: none waits).",
                     queues.map { labels, counts, _ in (labels, Double(counts.oldestWaitingMs ?? 0) / 1000) })
+        text.family("solo_queue_alert", .gauge, help: "1 while the queue's oldest waiting job is older than alert_queue_age (for queues of pools that set it), 0 otherwise.",
+                    alertFigures())
         if let fleetLock {
             text.family("solo_fleet_lock_held", .gauge, help: "1 while this supervisor holds the fleet lock (cluster_lock) and runs its pools, 0 while it stands by.",
                         [([("lock", fleetLock.name)], fleetLock.role == .holding ? 1 : 0)])
@@ -106,6 +108,21 @@ extension Supervisor {
             counts[state, default: 0] += 1
         }
         return counts
+    }
+
+    /// Each queue of a pool with alert_queue_age once: 1 while any such pool of it is in alert.
+    private func alertFigures() -> [([(String, String)], Double)] {
+        var figures: [([(String, String)], Double)] = []
+        var index: [String: Int] = [:]
+        for pool in pools where pool.config.alertQueueAge != nil {
+            guard let queue = feeder.status(of: pool) else { continue }
+            let value: Double = alerts.alert(of: pool) == nil ? 0 : 1
+            let key = queue.path + "\n" + pool.config.queueName
+            if let at = index[key] { figures[at].1 = max(figures[at].1, value); continue }
+            index[key] = figures.count
+            figures.append(([("queue", pool.config.queueName), ("file", queue.path)], value))
+        }
+        return figures
     }
 
     /// Each queue once, however many pools share it: its labels, counts, and the limit of its

@@ -46,7 +46,7 @@ extension Supervisor {
         let now = Moment.now()
         var ended: [WorkerProcess] = []
         while let (pid, status) = Processes.reapAny() {
-            if guardian.reaped(pid, status: status, now: now) { continue }
+            if guardian.reaped(pid, status: status, now: now) || hooks.reaped(pid, status: status) { continue }
             if let id = pipes.worker(pid: pid), let process = workerExited(id, status: status, now: now) {
                 ended.append(process)
             } else {

@@ -54,6 +54,7 @@ extension Supervisor {
     private func spawnFailed(_ pool: Pool, _ order: SpawnOrder, _ error: String, now: Moment) {
         if phase == .running && notify != nil { startupProblems.append("pool \(pool.name): worker \(order.slot) cannot start: \(error)") }
         perform(pool.spawnFailed(order, error: error, now: now, using: &random), for: pool)
+        if !order.spare, let backoff = pool.backoffEvent(slot: order.slot, pid: nil, now: now) { fire(backoff) }
     }
 
     /// The worker's end: its last output read, its pipes closed, its pool told.
@@ -66,7 +67,11 @@ extension Supervisor {
         readOutput(of: process, untilDrained: true)
         _ = log(process.outputLines.finish(), of: process)
         pipes.close(process)
-        perform(process.pool.handle(id, .exited(status), now: now, using: &random), for: process.pool)
+        let pool = process.pool
+        let worker = pool.workers[id]
+        let wasSpare = worker.map(pool.isSpare) ?? false
+        perform(pool.handle(id, .exited(status), now: now, using: &random), for: pool)
+        if let worker { pool.hookEvents(afterExitOf: worker, wasSpare: wasSpare, now: now).forEach(fire) }
         return process
     }
 
