@@ -101,7 +101,7 @@ import Testing
         #expect(alert.check(oldestWaitingMs: nil)?.reason == "no job waits (alert_queue_age 1m)")
     }
 
-    @Test func theKeysParseAndRenderBack() throws {
+    @Test func theKeysParseWithTheirBoundsAndWarnings() throws {
         let loaded = try memoryLoader(["/etc/solo/solo.conf": """
             [global]
             on_event = ./hooks/notify.sh --to 'ops team'
@@ -125,6 +125,10 @@ import Testing
         #expect(loadErrors(["/etc/solo/solo.conf": "[global]\nhook_concurrency = 0\n[a]\ncommand = w\nalert_queue_age = 10ms\n"]) == [
             "/etc/solo/solo.conf:2: hook_concurrency: 0 is out of range (1 to 64)",
             "/etc/solo/solo.conf:5: alert_queue_age: \"10ms\" is too short (1s at least; none for no alert)",
+        ])
+        let poll = try memoryLoader(["/etc/solo/solo.conf": "[p]\nqueue = none\ncommand = w\nalert_queue_age = 1m\n"]).load("solo.conf")
+        #expect(poll.warnings.map(\.description) == [
+            "/etc/solo/solo.conf:4: warning: alert_queue_age: watches solo's queue, and this pool has queue = none (remove the key, or give the pool a queue)",
         ])
         var changed = try #require(config.pool(named: "mail"))
         changed.alertQueueAge = .seconds(5)

@@ -258,6 +258,9 @@ public struct ConfigLoader {
         if pool.workers == 0 && pool.maxWorkers == nil && pool.queue.feedsJobs {
             issues.add("workers", "0 runs no worker, so the jobs queued for \(quoted(pool.queueName)) wait until it does (write workers = 1 or more, or a range like 0-4 to start workers when jobs arrive)", .warning)
         }
+        if pool.alertQueueAge != nil && !pool.queue.feedsJobs {
+            issues.add("alert_queue_age", "watches solo's queue, and this pool has queue = none (remove the key, or give the pool a queue)", .warning)
+        }
         if pool.maxWorkers == nil && set.contains("scale_cooldown") {
             issues.add("scale_cooldown", "has no effect with a fixed number of workers (write workers = MIN-MAX to scale)", .warning)
         }

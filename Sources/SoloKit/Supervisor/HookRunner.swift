@@ -85,7 +85,7 @@ final class HookRunner: Timed {
             output.close()
             hook.output = nil
         }
-        if !hook.killed { say("\(hook.name): \(status)", hook.event.pool) }
+        if !hook.killed { say("\(hook.name) ended: \(status)", hook.event.pool) }
         run(queue.finished())
         let dropped = queue.takeDropped()
         if dropped > 0 {
