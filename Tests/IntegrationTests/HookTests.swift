@@ -120,6 +120,27 @@ import Testing
         #expect(try supervisor.stop() == 0)
     }
 
+    @Test func theFleetLockGainedAndLostRunTheGlobalHook() throws {
+        let scratch = Scratch()
+        let redis = try RedisServer(scratch)
+        let relay = try SeverableRelay(to: redis.port)
+        setUp(scratch, port: try freePort(), global: "cluster_lock = nightly\ncluster_lock_ttl = 3s\ncluster_redis = redis://127.0.0.1:\(relay.port)",
+              "[report]\ncommand = sleep 600\nqueue = none\n")
+        let supervisor = try RunningSupervisor(scratch, environment: environment(scratch))
+        try waitFor("the lock_gained hook", seconds: 10) { runs(scratch).contains { $0.event == "lock_gained" } }
+        try supervisor.waitForLog("started worker 0")
+        relay.sever()
+        try waitFor("the lock_lost hook", seconds: 10) { runs(scratch).contains { $0.event == "lock_lost" } }
+        try supervisor.waitForLog("hook lock_lost (pid ")
+        #expect(try supervisor.stop() == 0)
+
+        let all = runs(scratch)
+        #expect(all.map(\.event) == ["lock_gained", "lock_lost"], "once each: \(all)")
+        #expect(all.allSatisfy { $0.pool.isEmpty && !$0.reason.isEmpty })
+        #expect(all[0].reason.hasPrefix("fleet lock nightly held (fence "), "\(all[0].reason)")
+        #expect(supervisor.lines(containing: "hook lock_lost (pid ").contains { $0.contains("saw lock_lost of no pool") }, "\(supervisor.log)")
+    }
+
     @Test func anAlertFiresOnceWhenTheOldestJobWaitsTooLongAndClearsOnce() throws {
         let scratch = Scratch()
         let metricsPort = try freePort()
