@@ -87,6 +87,15 @@ import Testing
         #expect(queue.finished() == 5 && queue.finished() == nil && queue.finished() == nil && queue.running == 1)
     }
 
+    @Test func aHookOutputTokenIsAHooksAndMeetsNoOtherKind() {
+        #expect(EpollToken.source(of: EpollToken.hooks.token(1)) == .hooks)
+        #expect(EpollToken.source(of: EpollToken.hooks.token(1 << 39)) == .hooks)
+        let hooks = EpollToken.hooks
+        for other in [EpollToken.workerPipes, EpollToken.redis, EpollToken.metrics, EpollToken.control] {
+            #expect(hooks.base + hooks.size <= other.base || other.base + other.size <= hooks.base, "meets the span at \(other.base)")
+        }
+    }
+
     @Test func anAlertFiresOnceAndClearsOnce() {
         var alert = QueueAgeAlert(limit: .seconds(60))
         #expect(alert.check(oldestWaitingMs: nil) == nil)
