@@ -94,18 +94,61 @@ import Testing
     }
 
     @Test(arguments: StoreKind.allCases)
-    func aKeyWithHeldJobsAndNoneReservedIsFreedByTheUpkeep(_ kind: StoreKind) throws {
+    func aKeysLostSlotIsGivenBackByTheUpkeep(_ kind: StoreKind) throws {
+        let s = try Store(kind)
+        try s.push((1...6).map { "a\($0)" }, key: "customer:a")
+        let limits = JobLimits(keyConcurrency: 2)
+        let first = try s.reserve(10, limits: limits)
+        #expect(first.jobs.map(\.payload) == ["a1", "a2"])
+        try s.commit([.started(id: first.jobs[0].id), .done(id: first.jobs[0].id, result: nil)])
+        // a3 is freed, then buried by an operator before any reserve: the key would run one at
+        // a time from now on.
+        let a3 = try s.id(of: "a3")
+        #expect(try s.commands.change(.bury(reason: "by hand"), ids: [a3], queue: Store.queue) == [a3: "ready"])
+        #expect(try s.reserve(10, limits: limits).jobs.isEmpty)
+        #expect(try s.reclaim(owner: nil, maxAttempts: 5, keyConcurrency: 2) == 0)
+        #expect(try s.reserve(10, limits: limits).jobs.map(\.payload) == ["a4"], "the upkeep gave the slot back")
+        // Raised to 4: the upkeep frees the room at once.
+        let raised = JobLimits(keyConcurrency: 4)
+        _ = try s.reclaim(owner: nil, maxAttempts: 5, keyConcurrency: 4)
+        #expect(try s.reserve(10, limits: raised).jobs.map(\.payload) == ["a5", "a6"])
+        #expect(s.store.counts(queue: Store.queue)?.heldByKeyConcurrency == 0)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aBuriedHeldJobIsNoLongerCountedAndComesBackWithoutItsMark(_ kind: StoreKind) throws {
         let s = try Store(kind)
         try s.push(["a1", "a2", "a3"], key: "customer:a")
-        let limits = JobLimits(keyConcurrency: 1)
-        let first = try s.reserve(10, limits: limits)
-        try s.commit([.started(id: first.jobs[0].id), .done(id: first.jobs[0].id, result: nil)])
-        // a2 is freed, then buried by an operator before any reserve: a3 has nothing to free it.
-        let a2 = try s.id(of: "a2"), a3 = try s.id(of: "a3")
-        #expect(try s.commands.change(.bury(reason: "by hand"), ids: [a2], queue: Store.queue) == [a2: "ready"])
-        #expect(try s.ids(in: "delayed") == [a3])
-        #expect(try s.reclaim(owner: nil, maxAttempts: 5) == 0)
-        #expect(try s.reserve(10, limits: limits).jobs.map(\.payload) == ["a3"])
+        // 1/min: a1 goes, a2 and a3 are booked turns a minute apart.
+        let limits = JobLimits(keyRate: try RateLimit("1/min"))
+        #expect(try s.reserve(10, limits: limits).jobs.map(\.payload) == ["a1"])
+        try s.figures(become: [0, 2, 1, 0])
+        #expect(s.store.counts(queue: Store.queue)?.heldByKeyRate == 2)
+        let a2 = try s.id(of: "a2")
+        #expect(try s.commands.change(.bury(reason: "by hand"), ids: [a2], queue: Store.queue) == [a2: "delayed"])
+        _ = try s.reserve(0, limits: limits)
+        try s.figures(become: [0, 1, 1, 1])
+        #expect(s.store.counts(queue: Store.queue)?.heldByKeyRate == 1, "a buried job is no longer held back")
+        // Retried, it waits for a turn of its own again (its booked one went with the bury).
+        #expect(try s.commands.retryDead(queue: Store.queue) == 1)
+        #expect(try s.reserve(10, limits: limits).jobs.isEmpty, "no turn is free for a minute")
+        #expect(try s.record(a2).state == "delayed")
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aRetriedOrReclaimedJobWaitsFromThen(_ kind: StoreKind) throws {
+        let s = try Store(kind)
+        try s.push(["dies", "orphan"])
+        let jobs = try s.reserve(2, by: "old").jobs
+        try s.commit([.started(id: jobs[0].id), .dead(id: jobs[0].id, error: "bad"), .started(id: jobs[1].id)], by: "old")
+        try s.waitForClock(past: JobStore.now() + 400)
+        #expect(try s.commands.retryDead(queue: Store.queue) == 1)
+        #expect(try s.reclaim(owner: "old", maxAttempts: 5) == 1)
+        let again = try s.reserve(2)
+        #expect(again.jobs.count == 2)
+        for job in again.jobs {
+            #expect(job.waited.map { $0 < .milliseconds(300) } == true, "\(job.payload) waited \(String(describing: job.waited)), counted from its retry or its return")
+        }
     }
 
     @Test(arguments: StoreKind.allCases)

@@ -100,8 +100,10 @@ final class ContractStore {
         try answer("renew") { store.renew(queue: Self.queue, ids: ids, owner: owner, lease: lease, $0) }
     }
 
-    func reclaim(owner: String?, keeping: [Int64] = [], maxAttempts: Int) throws -> Int {
-        try answer("reclaim") { store.reclaim(queue: Self.queue, owner: owner, keeping: keeping, maxAttempts: maxAttempts, $0) }
+    func reclaim(owner: String?, keeping: [Int64] = [], maxAttempts: Int, keyConcurrency: Int? = nil) throws -> Int {
+        try answer("reclaim") {
+            store.reclaim(queue: Self.queue, owner: owner, keeping: keeping, maxAttempts: maxAttempts, keyConcurrency: keyConcurrency, $0)
+        }
     }
 
     func release(_ ids: [Int64], by owner: String = "me") throws {

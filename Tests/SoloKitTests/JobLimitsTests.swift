@@ -55,6 +55,15 @@ import Testing
         #expect(turns == [now, now + 500, now + 1000, now + 1500])
     }
 
+    @Test func jobsAreTakenAheadOnlyWhereNoLimitSuffersForIt() {
+        let plain = Feeder.lookahead(workers: 8)
+        #expect(Feeder.lookahead(workers: 8, limits: JobLimits(), limitedBy: nil) == plain)
+        #expect(Feeder.lookahead(workers: 8, limits: JobLimits(concurrency: 20), limitedBy: nil) == 2, "an eighth of the queue's concurrency")
+        #expect(Feeder.lookahead(workers: 8, limits: JobLimits(concurrency: 100_000), limitedBy: nil) == plain)
+        #expect(Feeder.lookahead(workers: 8, limits: JobLimits(keyConcurrency: 3), limitedBy: nil) == 0)
+        #expect(Feeder.lookahead(workers: 8, limits: JobLimits(rate: RateLimit(count: 50, period: .seconds(1))), limitedBy: .rateLimit) == 0)
+    }
+
     @Test func theFourKeysAreReadAndShown() throws {
         let loaded = try memoryLoader(["/etc/solo/solo.conf": """
             [api]

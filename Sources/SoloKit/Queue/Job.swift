@@ -62,8 +62,10 @@ public struct ReservedJob: Equatable, Sendable {
     /// Set when the stored payload would break the line protocol (another program inserted it).
     public var payloadProblem: PayloadProblem? = nil
     /// How long it waited to be handed out: from when it became ready (pushed, due, or back
-    /// for a retry; time held back by a limit counts) to this reserve.
+    /// for a retry; time held back by a limit counts) to this reserve, and then to a worker.
     public var waited: Duration? = nil
+    /// When the reserve's answer came (the wait goes on while it is taken ahead).
+    public var arrived: Moment? = nil
 }
 
 /// What became of a job: one type from the worker's line (see `Pool`) to the store, which

@@ -48,7 +48,10 @@ extension JobStore {
                         result.nextTurnAt = allowance.nextAt.map { Int64($0.rounded(.up)) }
                     }
                 }
-                guard room > 0 else { return result }
+                guard room > 0 else {
+                    if try !hasReady(queue: queue) { return LimitedReserve() }
+                    return result
+                }
                 if limits.keyed {
                     result.jobs = try take(try pickByKey(queue: queue, count: room, limits: limits, now: now),
                                            owner: owner, leaseUntil: leaseUntil, now: now)
@@ -58,6 +61,11 @@ extension JobStore {
                 if let rate = limits.rate, !result.jobs.isEmpty {
                     try setBucket(queue: queue, key: "", RateBucket.spend(queueBucket, count: result.jobs.count, now: clock, rate: rate))
                 }
+                // A limit that cut the reserve held nothing back if no job is left in line.
+                if result.limitedBy != nil, try !hasReady(queue: queue) {
+                    result.limitedBy = nil
+                    result.nextTurnAt = nil
+                }
                 return result
             }
         }
@@ -66,13 +74,7 @@ extension JobStore {
     /// Walks the line and picks up to `count` jobs whose keys are within their limits; holds
     /// back the others (within the reserve's transaction).
     private func pickByKey(queue: String, count: Int, limits: JobLimits, now: Int64) throws(DatabaseError) -> [Int64] {
-        var running: [String: Int] = [:]
-        let reserved = try statement("""
-            SELECT limit_key, count(*) FROM jobs WHERE state = 'reserved' AND queue = ? AND limit_key IS NOT NULL GROUP BY limit_key
-            """)
-        try reserved.bind([.text(queue)])
-        while try reserved.step() { running[reserved.text(0) ?? ""] = reserved.int(1) }
-        reserved.reset()
+        var running = try reservedByKey(queue: queue)
 
         let line = try statement("""
             SELECT id, limit_key, held_by FROM jobs WHERE queue = ? AND state = 'ready' ORDER BY priority DESC, id LIMIT ?
@@ -110,6 +112,52 @@ extension JobStore {
         }
         for (key, spent) in buckets { if let spent { try setBucket(queue: queue, key: key, spent) } }
         return picked
+    }
+
+    /// The queue's reserved jobs by limit key.
+    private func reservedByKey(queue: String) throws(DatabaseError) -> [String: Int] {
+        var running: [String: Int] = [:]
+        let reserved = try statement("""
+            SELECT limit_key, count(*) FROM jobs WHERE state = 'reserved' AND queue = ? AND limit_key IS NOT NULL GROUP BY limit_key
+            """)
+        try reserved.bind([.text(queue)])
+        while try reserved.step() { running[reserved.text(0) ?? ""] = reserved.int(1) }
+        reserved.reset()
+        return running
+    }
+
+    /// Jobs held back by key_concurrency are freed one by one as their key's jobs leave
+    /// 'reserved' (the schema's triggers). Here (the lease upkeep, with the reclaim) each key
+    /// gets as many freed as it has room for under `keyConcurrency`, or, with none, up to a
+    /// thousand: a slot lost to an operator's change (a freed job buried or deleted before its
+    /// reserve) or a raised or removed limit is given back. A job freed beyond the room is
+    /// held again at its reserve.
+    func freeHeld(queue: String, keyConcurrency: Int?) throws(DatabaseError) {
+        var held: [(key: String, count: Int)] = []
+        let keys = try statement("""
+            SELECT limit_key, count(*) FROM jobs WHERE queue = ? AND held_by = 'key_concurrency' AND state = 'delayed' GROUP BY limit_key
+            """)
+        try keys.bind([.text(queue)])
+        while try keys.step() { held.append((keys.text(0) ?? "", keys.int(1))) }
+        keys.reset()
+        guard !held.isEmpty else { return }
+        let running = try reservedByKey(queue: queue)
+        let free = try statement("""
+            UPDATE jobs SET state = 'ready', run_at = 0, held_by = NULL WHERE id IN (
+                SELECT id FROM jobs WHERE queue = ?1 AND held_by = 'key_concurrency' AND limit_key = ?2 AND state = 'delayed'
+                ORDER BY priority DESC, id LIMIT ?3)
+            """)
+        for (key, count) in held {
+            let room = keyConcurrency.map { $0 - running[key, default: 0] } ?? min(count, 1000)
+            if room > 0 { try free.run([.text(queue), .text(key), .integer(Int64(room))]) }
+        }
+    }
+
+    private func hasReady(queue: String) throws(DatabaseError) -> Bool {
+        let query = try statement("SELECT EXISTS (SELECT 1 FROM jobs WHERE queue = ? AND state = 'ready')")
+        try query.bind([.text(queue)])
+        defer { query.reset() }
+        return try query.step() && query.int(0) == 1
     }
 
     private func bucket(queue: String, key: String) throws(DatabaseError) -> Double? {

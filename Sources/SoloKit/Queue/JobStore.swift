@@ -370,7 +370,8 @@ public final class JobStore {
     /// says so, as a retry's does: "(no attempt left: N of M)"); a job taken
     /// ahead goes back as it was before its reserve, its attempt given back.
     @discardableResult
-    public func reclaim(queue: String, expiredBefore now: Int64, owner: String?, keeping: [Int64] = [], maxAttempts: Int) throws(QueueError) -> Int {
+    public func reclaim(queue: String, expiredBefore now: Int64, owner: String?, keeping: [Int64] = [], maxAttempts: Int,
+                        keyConcurrency: Int? = nil) throws(QueueError) -> Int {
         try run { () throws(DatabaseError) in
             let back = try statement("""
                 UPDATE jobs SET
@@ -380,7 +381,7 @@ public final class JobStore {
                         || CASE WHEN attempts >= COALESCE(max_attempts, ?1)
                            THEN ' (no attempt left: ' || attempts || ' of ' || COALESCE(max_attempts, ?1) || ')' ELSE '' END
                         ELSE error END,
-                    ready_at = CASE WHEN ahead = 0 THEN NULL ELSE ready_at END,
+                    ready_at = CASE WHEN ahead = 0 THEN ?2 ELSE ready_at END,
                     attempts = attempts - ahead, ahead = 0,
                     lease_owner = NULL, lease_until = NULL, worker = NULL
                 WHERE state = 'reserved' AND queue = ?3 AND (lease_until < ?2 OR lease_owner = ?4)
@@ -388,23 +389,9 @@ public final class JobStore {
                 """)
             try back.run([.integer(Int64(maxAttempts)), .integer(now), .text(queue), .optional(owner), .text(Self.jsonList(keeping))])
             let taken = database.changes
-            try freeStrandedKeys(queue: queue)
+            try freeHeld(queue: queue, keyConcurrency: keyConcurrency)
             return taken
         }
-    }
-
-    /// A key's held-back jobs are freed one by one as its jobs leave 'reserved'; a key with
-    /// none reserved gets its best held job freed here (its freed job was buried or deleted by
-    /// an operator while ready, or its pool's key_concurrency was raised or removed), so that
-    /// no key waits for ever. A freed job a limit still binds is held again at its reserve.
-    func freeStrandedKeys(queue: String) throws(DatabaseError) {
-        try statement("""
-            UPDATE jobs SET state = 'ready', run_at = 0, held_by = NULL WHERE id IN (
-                SELECT (SELECT id FROM jobs AS h WHERE h.queue = ?1 AND h.held_by = 'key_concurrency' AND h.limit_key = k.limit_key
-                            AND h.state = 'delayed' ORDER BY priority DESC, id LIMIT 1)
-                FROM (SELECT DISTINCT limit_key FROM jobs WHERE queue = ?1 AND held_by = 'key_concurrency' AND state = 'delayed') AS k
-                WHERE NOT EXISTS (SELECT 1 FROM jobs AS r WHERE r.state = 'reserved' AND r.queue = ?1 AND r.limit_key = k.limit_key))
-            """).run([.text(queue)])
     }
 
     /// Deletes up to `limit` done jobs of a queue finished before `before`, keeping those of

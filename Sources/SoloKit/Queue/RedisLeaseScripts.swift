@@ -38,18 +38,19 @@ extension RedisScripts {
         return n
         """#)
 
-    /// ARGV: owner ('' for none), max_attempts, then the ids to keep (the caller holds them:
+    /// ARGV: owner ('' for none), max_attempts, key_concurrency ('' for none), then the ids to
+    /// keep (the caller holds them:
     /// left alone, even if their lease ran out while it was cut off; it renews them). Jobs whose
     /// lease ran out (their supervisor died) go back to ready, or die when their attempts are
     /// used up; with an owner, so do that owner's jobs that are not kept (its own jobs from
     /// before a restart, or of a lost reply). A job still `ahead` (no worker had it) goes back
-    /// as it was before its reserve, its attempt given back. A key with jobs held back by
-    /// key_concurrency and none reserved gets its best one freed. Returns how many were taken
-    /// back.
+    /// as it was before its reserve, its attempt given back. Each key with jobs held back by
+    /// key_concurrency gets as many freed as it has room for (as JobStore.freeHeld). Returns
+    /// how many were taken back.
     public static let reclaim = script(#"""
         local t = now_ms()
         local keep = {}
-        for i = 3, #ARGV do keep[ARGV[i]] = true end
+        for i = 4, #ARGV do keep[ARGV[i]] = true end
         local candidates
         if ARGV[1] ~= '' then candidates = redis.call('ZRANGE', P .. ':reserved', 0, -1)
         else candidates = redis.call('ZRANGEBYSCORE', P .. ':reserved', '-inf', '(' .. t) end
@@ -74,8 +75,7 @@ extension RedisScripts {
                     if attempts >= limit then
                         to_dead(id, key, f[2], 'reserved', why .. ' (no attempt left: ' .. attempts .. ' of ' .. limit .. ')', t)
                     else
-                        redis.call('HSET', key, 'error', why)
-                        redis.call('HDEL', key, 'ready_at')
+                        redis.call('HSET', key, 'error', why, 'ready_at', t)
                         to_ready(id, key, f[2], 'reserved')
                     end
                     n = n + 1
@@ -83,10 +83,15 @@ extension RedisScripts {
             end
         end
         if n > 0 then redis.call('PUBLISH', P .. ':wake', '') end
-        -- a key with held-back jobs and none reserved gets its best one freed (as
-        -- JobStore.freeStrandedKeys does)
+        -- each key with held-back jobs gets as many freed as it has room for (all, a thousand
+        -- at a time, with no key_concurrency), as JobStore.freeHeld does
+        local key_concurrency = tonumber(ARGV[3])
         for _, k in ipairs(redis.call('SMEMBERS', P .. ':heldkeys')) do
-            if tonumber(redis.call('HGET', P .. ':running', k) or '0') <= 0 then free_held(k) end
+            local room = 1000
+            if key_concurrency then room = key_concurrency - tonumber(redis.call('HGET', P .. ':running', k) or '0') end
+            for _ = 1, room do
+                if not free_held(k) then break end
+            end
         end
         return n
         """#)

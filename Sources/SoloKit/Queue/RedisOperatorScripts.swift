@@ -94,6 +94,7 @@ extension RedisScripts {
                     redis.call('PUBLISH', P .. ':wake', '')
                 elseif ARGV[1] == 'bury' then
                     redis.call('ZREM', P .. ':' .. state, m)
+                    unhold(key, state)
                     to_dead(id, key, redis.call('HGET', key, 'grp'), state, ARGV[2], t)
                 elseif ARGV[1] == 'delete' then
                     delete_job(m, state)

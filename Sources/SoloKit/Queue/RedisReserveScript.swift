@@ -124,6 +124,8 @@ extension RedisScripts {
         if queue_rate and taken > 0 then
             redis.call('SET', P .. ':bucket', queue_from + taken * queue_rate.interval)
         end
+        -- a limit that cut the reserve held nothing back if no job is left in line
+        if limited ~= '' and redis.call('ZCARD', P .. ':ready') == 0 then limited, next_turn = '', -1 end
         local out = summary(t)
         out[#out + 1] = limited
         out[#out + 1] = next_turn

@@ -50,8 +50,9 @@ public enum RedisScripts {
     /// Shared by every queue script. KEYS[1] is the queue's prefix.
     static let prelude = #"""
         local P = KEYS[1]
-        -- run_at of a job held back by key_concurrency: never due by time (2^53 - 1 ms)
-        local HELD_UNTIL_FREED = 9007199254740991
+        -- run_at of a job held back by key_concurrency: never due by time (2100-01-01, as
+        -- QueueSchema.heldUntilFreed)
+        local HELD_UNTIL_FREED = 4102444800000
         local function now_ms()
             local t = redis.call('TIME')
             return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -75,14 +76,14 @@ public enum RedisScripts {
             redis.call('ZADD', P .. ':ready', -prio, member(id))
             count_group(grp, from, 'ready')
         end
-        -- The best job held back by key_concurrency of key k is ready again, and k leaves
-        -- P:heldkeys when none is left (a job deleted by an operator meanwhile is passed over).
+        -- The best job held back by key_concurrency of key k is ready again (true), or none is
+        -- left (false) and k leaves P:heldkeys; a job deleted or buried meanwhile is passed over.
         local function free_held(k)
             while true do
                 local held = redis.call('ZPOPMIN', P .. ':held:' .. k, 1)
                 if not held[1] then
                     redis.call('SREM', P .. ':heldkeys', k)
-                    return
+                    return false
                 end
                 local id = tonumber(held[1])
                 local hk = job(id)
@@ -94,7 +95,7 @@ public enum RedisScripts {
                     redis.call('HDEL', hk, 'held_by')
                     to_ready(id, hk, h[3], 'delayed')
                     redis.call('PUBLISH', P .. ':wake', '')
-                    return
+                    return true
                 end
             end
         end
@@ -218,21 +219,29 @@ public enum RedisScripts {
             end
             redis.call('SADD', 'solo:queues', queue)
         end
-        -- a dead job (out of its set already) back to ready, its attempts and error gone
-        -- (a key it still holds is held again while it waits: no longer to expire)
+        -- a job held back by a limit that is buried or deleted: no longer counted as held
+        local function unhold(key, state)
+            local held = redis.call('HGET', key, 'held_by')
+            if not held then return end
+            if state == 'delayed' then redis.call('HINCRBY', P .. ':held', held, -1) end
+            redis.call('HDEL', key, 'held_by')
+        end
+        -- a dead job (out of its set already) back to ready, its attempts and error gone and its
+        -- queue wait starting now (a key it still holds is held again while it waits: no longer
+        -- to expire)
         local function revive(id, key)
             local u = redis.call('HGET', key, 'unique_key')
             if u and redis.call('GET', P .. ':unique:' .. u) == string.format('%d', id) then
                 redis.call('PERSIST', P .. ':unique:' .. u)
             end
-            redis.call('HSET', key, 'attempts', 0, 'run_at', 0)
-            redis.call('HDEL', key, 'error', 'finished_at')
+            redis.call('HSET', key, 'attempts', 0, 'run_at', 0, 'ready_at', now_ms())
+            redis.call('HDEL', key, 'error', 'finished_at', 'held_by')
             to_ready(id, key, redis.call('HGET', key, 'grp'), 'dead')
         end
         local function delete_job(m, state)
             local key = job(tonumber(m))
-            local grp, held = unpack(redis.call('HMGET', key, 'grp', 'held_by'))
-            if held and state == 'delayed' then redis.call('HINCRBY', P .. ':held', held, -1) end
+            local grp = redis.call('HGET', key, 'grp')
+            unhold(key, state)
             free_unique(tonumber(m), key, nil)
             redis.call('DEL', key)
             redis.call('ZREM', P .. ':' .. state, m)

@@ -14,8 +14,10 @@ public enum QueueSchema {
     /// Unix time in milliseconds, as SQL.
     static let nowMilliseconds = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
 
-    /// A job held back by key_concurrency waits with run_at at this: never due by time.
-    public static let heldUntilFreed = Int64.max
+    /// A job held back by key_concurrency waits with run_at at this, 2100-01-01 (Unix ms):
+    /// never due by time, and still a time that a supervisor of an older schema can wait for
+    /// without overflowing (as on Redis).
+    public static let heldUntilFreed: Int64 = 4_102_444_800_000
 
     /// The best job held back by key_concurrency with OLD's key, made ready (a trigger's step).
     static let releaseHeld = """

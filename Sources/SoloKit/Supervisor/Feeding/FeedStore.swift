@@ -47,11 +47,13 @@ protocol FeedStore: AnyObject, Timed {
     /// name, except those in `keeping` (the caller holds them: left alone even if their lease ran
     /// out while it was paused; it renews them). A job a worker had is ready again with its
     /// attempt spent (dead when it has none left, the pool's default being `maxAttempts`); a
-    /// job still ahead goes back as it was before its reserve. A key with jobs held back by
-    /// key_concurrency and none reserved gets its best one freed. Answers how many were taken
-    /// back.
+    /// job still ahead goes back as it was before its reserve. Each key with jobs held back by
+    /// key_concurrency gets as many freed as it has room for under `keyConcurrency` (all, a
+    /// thousand at a time, with none): a slot lost to an operator's change, or a raised limit,
+    /// is given back. Answers how many jobs were taken back.
     /// (JobStore.reclaim and the Redis `reclaim` script.)
-    func reclaim(queue: String, owner: String?, keeping: [Int64], maxAttempts: Int, _ done: @escaping (StoreReply<Int>) -> Void)
+    func reclaim(queue: String, owner: String?, keeping: [Int64], maxAttempts: Int, keyConcurrency: Int?,
+                 _ done: @escaping (StoreReply<Int>) -> Void)
     /// Gives back untouched jobs leased to `owner` and never given to a worker.
     func release(queue: String, ids: [Int64], owner: String, _ done: @escaping (StoreReply<Void>) -> Void)
     /// Deletes up to `limit` done jobs finished more than `keep` ago, sparing those of groups that

@@ -21,7 +21,7 @@ extension Feeder: FeedStoreListener {
             queue.outcomeRetry.accepted()
             queue.maybeNewJobs = true
             renew(queue)
-            if let pool = firstFeed(of: queue)?.pool { reclaimOwn(queue, maxAttempts: pool.config.maxAttempts) }
+            if let pool = firstFeed(of: queue)?.pool { reclaimOwn(queue, config: pool.config) }
             if !queue.outcomes.isEmpty { flush(queue, now: now, force: true) }
         }
     }
@@ -93,7 +93,7 @@ extension Feeder: FeedStoreListener {
             if let due = queue.nextDelayed, due <= now, !queue.promoting { promote(queue) }
             if queue.renewDue && !queue.renewing && queue.renewRetry.due(now) { renew(queue) }
             if let pool = firstFeed(of: queue)?.pool, !queue.reclaimed, queue.reclaimRetry.due(now) {
-                reclaimOwn(queue, maxAttempts: pool.config.maxAttempts)
+                reclaimOwn(queue, config: pool.config)
             }
             if queue.purging && !queue.purgeInFlight { purgeStep(queue) }
         }
@@ -119,7 +119,8 @@ extension Feeder: FeedStoreListener {
             // A reserve in flight holds jobs `known` cannot name yet: leased before a pause (a
             // SIGSTOP, a suspended machine), they may have run out. The next maintenance will do.
             guard !queue.reserving else { continue }
-            queue.store.reclaim(queue: queue.name, owner: nil, keeping: known(queue), maxAttempts: pool.config.maxAttempts) { [unowned self] reply in
+            queue.store.reclaim(queue: queue.name, owner: nil, keeping: known(queue), maxAttempts: pool.config.maxAttempts,
+                                keyConcurrency: pool.config.jobLimits.keyConcurrency) { [unowned self] reply in
                 if case .answer(let taken) = reply, taken > 0 {
                     self.say("pool \(pool.name): took back \(taken) job\(taken == 1 ? "" : "s") whose supervisor's lease ran out")
                 }
@@ -138,10 +139,11 @@ extension Feeder: FeedStoreListener {
     /// we do not know of: a dead predecessor's (solo holds the port lock, so no live supervisor
     /// shares the name), or those of a reserve whose reply was lost. Until that has worked, the
     /// queue gives no job.
-    func reclaimOwn(_ queue: FeedQueue, maxAttempts: Int) {
+    func reclaimOwn(_ queue: FeedQueue, config: PoolConfig) {
         guard !queue.reclaimed, !queue.reclaiming, queue.store.isUp else { return }
         queue.reclaiming = true
-        queue.store.reclaim(queue: queue.name, owner: owner, keeping: known(queue), maxAttempts: maxAttempts) { [unowned self] reply in
+        queue.store.reclaim(queue: queue.name, owner: owner, keeping: known(queue), maxAttempts: config.maxAttempts,
+                            keyConcurrency: config.jobLimits.keyConcurrency) { [unowned self] reply in
             queue.reclaiming = false
             switch reply {
             case .unavailable: return  // again when it can be asked

@@ -44,6 +44,16 @@ final class Feeder: Timed {
     /// higher-priority ones: the price of not paying a transaction per job.)
     static func lookahead(workers: Int) -> Int { max(workers * 16, 64) }
 
+    /// The lookahead under the pool's limits. A job taken ahead counts as running (and has had
+    /// its rate's turn) before a worker is free for it, so: none for a queue whose own limit
+    /// binds, none with key_concurrency (a key's few slots would wait in one supervisor's
+    /// hands while others are idle), and an eighth of `concurrency` at most, so that
+    /// supervisors sharing a queue each get their share of it.
+    static func lookahead(workers: Int, limits: JobLimits, limitedBy: LimitName?) -> Int {
+        if limitedBy != nil || limits.keyConcurrency != nil { return 0 }
+        return min(lookahead(workers: workers), limits.concurrency.map { $0 / 8 } ?? .max)
+    }
+
     /// A pool's link to its queue.
     final class Feed {
         let pool: Pool
@@ -125,7 +135,7 @@ final class Feeder: Timed {
             feeds.append(Feed(pool: pool, queue: queue))
             // A new queue on a store that is up: its own stale leases go first (the queues
             // already in use keep theirs: a reserve of theirs may be in flight).
-            if queue.store.isUp { reclaimOwn(queue, maxAttempts: pool.config.maxAttempts) }
+            if queue.store.isUp { reclaimOwn(queue, config: pool.config) }
         }
         letGoOfUnused()
         maintain(now: .now())
@@ -153,8 +163,13 @@ final class Feeder: Timed {
         } else {
             feed.wanting = false
         }
-        // Oldest first; the array is short (the lookahead), so this shift is cheap.
-        let taken = Array(feed.prefetched.prefix(count))
+        // Oldest first; the array is short (the lookahead), so this shift is cheap. The time a
+        // job waited taken ahead is queue wait too.
+        let taken = feed.prefetched.prefix(count).map { job in
+            var job = job
+            if let arrived = job.arrived { job.waited = job.waited.map { $0 + (now - arrived) } }
+            return job
+        }
         feed.prefetched.removeFirst(taken.count)
         for job in taken {
             held[HeldJob(pool: ObjectIdentifier(pool), id: job.id)] = (feed.queue, feed.queue.generation)
@@ -167,10 +182,8 @@ final class Feeder: Timed {
     private func reserve(_ feed: Feed, count: Int, now: Moment) {
         let queue = feed.queue
         guard queue.maybeNewJobs, !queue.reserving, queue.store.isUp, queue.reclaimed else { return }
-        // No job is taken ahead while a limit of the queue's binds: ahead, it would count as
-        // running, or spend a turn, before any worker is free for it.
         let limits = feed.pool.config.jobLimits
-        let wanted = count + (queue.limitedBy == nil ? Self.lookahead(workers: feed.pool.desiredWorkers) : 0)
+        let wanted = count + Self.lookahead(workers: feed.pool.desiredWorkers, limits: limits, limitedBy: queue.limitedBy)
         queue.reserving = true
         queue.limited = !limits.isEmpty
         queue.store.reserve(queue: queue.name, count: wanted, owner: owner, lease: lease, limits: limits) { [unowned self] reply in
@@ -189,7 +202,8 @@ final class Feeder: Timed {
             case .answer(let reservation):
                 queue.refusal = nil
                 queue.nextDelayed = reservation.nextDelayedIn.map { now + $0 }
-                queue.limitedBy = reservation.limitedBy
+                // Held back only if a worker waits for what the limit kept in line.
+                queue.limitedBy = reservation.jobs.count < count ? reservation.limitedBy : nil
                 if reservation.jobs.count < wanted {
                     queue.maybeNewJobs = false
                     // A limit that binds: look again at the rate's next turn, or soon for
@@ -212,6 +226,8 @@ final class Feeder: Timed {
             if let problem = job.payloadProblem {
                 add(.dead(id: job.id, error: "its payload \(problem); it was not given to a worker"), to: feed.queue, now: now)
             } else if taking {
+                var job = job
+                job.arrived = now
                 feed.prefetched.append(job)
             } else {
                 unused.append(job.id)

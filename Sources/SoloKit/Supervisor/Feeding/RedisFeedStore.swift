@@ -71,8 +71,9 @@ final class RedisFeedStore: FeedStore {
         ask(RedisScripts.renew, queue: queue, [owner, String(lease.milliseconds)] + ids.map(String.init), done) { $0.integer.map { _ in () } }
     }
 
-    func reclaim(queue: String, owner: String?, keeping: [Int64], maxAttempts: Int, _ done: @escaping (StoreReply<Int>) -> Void) {
-        ask(RedisScripts.reclaim, queue: queue, [owner ?? "", String(maxAttempts)] + keeping.map(String.init),
+    func reclaim(queue: String, owner: String?, keeping: [Int64], maxAttempts: Int, keyConcurrency: Int?,
+                 _ done: @escaping (StoreReply<Int>) -> Void) {
+        ask(RedisScripts.reclaim, queue: queue, [owner ?? "", String(maxAttempts), keyConcurrency.map(String.init) ?? ""] + keeping.map(String.init),
             done) { $0.integer.map(Int.init) }
     }
 

@@ -94,9 +94,11 @@ final class SQLiteFeedStore: FeedStore {
         })
     }
 
-    func reclaim(queue: String, owner: String?, keeping: [Int64], maxAttempts: Int, _ done: @escaping (StoreReply<Int>) -> Void) {
+    func reclaim(queue: String, owner: String?, keeping: [Int64], maxAttempts: Int, keyConcurrency: Int?,
+                 _ done: @escaping (StoreReply<Int>) -> Void) {
         done(using { store throws(QueueError) in
-            try store.reclaim(queue: queue, expiredBefore: JobStore.now(), owner: owner, keeping: keeping, maxAttempts: maxAttempts)
+            try store.reclaim(queue: queue, expiredBefore: JobStore.now(), owner: owner, keeping: keeping, maxAttempts: maxAttempts,
+                              keyConcurrency: keyConcurrency)
         })
     }
 
