@@ -193,6 +193,27 @@ import Testing
     }
 
     @Test(arguments: StoreKind.allCases)
+    func aBookedTurnHeldAgainByItsKeysConcurrencyIsNotSpentTwice(_ kind: StoreKind) throws {
+        let s = try Store(kind)
+        try s.push(["a1", "a2", "a3"], key: "customer:a")
+        // Two at once, two a second: a1 goes, a2 and a3 are booked 500 ms apart.
+        let limits = JobLimits(keyConcurrency: 2, keyRate: try RateLimit("2/s"))
+        let a1 = try #require(try s.reserve(10, limits: limits).jobs.first)
+        #expect(a1.payload == "a1")
+        let a2 = try s.record(try s.id(of: "a2")), a3 = try s.record(try s.id(of: "a3"))
+        try s.waitForClock(past: a2.runAt)
+        _ = try s.promote()
+        #expect(try s.reserve(10, limits: limits).jobs.map(\.payload) == ["a2"])
+        // a3's turn comes while a1 and a2 run: held by key_concurrency now, its turn kept.
+        try s.waitForClock(past: a3.runAt)
+        _ = try s.promote()
+        #expect(try s.reserve(10, limits: limits).jobs.isEmpty)
+        #expect(s.store.counts(queue: Store.queue)?.heldByKeyConcurrency == 1)
+        try s.commit([.started(id: a1.id), .done(id: a1.id, result: nil)])
+        #expect(try s.reserve(10, limits: limits).jobs.map(\.payload) == ["a3"], "freed, it goes at once on the turn it had")
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func queueWaitRunsFromReadyToHandedOut(_ kind: StoreKind) throws {
         let s = try Store(kind)
         let pushed = JobStore.now()

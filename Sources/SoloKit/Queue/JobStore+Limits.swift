@@ -77,15 +77,16 @@ extension JobStore {
         var running = try reservedByKey(queue: queue)
 
         let line = try statement("""
-            SELECT id, limit_key, held_by FROM jobs WHERE queue = ? AND state = 'ready' ORDER BY priority DESC, id LIMIT ?
+            SELECT id, limit_key, turn_at IS NOT NULL FROM jobs WHERE queue = ? AND state = 'ready' ORDER BY priority DESC, id LIMIT ?
             """)
         try line.bind([.text(queue), .integer(Int64(count + Self.limitLookahead))])
         var candidates: [(id: Int64, key: String?, booked: Bool)] = []
-        while try line.step() { candidates.append((line.int64(0), line.text(1), line.text(2) == LimitName.keyRateLimit.rawValue)) }
+        while try line.step() { candidates.append((line.int64(0), line.text(1), line.int(2) == 1)) }
         line.reset()
 
         let hold = try statement("""
-            UPDATE jobs SET state = 'delayed', held_by = ?2, run_at = ?3, ready_at = COALESCE(ready_at, MAX(created_at, run_at))
+            UPDATE jobs SET state = 'delayed', held_by = ?2, run_at = ?3, ready_at = COALESCE(ready_at, MAX(created_at, run_at)),
+                turn_at = CASE WHEN ?2 = 'key_rate_limit' THEN ?3 ELSE turn_at END
             WHERE id = ?1
             """)
         var buckets: [String: Double?] = [:]

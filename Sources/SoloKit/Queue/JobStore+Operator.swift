@@ -130,7 +130,7 @@ extension JobStore {
     /// its attempts, error and any limit's mark gone, holding its unique key again only if its
     /// unique_until still held it (as on Redis).
     private static let revived = """
-        state = 'ready', attempts = 0, run_at = 0, error = NULL, finished_at = NULL, held_by = NULL,
+        state = 'ready', attempts = 0, run_at = 0, error = NULL, finished_at = NULL, held_by = NULL, turn_at = NULL,
         ready_at = \(QueueSchema.nowMilliseconds),
         unique_held = unique_held AND COALESCE(unique_until, 0) > \(QueueSchema.nowMilliseconds)
         """
@@ -163,7 +163,7 @@ extension JobStore {
                     switch change {
                     case .retry: try statement("UPDATE jobs SET \(Self.revived) WHERE id = ?").run([.integer(id)])
                     case .bury(let reason):
-                        try statement("UPDATE jobs SET state = 'dead', error = ?, finished_at = ?, held_by = NULL WHERE id = ?")
+                        try statement("UPDATE jobs SET state = 'dead', error = ?, finished_at = ?, held_by = NULL, turn_at = NULL WHERE id = ?")
                             .run([.text(reason), .integer(Self.now()), .integer(id)])
                     case .delete: try statement("DELETE FROM jobs WHERE id = ?").run([.integer(id)])
                     }

@@ -223,7 +223,7 @@ public final class JobStore {
     /// (kept from a hold or a give-back) and when it was handed out.
     private static let taking = """
         SET state = 'reserved', lease_owner = ?1, lease_until = ?2, attempts = attempts + 1, ahead = 1,
-            ready_at = COALESCE(ready_at, MAX(created_at, run_at)), reserved_at = ?3, held_by = NULL
+            ready_at = COALESCE(ready_at, MAX(created_at, run_at)), reserved_at = ?3, held_by = NULL, turn_at = NULL
         """
     private static let taken = "RETURNING id, payload, priority, attempts, max_attempts, grp, ready_at"
 

@@ -61,14 +61,14 @@ extension RedisScripts {
                 if #picked >= count then break end
                 local id = tonumber(m)
                 local key = job(id)
-                local f = redis.call('HMGET', key, 'limit_key', 'held_by', 'created_at', 'run_at', 'ready_at', 'grp', 'priority')
+                local f = redis.call('HMGET', key, 'limit_key', 'turn_at', 'created_at', 'run_at', 'ready_at', 'grp', 'priority')
                 local k = f[1]
                 local hold, run_at = nil, nil
                 if k then
                     running[k] = running[k] or tonumber(redis.call('HGET', P .. ':running', k) or '0')
                     if key_concurrency and running[k] >= key_concurrency then
                         hold = 'key_concurrency'
-                    elseif key_rate and f[2] ~= 'key_rate_limit' then
+                    elseif key_rate and not f[2] then
                         if spent[k] == nil then spent[k] = redis.call('GET', P .. ':bucket:' .. k) or false end
                         local after = bucket_start(spent[k], key_rate) + key_rate.interval
                         spent[k] = after
@@ -78,7 +78,9 @@ extension RedisScripts {
                 if hold then
                     redis.call('ZREM', P .. ':ready', m)
                     redis.call('HSET', key, 'state', 'delayed', 'held_by', hold, 'ready_at', ready_since(f[5], f[3], f[4]))
-                    if not run_at then
+                    if run_at then
+                        redis.call('HSET', key, 'turn_at', run_at)
+                    else
                         run_at = HELD_UNTIL_FREED
                         redis.call('ZADD', P .. ':held:' .. k, -tonumber(f[7] or '0'), m)
                         redis.call('SADD', P .. ':heldkeys', k)
@@ -113,7 +115,7 @@ extension RedisScripts {
                 local attempts = redis.call('HINCRBY', key, 'attempts', 1)
                 local since = ready_since(f[7], f[8], f[9])
                 redis.call('HSET', key, 'state', 'reserved', 'owner', ARGV[1], 'ahead', '1', 'ready_at', since, 'reserved_at', t)
-                redis.call('HDEL', key, 'held_by')
+                redis.call('HDEL', key, 'held_by', 'turn_at')
                 if f[6] then redis.call('HINCRBY', P .. ':running', f[6], 1) end
                 redis.call('ZADD', P .. ':reserved', lease_until, m)
                 count_group(f[4], 'ready', 'reserved')

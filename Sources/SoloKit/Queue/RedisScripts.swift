@@ -7,10 +7,12 @@
 ///     P:seq               STRING  the last job id given
 ///     P:job:ID            HASH    payload priority attempts max_attempts grp state run_at
 ///                                 created_at finished_at result error owner worker ahead
-///                                 unique_key unique_until limit_key held_by ready_at
-///                                 reserved_at (held_by: the limit that holds the job back,
-///                                 key_concurrency or key_rate_limit; ready_at: when it
-///                                 became ready, kept while held back or given back)
+///                                 unique_key unique_until limit_key held_by turn_at
+///                                 ready_at reserved_at (held_by: the limit that holds the
+///                                 job back, key_concurrency or key_rate_limit; turn_at: the
+///                                 turn key_rate_limit booked for it, till its reserve;
+///                                 ready_at: when it became ready, kept while held back or
+///                                 given back)
 ///     P:ready             ZSET    member %016d of the id, score -priority (ZPOPMIN: the
 ///                                 highest priority first, then the oldest)
 ///     P:delayed           ZSET    score run_at (Unix ms, the server's clock); the jobs a
@@ -175,9 +177,12 @@ public enum RedisScripts {
                 local id = tonumber(m)
                 local key = job(id)
                 local f = redis.call('HMGET', key, 'grp', 'held_by', 'state')
-                -- a job back at its booked turn (key_rate_limit) is no longer held back; it keeps
-                -- the mark so that its reserve spends no second turn
-                if f[2] then redis.call('HINCRBY', P .. ':held', f[2], -1) end
+                -- a job back at its booked turn (key_rate_limit) is no longer held back; its
+                -- turn_at stays, so that its reserve spends no second turn
+                if f[2] then
+                    redis.call('HINCRBY', P .. ':held', f[2], -1)
+                    redis.call('HDEL', key, 'held_by')
+                end
                 if f[3] then to_ready(id, key, f[1], 'delayed') end
             end
         end
@@ -224,7 +229,7 @@ public enum RedisScripts {
             local held = redis.call('HGET', key, 'held_by')
             if not held then return end
             if state == 'delayed' then redis.call('HINCRBY', P .. ':held', held, -1) end
-            redis.call('HDEL', key, 'held_by')
+            redis.call('HDEL', key, 'held_by', 'turn_at')
         end
         -- a dead job (out of its set already) back to ready, its attempts and error gone and its
         -- queue wait starting now (a key it still holds is held again while it waits: no longer
@@ -235,7 +240,7 @@ public enum RedisScripts {
                 redis.call('PERSIST', P .. ':unique:' .. u)
             end
             redis.call('HSET', key, 'attempts', 0, 'run_at', 0, 'ready_at', now_ms())
-            redis.call('HDEL', key, 'error', 'finished_at', 'held_by')
+            redis.call('HDEL', key, 'error', 'finished_at', 'held_by', 'turn_at')
             to_ready(id, key, redis.call('HGET', key, 'grp'), 'dead')
         end
         local function delete_job(m, state)

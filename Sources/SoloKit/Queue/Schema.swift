@@ -115,14 +115,16 @@ public enum QueueSchema {
         // back by its key's limit is 'delayed' with held_by naming the limit: by key_concurrency
         // until a job of its key leaves 'reserved' (the triggers make the best held one ready,
         // so a key never waits with nothing running), by key_rate_limit until run_at, its booked
-        // turn. ready_at: when it became ready, kept while it is held back and set at its
-        // reserve; reserved_at: when it was handed out. limit_buckets: each rate limit's state
+        // turn. turn_at: that turn, kept (through a later hold by key_concurrency) until its
+        // reserve, so that it spends no second one. ready_at: when it became ready, kept while
+        // it is held back and set at its reserve; reserved_at: when it was handed out. limit_buckets: each rate limit's state
         // (RateBucket; key '' for the queue's rate_limit).
         8: """
             ALTER TABLE jobs ADD COLUMN limit_key TEXT;
             ALTER TABLE jobs ADD COLUMN held_by TEXT;
             ALTER TABLE jobs ADD COLUMN ready_at INTEGER;
             ALTER TABLE jobs ADD COLUMN reserved_at INTEGER;
+            ALTER TABLE jobs ADD COLUMN turn_at INTEGER;
             CREATE INDEX jobs_held ON jobs (queue, held_by, limit_key, priority DESC, id) WHERE state = 'delayed' AND held_by IS NOT NULL;
             CREATE TABLE limit_buckets (
                 queue TEXT NOT NULL,
