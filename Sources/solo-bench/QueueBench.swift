@@ -159,3 +159,24 @@ func uniquePushRates(_ options: Options, runs: Int, queue: String = "", before: 
     let same = plainLines == uniqueLines ? plain : median { pushRate(options, lines: uniqueLines, queue: queue) }
     return (unique, same)
 }
+
+/// Issue 17's limits, set so that they never bind (a run has at most 100,000 jobs, and the
+/// rate's burst alone is 10,000,000): what merely having them costs feed mode.
+let idleLimits = ["concurrency = 100000", "rate_limit = 100000000/s"]
+
+/// Feed mode with two C workers without `idleLimits` and with them, in pairs whose order
+/// alternates, so that this machine's drift weighs on both alike: the medians and their ratio.
+func printLimitsCost(store: String, jobs: Int, pairs: Int, _ measure: (_ pool: String) -> Double) {
+    var without: [Double] = [], with: [Double] = []
+    for pair in 0..<pairs {
+        if pair % 2 == 0 { without.append(measure("")) }
+        with.append(measure(idleLimits.joined(separator: "\n")))
+        if pair % 2 == 1 { without.append(measure("")) }
+    }
+    let plain = percentile(without, 0.5), limited = percentile(with, 0.5)
+    print("| feed mode, \(store), two C workers, \(jobs) jobs (\(pairs) pairs, alternating, medians) | jobs/s |")
+    print("|---|---|")
+    print("| no limits | \(format(plain, 0)) |")
+    print("| \(idleLimits.map { "`\($0)`" }.joined(separator: ", ")) (never binding) | \(format(limited, 0)) |")
+    print("| **with / without** (goal ≥ 0.9) | **\(format(limited / plain))** |\n")
+}

@@ -37,8 +37,8 @@ final class BenchRedis {
 }
 
 /// Jobs per second through solo with two workers on a Redis queue filled beforehand, from the
-/// supervisor's start to the last outcome written.
-func redisFeedThroughput(_ options: Options, redis: BenchRedis, command: String, jobs: Int) -> Double {
+/// supervisor's start to the last outcome written; `pool`: more keys for the pool.
+func redisFeedThroughput(_ options: Options, redis: BenchRedis, command: String, jobs: Int, pool: String = "") -> Double {
     _ = try? redis.client().call(RedisCommand("FLUSHALL"))
     do {
         let queue = try RedisQueue(url: RedisURL(host: "127.0.0.1", port: redis.port))
@@ -48,7 +48,7 @@ func redisFeedThroughput(_ options: Options, redis: BenchRedis, command: String,
     } catch { fail("filling the Redis queue: \(error)") }
     let begin = Moment.now()
     let supervisor = BenchSupervisor(solo: options.solo, tools: options.tools,
-                                     pool: "workers = 2\njob_timeout = none\nbackoff_min = 10ms\nbackoff_reset = 10ms",
+                                     pool: "workers = 2\njob_timeout = none\nbackoff_min = 10ms\nbackoff_reset = 10ms\n" + pool,
                                      command: command, queue: redis.url)
     defer { supervisor.stop() }
     while redis.integer("ZCARD", "solo:{bench}:done") < jobs {
@@ -101,6 +101,7 @@ func redisReport(_ options: Options) {
     print("| **solo feed mode, Redis queue**, Python worker (bench/feed-worker.py) | \(format(soloPython, 0)) |")
     print("| Python workers popping their own jobs (redis-py, BLMOVE + LREM) | \(format(selfPop, 0)) |")
     print("| **solo / self-popping, Python** | **\(format(soloPython / selfPop))x** |\n")
+    printLimitsCost(store: "Redis", jobs: jobs, pairs: options.quick ? 2 : 5) { redisFeedThroughput(options, redis: redis, command: options.tools + "/feed-worker", jobs: jobs, pool: $0) }
     let lines = options.quick ? 100_000 : 1_000_000
     let push = median {
         _ = try? redis.client().call(RedisCommand("FLUSHALL"))

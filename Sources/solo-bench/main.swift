@@ -386,6 +386,7 @@ if options.parts.contains("queue") {
     print("| **feed / process per job** | **\(format(feedC / perJobC, 0))x** | **\(format(feedPython / perJobPython, 0))x** |")
     print("| raw limit: lines over pipes, no queue (bench/pingpong.c) | \(format(rawC, 0)) jobs/s | \(format(rawPython, 0)) jobs/s |")
     print("| solo's cost per job against the raw limit | \(format(rawC / feedC))x | \(format(rawPython / feedPython))x |\n")
+    printLimitsCost(store: "SQLite", jobs: feedJobs, pairs: options.quick ? 2 : 5) { feedThroughput(options, command: c, jobs: feedJobs, pool: $0) }
 
     let lines = options.quick ? 100_000 : 1_000_000
     let push = median { pushRate(options, lines: lines) }
