@@ -121,8 +121,9 @@ func pushRate(_ options: Options, lines: Int, queue: String = "", arguments: [St
     return Double(lines) / seconds
 }
 
-/// Median microseconds of a reserve of one job, and of its outcome, with `waiting` jobs ready.
-func reserveTime(waiting: Int, rounds: Int) -> (reserve: Double, finish: Double) {
+/// Median microseconds of a reserve of one job (under `limits`), and of its outcome, with
+/// `waiting` jobs ready.
+func reserveTime(waiting: Int, rounds: Int, limits: JobLimits = JobLimits()) -> (reserve: Double, finish: Double) {
     let directory = scratchDirectory()
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let store = try! JobStore(path: directory + "/queue.db", create: true)
@@ -136,7 +137,7 @@ func reserveTime(waiting: Int, rounds: Int) -> (reserve: Double, finish: Double)
     for _ in 0..<rounds {
         let now = JobStore.now()
         let begin = Moment.now()
-        let job = try! store.reserve(queue: "bench", count: 1, owner: "bench", leaseUntil: now + 30_000, now: now)[0]
+        let job = try! store.reserve(queue: "bench", count: 1, owner: "bench", leaseUntil: now + 30_000, now: now, limits: limits).jobs[0]
         let reserved = Moment.now()
         try! store.finish([.done(id: job.id, result: nil)], owner: "bench", now: now)
         let finished = Moment.now()
@@ -161,8 +162,10 @@ func uniquePushRates(_ options: Options, runs: Int, queue: String = "", before: 
 }
 
 /// Issue 17's limits, set so that they never bind (a run has at most 100,000 jobs, and the
-/// rate's burst alone is 10,000,000): what merely having them costs feed mode.
-let idleLimits = ["concurrency = 100000", "rate_limit = 100000000/s"]
+/// rate's burst alone is 10,000,000): what merely having them costs.
+let idleLimits = JobLimits(concurrency: 100_000, rate: RateLimit(count: 100_000_000, period: .seconds(1)))
+/// The same as a pool's config keys.
+let idleLimitKeys = ["concurrency = \(idleLimits.concurrency!)", "rate_limit = \(idleLimits.rate!)"]
 
 /// Feed mode with two C workers without `idleLimits` and with them, in pairs whose order
 /// alternates, so that this machine's drift weighs on both alike: the medians and their ratio.
@@ -170,13 +173,13 @@ func printLimitsCost(store: String, jobs: Int, pairs: Int, _ measure: (_ pool: S
     var without: [Double] = [], with: [Double] = []
     for pair in 0..<pairs {
         if pair % 2 == 0 { without.append(measure("")) }
-        with.append(measure(idleLimits.joined(separator: "\n")))
+        with.append(measure(idleLimitKeys.joined(separator: "\n")))
         if pair % 2 == 1 { without.append(measure("")) }
     }
     let plain = percentile(without, 0.5), limited = percentile(with, 0.5)
     print("| feed mode, \(store), two C workers, \(jobs) jobs (\(pairs) pairs, alternating, medians) | jobs/s |")
     print("|---|---|")
     print("| no limits | \(format(plain, 0)) |")
-    print("| \(idleLimits.map { "`\($0)`" }.joined(separator: ", ")) (never binding) | \(format(limited, 0)) |")
+    print("| \(idleLimitKeys.map { "`\($0)`" }.joined(separator: ", ")) (never binding) | \(format(limited, 0)) |")
     print("| **with / without** (goal ≥ 0.9) | **\(format(limited / plain))** |\n")
 }

@@ -395,7 +395,9 @@ if options.parts.contains("queue") {
     let (unique, plain) = uniquePushRates(options, runs: runs, plainLines: lines, plain: push)
     print("| `solo push --unique-payload` of \(uniqueLines) lines, a distinct key each (median of \(runs)) | \(format(unique, 0)) jobs/s (plain push of the same lines: \(format(plain, 0))) |")
     let small = reserveTime(waiting: 1000, rounds: 2000)
+    let limited = reserveTime(waiting: 1000, rounds: 2000, limits: idleLimits)
     let large = reserveTime(waiting: options.quick ? 100_000 : 1_000_000, rounds: 2000)
     print("| reserve one job, 1,000 waiting (median) | \(format(small.reserve, 1)) µs (outcome: \(format(small.finish, 1)) µs) |")
+    print("| reserve one job, 1,000 waiting, under \(idleLimitKeys.map { "`\($0)`" }.joined(separator: ", ")) (median) | \(format(limited.reserve, 1)) µs |")
     print("| reserve one job, \(options.quick ? "100,000" : "1,000,000") waiting (median) | \(format(large.reserve, 1)) µs (outcome: \(format(large.finish, 1)) µs) |")
 }
