@@ -23,10 +23,18 @@ func queueFile(of supervisor: BenchSupervisor) -> JobStore {
     fail("the supervisor made no queue file")
 }
 
-/// Jobs per second through a supervisor with two workers, from a queue filled beforehand;
-/// timed from the `booted`th announcement on BENCH_FIFO (0: from the push).
+/// A feed-mode run: jobs per second, and the CPU each job cost the supervisor (with the
+/// redis-server's, on Redis), in microseconds: the supervisor's cost alone, which a busy
+/// neighbour on the machine slows but does not add to.
+struct FeedRun {
+    var jobsPerSecond: Double
+    var cpuPerJob: Double
+}
+
+/// A run through a supervisor with two workers, from a queue filled beforehand; timed from
+/// the `booted`th announcement on BENCH_FIFO (0: from the push).
 func feedThroughput(_ options: Options, command: String, jobs: Int, environment: String = "", maxJobs: String = "none",
-                    pool: String = "", booted: Int = 0) -> Double {
+                    pool: String = "", booted: Int = 0) -> FeedRun {
     let supervisor = BenchSupervisor(solo: options.solo, tools: options.tools,
                                      pool: "workers = 2\njob_timeout = none\nbackoff_min = 10ms\nbackoff_reset = 10ms\n" + pool,
                                      environment: environment, command: command, queue: "queue.db", maxJobs: maxJobs)
@@ -46,10 +54,11 @@ func feedThroughput(_ options: Options, command: String, jobs: Int, environment:
             usleep(20_000)
         }
     }
-    let begin = Moment.now()
+    let begin = Moment.now(), cpu = cpuNanoseconds(of: supervisor.pid)
     kill(supervisor.pid, SIGCONT)
     while ((try? store.unfinished(queue: "bench")) ?? 1) > 0 { usleep(20_000) }
-    return Double(jobs) / (Moment.now() - begin).seconds
+    return FeedRun(jobsPerSecond: Double(jobs) / (Moment.now() - begin).seconds,
+                   cpuPerJob: (cpuNanoseconds(of: supervisor.pid) - cpu) / 1000 / Double(jobs))
 }
 
 /// Jobs per second when the same worker code is started once per job (two at a time).
@@ -121,8 +130,9 @@ func pushRate(_ options: Options, lines: Int, queue: String = "", arguments: [St
     return Double(lines) / seconds
 }
 
-/// Median microseconds of a reserve of one job, and of its outcome, with `waiting` jobs ready.
-func reserveTime(waiting: Int, rounds: Int) -> (reserve: Double, finish: Double) {
+/// Median microseconds of a reserve of one job (under `limits`), and of its outcome, with
+/// `waiting` jobs ready.
+func reserveTime(waiting: Int, rounds: Int, limits: JobLimits = JobLimits()) -> (reserve: Double, finish: Double) {
     let directory = scratchDirectory()
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let store = try! JobStore(path: directory + "/queue.db", create: true)
@@ -136,7 +146,7 @@ func reserveTime(waiting: Int, rounds: Int) -> (reserve: Double, finish: Double)
     for _ in 0..<rounds {
         let now = JobStore.now()
         let begin = Moment.now()
-        let job = try! store.reserve(queue: "bench", count: 1, owner: "bench", leaseUntil: now + 30_000, now: now)[0]
+        let job = try! store.reserve(queue: "bench", count: 1, owner: "bench", leaseUntil: now + 30_000, now: now, limits: limits).jobs[0]
         let reserved = Moment.now()
         try! store.finish([.done(id: job.id, result: nil)], owner: "bench", now: now)
         let finished = Moment.now()
@@ -158,4 +168,33 @@ func uniquePushRates(_ options: Options, runs: Int, queue: String = "", before: 
     let unique = median { pushRate(options, lines: uniqueLines, queue: queue, arguments: ["--unique-payload"]) }
     let same = plainLines == uniqueLines ? plain : median { pushRate(options, lines: uniqueLines, queue: queue) }
     return (unique, same)
+}
+
+/// Issue 17's limits, set so that they never bind (a run has at most 100,000 jobs, and the
+/// rate's burst alone is 10,000,000): what merely having them costs.
+let idleLimits = JobLimits(concurrency: 100_000, rate: RateLimit(count: 100_000_000, period: .seconds(1)))
+/// The same as a pool's config keys.
+let idleLimitKeys = ["concurrency = \(idleLimits.concurrency!)", "rate_limit = \(idleLimits.rate!)"]
+
+/// Feed mode with two C workers without `idleLimits` and with them, in pairs whose order
+/// alternates: the medians of jobs/s and of CPU per job, and the median of the pairs' ratios
+/// (each pair ran back to back, so this machine's drift weighs little on it) with the lowest
+/// and highest.
+func printLimitsCost(store: String, jobs: Int, pairs: Int, cpu: String, _ measure: (_ pool: String) -> FeedRun) {
+    var without: [FeedRun] = [], with: [FeedRun] = []
+    for pair in 0..<pairs {
+        if pair % 2 == 0 { without.append(measure("")) }
+        with.append(measure(idleLimitKeys.joined(separator: "\n")))
+        if pair % 2 == 1 { without.append(measure("")) }
+    }
+    func ratio(_ figure: KeyPath<FeedRun, Double>, digits: Int) -> String {
+        let ratios = zip(with, without).map { $0[keyPath: figure] / $1[keyPath: figure] }
+        return "\(format(percentile(ratios, 0.5), digits)) (\(format(ratios.min()!, digits))–\(format(ratios.max()!, digits)))"
+    }
+    print("| feed mode, \(store), two C workers, \(jobs) jobs (\(pairs) pairs, alternating, medians) | jobs/s | CPU per job (\(cpu)) |")
+    print("|---|---|---|")
+    for (name, runs) in [("no limits", without), ("\(idleLimitKeys.map { "`\($0)`" }.joined(separator: ", ")) (never binding)", with)] {
+        print("| \(name) | \(format(percentile(runs.map(\.jobsPerSecond), 0.5), 0)) | \(format(percentile(runs.map(\.cpuPerJob), 0.5), 1)) µs |")
+    }
+    print("| **with / without**, pair by pair (goal ≥ 0.9 for jobs/s) | **\(ratio(\.jobsPerSecond, digits: 2))** | \(ratio(\.cpuPerJob, digits: 3)) |\n")
 }

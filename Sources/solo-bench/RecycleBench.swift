@@ -10,7 +10,7 @@ import SoloKit
 /// replacements; timed from when both have booted.
 func recycleThroughput(_ options: Options, script: String, bootMs: Int, jobMs: Int, maxJobs: String, spare: Int, jobs: Int) -> Double {
     feedThroughput(options, command: "php " + script, jobs: jobs, environment: ", BOOT_MS=\(bootMs), JOB_MS=\(jobMs), ANNOUNCE=1",
-                   maxJobs: maxJobs, pool: "spare = \(spare)", booted: 2)
+                   maxJobs: maxJobs, pool: "spare = \(spare)", booted: 2).jobsPerSecond
 }
 
 /// The highest peak RSS of any worker of a pool that leaks `leakKB` a job at full speed.

@@ -36,9 +36,9 @@ final class BenchRedis {
     }
 }
 
-/// Jobs per second through solo with two workers on a Redis queue filled beforehand, from the
-/// supervisor's start to the last outcome written.
-func redisFeedThroughput(_ options: Options, redis: BenchRedis, command: String, jobs: Int) -> Double {
+/// A run through solo with two workers on a Redis queue filled beforehand, from the
+/// supervisor's start to the last outcome written; `pool`: more keys for the pool.
+func redisFeedThroughput(_ options: Options, redis: BenchRedis, command: String, jobs: Int, pool: String = "") -> FeedRun {
     _ = try? redis.client().call(RedisCommand("FLUSHALL"))
     do {
         let queue = try RedisQueue(url: RedisURL(host: "127.0.0.1", port: redis.port))
@@ -46,16 +46,17 @@ func redisFeedThroughput(_ options: Options, redis: BenchRedis, command: String,
         for _ in 0..<jobs { try samplePayload.withUnsafeBytes { try writer.add($0) } }
         try writer.commit()
     } catch { fail("filling the Redis queue: \(error)") }
-    let begin = Moment.now()
+    let begin = Moment.now(), serverCPU = cpuNanoseconds(of: redis.pid)
     let supervisor = BenchSupervisor(solo: options.solo, tools: options.tools,
-                                     pool: "workers = 2\njob_timeout = none\nbackoff_min = 10ms\nbackoff_reset = 10ms",
+                                     pool: "workers = 2\njob_timeout = none\nbackoff_min = 10ms\nbackoff_reset = 10ms\n" + pool,
                                      command: command, queue: redis.url)
     defer { supervisor.stop() }
     while redis.integer("ZCARD", "solo:{bench}:done") < jobs {
         if Moment.now() - begin > .seconds(600) { fail("solo did not finish \(jobs) Redis jobs in 10 minutes") }
         usleep(5_000)
     }
-    return Double(jobs) / (Moment.now() - begin).seconds
+    let cpu = cpuNanoseconds(of: supervisor.pid) + cpuNanoseconds(of: redis.pid) - serverCPU
+    return FeedRun(jobsPerSecond: Double(jobs) / (Moment.now() - begin).seconds, cpuPerJob: cpu / 1000 / Double(jobs))
 }
 
 /// Jobs per second with two Python workers popping their own jobs (bench/redis-worker.py).
@@ -92,8 +93,8 @@ func redisReport(_ options: Options) {
     func median(_ measure: () -> Double) -> Double { percentile((0..<runs).map { _ in measure() }, 0.5) }
     let jobs = options.quick ? 10_000 : 50_000
     let pythonCommand = "python3 " + options.tools + "/feed-worker.py"
-    let soloC = median { redisFeedThroughput(options, redis: redis, command: options.tools + "/feed-worker", jobs: jobs) }
-    let soloPython = median { redisFeedThroughput(options, redis: redis, command: pythonCommand, jobs: jobs) }
+    let soloC = median { redisFeedThroughput(options, redis: redis, command: options.tools + "/feed-worker", jobs: jobs).jobsPerSecond }
+    let soloPython = median { redisFeedThroughput(options, redis: redis, command: pythonCommand, jobs: jobs).jobsPerSecond }
     let selfPop = median { redisSelfPop(options, redis: redis, python: python, jobs: jobs) }
     print("| two workers, \(jobs) jobs through Redis on loopback (median of \(runs)) | jobs/s |")
     print("|---|---|")
@@ -101,6 +102,7 @@ func redisReport(_ options: Options) {
     print("| **solo feed mode, Redis queue**, Python worker (bench/feed-worker.py) | \(format(soloPython, 0)) |")
     print("| Python workers popping their own jobs (redis-py, BLMOVE + LREM) | \(format(selfPop, 0)) |")
     print("| **solo / self-popping, Python** | **\(format(soloPython / selfPop))x** |\n")
+    printLimitsCost(store: "Redis", jobs: jobs, pairs: options.quick ? 2 : 5, cpu: "supervisor + redis-server") { redisFeedThroughput(options, redis: redis, command: options.tools + "/feed-worker", jobs: jobs, pool: $0) }
     let lines = options.quick ? 100_000 : 1_000_000
     let push = median {
         _ = try? redis.client().call(RedisCommand("FLUSHALL"))

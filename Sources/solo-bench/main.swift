@@ -373,10 +373,10 @@ if options.parts.contains("queue") {
     let feedJobs = options.quick ? 20_000 : 100_000
     let c = options.tools + "/feed-worker", python = ["/usr/bin/env", "python3", options.tools + "/feed-worker.py"]
     let pythonCommand = "python3 " + options.tools + "/feed-worker.py"
-    let feedC = median { feedThroughput(options, command: c, jobs: feedJobs) }
+    let feedC = median { feedThroughput(options, command: c, jobs: feedJobs).jobsPerSecond }
     let rawC = median { rawExchange(options, [c], jobs: feedJobs) }
     let perJobC = median { processPerJob([c], jobs: options.quick ? 500 : 3000) }
-    let feedPython = median { feedThroughput(options, command: pythonCommand, jobs: feedJobs) }
+    let feedPython = median { feedThroughput(options, command: pythonCommand, jobs: feedJobs).jobsPerSecond }
     let rawPython = median { rawExchange(options, python, jobs: feedJobs) }
     let perJobPython = median { processPerJob(python, jobs: options.quick ? 100 : 400) }
     print("| two workers, \(feedJobs) jobs (median of \(runs)) | C worker | Python worker |")
@@ -386,6 +386,7 @@ if options.parts.contains("queue") {
     print("| **feed / process per job** | **\(format(feedC / perJobC, 0))x** | **\(format(feedPython / perJobPython, 0))x** |")
     print("| raw limit: lines over pipes, no queue (bench/pingpong.c) | \(format(rawC, 0)) jobs/s | \(format(rawPython, 0)) jobs/s |")
     print("| solo's cost per job against the raw limit | \(format(rawC / feedC))x | \(format(rawPython / feedPython))x |\n")
+    printLimitsCost(store: "SQLite", jobs: feedJobs, pairs: options.quick ? 2 : 5, cpu: "supervisor") { feedThroughput(options, command: c, jobs: feedJobs, pool: $0) }
 
     let lines = options.quick ? 100_000 : 1_000_000
     let push = median { pushRate(options, lines: lines) }
@@ -394,7 +395,9 @@ if options.parts.contains("queue") {
     let (unique, plain) = uniquePushRates(options, runs: runs, plainLines: lines, plain: push)
     print("| `solo push --unique-payload` of \(uniqueLines) lines, a distinct key each (median of \(runs)) | \(format(unique, 0)) jobs/s (plain push of the same lines: \(format(plain, 0))) |")
     let small = reserveTime(waiting: 1000, rounds: 2000)
+    let limited = reserveTime(waiting: 1000, rounds: 2000, limits: idleLimits)
     let large = reserveTime(waiting: options.quick ? 100_000 : 1_000_000, rounds: 2000)
     print("| reserve one job, 1,000 waiting (median) | \(format(small.reserve, 1)) µs (outcome: \(format(small.finish, 1)) µs) |")
+    print("| reserve one job, 1,000 waiting, under \(idleLimitKeys.map { "`\($0)`" }.joined(separator: ", ")) (median) | \(format(limited.reserve, 1)) µs |")
     print("| reserve one job, \(options.quick ? "100,000" : "1,000,000") waiting (median) | \(format(large.reserve, 1)) µs (outcome: \(format(large.finish, 1)) µs) |")
 }
