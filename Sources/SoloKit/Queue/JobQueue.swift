@@ -73,6 +73,11 @@ public struct GroupSpan: Equatable, Sendable {
 }
 
 extension JobQueue {
+    /// One job by id (of `queue`, when given), whatever its state; nil when there is none.
+    public func job(_ id: Int64, queue: String?) throws(QueueError) -> JobRecord? {
+        try jobs(queue: queue, states: ["ready", "delayed", "reserved", "done", "dead"], group: nil, after: id - 1, limit: 1).first { $0.id == id }
+    }
+
     /// Read from the group's finished jobs, page by page (a store with no cheaper way).
     public func groupSpan(_ group: String) throws(QueueError) -> GroupSpan? {
         var span: GroupSpan? = nil

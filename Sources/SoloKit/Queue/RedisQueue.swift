@@ -121,9 +121,9 @@ public final class RedisQueue: JobQueue {
     public let url: RedisURL
     let client: RedisClient
 
-    public init(url: RedisURL, clientName: String = "solo") throws(QueueError) {
+    public init(url: RedisURL, clientName: String = "solo", timeout: Duration = .seconds(10)) throws(QueueError) {
         self.url = url
-        do { client = try RedisClient(url: url, name: clientName) } catch { throw QueueError(error) }
+        do { client = try RedisClient(url: url, name: clientName, timeout: timeout) } catch { throw QueueError(error) }
     }
 
     deinit { client.close() }

@@ -48,6 +48,7 @@ public final class Supervisor {
     let heartbeat: ClusterHeartbeat
     var control: ControlServer?
     var metrics: MetricsServer?
+    var dashboard: DashboardServer?
     let started = Moment.now()
     /// The same moment by the wall clock, in seconds since the epoch (for the metrics).
     let startedWallClock = Moment.wallSeconds()
@@ -151,6 +152,7 @@ public final class Supervisor {
         say("started (pid \(Processes.ownPID), lock \(address):\(lock.port), \(pools.count) pool\(pools.count == 1 ? "" : "s"), config \(config.file))")
         openControlSocket()
         openMetrics()
+        openDashboard()
         reconcile()
         feed()
         reportReady()
@@ -175,6 +177,7 @@ public final class Supervisor {
         }
         control?.close()
         metrics?.close()
+        dashboard?.close()
         feeder.shutdown()
         fleetLock?.release()
         heartbeat.leave()
@@ -197,6 +200,7 @@ public final class Supervisor {
         case .redis: redis.event(event)
         case .control: control?.event(event)
         case .metrics: metrics?.event(event)
+        case .dashboard: dashboard?.event(event)
         case .workerPipe(let worker, let pipe):
             guard let process = pipes[worker] else { return }
             switch pipe {
@@ -275,7 +279,7 @@ public final class Supervisor {
     private var timed: [any Timed] {
         var parts: [any Timed] = pools.map { pool in TimedCall(deadline: { pool.nextDeadline }) { [unowned self] now in self.expire(pool, now: now) } }
         parts += [guardian, notifier, feeder, scheduler, redis]
-        parts += [fleetLock as (any Timed)?, heartbeat, control, metrics].compactMap { $0 }
+        parts += [fleetLock as (any Timed)?, heartbeat, control, metrics, dashboard].compactMap { $0 }
         parts += [TimedCall(deadline: { [unowned self] in self.nextScaleCheck }) { [unowned self] now in self.checkScaling(now: now) }, leftovers]
         return parts
     }
