@@ -174,7 +174,19 @@ svg.chart .rate { stroke: var(--ok); fill: none; stroke-width: 1.5; stroke-dasha
       $("div", { "data-dead": pool.name }, lastDead[pool.name] || ""));
   }
 
-  function poolSection(pool, logs) {
+  // Why workers left, grouped as the metrics' help says: recycled, restarted after dying, stopped.
+  const exitGroups = [["recycled", ["job_limit", "memory_limit", "lifetime"]],
+                      ["restarted", ["died", "memory_kill", "job_timeout", "protocol_error"]],
+                      ["stopped", ["restart", "scaled_down", "stopped", "standby", "shutdown"]]];
+  function exitsLine(exits) {
+    const parts = exitGroups.map(([group, reasons]) => {
+      const found = reasons.filter((r) => exits && exits[r]).map((r) => r + " " + exits[r]);
+      return found.length ? group + ": " + found.join(", ") : null;
+    }).filter((p) => p);
+    return parts.length ? $("div", { class: "muted", "data-field": "exits" }, "workers gone since solo started — " + parts.join("; ")) : null;
+  }
+
+  function poolSection(pool, logs, exits) {
     const points = history_[pool.name] || [];
     const counts = {};
     for (const w of pool.workers) counts[w.state] = (counts[w.state] || 0) + 1;
@@ -196,6 +208,7 @@ svg.chart .rate { stroke: var(--ok); fill: none; stroke-width: 1.5; stroke-dasha
         $("span", {}, byState),
         $("span", {}, $("b", { "data-field": "jobs-per-second" }, String(pool.jobs_per_second)), " jobs/s"),
         pool.rolling_restart ? $("span", { class: "state-starting" }, "rolling restart: " + pool.rolling_restart + " left") : null),
+      exitsLine(exits),
       $("div", { class: "table" }, $("table", { "data-workers": pool.name },
         $("thead", {}, $("tr", {}, ...["slot", "pid", "state", "uptime", "jobs", "memory", "job in hand", "restarts", "last exit"].map((h) => $("th", {}, h)))),
         $("tbody", {}, ...pool.workers.map((w) => workerRow(pool, w))))),
@@ -248,7 +261,7 @@ svg.chart .rate { stroke: var(--ok); fill: none; stroke-width: 1.5; stroke-dasha
     document.querySelectorAll("pre.log").forEach((pre) => { scrolls[pre.dataset.log] = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 4; });
     const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.scaleInput : undefined;
     if (focused !== undefined) return;   // not while someone types a number of workers
-    document.getElementById("pools").replaceChildren(...status.pools.map((pool) => poolSection(pool, picture.logs[pool.name])));
+    document.getElementById("pools").replaceChildren(...status.pools.map((pool) => poolSection(pool, picture.logs[pool.name], picture.exits[pool.name])));
     document.querySelectorAll("pre.log").forEach((pre) => { if (scrolls[pre.dataset.log] !== false) pre.scrollTop = pre.scrollHeight; });
     document.getElementById("summary").textContent = "pid " + status.pid + ", up " + duration(status.uptime_ms) + ", " + status.config +
       (status.fleet_lock ? ", fleet lock " + status.fleet_lock.name + ": " + status.fleet_lock.role : "");

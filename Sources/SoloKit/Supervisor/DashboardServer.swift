@@ -2,7 +2,7 @@
 /// like the metrics. Every request is read whole within a few seconds (head and body capped),
 /// answered and closed, except the event streams, which get the supervisor's picture once a
 /// second while any is open (and no wake-up while none is). A stream whose reader falls a
-/// megabyte behind is cut off; past the connection cap the oldest go first: a slow or hostile
+/// megabyte behind is cut off, and so is one opened with a token since renewed; past the connection cap the oldest go first: a slow or hostile
 /// client costs bounded memory and never holds up the loop.
 final class DashboardServer: Timed {
     static let maximumConnections = 64
@@ -26,7 +26,9 @@ final class DashboardServer: Timed {
     private let sockets: SocketConnections
     private let handlers: Handlers
     private let allowedHosts: Set<String>
-    private var streams: Set<UInt64> = []
+    /// The open event streams, each with the token it was opened with: when the token is
+    /// renewed, the streams of the old one end at the next picture.
+    private var streams: [UInt64: String] = [:]
     private var nextPicture: Moment?
 
     init(address: ListenAddress, epoll: Epoll, handlers: Handlers) throws(Errno) {
@@ -80,7 +82,7 @@ final class DashboardServer: Timed {
                 sockets.finish(connection)
             case .success(.events):
                 connection.lasting = true
-                streams.insert(connection.token)
+                streams[connection.token] = handlers.token()
                 sockets.send(connection, DashboardHTTP.streamHead + DashboardHTTP.event(handlers.picture()))
                 if nextPicture == nil { nextPicture = Moment.now() + Self.interval }
             case .success(let route):
@@ -93,9 +95,10 @@ final class DashboardServer: Timed {
     /// Sends the picture to every stream, gathered once for all of them.
     private func broadcast() {
         let event = DashboardHTTP.event(handlers.picture())
-        for token in streams {
+        let current = handlers.token()
+        for (token, opened) in streams {
             guard let connection = sockets.connections[token] else { forget(token); continue }
-            if connection.output.count > Self.streamBacklog {
+            if connection.output.count > Self.streamBacklog || opened != current {
                 sockets.drop(connection)
                 forget(token)
             } else {
@@ -109,7 +112,7 @@ final class DashboardServer: Timed {
     func expire(now: Moment) {
         sockets.expire(now: now)
         guard let due = nextPicture, due <= now else { return }
-        streams = streams.filter { sockets.connections[$0] != nil }
+        streams = streams.filter { sockets.connections[$0.key] != nil }
         if streams.isEmpty {
             nextPicture = nil
         } else {
@@ -119,11 +122,11 @@ final class DashboardServer: Timed {
     }
 
     private func forget(_ token: UInt64) {
-        streams.remove(token)
+        streams[token] = nil
     }
 
     func close() {
-        streams = []
+        streams = [:]
         sockets.close()
     }
 }

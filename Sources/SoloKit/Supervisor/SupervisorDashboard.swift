@@ -34,10 +34,16 @@ extension Supervisor {
     }
 
     /// What `GET /events` streams and `GET /api/status` answers: `solo status --json`, each
-    /// pool's recent log lines, and whether actions are refused.
+    /// pool's recent log lines, its workers' exits by reason since solo started (the metrics'
+    /// counters: recycles, restarts, stops), and whether actions are refused.
     func dashboardPicture() -> JSON {
         let logs = pools.map { ($0.name, JSON.array((recentOutput[$0.name]?.last(Self.dashboardLogLines) ?? []).map(JSON.string))) }
-        return .object([("status", status(pools, now: Moment.now())), ("logs", .object(logs)),
+        let exits = pools.map { pool in
+            (pool.name, JSON.object(PoolCounters.exitReasons.compactMap { reason in
+                pool.counters.exits[reason].map { (reason, .number(Int64($0))) }
+            }))
+        }
+        return .object([("status", status(pools, now: Moment.now())), ("logs", .object(logs)), ("exits", .object(exits)),
                         ("readonly", .bool(config.global.dashboardReadonly))])
     }
 
