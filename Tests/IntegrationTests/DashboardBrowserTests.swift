@@ -7,21 +7,6 @@ import Testing
 /// `solo status --json` says, follows a crash without a reload, retries a dead job with a
 /// click; and a request without the token, or an action from another origin, is refused.
 @Suite(.serialized) struct DashboardBrowserTests {
-    /// Two feed workers; a "flaky" job fails the first time it runs (max_attempts = 1: dead)
-    /// and succeeds after.
-    static let worker = """
-        #!/bin/sh
-        echo ready >&3
-        while IFS= read -r job; do
-            echo "$$ $job" >> handled
-            echo "running $job"
-            case "$job" in
-                flaky) if [ ! -e failed-once ]; then touch failed-once; echo "fail first time" >&3; else echo "ok second time" >&3; fi ;;
-                *) echo "ok" >&3 ;;
-            esac
-        done
-        """
-
     func status(_ scratch: Scratch) throws -> JSON {
         let result = try runSolo(["status", "--json", "--config", "solo.conf"], in: scratch)
         try #require(result.status == 0, "\(result.stderr)")
@@ -61,12 +46,7 @@ import Testing
 
     @Test func theDashboardShowsStatusFollowsACrashAndRetriesADeadJobInABrowser() throws {
         let scratch = Scratch()
-        let dashboardPort = try freePort()
-        scratch.write("work/worker.sh", Self.worker, executable: true)
-        scratch.config(port: try freePort(), global: "dashboard_listen = 127.0.0.1:\(dashboardPort)",
-                       "[feed]\ncommand = ./worker.sh\ndirectory = work\nqueue = sqlite:queue.db\nworkers = 2\nmax_attempts = 1\n")
-        let supervisor = try RunningSupervisor(scratch)
-        try supervisor.waitForLog("dashboard at http://127.0.0.1:\(dashboardPort)/")
+        let (supervisor, dashboardPort, _) = try DashboardTests.start(scratch)
         try waitFor("two workers ready") { livePids((try? status(scratch)) ?? .null).count == 2 }
 
         let printed = try runSolo(["dashboard", "solo.conf"], in: scratch)

@@ -6,13 +6,27 @@ import Testing
 /// The dashboard's server without a browser: its token renewed, readonly, and clients that
 /// stall or crowd it while the workers are fed.
 @Suite struct DashboardTests {
-    static let worker = "#!/bin/sh\necho ready >&3\nwhile IFS= read -r job; do echo \"$job\" >> handled; echo ok >&3; done\n"
+    /// A feed worker that records each job in `handled`; a "flaky" job fails the first time
+    /// it runs (with max_attempts = 1: dead) and succeeds after.
+    static let worker = """
+        #!/bin/sh
+        echo ready >&3
+        while IFS= read -r job; do
+            echo "$$ $job" >> handled
+            echo "running $job"
+            case "$job" in
+                flaky) if [ ! -e failed-once ]; then touch failed-once; echo "fail first time" >&3; else echo "ok second time" >&3; fi ;;
+                *) echo "ok" >&3 ;;
+            esac
+        done
+        """
 
-    func start(_ scratch: Scratch, global: String = "") throws -> (RunningSupervisor, UInt16, String) {
+    /// A supervisor with pool feed (2 workers, max_attempts = 1) and the dashboard; its port and token.
+    static func start(_ scratch: Scratch, queue: String = "sqlite:queue.db", global: String = "") throws -> (RunningSupervisor, UInt16, String) {
         let port = try freePort()
-        scratch.write("work/worker.sh", Self.worker, executable: true)
-        scratch.config(port: try freePort(), global: "dashboard_listen = \(port)\n\(global)",
-                       "[feed]\ncommand = ./worker.sh\ndirectory = work\nqueue = sqlite:queue.db\nworkers = 2\n")
+        scratch.write("work/worker.sh", worker, executable: true)
+        scratch.config(port: try freePort(), global: "dashboard_listen = 127.0.0.1:\(port)\n\(global)",
+                       "[feed]\ncommand = ./worker.sh\ndirectory = work\nqueue = \(queue)\nworkers = 2\nmax_attempts = 1\n")
         let supervisor = try RunningSupervisor(scratch)
         try supervisor.waitForLog("dashboard at http://127.0.0.1:\(port)/")
         let printed = try runSolo(["dashboard", "solo.conf"], in: scratch)
@@ -46,7 +60,7 @@ import Testing
 
     @Test func aNewTokenEndsThePagesOfTheOldOneAndReadonlyRefusesActions() throws {
         let scratch = Scratch()
-        let (supervisor, port, token) = try start(scratch, global: "dashboard_readonly = yes")
+        let (supervisor, port, token) = try Self.start(scratch, global: "dashboard_readonly = yes")
         var status = stat()
         #expect(stat(scratch.file("state/dashboard.token"), &status) == 0 && status.st_mode & 0o777 == 0o600)
 
@@ -69,7 +83,7 @@ import Testing
 
     @Test func clientsThatStallOrCrowdTheDashboardDoNotHoldUpFeeding() throws {
         let scratch = Scratch()
-        let (supervisor, port, token) = try start(scratch)
+        let (supervisor, port, token) = try Self.start(scratch)
         // Half a request, a stream that is never read, and more connections than the cap.
         var sockets = [try open(port, "GET /api/status?token=\(token) HTTP/1.1\r\nHost: x")]
         var small: Int32 = 4096
@@ -88,6 +102,43 @@ import Testing
         }
         #expect(try TestHTTP.request("GET", port: port, "/api/status?token=\(token)").status == 200, "a new client is still answered")
         #expect(try read(sockets[0], until: "never sent") == nil, "the oldest connections were dropped past the cap")
+        #expect(try supervisor.stop() == 0)
+    }
+
+    func api(_ port: UInt16, _ method: String, _ path: String, token: String, body: String? = nil) throws -> (status: Int, json: JSON) {
+        let answer = try TestHTTP.request(method, port: port, path, body: body.map { Data($0.utf8) },
+                                          headers: ["X-Solo-Token": token, "Origin": "http://127.0.0.1:\(port)"])
+        return (answer.status, try JSON.parse(String(decoding: answer.body, as: UTF8.self)))
+    }
+
+    @Test(arguments: ["sqlite", "redis"])
+    func deadJobsAreListedLookedUpRetriedAndDeletedOnEitherStore(store: String) throws {
+        let scratch = Scratch()
+        let redis = store == "redis" ? try RedisServer(scratch) : nil
+        let (supervisor, port, token) = try Self.start(scratch, queue: redis?.url ?? "sqlite:queue.db")
+        let pushed = try runSolo(["push", "--config", "solo.conf"], in: scratch, input: Array("first\nflaky\n".utf8))
+        try #require(pushed.status == 0, "\(pushed.stderr)")
+        var dead: [JSON] = []
+        try waitFor("the flaky job in /api/dead") {
+            dead = (try? api(port, "GET", "/api/dead?limit=10", token: token))?.json["queues"]?.arrayValue?.first?["jobs"]?.arrayValue ?? []
+            return dead.count == 1
+        }
+        let id = try #require(dead[0]["id"]?.intValue)
+        #expect(dead[0]["payload"]?.stringValue == "flaky" && dead[0]["error"]?.stringValue == "first time")
+        let shown = try api(port, "GET", "/api/jobs/\(id)?pool=feed", token: token)
+        #expect(shown.status == 200 && shown.json["job"]?["state"]?.stringValue == "dead", "\(shown.json.text)")
+        let missing = try api(port, "GET", "/api/jobs/\(id + 100)", token: token)
+        #expect(missing.status == 409 && missing.json["error"]?.stringValue == "no job \(id + 100) in queue feed")
+
+        let retried = try api(port, "POST", "/api/jobs/retry", token: token, body: #"{"pool": "feed", "ids": [\#(id), \#(id + 100)]}"#)
+        #expect(retried.status == 200 && retried.json["changed"]?.arrayValue?.compactMap(\.intValue) == [id], "\(retried.json.text)")
+        try waitFor("the retried job done") {
+            (try? api(port, "GET", "/api/jobs/\(id)", token: token))?.json["job"]?["result"]?.stringValue == "second time"
+        }
+        let deleted = try api(port, "POST", "/api/jobs/delete", token: token, body: #"{"pool": "feed", "ids": [\#(id)]}"#)
+        #expect(deleted.json["changed"]?.arrayValue?.compactMap(\.intValue) == [id], "\(deleted.json.text)")
+        #expect(try api(port, "GET", "/api/jobs/\(id)", token: token).status == 409, "deleted")
+        try supervisor.waitForLog("pool feed: dashboard: retry of job \(id)")
         #expect(try supervisor.stop() == 0)
     }
 }

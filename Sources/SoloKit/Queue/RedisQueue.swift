@@ -183,6 +183,15 @@ public final class RedisQueue: JobQueue {
         return records
     }
 
+    public func job(_ id: Int64, queue: String?) throws(QueueError) -> JobRecord? {
+        for name in try queues(queue) {
+            let reply = try evaluate(RedisScripts.list, queue: name, ["", "1", "", "0", name, String(id)])
+            guard let found = RedisReplies.records(reply, queue: name) else { throw QueueError(.unavailable, "\(location): a list reply solo cannot read") }
+            if let record = found.first { return record }
+        }
+        return nil
+    }
+
     public func retryDead(queue: String?) throws(QueueError) -> Int {
         var total = 0
         for name in try queues(queue) {
