@@ -124,6 +124,7 @@ public enum HTTP {
         case 409: return "Conflict"
         case 413: return "Content Too Large"
         case 431: return "Request Header Fields Too Large"
+        case 500: return "Internal Server Error"
         case 503: return "Service Unavailable"
         default: return "Error"
         }
