@@ -98,13 +98,23 @@ import Testing
             ((try? browser.run("return document.querySelectorAll('button[data-retry]').length")) as? Int ?? 0) == 1
         }
         #expect(try shown(browser).dead == 1)
+        let deadID = try #require(try browser.run("return document.querySelector('[data-dead-job]').dataset.deadJob") as? String)
         try browser.screenshot(to: scratch.file("dashboard-dead-job.png"))
         try browser.click("button[data-retry]")
         try waitFor("the retried job to run again and the page to count no dead job", seconds: 5) {
             scratch.read("work/handled").components(separatedBy: " flaky").count == 3 && (try? shown(browser))?.dead == 0
         }
+        try waitFor("the retry among the pool's log lines on the page") {
+            ((try? browser.run("return document.querySelector('[data-log=\"feed\"]').textContent")) as? String ?? "").contains("dashboard: retry of job \(deadID)")
+        }
         let done = try runSolo(["queue", "list", "--state", "done", "--json", "--config", "solo.conf"], in: scratch)
         #expect(done.stdout.contains("\"result\":\"second time\""), "\(done.stdout)")
+        // The job looked up by id on the page: its result, as the queue has it.
+        try browser.type("input[data-lookup-input=\"feed\"]", deadID)
+        try browser.click("button[data-action=\"lookup\"]")
+        try waitFor("the job looked up on the page") {
+            ((try? browser.run("return document.querySelector('[data-lookup=\"feed\"]').textContent")) as? String ?? "").contains("result: second time")
+        }
 
         let screenshot = scratch.file("dashboard.png")
         try browser.screenshot(to: screenshot)

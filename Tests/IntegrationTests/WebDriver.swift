@@ -127,9 +127,17 @@ final class Browser {
 
     /// Clicks the element the CSS selector finds, as a user would.
     func click(_ selector: String) throws {
+        try call("POST", "/session/\(session)/element/\(try element(selector))/click")
+    }
+
+    /// Types into the element the CSS selector finds.
+    func type(_ selector: String, _ text: String) throws {
+        try call("POST", "/session/\(session)/element/\(try element(selector))/value", ["text": text])
+    }
+
+    func element(_ selector: String) throws -> String {
         let found = try call("POST", "/session/\(session)/element", ["using": "css selector", "value": selector]) as? [String: Any]
-        let id = try #require(found?.values.first as? String, "no element \(selector)")
-        try call("POST", "/session/\(session)/element/\(id)/click")
+        return try #require(found?.values.first as? String, "no element \(selector)")
     }
 
     func screenshot(to path: String) throws {

@@ -52,7 +52,11 @@ button { font: inherit; padding: .25rem .6rem; border-radius: 5px; border: 1px s
 button:hover { border-color: var(--accent); }
 button.danger:hover { border-color: var(--bad); }
 .actions { display: inline-flex; flex-wrap: wrap; gap: .3rem; margin-left: .5rem; }
-.actions input { width: 4rem; font: inherit; padding: .2rem; background: var(--bg); color: var(--fg); border: 1px solid var(--line); border-radius: 5px; }
+.lookup { margin: .5rem 0; }
+.lookup pre { margin-top: .3rem; }
+.lookup input { width: 7rem; }
+.actions input { width: 4rem; }
+.actions input, .lookup input { font: inherit; padding: .2rem; background: var(--bg); color: var(--fg); border: 1px solid var(--line); border-radius: 5px; }
 pre.log { margin: 0; max-height: 14rem; overflow: auto; font: 12px/1.35 ui-monospace, monospace; background: var(--bg); padding: .5rem; border-radius: 5px; border: 1px solid var(--line); white-space: pre-wrap; word-break: break-all; }
 svg.chart { width: 100%; max-width: 36rem; height: 80px; display: block; }
 svg.chart .ready { stroke: var(--accent); fill: none; stroke-width: 1.5; }
@@ -170,8 +174,32 @@ svg.chart .rate { stroke: var(--ok); fill: none; stroke-width: 1.5; stroke-dasha
         limits ? $("span", { class: "muted" }, "limits: " + limits + (q.limited_by ? " (" + q.limited_by + " binds)" : "")) : null,
         q.problem ? $("span", { class: "state-stopped" }, q.problem) : null),
       chart(points),
-      $("div", { class: "legend muted" }, $("span", {}, "— ready jobs"), $("span", {}, "- - jobs/s"), $("span", {}, "last " + Math.round(points.length / 60) + " min")),
+      $("div", { class: "legend muted" }, $("span", {}, "— ready jobs"), $("span", {}, "- - jobs/s"), $("span", {}, "last " + (points.length < 120 ? points.length + " s" : Math.round(points.length / 60) + " min"))),
+      lookup(pool.name),
       $("div", { "data-dead": pool.name }, lastDead[pool.name] || ""));
+  }
+
+  // A job of the pool's queue by id: its payload, attempts, last error, result and timings.
+  const lookedUp = {}, lookedUpId = {};
+  function lookup(poolName) {
+    const input = $("input", { type: "number", min: "1", placeholder: "job id", "aria-label": "job id", "data-lookup-input": poolName });
+    if (lookedUpId[poolName]) input.value = lookedUpId[poolName];
+    const out = $("pre", { class: "log", "data-lookup": poolName, hidden: "" });
+    if (lookedUp[poolName]) { out.textContent = lookedUp[poolName]; out.removeAttribute("hidden"); }
+    const show = async () => {
+      lookedUpId[poolName] = input.value;
+      const answer = await get("/api/jobs/" + encodeURIComponent(input.value) + "?pool=" + encodeURIComponent(poolName));
+      const when = (ms) => ms ? new Date(ms).toISOString() : "";
+      lookedUp[poolName] = answer.ok ? [
+        "job " + answer.job.id + " in " + answer.job.queue + ": " + answer.job.state + ", attempt " + answer.job.attempts + (answer.job.max_attempts ? " of " + answer.job.max_attempts : ""),
+        "queued " + when(answer.job.created_at) + (answer.job.run_at ? ", due " + when(answer.job.run_at) : "") + (answer.job.finished_at ? ", finished " + when(answer.job.finished_at) : ""),
+        answer.job.group ? "group " + answer.job.group : null, answer.job.unique_key ? "unique key " + answer.job.unique_key : null,
+        answer.job.error ? "error: " + answer.job.error : null, answer.job.result ? "result: " + answer.job.result : null,
+        "payload: " + answer.job.payload].filter((l) => l !== null).join("\n") : answer.error;
+      out.textContent = lookedUp[poolName];
+      out.removeAttribute("hidden");
+    };
+    return $("div", { class: "lookup" }, input, " ", $("button", { "data-action": "lookup", onclick: show }, "look up"), out);
   }
 
   // Why workers left, grouped as the metrics' help says: recycled, restarted after dying, stopped.
@@ -259,8 +287,8 @@ svg.chart .rate { stroke: var(--ok); fill: none; stroke-width: 1.5; stroke-dasha
     }
     const scrolls = {};
     document.querySelectorAll("pre.log").forEach((pre) => { scrolls[pre.dataset.log] = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 4; });
-    const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.scaleInput : undefined;
-    if (focused !== undefined) return;   // not while someone types a number of workers
+    const typing = document.activeElement && document.activeElement.tagName === "INPUT";
+    if (typing) return;   // not while someone types a number of workers or a job id
     document.getElementById("pools").replaceChildren(...status.pools.map((pool) => poolSection(pool, picture.logs[pool.name], picture.exits[pool.name])));
     document.querySelectorAll("pre.log").forEach((pre) => { if (scrolls[pre.dataset.log] !== false) pre.scrollTop = pre.scrollHeight; });
     document.getElementById("summary").textContent = "pid " + status.pid + ", up " + duration(status.uptime_ms) + ", " + status.config +

@@ -69,7 +69,8 @@ extension Supervisor {
                     JSON.object([("id", .number(id)), ("state", .optional(before[id]))])
                 }
                 if !changed.isEmpty {
-                    say("pool \(pool): dashboard: \(change.name) of job\(changed.count == 1 ? "" : "s") \(changed.map(String.init).joined(separator: ", "))")
+                    say("pool \(pool): dashboard: \(change.name) of job\(changed.count == 1 ? "" : "s") \(changed.map(String.init).joined(separator: ", "))",
+                        alsoTo: pools.first { $0.name == pool })
                 }
                 return .object([("ok", .bool(true)), ("changed", .array(changed.map { .number($0) })), ("left", .array(left))])
             })
