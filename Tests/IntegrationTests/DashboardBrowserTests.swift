@@ -46,7 +46,7 @@ import Testing
 
     @Test func theDashboardShowsStatusFollowsACrashAndRetriesADeadJobInABrowser() throws {
         let scratch = Scratch()
-        let (supervisor, dashboardPort, _) = try DashboardTests.start(scratch)
+        let (supervisor, dashboardPort, _) = try DashboardTests.start(scratch, sections: "[schedule:nightly]\ncron = @yearly\nqueue = feed\npayload = nightly\n")
         try waitFor("two workers ready") { livePids((try? status(scratch)) ?? .null).count == 2 }
 
         let printed = try runSolo(["dashboard", "solo.conf"], in: scratch)
@@ -77,6 +77,8 @@ import Testing
         }
         #expect(try shown(browser).running == before["pools"]?.arrayValue?.first?["workers_running"]?.intValue)
         #expect(try browser.run("return location.search") as? String == "", "the token is taken out of the address bar")
+        #expect(try browser.run("return document.querySelector('[data-schedule=\"nightly\"]').textContent") as? String ?? "" != "",
+                "the schedules are shown")
 
         // A worker killed: the page shows its successor and the restart without a reload.
         let victim = try #require(livePids(before).min())

@@ -22,11 +22,12 @@ import Testing
         """
 
     /// A supervisor with pool feed (2 workers, max_attempts = 1) and the dashboard; its port and token.
-    static func start(_ scratch: Scratch, queue: String = "sqlite:queue.db", global: String = "") throws -> (RunningSupervisor, UInt16, String) {
+    static func start(_ scratch: Scratch, queue: String = "sqlite:queue.db", global: String = "", sections: String = "") throws
+        -> (RunningSupervisor, UInt16, String) {
         let port = try freePort()
         scratch.write("work/worker.sh", worker, executable: true)
         scratch.config(port: try freePort(), global: "dashboard_listen = 127.0.0.1:\(port)\n\(global)",
-                       "[feed]\ncommand = ./worker.sh\ndirectory = work\nqueue = \(queue)\nworkers = 2\nmax_attempts = 1\n")
+                       "[feed]\ncommand = ./worker.sh\ndirectory = work\nqueue = \(queue)\nworkers = 2\nmax_attempts = 1\n\(sections)")
         let supervisor = try RunningSupervisor(scratch)
         try supervisor.waitForLog("dashboard at http://127.0.0.1:\(port)/")
         let printed = try runSolo(["dashboard", "solo.conf"], in: scratch)

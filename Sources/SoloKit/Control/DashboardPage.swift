@@ -73,7 +73,7 @@ svg.chart .rate { stroke: var(--ok); fill: none; stroke-width: 1.5; stroke-dasha
   <span id="summary" class="muted"></span>
   <span id="message" role="status"></span>
 </header>
-<main id="pools"></main>
+<main><section id="schedules" class="pool" hidden></section><div id="pools"></div></main>
 <script>
 "use strict";
 (function () {
@@ -274,6 +274,18 @@ svg.chart .rate { stroke: var(--ok); fill: none; stroke-width: 1.5; stroke-dasha
     } catch (e) { say("cannot list the dead jobs: " + e); }
   }
 
+  // The schedules: when each runs next and ran last, in its own zone, and the job its last run pushed.
+  function renderSchedules(list) {
+    const place = document.getElementById("schedules");
+    if (!list || !list.length) { place.hidden = true; return; }
+    place.hidden = false;
+    place.replaceChildren($("h2", {}, "schedules"), $("div", { class: "table" }, $("table", {},
+      $("thead", {}, $("tr", {}, ...["name", "cron", "zone", "queue", "next run", "last run", "last job"].map((h) => $("th", {}, h)))),
+      $("tbody", {}, ...list.map((s) => $("tr", { "data-schedule": s.name },
+        $("td", {}, s.name), $("td", {}, s.cron), $("td", {}, s.timezone), $("td", {}, s.queue),
+        $("td", {}, s.next_local || ""), $("td", {}, s.last_local || ""), $("td", {}, s.last_job ? "#" + s.last_job : "")))))));
+  }
+
   let deadKey = null;
   function render(picture) {
     readonly = picture.readonly;
@@ -289,6 +301,7 @@ svg.chart .rate { stroke: var(--ok); fill: none; stroke-width: 1.5; stroke-dasha
     document.querySelectorAll("pre.log").forEach((pre) => { scrolls[pre.dataset.log] = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 4; });
     const typing = document.activeElement && document.activeElement.tagName === "INPUT";
     if (typing) return;   // not while someone types a number of workers or a job id
+    renderSchedules(picture.schedules);
     document.getElementById("pools").replaceChildren(...status.pools.map((pool) => poolSection(pool, picture.logs[pool.name], picture.exits[pool.name])));
     document.querySelectorAll("pre.log").forEach((pre) => { if (scrolls[pre.dataset.log] !== false) pre.scrollTop = pre.scrollHeight; });
     document.getElementById("summary").textContent = "pid " + status.pid + ", up " + duration(status.uptime_ms) + ", " + status.config +

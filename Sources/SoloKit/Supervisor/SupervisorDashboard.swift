@@ -35,7 +35,8 @@ extension Supervisor {
 
     /// What `GET /events` streams and `GET /api/status` answers: `solo status --json`, each
     /// pool's recent log lines, its workers' exits by reason since solo started (the metrics'
-    /// counters: recycles, restarts, stops), and whether actions are refused.
+    /// counters: recycles, restarts, stops), the schedules as `solo schedule list --json` has
+    /// them, and whether actions are refused.
     func dashboardPicture() -> JSON {
         let logs = pools.map { ($0.name, JSON.array((recentOutput[$0.name]?.last(Self.dashboardLogLines) ?? []).map(JSON.string))) }
         let exits = pools.map { pool in
@@ -44,7 +45,7 @@ extension Supervisor {
             }))
         }
         return .object([("status", status(pools, now: Moment.now())), ("logs", .object(logs)), ("exits", .object(exits)),
-                        ("readonly", .bool(config.global.dashboardReadonly))])
+                        ("schedules", scheduleList()["schedules"] ?? .array([])), ("readonly", .bool(config.global.dashboardReadonly))])
     }
 
     func dashboardAnswer(_ route: DashboardRoute) -> [UInt8] {
