@@ -82,6 +82,15 @@ import Testing
         #expect(try supervisor.stop() == 0)
     }
 
+    @Test func soloDashboardSaysWhatToAddWhenNoneIsServed() throws {
+        let scratch = Scratch()
+        scratch.config(port: try freePort(), "[feed]\ncommand = ./worker.sh\n")
+        let printed = try runSolo(["dashboard", "solo.conf"], in: scratch)
+        #expect(printed.status == 1 && printed.stdout.isEmpty)
+        #expect(printed.stderr.contains("serves no dashboard: add dashboard_listen = 9465 to [global] and run solo reload"), "\(printed.stderr)")
+        #expect(!scratch.exists("state/dashboard.token"), "no token is made for no dashboard")
+    }
+
     @Test func clientsThatStallOrCrowdTheDashboardDoNotHoldUpFeeding() throws {
         let scratch = Scratch()
         let (supervisor, port, token) = try Self.start(scratch)
