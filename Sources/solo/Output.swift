@@ -50,6 +50,9 @@ let helpText = """
       solo reload                read the config again: changed pools roll, new ones start,
                                  removed ones stop, the others are left alone (also SIGHUP)
       solo logs POOL [-n N] [-f] the pool's recent output; -f follows it
+      solo dashboard [FILE] [--new-token]
+                                 the URL of the web dashboard (dashboard_listen), with its token;
+                                 --new-token replaces the token (pages opened with the old one stop)
       solo schedule list [--json] the schedules ([schedule:NAME]): next runs, last runs and their jobs
       solo schedule run NAME     push a run of the schedule now
 

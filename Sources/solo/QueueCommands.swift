@@ -47,11 +47,7 @@ private func forEachQueue(_ places: [QueueSetting], _ body: (any JobQueue) throw
 func openQueue(_ place: QueueSetting, create: Bool, durable: Bool = false, command: String = "solo",
                        consequence: String = "") -> (any JobQueue)? {
     do {
-        switch place {
-        case .sqlite(let path): return try JobStore(path: path, create: create, durable: durable, busyTimeout: 10_000)
-        case .redis(let url): return try RedisQueue(url: url, clientName: "solo-\(command.split(separator: " ").last ?? "cli")")
-        case .none: return nil
-        }
+        return try place.open(create: create, durable: durable, clientName: "solo-\(command.split(separator: " ").last ?? "cli")")
     } catch {
         printError("\(command): \(error)\(consequence)")
         return nil
@@ -132,7 +128,7 @@ func queueCommand(_ rest: [String]) throws -> Int32 {
         var records: [JobRecord] = []
         guard forEachQueue(places, { records += try $0.jobs(queue: queue, states: states, group: nil, after: 0, limit: limit) }) else { return 1 }
         if json {
-            print(JSON.array(records.map(jobJSON)).text)
+            print(JSON.array(records.map(\.json)).text)
         } else if action == "dead" {
             print(StatusView.columns([["ID", "QUEUE", "ATTEMPTS", "ERROR", "PAYLOAD"]]
                         + records.map { ["\($0.id)", $0.queue, "\($0.attempts)", clip($0.error ?? ""), clip($0.payload)] }))
@@ -207,15 +203,6 @@ private func changeJobs(_ change: JobChange, ids: [Int64], places: [QueueSetting
     case .delete: print("deleted \(changed) \(jobs)")
     }
     return changed == ids.count ? 0 : 1
-}
-
-func jobJSON(_ job: JobRecord) -> JSON {
-    .object([("id", .number(job.id)), ("queue", .string(job.queue)), ("state", .string(job.state)),
-             ("payload", .string(job.payload)), ("priority", .number(Int64(job.priority))),
-             ("attempts", .number(Int64(job.attempts))), ("max_attempts", .optional(job.maxAttempts)),
-             ("group", .optional(job.group)), ("run_at", .number(job.runAt)), ("created_at", .number(job.createdAt)),
-             ("finished_at", .optional(job.finishedAt)), ("result", .optional(job.result)), ("error", .optional(job.error)),
-             ("unique_key", .optional(job.uniqueKey))])
 }
 
 /// A payload, result or error for a table or a message: on one line, its control characters
@@ -317,7 +304,7 @@ func waitCommand(_ rest: [String]) throws -> Int32 {
                 let page = try store.jobs(queue: nil, states: ["done"], group: group, after: after, limit: 1000)
                 for job in page {
                     if arguments.flags.contains("json") {
-                        print((first ? "" : ",") + jobJSON(job).text, terminator: "")
+                        print((first ? "" : ",") + job.json.text, terminator: "")
                     } else {
                         print(Printable.escape(job.result ?? ""))
                     }

@@ -29,12 +29,13 @@ do {
     case "wait": exit(try waitCommand(rest))
     case "status", "stop", "start", "restart", "scale", "reload": exit(try controlCommand(command, rest))
     case "logs": exit(try logsCommand(rest))
+    case "dashboard": exit(try dashboardCommand(rest))
     case "schedule": exit(try scheduleCommand(rest))
     case "shutdown": exit(try shutdownCommand(rest))
     case "version", "--version", "-V": print("solo \(soloVersion)"); exit(0)
     case "help", "--help", "-h": print(helpText); exit(0)
     default:
-        let known = ["run", "check", "config", "push", "queue", "wait", "status", "stop", "start", "restart", "scale", "reload", "logs", "schedule", "shutdown", "version", "help"]
+        let known = ["run", "check", "config", "push", "queue", "wait", "status", "stop", "start", "restart", "scale", "reload", "logs", "dashboard", "schedule", "shutdown", "version", "help"]
         let hint = Values.suggestion(for: command, among: known).map { " (did you mean solo \($0)?)" } ?? ""
         throw UsageError("solo: unknown command \(command)\(hint); try solo help")
     }

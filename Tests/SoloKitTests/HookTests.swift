@@ -91,7 +91,7 @@ import Testing
         #expect(EpollToken.source(of: EpollToken.hooks.token(1)) == .hooks)
         #expect(EpollToken.source(of: EpollToken.hooks.token(1 << 39)) == .hooks)
         let hooks = EpollToken.hooks
-        for other in [EpollToken.workerPipes, EpollToken.redis, EpollToken.metrics, EpollToken.control] {
+        for other in [EpollToken.workerPipes, EpollToken.dashboard, EpollToken.redis, EpollToken.metrics, EpollToken.control] {
             #expect(hooks.base + hooks.size <= other.base || other.base + other.size <= hooks.base, "meets the span at \(other.base)")
         }
     }

@@ -50,6 +50,12 @@ enum Keys {
         KeySpec(name: "metrics_listen", apply: { model, value, _ throws(ValueError) in
             model.metricsListen = try Values.listenAddress(value)
         }, render: { $0.metricsListen?.description ?? "none" }),
+        KeySpec(name: "dashboard_listen", apply: { model, value, _ throws(ValueError) in
+            model.dashboardListen = try Values.listenAddress(value)
+        }, render: { $0.dashboardListen?.description ?? "none" }),
+        KeySpec(name: "dashboard_readonly", apply: { model, value, _ throws(ValueError) in
+            model.dashboardReadonly = try Values.bool(value)
+        }, render: { $0.dashboardReadonly ? "yes" : "no" }),
         KeySpec(name: "lease", apply: { model, value, _ throws(ValueError) in
             let lease = try Values.duration(value)
             guard lease >= .seconds(3), lease <= .seconds(3600) else { throw ValueError("\(quoted(value)) is out of range (3s to 1h; 30s is usual)") }

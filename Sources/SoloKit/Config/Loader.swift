@@ -196,19 +196,31 @@ public struct ConfigLoader {
         return nil
     }
 
-    /// Checks of [global] that involve several keys.
+    /// Checks of [global] that involve several keys: each listening port is none of solo's
+    /// others, and one that reaches beyond this machine is warned of.
     private func validate(_ global: GlobalConfig, file: String, entries: [INIEntry]) -> [ConfigIssue] {
-        guard let metrics = global.metricsListen, let entry = entries.first(where: { $0.key == "metrics_listen" }) else { return [] }
-        if metrics.port == global.lockPort && (metrics.address == 0 || global.lockAddress.map { $0 == metrics.address } ?? metrics.isLoopback) {
-            return [ConfigIssue(file: file, line: entry.line, key: entry.key,
-                                message: "port \(metrics.port) is the lock port (lock_port); choose another, like 9464")]
+        let listeners: [(key: String, address: ListenAddress?, what: String, example: UInt16)] = [
+            ("metrics_listen", global.metricsListen, "the metrics beyond this machine, without authentication", 9464),
+            ("dashboard_listen", global.dashboardListen, "the dashboard beyond this machine, over plain HTTP (its token can be read on the way)", 9465),
+        ]
+        var issues: [ConfigIssue] = []
+        for (index, listener) in listeners.enumerated() {
+            guard let address = listener.address, let entry = entries.first(where: { $0.key == listener.key }) else { continue }
+            if address.port == global.lockPort && (address.address == 0 || global.lockAddress.map { $0 == address.address } ?? address.isLoopback) {
+                issues.append(ConfigIssue(file: file, line: entry.line, key: entry.key,
+                                          message: "port \(address.port) is the lock port (lock_port); choose another, like \(listener.example)"))
+            } else if let earlier = listeners.prefix(index).first(where: { other in
+                other.address.map { $0.port == address.port && ($0.address == 0 || address.address == 0 || $0.address == address.address) } ?? false
+            }) {
+                issues.append(ConfigIssue(file: file, line: entry.line, key: entry.key,
+                                          message: "port \(address.port) is \(earlier.key)'s; choose another, like \(listener.example)"))
+            } else if !address.isLoopback {
+                issues.append(ConfigIssue(file: file, line: entry.line, key: entry.key,
+                                          message: "\(address) serves \(listener.what) (firewall it, or use 127.0.0.1:\(address.port))",
+                                          severity: .warning))
+            }
         }
-        if !metrics.isLoopback {
-            return [ConfigIssue(file: file, line: entry.line, key: entry.key,
-                                message: "\(metrics) serves the metrics beyond this machine, without authentication (firewall it, or use 127.0.0.1:\(metrics.port))",
-                                severity: .warning)]
-        }
-        return []
+        return issues
     }
 
     /// The fleet lock needs a Redis server: its own `cluster_redis`, or the one the pools use.

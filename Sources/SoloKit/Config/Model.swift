@@ -26,6 +26,10 @@ public struct GlobalConfig: Equatable, Sendable {
     public var maxPayload: Int = 1 << 20
     /// Where Prometheus metrics are served over HTTP; nil: nowhere.
     public var metricsListen: ListenAddress? = nil
+    /// Where the web dashboard is served; nil: nowhere.
+    public var dashboardListen: ListenAddress? = nil
+    /// The dashboard shows, and refuses every action.
+    public var dashboardReadonly = false
     /// How long a job stays reserved to a supervisor that stopped renewing its lease (it died,
     /// or lost its queue): then other supervisors take it back. Renewed at a third of it.
     public var lease: Duration = .seconds(30)

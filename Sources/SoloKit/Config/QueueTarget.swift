@@ -50,3 +50,15 @@ public struct QueueTarget: Equatable, Sendable {
         return place
     }
 }
+
+extension QueueSetting {
+    /// The queue's file or server for an operator (`solo queue`, `solo push`, the dashboard);
+    /// nil for `none`. `patience` bounds each wait: for a busy file, or a Redis reply.
+    public func open(create: Bool, durable: Bool = false, clientName: String, patience: Duration = .seconds(10)) throws(QueueError) -> (any JobQueue)? {
+        switch self {
+        case .sqlite(let path): return try JobStore(path: path, create: create, durable: durable, busyTimeout: Int32(patience.milliseconds))
+        case .redis(let url): return try RedisQueue(url: url, clientName: clientName, timeout: patience)
+        case .none: return nil
+        }
+    }
+}

@@ -133,3 +133,15 @@ public struct JobRecord: Equatable, Sendable {
     /// The unique key it was pushed with (held or not any more).
     public var uniqueKey: String? = nil
 }
+
+extension JobRecord {
+    /// How `solo queue list --json` and the dashboard show a job.
+    public var json: JSON {
+        .object([("id", .number(id)), ("queue", .string(queue)), ("state", .string(state)),
+                 ("payload", .string(payload)), ("priority", .number(Int64(priority))),
+                 ("attempts", .number(Int64(attempts))), ("max_attempts", .optional(maxAttempts)),
+                 ("group", .optional(group)), ("run_at", .number(runAt)), ("created_at", .number(createdAt)),
+                 ("finished_at", .optional(finishedAt)), ("result", .optional(result)), ("error", .optional(error)),
+                 ("unique_key", .optional(uniqueKey))])
+    }
+}

@@ -7,6 +7,8 @@ public protocol JobQueue: AnyObject {
     func counts() throws(QueueError) -> [QueueCounts]
     /// Jobs by state (and group), at most `limit`; a group's by id, after `after`.
     func jobs(queue: String?, states: [String], group: String?, after: Int64, limit: Int) throws(QueueError) -> [JobRecord]
+    /// One job by id (of `queue`, when given), whatever its state; nil when there is none.
+    func job(_ id: Int64, queue: String?) throws(QueueError) -> JobRecord?
     /// Every dead job (of `queue`) back to ready with its attempts reset.
     func retryDead(queue: String?) throws(QueueError) -> Int
     /// Applies `change` to each job of `ids` (of `queue`, when given) that is in a state the

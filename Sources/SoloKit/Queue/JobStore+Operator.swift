@@ -126,6 +126,11 @@ extension JobStore {
         }
     }
 
+    /// One job by id: the first of every state from just before it (the id is the key).
+    public func job(_ id: Int64, queue: String?) throws(QueueError) -> JobRecord? {
+        try jobs(queue: queue, states: ["ready", "delayed", "reserved", "done", "dead"], after: id - 1, limit: 1).first { $0.id == id }
+    }
+
     /// What a dead job becomes when it is retried: ready at once (its queue wait starting now),
     /// its attempts, error and any limit's mark gone, holding its unique key again only if its
     /// unique_until still held it (as on Redis).

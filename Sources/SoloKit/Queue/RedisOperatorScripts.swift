@@ -5,9 +5,10 @@ extension RedisScripts {
     static let recordFields = ["state", "payload", "priority", "attempts", "max_attempts", "grp", "run_at", "created_at",
                                "finished_at", "result", "error", "unique_key"]
 
-    /// ARGV: states (comma-separated), limit, group ('' for any), after (an id), queue. Jobs as
-    /// 13 fields each (the id, then `recordFields`; '' for a missing one), in the order they
-    /// would run (a group's: by id, after `after`). The inbox is made into jobs first, so
+    /// ARGV: states (comma-separated), limit, group ('' for any), after (an id), queue, and
+    /// optionally an id: then that one job alone, whatever its state. Jobs as 13 fields each
+    /// (the id, then `recordFields`; '' for a missing one), in the order they would run (a
+    /// group's: by id, after `after`). The inbox is made into jobs first, so
     /// that they show.
     public static let list = script(#"""
         local t = now_ms()
@@ -16,7 +17,9 @@ extension RedisScripts {
         for s in string.gmatch(ARGV[1], '[^,]+') do wanted[s] = true end
         local limit = tonumber(ARGV[2])
         local ids = {}
-        if ARGV[3] ~= '' then
+        if ARGV[6] then
+            if redis.call('EXISTS', job(tonumber(ARGV[6]))) == 1 then ids[1] = tonumber(ARGV[6]) end
+        elseif ARGV[3] ~= '' then
             local after = tonumber(ARGV[4])
             while #ids < limit do
                 local page = redis.call('ZRANGEBYSCORE', P .. ':group:' .. ARGV[3] .. ':jobs', '(' .. after, '+inf', 'LIMIT', 0, 1000)

@@ -121,9 +121,9 @@ public final class RedisQueue: JobQueue {
     public let url: RedisURL
     let client: RedisClient
 
-    public init(url: RedisURL, clientName: String = "solo") throws(QueueError) {
+    public init(url: RedisURL, clientName: String = "solo", timeout: Duration = .seconds(10)) throws(QueueError) {
         self.url = url
-        do { client = try RedisClient(url: url, name: clientName) } catch { throw QueueError(error) }
+        do { client = try RedisClient(url: url, name: clientName, timeout: timeout) } catch { throw QueueError(error) }
     }
 
     deinit { client.close() }
@@ -181,6 +181,15 @@ public final class RedisQueue: JobQueue {
             records += found
         }
         return records
+    }
+
+    public func job(_ id: Int64, queue: String?) throws(QueueError) -> JobRecord? {
+        for name in try queues(queue) {
+            let reply = try evaluate(RedisScripts.list, queue: name, ["", "1", "", "0", name, String(id)])
+            guard let found = RedisReplies.records(reply, queue: name) else { throw QueueError(.unavailable, "\(location): a list reply solo cannot read") }
+            if let record = found.first { return record }
+        }
+        return nil
     }
 
     public func retryDead(queue: String?) throws(QueueError) -> Int {

@@ -16,7 +16,7 @@ enum EpollToken {
     enum Source: Equatable {
         case signals, guardian, queueFiles
         case workerPipe(worker: UInt64, WorkerPipe)
-        case redis, metrics, control, hooks
+        case redis, metrics, control, hooks, dashboard
         case unknown
     }
 
@@ -27,6 +27,8 @@ enum EpollToken {
     static let workerPipes = Span(base: 1 << 8, size: 1 << 58)
     /// One per running `on_event` hook (its output pipe).
     static let hooks = Span(base: 1 << 59, size: 1 << 40)
+    /// The dashboard's listener (the span's first token) and its connections.
+    static let dashboard = Span(base: (1 << 59) + (1 << 41), size: 1 << 40)
     /// Two per Redis server: its command connection and its subscriber.
     static let redis = Span(base: 1 << 60, size: 1 << 40)
     /// The metrics listener (the span's first token) and its connections.
@@ -50,6 +52,7 @@ enum EpollToken {
         case _ where redis.contains(token): return .redis
         case _ where metrics.contains(token): return .metrics
         case _ where control.contains(token): return .control
+        case _ where dashboard.contains(token): return .dashboard
         default: return .unknown
         }
     }

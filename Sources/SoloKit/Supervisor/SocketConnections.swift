@@ -11,6 +11,8 @@ final class SocketConnections {
         var input: [UInt8] = []
         var output: [UInt8] = []
         var closeWhenWritten = false
+        /// Kept open on purpose (a dashboard's event stream): the lifetime does not end it.
+        var lasting = false
         fileprivate var watchingWrites = false
         fileprivate var readable = true
 
@@ -138,7 +140,7 @@ final class SocketConnections {
     /// When a connection outlives its lifetime or accepting resumes next.
     var nextDeadline: Moment? {
         var earliest = acceptPausedUntil
-        if let lifetime { for connection in connections.values { earliest = earlier(earliest, connection.opened + lifetime) } }
+        if let lifetime { for connection in connections.values where !connection.lasting { earliest = earlier(earliest, connection.opened + lifetime) } }
         return earliest
     }
 
@@ -149,7 +151,7 @@ final class SocketConnections {
             try? epoll.modify(listener, token: tokens.base, readable: true, writable: false)
         }
         guard let lifetime else { return }
-        for connection in Array(connections.values) where connection.opened + lifetime <= now { drop(connection) }
+        for connection in Array(connections.values) where !connection.lasting && connection.opened + lifetime <= now { drop(connection) }
     }
 
     func drop(_ connection: Connection) {

@@ -48,6 +48,7 @@ public final class Supervisor {
     let heartbeat: ClusterHeartbeat
     var control: ControlServer?
     var metrics: MetricsServer?
+    var dashboard: DashboardServer?
     let started = Moment.now()
     /// The same moment by the wall clock, in seconds since the epoch (for the metrics).
     let startedWallClock = Moment.wallSeconds()
@@ -154,6 +155,7 @@ public final class Supervisor {
         say("started (pid \(Processes.ownPID), lock \(address):\(lock.port), \(pools.count) pool\(pools.count == 1 ? "" : "s"), config \(config.file))")
         openControlSocket()
         openMetrics()
+        openDashboard()
         reconcile()
         feed()
         reportReady()
@@ -178,6 +180,7 @@ public final class Supervisor {
         }
         control?.close()
         metrics?.close()
+        dashboard?.close()
         feeder.shutdown()
         fleetLock?.release()
         heartbeat.leave()
@@ -201,6 +204,7 @@ public final class Supervisor {
         case .control: control?.event(event)
         case .metrics: metrics?.event(event)
         case .hooks: hooks.event(event)
+        case .dashboard: dashboard?.event(event)
         case .workerPipe(let worker, let pipe):
             guard let process = pipes[worker] else { return }
             switch pipe {
@@ -280,7 +284,7 @@ public final class Supervisor {
     private var timed: [any Timed] {
         var parts: [any Timed] = pools.map { pool in TimedCall(deadline: { pool.nextDeadline }) { [unowned self] now in self.expire(pool, now: now) } }
         parts += [guardian, notifier, feeder, scheduler, redis, hooks, alerts]
-        parts += [fleetLock as (any Timed)?, heartbeat, control, metrics].compactMap { $0 }
+        parts += [fleetLock as (any Timed)?, heartbeat, control, metrics, dashboard].compactMap { $0 }
         parts += [TimedCall(deadline: { [unowned self] in self.nextScaleCheck }) { [unowned self] now in self.checkScaling(now: now) }, leftovers]
         return parts
     }

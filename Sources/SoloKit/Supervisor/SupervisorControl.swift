@@ -173,9 +173,12 @@ extension Supervisor {
         var kept = new
         kept.global = config.global
         kept.global.metricsListen = new.global.metricsListen
+        kept.global.dashboardListen = new.global.dashboardListen
+        kept.global.dashboardReadonly = new.global.dashboardReadonly
         config = kept
         configureSchedules()
         openMetrics()
+        openDashboard()
         feeder.reconfigure(pools: pools)
         afterReload()
         say("reloaded: \(diff.added.count) added, \(diff.changed.count) changed, \(diff.removed.count) removed, \(diff.unchanged.count) unchanged")
