@@ -120,6 +120,36 @@ import Testing
         #expect(try supervisor.stop() == 0)
     }
 
+    /// A hook that prints without end (`yes`) neither floods the log nor holds up the loop:
+    /// its output past 64 KiB is not read, its pipe is closed, and jobs flow meanwhile.
+    @Test func aHookThatFloodsItsOutputHoldsNothingUp() throws {
+        let scratch = Scratch()
+        setUp(scratch, port: try freePort(), global: "hook_timeout = 30s", """
+            [feed]
+            command = ./worker.sh
+            directory = work
+            queue = sqlite:queue.db
+            on_event = ./flood.sh
+            """)
+        scratch.write("flood.sh", "#!/bin/sh\necho $$ > flood.pid\nexec yes flood line from a hook\n", executable: true)
+        let supervisor = try RunningSupervisor(scratch)
+        try supervisor.waitForLog("started worker 0")
+        let fail = try runSolo(["push", "--config", "solo.conf"], in: scratch, input: Array("always-fail\n".utf8))
+        try #require(fail.status == 0, "\(fail.stderr)")
+        try supervisor.waitForLog("its output beyond 64 KiB is not read; its pipe is closed", seconds: 15)
+        let jobs = (1...20).map { "job\($0)" }
+        let pushed = try runSolo(["push", "--config", "solo.conf"], in: scratch, input: Array((jobs.joined(separator: "\n") + "\n").utf8))
+        try #require(pushed.status == 0, "\(pushed.stderr)")
+        try waitFor("the 20 jobs done after the flood") {
+            Set(scratch.read("work/handled").split(separator: "\n").compactMap { $0.split(separator: " ").dropFirst().first.map(String.init) })
+                .isSuperset(of: jobs)
+        }
+        #expect(try runSolo(["status", "--config", "solo.conf"], in: scratch, seconds: 5).status == 0, "the loop answers")
+        let flooded = supervisor.lines(containing: "flood line from a hook").count
+        #expect(flooded > 100 && flooded < 4000, "\(flooded) lines logged: 64 KiB of them at most")
+        #expect(try supervisor.stop() == 0)
+    }
+
     @Test func theFleetLockGainedAndLostRunTheGlobalHook() throws {
         let scratch = Scratch()
         let redis = try RedisServer(scratch)

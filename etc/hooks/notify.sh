@@ -15,7 +15,7 @@ line="$SOLO_EVENT on ${SOLO_HOST:-?} at ${SOLO_TIME:-?}"
 [ -n "${SOLO_REASON:-}" ] && line="$line: $SOLO_REASON"
 [ -n "${SOLO_EXIT:-}" ] && line="$line ($SOLO_EXIT)"
 [ -n "${SOLO_ERROR:-}" ] && line="$line: $SOLO_ERROR"
-echo "$line"
+printf '%s\n' "$line"
 
 # Recycles are routine: tell a person only of the rest.
 case "$SOLO_EVENT" in

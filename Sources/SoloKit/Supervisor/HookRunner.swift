@@ -28,6 +28,8 @@ final class HookRunner: Timed {
         var output: FileDescriptor?
         var lines = LineBuffer(maximumLine: 4096, overflow: .split)
         var killed = false
+        /// Bytes of its output read so far (see `outputCap`).
+        var outputRead = 0
 
         init(id: UInt64, pid: pid_t, event: HookEvent, deadline: Moment, output: FileDescriptor) {
             self.id = id
@@ -45,6 +47,9 @@ final class HookRunner: Timed {
     private var byPid: [pid_t: UInt64] = [:]
     private var nextID: UInt64 = 0
     private var buffer = [UInt8](repeating: 0, count: 16384)
+    /// A hook's output beyond this is not read: its pipe is closed (its next write fails), so
+    /// that a hook that prints without end can neither flood the log nor hold up the loop.
+    static let outputCap = 65536
     private let epoll: Epoll
     private let guardian: GuardianKeeper
     private let settings: () -> Settings
@@ -79,12 +84,10 @@ final class HookRunner: Timed {
         guard let id = byPid.removeValue(forKey: pid), let hook = running.removeValue(forKey: id) else { return false }
         guardian.unregister(pid)
         read(hook, untilEnd: true)
-        if let output = hook.output {
-            // A child the hook left behind may hold the pipe open: what it writes later is lost.
-            epoll.remove(output)
-            output.close()
-            hook.output = nil
-        }
+        // A child the hook left behind may hold the pipe open: what it writes later is lost.
+        close(hook)
+        // What it left running in its session (`curl ... &`) ends with it, as a worker's does.
+        Processes.signalGroup(pid, SIGKILL)
         if !hook.killed { say("\(hook.name) ended: \(status)", hook.event.pool) }
         run(queue.finished())
         let dropped = queue.takeDropped()
@@ -170,26 +173,40 @@ final class HookRunner: Timed {
         return inherited + event.variables(host: Host.name(), time: Int64(Moment.wallSeconds())).map { "\($0)=\($1)" }
     }
 
-    /// Logs what the hook wrote, a line at a time, prefixed with its name.
+    /// Logs what the hook wrote, a line at a time, prefixed with its name: one read an event
+    /// (the loop's other work comes between two, however fast the hook writes), and at its end
+    /// what is left in the pipe, up to `outputCap` in all.
     private func read(_ hook: Running, untilEnd: Bool) {
         while let output = hook.output {
+            guard hook.outputRead < Self.outputCap else {
+                log(hook.lines.finish(), of: hook)
+                say("\(hook.name): its output beyond \(Self.outputCap / 1024) KiB is not read; its pipe is closed", hook.event.pool)
+                close(hook)
+                return
+            }
             let result = Result { () throws(Errno) in try output.read(into: &buffer) }
             var pieces: [LineBuffer.Piece]
             switch result {
             case .success(.bytes(let n)):
+                hook.outputRead += n
                 pieces = buffer.withUnsafeBytes { hook.lines.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-            case .success(.wouldBlock):
-                if untilEnd { pieces = hook.lines.finish() } else { return }
                 log(pieces, of: hook)
+                if !untilEnd { return }
+            case .success(.wouldBlock):
+                if untilEnd { log(hook.lines.finish(), of: hook) }
                 return
             case .success(.endOfFile), .failure:
-                pieces = hook.lines.finish()
-                epoll.remove(output)
-                output.close()
-                hook.output = nil
+                log(hook.lines.finish(), of: hook)
+                close(hook)
             }
-            log(pieces, of: hook)
         }
+    }
+
+    private func close(_ hook: Running) {
+        guard let output = hook.output else { return }
+        epoll.remove(output)
+        output.close()
+        hook.output = nil
     }
 
     private func log(_ pieces: [LineBuffer.Piece], of hook: Running) {
