@@ -94,7 +94,11 @@ import Testing
     @Test func clientsThatStallOrCrowdTheDashboardDoNotHoldUpFeeding() throws {
         let scratch = Scratch()
         let (supervisor, port, token) = try Self.start(scratch)
-        // Half a request, a stream that is never read, and more connections than the cap.
+        // A page's stream, read; then half a request, a stream that is never read, and more
+        // connections than the cap.
+        let page = try open(port, "GET /events?token=\(token) HTTP/1.1\r\n\r\n")
+        defer { close(page) }
+        #expect(try read(page, until: "data:") != nil)
         var sockets = [try open(port, "GET /api/status?token=\(token) HTTP/1.1\r\nHost: x")]
         var small: Int32 = 4096
         let unread = try open(port, "")
@@ -112,6 +116,7 @@ import Testing
         }
         #expect(try TestHTTP.request("GET", port: port, "/api/status?token=\(token)").status == 200, "a new client is still answered")
         #expect(try read(sockets[0], until: "never sent") == nil, "the oldest connections were dropped past the cap")
+        #expect(try read(page, until: "data:") != nil, "the page's stream outlives the crowd: idle connections go first")
         #expect(try supervisor.stop() == 0)
     }
 

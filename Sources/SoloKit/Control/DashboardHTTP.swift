@@ -34,9 +34,12 @@ public enum DashboardHTTP {
     /// could be read); `allowedHosts` are host names (besides IP literals and localhost) that an
     /// action's Host header may carry.
     public static func route(_ request: HTTPRequest, token: String?, readonly: Bool, allowedHosts: Set<String> = []) -> Result<DashboardRoute, Refusal> {
-        guard let token else { return .failure(Refusal(status: 503, message: "no dashboard token could be read from state_dir (run solo dashboard, which makes one)")) }
         let post = request.method == "POST"
         guard post || request.method == "GET" else { return .failure(Refusal(status: 405, message: "only GET and POST are served")) }
+        // The page itself holds no data, and is served without the token, so that reloading it
+        // (the token is then in the tab's sessionStorage, no longer in the address) works.
+        if !post && request.path == "/" { return .success(.page) }
+        guard let token else { return .failure(Refusal(status: 503, message: "no dashboard token could be read from state_dir (run solo dashboard, which makes one)")) }
         // An action takes the token from the header alone: a query or a link could be forged into another page.
         let given = post ? request.headers[tokenHeader] : request.headers[tokenHeader] ?? request.query["token"]
         guard tokenMatches(given, token) else {
@@ -55,7 +58,7 @@ public enum DashboardHTTP {
         case (false, 2, "api") where parts[1] == "status": return .success(.status)
         case (false, 2, "api") where parts[1] == "dead":
             let limit = request.query["limit"].map { Int($0) } ?? 50
-            guard let limit, (1...1000).contains(limit) else { return .failure(Refusal(status: 400, message: "limit must be a number from 1 to 1000")) }
+            guard let limit, (1...200).contains(limit) else { return .failure(Refusal(status: 400, message: "limit must be a number from 1 to 200")) }
             return .success(.dead(limit: limit))
         case (false, 3, "api") where parts[1] == "jobs":
             guard let id = Int64(parts[2]), id > 0 else { return .failure(Refusal(status: 400, message: "\(parts[2]) is not a job id (a number)")) }
@@ -168,8 +171,12 @@ public enum DashboardToken {
             let word = String(random.next(), radix: 16)
             token += String(repeating: "0", count: 16 - word.count) + word
         }
-        try Files.makeDirectories(Path.directory(of: path), mode: 0o700)
+        let directory = Path.directory(of: path)
+        try Files.makeDirectories(directory, mode: 0o700)
         try Files.writeAtomically(path, token + "\n", mode: 0o600)
+        // Written by root (`sudo solo dashboard --new-token`) for a supervisor that runs as the
+        // state directory's owner: the file is that owner's, or it could not read it.
+        if Accounts.effectiveUID == 0 { try Files.takeOwner(path, from: directory) }
         return token
     }
 }

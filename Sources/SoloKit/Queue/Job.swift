@@ -144,4 +144,20 @@ extension JobRecord {
                  ("finished_at", .optional(finishedAt)), ("result", .optional(result)), ("error", .optional(error)),
                  ("unique_key", .optional(uniqueKey))])
     }
+
+    /// The job with its payload, result and error cut to `bytes` each (at a character's
+    /// boundary, marked with "…"): a list of many jobs stays small whatever they hold.
+    public func cut(to bytes: Int) -> JobRecord {
+        func cut(_ text: String) -> String {
+            guard text.utf8.count > bytes else { return text }
+            var end = text.utf8.index(text.utf8.startIndex, offsetBy: bytes)
+            while end > text.startIndex && end.samePosition(in: text.unicodeScalars) == nil { end = text.utf8.index(before: end) }
+            return String(text[..<end]) + "…"
+        }
+        var copy = self
+        copy.payload = cut(payload)
+        copy.result = result.map(cut)
+        copy.error = error.map(cut)
+        return copy
+    }
 }

@@ -2,8 +2,9 @@
 /// like the metrics. Every request is read whole within a few seconds (head and body capped),
 /// answered and closed, except the event streams, which get the supervisor's picture once a
 /// second while any is open (and no wake-up while none is). A stream whose reader falls a
-/// megabyte behind is cut off, and so is one opened with a token since renewed; past the connection cap the oldest go first: a slow or hostile
-/// client costs bounded memory and never holds up the loop.
+/// megabyte behind is cut off, and so is one opened with a token since renewed; past the
+/// connection cap the oldest that have sent no whole request go first, never a stream: a slow
+/// or hostile client costs bounded memory and never holds up the loop.
 final class DashboardServer: Timed {
     static let maximumConnections = 64
     /// A request must be whole within this; a stream lives on.
@@ -47,12 +48,15 @@ final class DashboardServer: Timed {
         if sockets.connections[event.token] == nil { forget(event.token) }
     }
 
-    /// Past the cap, the oldest connections go (a page's event stream reconnects by itself).
+    /// Past the cap, the oldest connections that have not yet sent a whole request go (the
+    /// newcomer itself when every other one is a stream): sockets opened and left idle by
+    /// someone without the token never cut off a page's event stream.
     private func acceptAll() {
         _ = try? sockets.acceptAll()
         let excess = sockets.connections.count - Self.maximumConnections
         guard excess > 0 else { return }
-        for connection in sockets.connections.values.sorted(by: { $0.token < $1.token }).prefix(excess) {
+        let waiting = sockets.connections.values.filter { !$0.lasting }.sorted { $0.token < $1.token }
+        for connection in waiting.prefix(excess) {
             sockets.drop(connection)
             forget(connection.token)
         }

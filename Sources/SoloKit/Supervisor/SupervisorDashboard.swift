@@ -90,7 +90,8 @@ extension Supervisor {
             for pool in pools where pool.config.queue.feedsJobs && !seen.contains(where: { $0 == (pool.config.queue, pool.config.queueName) }) {
                 seen.append((pool.config.queue, pool.config.queueName))
                 let list = usingQueue(of: pool.name) { queue, name throws(QueueError) in
-                    JSON.array(try queue.jobs(queue: name, states: ["dead"], group: nil, after: 0, limit: limit).map(\.json))
+                    // Cut short: the list shows a line a job (the lookup by id shows it whole).
+                    JSON.array(try queue.jobs(queue: name, states: ["dead"], group: nil, after: 0, limit: limit).map { $0.cut(to: 256).json })
                 }
                 lists.append(.object([("pool", .string(pool.name)), ("queue", .string(pool.config.queueName)),
                                       list["ok"]?.boolValue == false ? ("error", list["error"] ?? .null) : ("jobs", list)]))

@@ -223,6 +223,13 @@ public enum Files {
         return Status(info)
     }
 
+    /// Gives `path` (not followed if a link) the owner and group of `reference`: a file root
+    /// writes for a supervisor that runs as another user.
+    public static func takeOwner(_ path: String, from reference: String) throws(Errno) {
+        let owner = try linkStatus(reference)
+        _ = try valueOrErrno { lchown(path, owner.owner, owner.group) }.get()
+    }
+
     /// The status of an open file (fstat).
     public static func status(of file: FileDescriptor) throws(Errno) -> Status {
         var info = stat()
