@@ -46,7 +46,7 @@ import Testing
 
     @Test func theDashboardShowsStatusFollowsACrashAndRetriesADeadJobInABrowser() throws {
         let scratch = Scratch()
-        let (supervisor, dashboardPort, _) = try DashboardTests.start(scratch, sections: "[schedule:nightly]\ncron = @yearly\nqueue = feed\npayload = nightly\n")
+        let (supervisor, dashboardPort, _) = try DashboardTests.start(scratch, sections: "concurrency = 10\n[schedule:nightly]\ncron = @yearly\nqueue = feed\npayload = nightly\n")
         try waitFor("two workers ready") { livePids((try? status(scratch)) ?? .null).count == 2 }
 
         let printed = try runSolo(["dashboard", "solo.conf"], in: scratch)
@@ -79,6 +79,8 @@ import Testing
         #expect(try browser.run("return location.search") as? String == "", "the token is taken out of the address bar")
         #expect(try browser.run("return document.querySelector('[data-schedule=\"nightly\"]').textContent") as? String ?? "" != "",
                 "the schedules are shown")
+        #expect(try browser.run("return document.querySelector('[data-pool=\"feed\"] [data-field=\"limits\"]').textContent") as? String == "limits: concurrency 10",
+                "the queue's limits are shown")
 
         // A worker killed: the page shows its successor and the restart without a reload.
         let victim = try #require(livePids(before).min())

@@ -121,6 +121,27 @@ import Testing
         return (answer.status, try JSON.parse(String(decoding: answer.body, as: UTF8.self)))
     }
 
+    @Test func theSupervisorKeepsEachQueuesThroughputAndWaitForTheCharts() throws {
+        let scratch = Scratch()
+        let (supervisor, port, token) = try Self.start(scratch)
+        let jobs = (1...40).map { "job-\($0)" }.joined(separator: "\n") + "\n"
+        let pushed = try runSolo(["push", "--config", "solo.conf"], in: scratch, input: Array(jobs.utf8))
+        try #require(pushed.status == 0, "\(pushed.stderr)")
+        var samples: [JSON] = []
+        // The first sample is taken when the dashboard opens, the next 10 s later.
+        try waitFor("a sample of queue feed in /api/history", seconds: 25) {
+            samples = (try? api(port, "GET", "/api/history", token: token))?.json["pools"]?["feed"]?.arrayValue ?? []
+            return !samples.isEmpty
+        }
+        let sample = try #require(samples.first?.arrayValue)
+        #expect(sample.count == 4 && (sample[0].intValue ?? 0) > 1_700_000_000_000, "[at_ms, jobs/s, mean wait ms, oldest waiting ms]: \(samples)")
+        let rate = Double(sample[1].text) ?? 0
+        #expect(rate > 3.5 && rate <= 4, "40 jobs in a little over 10 s: \(samples)")
+        #expect(sample[2].intValue != nil, "the jobs handed out waited a mean time: \(samples)")
+        #expect(try api(port, "GET", "/api/history", token: token).json["interval_ms"]?.intValue == 10_000)
+        #expect(try supervisor.stop() == 0)
+    }
+
     @Test(arguments: ["sqlite", "redis"])
     func deadJobsAreListedLookedUpRetriedAndDeletedOnEitherStore(store: String) throws {
         let scratch = Scratch()

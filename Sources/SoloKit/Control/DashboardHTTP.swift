@@ -7,6 +7,8 @@ public enum DashboardRoute: Equatable, Sendable {
     case events
     /// The same, once, as JSON.
     case status
+    /// Each queue's throughput and wait over the last hour (`QueueHistory`).
+    case history
     case steer(pool: String, ControlRequest.Steering)
     case scale(pool: String, workers: Int)
     /// Retry or delete dead jobs of the pool's queue.
@@ -53,6 +55,7 @@ public enum DashboardHTTP {
         case (false, 0, _): return .success(.page)
         case (false, 1, "events"): return .success(.events)
         case (false, 2, "api") where parts[1] == "status": return .success(.status)
+        case (false, 2, "api") where parts[1] == "history": return .success(.history)
         case (false, 2, "api") where parts[1] == "dead":
             let limit = request.query["limit"].map { Int($0) } ?? 50
             guard let limit, (1...1000).contains(limit) else { return .failure(Refusal(status: 400, message: "limit must be a number from 1 to 1000")) }
@@ -73,7 +76,7 @@ public enum DashboardHTTP {
         default: break
         }
         let allowed = post ? "POST /api/pool/NAME/{stop,start,restart,scale?n=N}, /api/jobs/{retry,delete}"
-                           : "GET /, /events, /api/status, /api/dead?limit=N, /api/jobs/ID?pool=NAME"
+                           : "GET /, /events, /api/status, /api/history, /api/dead?limit=N, /api/jobs/ID?pool=NAME"
         return .failure(Refusal(status: 404, message: "no such \(post ? "action" : "page") \(request.path): \(allowed)"))
     }
 

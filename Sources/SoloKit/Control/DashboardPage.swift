@@ -1,7 +1,7 @@
 /// The dashboard's page: hand-written HTML, CSS and JavaScript, compiled in (no CDN, no
 /// third-party code: users run solo behind firewalls). It takes its token from the URL once,
 /// keeps it for the tab (sessionStorage) and sends it in the X-Solo-Token header; it follows
-/// `/events` and keeps the charts' history itself. Every value is put in as text, never as
+/// `/events`, and draws the charts from the supervisor's hour of samples (`/api/history`). Every value is put in as text, never as
 /// markup (payloads and log lines are anyone's). Stable ids and data- attributes
 /// (`data-pool`, `data-field`, `data-retry`) are what the browser test looks for.
 public enum DashboardPage {
@@ -59,9 +59,12 @@ button.danger:hover { border-color: var(--bad); }
 .actions input, .lookup input { font: inherit; padding: .2rem; background: var(--bg); color: var(--fg); border: 1px solid var(--line); border-radius: 5px; }
 pre.log { margin: 0; max-height: 14rem; overflow: auto; font: 12px/1.35 ui-monospace, monospace; background: var(--bg); padding: .5rem; border-radius: 5px; border: 1px solid var(--line); white-space: pre-wrap; word-break: break-all; }
 svg.chart { width: 100%; max-width: 36rem; height: 80px; display: block; }
-svg.chart .ready { stroke: var(--accent); fill: none; stroke-width: 1.5; }
-svg.chart .rate { stroke: var(--ok); fill: none; stroke-width: 1.5; stroke-dasharray: 4 2; }
+svg.chart .rate { stroke: var(--ok); fill: none; stroke-width: 1.5; }
+svg.chart .wait { stroke: var(--accent); fill: none; stroke-width: 1.5; stroke-dasharray: 4 2; }
 .legend span { margin-right: 1rem; font-size: .8rem; }
+.badge { border: 1px solid currentColor; border-radius: 4px; padding: 0 .35rem; font-size: .85rem; }
+.badge.warn { color: var(--warn); }
+.badge.bad { color: var(--bad); font-weight: 600; }
 #message { color: var(--bad); }
 .readonly .action { display: none; }
 </style>
@@ -85,8 +88,8 @@ svg.chart .rate { stroke: var(--ok); fill: none; stroke-width: 1.5; stroke-dasha
     history.replaceState(null, "", location.pathname);
   }
   const token = sessionStorage.getItem("solo-token") || "";
-  const history_ = {};          // pool -> [{t, ready, rate}], the last ten minutes, kept by the page
-  const keep = 600;
+  let history_ = {};            // pool -> [[at_ms, jobs/s, mean wait ms, oldest waiting ms]], from /api/history
+  let historyFetched = 0;
   let readonly = false;
   let lastDead = {};
   const $ = (tag, attrs, ...children) => {
@@ -120,14 +123,15 @@ svg.chart .rate { stroke: var(--ok); fill: none; stroke-width: 1.5; stroke-dasha
     return response.json();
   }
 
-  function chart(points, max) {
+  // The last hour, right-aligned at now: one series per column of a sample, each scaled to its own top.
+  function chart(points) {
     const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
     svg.setAttribute("class", "chart");
-    svg.setAttribute("viewBox", "0 0 600 80");
+    svg.setAttribute("viewBox", "0 0 360 80");
     svg.setAttribute("preserveAspectRatio", "none");
-    for (const [key, cls] of [["ready", "ready"], ["rate", "rate"]]) {
-      const top = Math.max(1, ...points.map((p) => p[key]));
-      const d = points.map((p, i) => (i ? "L" : "M") + (600 - (points.length - 1 - i)) + "," + (78 - 76 * p[key] / top).toFixed(1)).join(" ");
+    for (const [column, cls] of [[1, "rate"], [2, "wait"]]) {
+      const top = Math.max(1, ...points.map((p) => p[column] || 0));
+      const d = points.map((p, i) => (i ? "L" : "M") + (360 - (points.length - 1 - i)) + "," + (78 - 76 * (p[column] || 0) / top).toFixed(1)).join(" ");
       const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
       path.setAttribute("class", cls);
       path.setAttribute("d", d || "M0,78");
@@ -161,7 +165,9 @@ svg.chart .rate { stroke: var(--ok); fill: none; stroke-width: 1.5; stroke-dasha
   function queuePanel(pool, points) {
     const q = pool.queue;
     if (!q) return null;
-    const held = (q.held_key_concurrency || 0) + (q.held_key_rate_limit || 0);
+    // As solo status words it: "held back: 3 by key_concurrency", "at concurrency 10".
+    const held = [["key_concurrency", q.held_key_concurrency], ["key_rate_limit", q.held_key_rate_limit]]
+      .filter(([, n]) => n > 0).map(([k, n]) => n + " by " + k).join(", ");
     const limits = [["concurrency", q.concurrency], ["rate_limit", q.rate_limit], ["key_concurrency", q.key_concurrency], ["key_rate_limit", q.key_rate_limit]]
       .filter(([, v]) => v !== null && v !== undefined).map(([k, v]) => k + " " + v).join(", ");
     const figure = (name, value) => $("span", {}, name + " ", $("b", { "data-field": "queue-" + name }, String(value ?? "–")));
@@ -170,11 +176,14 @@ svg.chart .rate { stroke: var(--ok); fill: none; stroke-width: 1.5; stroke-dasha
       $("div", { class: "figures" },
         figure("ready", q.ready), figure("delayed", q.delayed), figure("reserved", q.reserved), figure("dead", q.dead),
         $("span", {}, "oldest waiting ", $("b", {}, q.oldest_waiting_ms ? duration(q.oldest_waiting_ms) : "none")),
-        held ? $("span", {}, "held back ", $("b", {}, String(held)), " (key_concurrency " + (q.held_key_concurrency || 0) + ", key_rate_limit " + (q.held_key_rate_limit || 0) + ")") : null,
-        limits ? $("span", { class: "muted" }, "limits: " + limits + (q.limited_by ? " (" + q.limited_by + " binds)" : "")) : null,
+        held ? $("span", { class: "badge warn", "data-field": "held-back" }, "held back: " + held) : null,
+        q.limited_by ? $("span", { class: "badge warn", "data-field": "limited-by" }, "at " + q.limited_by + " " + (q[q.limited_by] ?? "")) : null,
+        limits ? $("span", { class: "muted", "data-field": "limits" }, "limits: " + limits) : null,
         q.problem ? $("span", { class: "state-stopped" }, q.problem) : null),
       chart(points),
-      $("div", { class: "legend muted" }, $("span", {}, "— ready jobs"), $("span", {}, "- - jobs/s"), $("span", {}, "last " + (points.length < 120 ? points.length + " s" : Math.round(points.length / 60) + " min"))),
+      $("div", { class: "legend muted", "data-field": "chart" }, $("span", {}, "— jobs/s (top " + Math.max(0, ...points.map((p) => p[1])) + ")"),
+        $("span", {}, "- - mean queue-wait (top " + duration(Math.max(0, ...points.map((p) => p[2] || 0))) + ")"),
+        $("span", {}, points.length ? "last " + Math.round(points.length / 6) + " min" : "the first samples come within 20 s")),
       lookup(pool.name),
       $("div", { "data-dead": pool.name }, lastDead[pool.name] || ""));
   }
@@ -235,7 +244,8 @@ svg.chart .rate { stroke: var(--ok); fill: none; stroke-width: 1.5; stroke-dasha
         $("span", {}, "workers ", $("b", { "data-field": "workers-running" }, String(pool.workers_running)), " of " + pool.workers_wanted + (pool.scaling ? " (scaling " + pool.scaling.min + "–" + pool.scaling.max + ")" : "")),
         $("span", {}, byState),
         $("span", {}, $("b", { "data-field": "jobs-per-second" }, String(pool.jobs_per_second)), " jobs/s"),
-        pool.rolling_restart ? $("span", { class: "state-starting" }, "rolling restart: " + pool.rolling_restart + " left") : null),
+        pool.rolling_restart ? $("span", { class: "state-starting" }, "rolling restart: " + pool.rolling_restart + " left") : null,
+        ...(pool.alerts || []).map((a) => $("span", { class: "badge bad", "data-field": "alert" }, "alert: " + a))),
       exitsLine(exits),
       $("div", { class: "table" }, $("table", { "data-workers": pool.name },
         $("thead", {}, $("tr", {}, ...["slot", "pid", "state", "uptime", "jobs", "memory", "job in hand", "restarts", "last exit"].map((h) => $("th", {}, h)))),
@@ -291,11 +301,9 @@ svg.chart .rate { stroke: var(--ok); fill: none; stroke-width: 1.5; stroke-dasha
     readonly = picture.readonly;
     document.body.classList.toggle("readonly", readonly);
     const status = picture.status;
-    const now = Date.now();
-    for (const pool of status.pools) {
-      const points = history_[pool.name] = history_[pool.name] || [];
-      points.push({ t: now, ready: pool.queue ? pool.queue.ready || 0 : 0, rate: pool.jobs_per_second || 0 });
-      if (points.length > keep) points.splice(0, points.length - keep);
+    if (Date.now() - historyFetched > 10000) {   // the supervisor samples every 10 s
+      historyFetched = Date.now();
+      get("/api/history").then((answer) => { history_ = answer.pools || {}; }).catch(() => { historyFetched = 0; });
     }
     const scrolls = {};
     document.querySelectorAll("pre.log").forEach((pre) => { scrolls[pre.dataset.log] = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 4; });

@@ -27,6 +27,7 @@ extension Supervisor {
             readonly: { [unowned self] in self.config.global.dashboardReadonly })
         do {
             dashboard = try DashboardServer(address: wanted, epoll: epoll, handlers: handlers)
+            if nextHistorySample == nil { nextHistorySample = Moment.now() }
             say("dashboard at http://\(wanted)/ (solo dashboard prints the URL with its token)\(wanted.isLoopback ? "" : "; beyond this machine, over plain HTTP")")
         } catch {
             say("cannot listen on \(wanted) for dashboard_listen: \(error); no dashboard is served (fix it and run solo reload)")
@@ -48,6 +49,22 @@ extension Supervisor {
                         ("schedules", scheduleList()["schedules"] ?? .array([])), ("readonly", .bool(config.global.dashboardReadonly))])
     }
 
+    /// One sample of each queue's throughput and wait for the charts when one is due; the pools
+    /// gone are forgotten.
+    func sampleHistory(now: Moment) {
+        guard dashboard != nil, let due = nextHistorySample, due <= now else { return }
+        nextHistorySample = now + QueueHistory.interval
+        let wall = Moment.wallMilliseconds()
+        var kept: [String: QueueHistory] = [:]
+        for pool in pools {
+            guard let queue = feeder.status(of: pool) else { continue }
+            var history = queueHistories[pool.name] ?? QueueHistory()
+            history.record(atMs: wall, totals: QueueHistory.Totals(pool.counters), oldestWaitingMs: queue.counts?.oldestWaitingMs)
+            kept[pool.name] = history
+        }
+        queueHistories = kept
+    }
+
     func dashboardAnswer(_ route: DashboardRoute) -> [UInt8] {
         func reply(_ json: JSON?) -> [UInt8] {
             guard let json else { return DashboardHTTP.answer(ControlRequest.failure("no answer"), status: 500) }
@@ -58,6 +75,9 @@ extension Supervisor {
             return HTTP.reply(200, DashboardPage.html, contentType: "text/html; charset=utf-8", extra: DashboardPage.headers)
         case .events, .status:
             return DashboardHTTP.answer(dashboardPicture())
+        case .history:
+            return DashboardHTTP.answer(.object([("ok", .bool(true)), ("interval_ms", .number(QueueHistory.interval.nanoseconds / 1_000_000)),
+                                                 ("pools", .object(queueHistories.sorted { $0.key < $1.key }.map { ($0.key, $0.value.json) }))]))
         case .steer(let pool, let steering):
             return reply(answer(.steer(steering, pools: .named([pool]), wait: false)))
         case .scale(let pool, let workers):
