@@ -120,6 +120,17 @@ import Testing
             ((try? browser.run("return document.querySelector('[data-lookup=\"feed\"]').textContent")) as? String ?? "").contains("result: second time")
         }
 
+        // A group: its progress, and its results once it is done.
+        let group = try runSolo(["push", "--config", "solo.conf", "--group", "batch"], in: scratch, input: Array("g1\ng2\n".utf8))
+        try #require(group.status == 0, "\(group.stderr)")
+        try waitFor("the page to show group batch finished") {
+            ((try? browser.run("return document.querySelector('[data-group=\"batch\"] [data-field=\"group-progress\"]').textContent")) as? String ?? "") == " 2 of 2 finished"
+        }
+        try browser.click("button[data-group-results=\"batch\"]")
+        try waitFor("the group's results on the page") {
+            ((try? browser.run("return document.querySelector('[data-group-results-of=\"feed/batch\"]').textContent")) as? String ?? "").hasPrefix("batch: 2 jobs, 2 done, 0 dead")
+        }
+
         let screenshot = scratch.file("dashboard.png")
         try browser.screenshot(to: screenshot)
         print("dashboard screenshot: \(screenshot)")

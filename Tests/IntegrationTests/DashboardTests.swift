@@ -143,6 +143,28 @@ import Testing
     }
 
     @Test(arguments: ["sqlite", "redis"])
+    func aGroupsProgressAndResultsAreShownOnEitherStore(store: String) throws {
+        let scratch = Scratch()
+        let redis = store == "redis" ? try RedisServer(scratch) : nil
+        let (supervisor, port, token) = try Self.start(scratch, queue: redis?.url ?? "sqlite:queue.db")
+        let pushed = try runSolo(["push", "--config", "solo.conf", "--group", "nightly batch"], in: scratch, input: Array("a\nb\nflaky\n".utf8))
+        try #require(pushed.status == 0, "\(pushed.stderr)")
+        var listed: [JSON] = []
+        try waitFor("group nightly batch finished in /api/groups") {
+            listed = (try? api(port, "GET", "/api/groups", token: token))?.json["groups"]?.arrayValue ?? []
+            return listed.count == 1 && listed[0]["pending"]?.intValue == 0
+        }
+        #expect(listed[0]["pool"]?.stringValue == "feed" && listed[0]["group"]?.stringValue == "nightly batch", "\(listed)")
+        #expect(listed[0]["total"]?.intValue == 3 && listed[0]["done"]?.intValue == 2 && listed[0]["dead"]?.intValue == 1, "\(listed)")
+        let group = try api(port, "GET", "/api/groups/nightly%20batch", token: token)
+        #expect(group.status == 200 && group.json["results"]?.arrayValue?.count == 2 && group.json["took_ms"]?.intValue != nil, "\(group.json.text)")
+        #expect(group.json["dead_jobs"]?.arrayValue?.first?["error"]?.stringValue == "first time", "\(group.json.text)")
+        let missing = try api(port, "GET", "/api/groups/none?pool=feed", token: token)
+        #expect(missing.status == 409 && missing.json["error"]?.stringValue == "no job of group none is kept", "\(missing.json.text)")
+        #expect(try supervisor.stop() == 0)
+    }
+
+    @Test(arguments: ["sqlite", "redis"])
     func deadJobsAreListedLookedUpRetriedAndDeletedOnEitherStore(store: String) throws {
         let scratch = Scratch()
         let redis = store == "redis" ? try RedisServer(scratch) : nil

@@ -17,6 +17,11 @@ public enum DashboardRoute: Equatable, Sendable {
     case job(pool: String?, id: Int64)
     /// Up to `limit` dead jobs of each queue.
     case dead(limit: Int)
+    /// The groups of the jobs handed to workers lately, each with its counts.
+    case groups
+    /// One group's counts in the pool's queue (nil: the one queue of the config), and its
+    /// results and dead jobs once it is done.
+    case group(String, pool: String?)
 }
 
 public enum DashboardHTTP {
@@ -60,6 +65,8 @@ public enum DashboardHTTP {
             let limit = request.query["limit"].map { Int($0) } ?? 50
             guard let limit, (1...1000).contains(limit) else { return .failure(Refusal(status: 400, message: "limit must be a number from 1 to 1000")) }
             return .success(.dead(limit: limit))
+        case (false, 2, "api") where parts[1] == "groups": return .success(.groups)
+        case (false, 3, "api") where parts[1] == "groups": return .success(.group(HTTP.percentDecoded(parts[2]), pool: request.query["pool"]))
         case (false, 3, "api") where parts[1] == "jobs":
             guard let id = Int64(parts[2]), id > 0 else { return .failure(Refusal(status: 400, message: "\(parts[2]) is not a job id (a number)")) }
             return .success(.job(pool: request.query["pool"], id: id))
@@ -76,7 +83,7 @@ public enum DashboardHTTP {
         default: break
         }
         let allowed = post ? "POST /api/pool/NAME/{stop,start,restart,scale?n=N}, /api/jobs/{retry,delete}"
-                           : "GET /, /events, /api/status, /api/history, /api/dead?limit=N, /api/jobs/ID?pool=NAME"
+                           : "GET /, /events, /api/status, /api/history, /api/dead?limit=N, /api/jobs/ID?pool=NAME, /api/groups, /api/groups/NAME?pool=NAME"
         return .failure(Refusal(status: 404, message: "no such \(post ? "action" : "page") \(request.path): \(allowed)"))
     }
 

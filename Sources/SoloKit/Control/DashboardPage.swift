@@ -76,7 +76,7 @@ svg.chart .wait { stroke: var(--accent); fill: none; stroke-width: 1.5; stroke-d
   <span id="summary" class="muted"></span>
   <span id="message" role="status"></span>
 </header>
-<main><section id="schedules" class="pool" hidden></section><div id="pools"></div></main>
+<main><section id="schedules" class="pool" hidden></section><section id="groups" class="pool" hidden></section><div id="pools"></div></main>
 <script>
 "use strict";
 (function () {
@@ -296,11 +296,41 @@ svg.chart .wait { stroke: var(--accent); fill: none; stroke-width: 1.5; stroke-d
         $("td", {}, s.next_local || ""), $("td", {}, s.last_local || ""), $("td", {}, s.last_job ? "#" + s.last_job : "")))))));
   }
 
+  // The groups of the jobs handed out lately: progress, and a finished group's results on demand.
+  let groups = [], groupsFetched = 0;
+  const groupResults = {};
+  function renderGroups() {
+    const place = document.getElementById("groups");
+    if (!groups.length) { place.hidden = true; return; }
+    place.hidden = false;
+    const results = (g) => async () => {
+      const answer = await get("/api/groups/" + encodeURIComponent(g.group) + "?pool=" + encodeURIComponent(g.pool));
+      groupResults[g.pool + "/" + g.group] = answer.ok ? [
+        g.group + ": " + answer.total + " jobs, " + answer.done + " done, " + answer.dead + " dead" + (answer.took_ms !== null && answer.took_ms !== undefined ? ", in " + duration(answer.took_ms) : ""),
+        ...(answer.results || []).map((r) => "#" + r.id + " " + (r.result || "")),
+        ...(answer.dead_jobs || []).map((d) => "#" + d.id + " dead: " + (d.error || ""))].join("\n") : answer.error;
+      renderGroups();
+    };
+    place.replaceChildren($("h2", {}, "groups"), $("div", { class: "table" }, $("table", {},
+      $("thead", {}, $("tr", {}, ...["pool", "group", "progress", "pending", "done", "dead", ""].map((h) => $("th", {}, h)))),
+      $("tbody", {}, ...groups.map((g) => g.error ? $("tr", {}, $("td", {}, g.pool), $("td", { class: "wrap state-stopped" }, g.error)) : $("tr", { "data-group": g.group, "data-group-pool": g.pool },
+        $("td", {}, g.pool), $("td", {}, g.group),
+        $("td", { "data-field": "group-progress" }, $("span", { class: "bar" + (g.dead ? " high" : "") }, $("span", { style: "width:" + (g.total ? (100 * (g.done + g.dead) / g.total).toFixed(0) : 0) + "%" })),
+          " " + (g.done + g.dead) + " of " + g.total + (g.pending ? "" : " finished")),
+        $("td", {}, String(g.pending)), $("td", {}, String(g.done)), $("td", {}, String(g.dead)),
+        $("td", {}, g.pending ? "" : $("button", { "data-group-results": g.group, onclick: results(g) }, "results"))))))),
+      ...Object.entries(groupResults).map(([key, text]) => $("pre", { class: "log", "data-group-results-of": key }, text)));
+  }
+
   let deadKey = null;
   function render(picture) {
     readonly = picture.readonly;
     document.body.classList.toggle("readonly", readonly);
     const status = picture.status;
+    if (Date.now() - groupsFetched > 2000) {
+      groupsFetched = Date.now();
+      get("/api/groups").then((answer) => { groups = answer.groups || []; renderGroups(); }).catch(() => { groupsFetched = 0; });
+    }
     if (Date.now() - historyFetched > 10000) {   // the supervisor samples every 10 s
       historyFetched = Date.now();
       get("/api/history").then((answer) => { history_ = answer.pools || {}; }).catch(() => { historyFetched = 0; });

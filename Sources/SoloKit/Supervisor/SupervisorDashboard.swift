@@ -4,6 +4,8 @@
 extension Supervisor {
     /// Log lines of each pool in the picture.
     static let dashboardLogLines = 40
+    /// Results (and dead jobs) of a finished group that `/api/groups/NAME` sends.
+    static let dashboardGroupResults = 100
     /// How long a job action or lookup may wait for the queue (a busy file, a Redis reply):
     /// the loop waits with it.
     static let dashboardQueuePatience: Duration = .seconds(1)
@@ -96,13 +98,40 @@ extension Supervisor {
                 return .object([("ok", .bool(true)), ("changed", .array(changed.map { .number($0) })), ("left", .array(left))])
             })
         case .job(let pool, let id):
-            let feeding = pools.filter { $0.config.queue.feedsJobs }
-            guard let name = pool ?? (feeding.count == 1 ? feeding[0].name : nil) else {
-                return reply(ControlRequest.failure("several pools have queues: say which with ?pool=NAME"))
-            }
+            guard let name = pool ?? onlyFeedingPool else { return reply(ControlRequest.failure("several pools have queues: say which with ?pool=NAME")) }
             return reply(usingQueue(of: name) { queue, queueName throws(QueueError) in
                 guard let job = try queue.job(id, queue: queueName) else { return ControlRequest.failure("no job \(id) in queue \(queueName)") }
                 return .object([("ok", .bool(true)), ("job", job.json)])
+            })
+        case .groups:
+            // One queue opened per pool, for all of its groups.
+            let seen = feeder.recentGroups.newestFirst
+            var listed: [JSON] = []
+            for pool in pools where seen.contains(where: { $0.pool == pool.name }) {
+                let groups = usingQueue(of: pool.name) { queue, _ throws(QueueError) in
+                    JSON.array(try seen.filter { $0.pool == pool.name }.map { seen throws(QueueError) in
+                        .object([("pool", .string(pool.name)), ("group", .string(seen.group))] + Self.groupFields(try queue.groupCounts(seen.group)))
+                    })
+                }
+                listed += groups.arrayValue ?? [.object([("pool", .string(pool.name)), ("error", groups["error"] ?? .null)])]
+            }
+            return DashboardHTTP.answer(.object([("ok", .bool(true)), ("groups", .array(listed))]))
+        case .group(let group, let pool):
+            guard let name = pool ?? onlyFeedingPool else { return reply(ControlRequest.failure("several pools have queues: say which with ?pool=NAME")) }
+            return reply(usingQueue(of: name) { queue, _ throws(QueueError) in
+                let counts = try queue.groupCounts(group)
+                guard counts.total > 0 else { return ControlRequest.failure("no job of group \(group) is kept") }
+                var fields: [(String, JSON)] = [("ok", .bool(true)), ("group", .string(group))] + Self.groupFields(counts)
+                if counts.pending == 0 {
+                    // As solo wait --results has them, bounded: the page shows a sample, the command all.
+                    let done = try queue.jobs(queue: nil, states: ["done"], group: group, after: 0, limit: Self.dashboardGroupResults)
+                    let dead = try queue.jobs(queue: nil, states: ["dead"], group: group, after: 0, limit: Self.dashboardGroupResults)
+                    let span = try queue.groupSpan(group)
+                    fields += [("took_ms", .optional(span.map { $0.last - $0.first })),
+                               ("results", .array(done.map { .object([("id", .number($0.id)), ("result", .optional($0.result))]) })),
+                               ("dead_jobs", .array(dead.map { .object([("id", .number($0.id)), ("error", .optional($0.error))]) }))]
+                }
+                return .object(fields)
             })
         case .dead(let limit):
             var seen: [(QueueSetting, String)] = []
@@ -117,6 +146,17 @@ extension Supervisor {
             }
             return DashboardHTTP.answer(.object([("ok", .bool(true)), ("queues", .array(lists))]))
         }
+    }
+
+    /// The pool whose queue a lookup means when it names none: the config's only feeding pool.
+    private var onlyFeedingPool: String? {
+        let feeding = pools.filter { $0.config.queue.feedsJobs }
+        return feeding.count == 1 ? feeding[0].name : nil
+    }
+
+    private static func groupFields(_ counts: QueueCounts) -> [(String, JSON)] {
+        [("total", counts.total), ("pending", counts.pending), ("ready", counts.ready), ("delayed", counts.delayed),
+         ("reserved", counts.reserved), ("done", counts.done), ("dead", counts.dead)].map { ($0.0, .number(Int64($0.1))) }
     }
 
     /// Runs `body` on the pool's queue, opened for it; a failure as the JSON of an error.
