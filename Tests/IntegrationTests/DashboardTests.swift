@@ -165,6 +165,24 @@ import Testing
     }
 
     @Test(arguments: ["sqlite", "redis"])
+    func jobsAreLookedUpByGroupOrUniqueKeyOnEitherStore(store: String) throws {
+        let scratch = Scratch()
+        let redis = store == "redis" ? try RedisServer(scratch) : nil
+        let (supervisor, port, token) = try Self.start(scratch, queue: redis?.url ?? "sqlite:queue.db")
+        let grouped = try runSolo(["push", "--config", "solo.conf", "--group", "batch"], in: scratch, input: Array("a\nb\n".utf8))
+        let unique = try runSolo(["push", "--config", "solo.conf", "--unique", "report-7", "--unique-for", "1h", "u"], in: scratch)
+        try #require(grouped.status == 0 && unique.status == 0, "\(grouped.stderr)\(unique.stderr)")
+        try waitFor("the three jobs done") { scratch.read("work/handled").split(separator: "\n").count == 3 }
+        let group = try api(port, "GET", "/api/jobs?group=batch", token: token)
+        #expect(group.status == 200 && group.json["jobs"]?.arrayValue?.compactMap { $0["payload"]?.stringValue } == ["a", "b"], "\(group.json.text)")
+        let keyed = try api(port, "GET", "/api/jobs?pool=feed&key=report-7", token: token)
+        #expect(keyed.json["jobs"]?.arrayValue?.compactMap { $0["payload"]?.stringValue } == ["u"], "\(keyed.json.text)")
+        #expect(try api(port, "GET", "/api/jobs?key=none", token: token).json["jobs"]?.arrayValue?.isEmpty == true)
+        #expect(try api(port, "GET", "/api/jobs?group=batch&key=report-7", token: token).status == 400, "one of them")
+        #expect(try supervisor.stop() == 0)
+    }
+
+    @Test(arguments: ["sqlite", "redis"])
     func deadJobsAreListedLookedUpRetriedAndDeletedOnEitherStore(store: String) throws {
         let scratch = Scratch()
         let redis = store == "redis" ? try RedisServer(scratch) : nil

@@ -56,7 +56,7 @@ button.danger:hover { border-color: var(--bad); }
 .lookup pre { margin-top: .3rem; }
 .lookup input { width: 7rem; }
 .actions input { width: 4rem; }
-.actions input, .lookup input { font: inherit; padding: .2rem; background: var(--bg); color: var(--fg); border: 1px solid var(--line); border-radius: 5px; }
+.actions input, .lookup input, .lookup select { font: inherit; padding: .2rem; background: var(--bg); color: var(--fg); border: 1px solid var(--line); border-radius: 5px; }
 pre.log { margin: 0; max-height: 14rem; overflow: auto; font: 12px/1.35 ui-monospace, monospace; background: var(--bg); padding: .5rem; border-radius: 5px; border: 1px solid var(--line); white-space: pre-wrap; word-break: break-all; }
 svg.chart { width: 100%; max-width: 36rem; height: 80px; display: block; }
 svg.chart .rate { stroke: var(--ok); fill: none; stroke-width: 1.5; }
@@ -188,27 +188,41 @@ svg.chart .wait { stroke: var(--accent); fill: none; stroke-width: 1.5; stroke-d
       $("div", { "data-dead": pool.name }, lastDead[pool.name] || ""));
   }
 
-  // A job of the pool's queue by id: its payload, attempts, last error, result and timings.
-  const lookedUp = {}, lookedUpId = {};
+  // Jobs of the pool's queue by id (its payload, attempts, last error, result and timings), by
+  // group (each one a line) or by the unique key one holds.
+  const lookedUp = {}, lookedUpId = {}, lookedUpBy = {};
+  const when = (ms) => ms ? new Date(ms).toISOString() : "";
+  const jobText = (job) => [
+    "job " + job.id + " in " + job.queue + ": " + job.state + ", attempt " + job.attempts + (job.max_attempts ? " of " + job.max_attempts : ""),
+    "queued " + when(job.created_at) + (job.run_at ? ", due " + when(job.run_at) : "") + (job.finished_at ? ", finished " + when(job.finished_at) : ""),
+    job.group ? "group " + job.group : null, job.unique_key ? "unique key " + job.unique_key : null,
+    job.error ? "error: " + job.error : null, job.result ? "result: " + job.result : null,
+    "payload: " + job.payload].filter((l) => l !== null).join("\n");
+  const jobLine = (job) => "#" + job.id + " " + job.state + (job.error ? ": " + job.error : job.result ? ": " + job.result : "") + " — " + job.payload.slice(0, 80);
   function lookup(poolName) {
-    const input = $("input", { type: "number", min: "1", placeholder: "job id", "aria-label": "job id", "data-lookup-input": poolName });
+    const by = $("select", { "aria-label": "look up by", "data-lookup-by": poolName },
+      ...[["id", "job id"], ["group", "group"], ["key", "unique key"]].map(([v, t]) => $("option", { value: v }, t)));
+    by.value = lookedUpBy[poolName] || "id";
+    const input = $("input", { type: "text", placeholder: "id, group or key", "aria-label": "job id, group or key", "data-lookup-input": poolName });
     if (lookedUpId[poolName]) input.value = lookedUpId[poolName];
     const out = $("pre", { class: "log", "data-lookup": poolName, hidden: "" });
     if (lookedUp[poolName]) { out.textContent = lookedUp[poolName]; out.removeAttribute("hidden"); }
     const show = async () => {
       lookedUpId[poolName] = input.value;
-      const answer = await get("/api/jobs/" + encodeURIComponent(input.value) + "?pool=" + encodeURIComponent(poolName));
-      const when = (ms) => ms ? new Date(ms).toISOString() : "";
-      lookedUp[poolName] = answer.ok ? [
-        "job " + answer.job.id + " in " + answer.job.queue + ": " + answer.job.state + ", attempt " + answer.job.attempts + (answer.job.max_attempts ? " of " + answer.job.max_attempts : ""),
-        "queued " + when(answer.job.created_at) + (answer.job.run_at ? ", due " + when(answer.job.run_at) : "") + (answer.job.finished_at ? ", finished " + when(answer.job.finished_at) : ""),
-        answer.job.group ? "group " + answer.job.group : null, answer.job.unique_key ? "unique key " + answer.job.unique_key : null,
-        answer.job.error ? "error: " + answer.job.error : null, answer.job.result ? "result: " + answer.job.result : null,
-        "payload: " + answer.job.payload].filter((l) => l !== null).join("\n") : answer.error;
+      lookedUpBy[poolName] = by.value;
+      const pool = "pool=" + encodeURIComponent(poolName);
+      if (by.value === "id") {
+        const answer = await get("/api/jobs/" + encodeURIComponent(input.value) + "?" + pool);
+        lookedUp[poolName] = answer.ok ? jobText(answer.job) : answer.error;
+      } else {
+        const answer = await get("/api/jobs?" + pool + "&" + by.value + "=" + encodeURIComponent(input.value));
+        lookedUp[poolName] = !answer.ok ? answer.error : !answer.jobs.length ? "no job has " + by.value + " " + input.value
+          : answer.jobs.length === 1 ? jobText(answer.jobs[0]) : answer.jobs.map(jobLine).join("\n");
+      }
       out.textContent = lookedUp[poolName];
       out.removeAttribute("hidden");
     };
-    return $("div", { class: "lookup" }, input, " ", $("button", { "data-action": "lookup", onclick: show }, "look up"), out);
+    return $("div", { class: "lookup" }, by, " ", input, " ", $("button", { "data-action": "lookup", onclick: show }, "look up"), out);
   }
 
   // Why workers left, grouped as the metrics' help says: recycled, restarted after dying, stopped.
@@ -337,7 +351,7 @@ svg.chart .wait { stroke: var(--accent); fill: none; stroke-width: 1.5; stroke-d
     }
     const scrolls = {};
     document.querySelectorAll("pre.log").forEach((pre) => { scrolls[pre.dataset.log] = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 4; });
-    const typing = document.activeElement && document.activeElement.tagName === "INPUT";
+    const typing = document.activeElement && ["INPUT", "SELECT"].includes(document.activeElement.tagName);
     if (typing) return;   // not while someone types a number of workers or a job id
     renderSchedules(picture.schedules);
     document.getElementById("pools").replaceChildren(...status.pools.map((pool) => poolSection(pool, picture.logs[pool.name], picture.exits[pool.name])));

@@ -103,6 +103,18 @@ extension Supervisor {
                 guard let job = try queue.job(id, queue: queueName) else { return ControlRequest.failure("no job \(id) in queue \(queueName)") }
                 return .object([("ok", .bool(true)), ("job", job.json)])
             })
+        case .findJobs(let pool, let search):
+            guard let name = pool ?? onlyFeedingPool else { return reply(ControlRequest.failure("several pools have queues: say which with ?pool=NAME")) }
+            return reply(usingQueue(of: name) { queue, queueName throws(QueueError) in
+                let found: [JobRecord]
+                switch search {
+                case .group(let group):
+                    found = try queue.jobs(queue: queueName, states: JobRecord.states, group: group, after: 0, limit: Self.dashboardGroupResults)
+                case .uniqueKey(let key):
+                    found = try queue.uniqueKeyHolder(key, queue: queueName).flatMap { id throws(QueueError) in try queue.job(id, queue: queueName) }.map { [$0] } ?? []
+                }
+                return .object([("ok", .bool(true)), ("jobs", .array(found.map(\.json)))])
+            })
         case .groups:
             // One queue opened per pool, for all of its groups.
             let seen = feeder.recentGroups.newestFirst
