@@ -182,6 +182,25 @@ import Testing
         #expect(try supervisor.stop() == 0)
     }
 
+    @Test func everySupervisorOfTheClusterAndTheFleetLocksHolderAreShown() throws {
+        let scratch = Scratch()
+        let redis = try RedisServer(scratch)
+        let (supervisor, port, token) = try Self.start(scratch, queue: redis.url, global: "cluster_lock = nightly\ncluster_lock_ttl = 3s")
+        var listed: [JSON] = []
+        try waitFor("this supervisor in /api/cluster, holding the fleet lock") {
+            listed = (try? api(port, "GET", "/api/cluster", token: token))?.json["supervisors"]?.arrayValue ?? []
+            return listed.count == 1 && listed[0]["fleet_lock"]?["role"]?.stringValue == "holding"
+        }
+        #expect(listed[0]["pid"]?.intValue == Int(supervisor.pid) && listed[0]["pools"]?.arrayValue?.first?["name"]?.stringValue == "feed", "\(listed)")
+
+        let fileScratch = Scratch()
+        let (fileSupervisor, filePort, fileToken) = try Self.start(fileScratch)
+        let none = try api(filePort, "GET", "/api/cluster", token: fileToken)
+        #expect(none.status == 409 && none.json["error"]?.stringValue == "this config uses no Redis server: there is no cluster to show", "\(none.json.text)")
+        #expect(try fileSupervisor.stop() == 0)
+        #expect(try supervisor.stop() == 0)
+    }
+
     @Test(arguments: ["sqlite", "redis"])
     func deadJobsAreListedLookedUpRetriedAndDeletedOnEitherStore(store: String) throws {
         let scratch = Scratch()

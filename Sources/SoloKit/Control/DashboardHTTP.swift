@@ -21,6 +21,8 @@ public enum DashboardRoute: Equatable, Sendable {
     case dead(limit: Int)
     /// The groups of the jobs handed to workers lately, each with its counts.
     case groups
+    /// Every live supervisor that shares a Redis server with this one, from the heartbeats.
+    case cluster
     /// One group's counts in the pool's queue (nil: the one queue of the config), and its
     /// results and dead jobs once it is done.
     case group(String, pool: String?)
@@ -74,6 +76,7 @@ public enum DashboardHTTP {
             guard let limit, (1...1000).contains(limit) else { return .failure(Refusal(status: 400, message: "limit must be a number from 1 to 1000")) }
             return .success(.dead(limit: limit))
         case (false, 2, "api") where parts[1] == "groups": return .success(.groups)
+        case (false, 2, "api") where parts[1] == "cluster": return .success(.cluster)
         case (false, 3, "api") where parts[1] == "groups": return .success(.group(HTTP.percentDecoded(parts[2]), pool: request.query["pool"]))
         case (false, 2, "api") where parts[1] == "jobs":
             switch (request.query["group"], request.query["key"]) {
@@ -97,7 +100,7 @@ public enum DashboardHTTP {
         default: break
         }
         let allowed = post ? "POST /api/pool/NAME/{stop,start,restart,scale?n=N}, /api/jobs/{retry,delete}"
-                           : "GET /, /events, /api/status, /api/history, /api/dead?limit=N, /api/jobs/ID?pool=NAME, /api/jobs?group=NAME|key=KEY, /api/groups, /api/groups/NAME?pool=NAME"
+                           : "GET /, /events, /api/status, /api/history, /api/dead?limit=N, /api/jobs/ID?pool=NAME, /api/jobs?group=NAME|key=KEY, /api/groups, /api/groups/NAME?pool=NAME, /api/cluster"
         return .failure(Refusal(status: 404, message: "no such \(post ? "action" : "page") \(request.path): \(allowed)"))
     }
 

@@ -76,7 +76,7 @@ svg.chart .wait { stroke: var(--accent); fill: none; stroke-width: 1.5; stroke-d
   <span id="summary" class="muted"></span>
   <span id="message" role="status"></span>
 </header>
-<main><section id="schedules" class="pool" hidden></section><section id="groups" class="pool" hidden></section><div id="pools"></div></main>
+<main><section id="schedules" class="pool" hidden></section><section id="groups" class="pool" hidden></section><section id="cluster" class="pool" hidden></section><div id="pools"></div></main>
 <script>
 "use strict";
 (function () {
@@ -336,6 +336,22 @@ svg.chart .wait { stroke: var(--accent); fill: none; stroke-width: 1.5; stroke-d
       ...Object.entries(groupResults).map(([key, text]) => $("pre", { class: "log", "data-group-results-of": key }, text)));
   }
 
+  // On Redis: every live supervisor from the heartbeats, and which holds the fleet lock.
+  let clusterFetched = 0;
+  function renderCluster(answer) {
+    const place = document.getElementById("cluster");
+    const list = answer.ok ? answer.supervisors || [] : [];
+    if (!list.length) { place.hidden = true; return; }
+    place.hidden = false;
+    const pools = (r) => (r.pools || []).map((p) => p.name + " " + p.state + " " + p.workers_running + "/" + p.workers_wanted + ", " + p.jobs_per_second + " jobs/s").join("; ");
+    place.replaceChildren($("h2", {}, "cluster"), $("div", { class: "table" }, $("table", {},
+      $("thead", {}, $("tr", {}, ...["supervisor", "host", "pid", "up", "pools", "fleet lock"].map((h) => $("th", {}, h)))),
+      $("tbody", {}, ...list.map((r) => $("tr", { "data-supervisor": r.owner },
+        $("td", {}, r.owner), $("td", {}, r.host || ""), $("td", {}, String(r.pid || "")), $("td", {}, duration(r.uptime_ms)),
+        $("td", { class: "wrap" }, pools(r)),
+        $("td", { "data-field": "lock-role" }, r.fleet_lock ? (r.fleet_lock.role === "holding" ? $("span", { class: "badge warn" }, "holds " + r.fleet_lock.name) : r.fleet_lock.role) : "")))))));
+  }
+
   let deadKey = null;
   function render(picture) {
     readonly = picture.readonly;
@@ -344,6 +360,10 @@ svg.chart .wait { stroke: var(--accent); fill: none; stroke-width: 1.5; stroke-d
     if (Date.now() - groupsFetched > 2000) {
       groupsFetched = Date.now();
       get("/api/groups").then((answer) => { groups = answer.groups || []; renderGroups(); }).catch(() => { groupsFetched = 0; });
+    }
+    if (Date.now() - clusterFetched > 3000) {
+      clusterFetched = Date.now();
+      get("/api/cluster").then(renderCluster).catch(() => { clusterFetched = 0; });
     }
     if (Date.now() - historyFetched > 10000) {   // the supervisor samples every 10 s
       historyFetched = Date.now();
@@ -357,7 +377,8 @@ svg.chart .wait { stroke: var(--accent); fill: none; stroke-width: 1.5; stroke-d
     document.getElementById("pools").replaceChildren(...status.pools.map((pool) => poolSection(pool, picture.logs[pool.name], picture.exits[pool.name])));
     document.querySelectorAll("pre.log").forEach((pre) => { if (scrolls[pre.dataset.log] !== false) pre.scrollTop = pre.scrollHeight; });
     document.getElementById("summary").textContent = "pid " + status.pid + ", up " + duration(status.uptime_ms) + ", " + status.config +
-      (status.fleet_lock ? ", fleet lock " + status.fleet_lock.name + ": " + status.fleet_lock.role : "");
+      (status.fleet_lock ? ", fleet lock " + status.fleet_lock.name + ": " + status.fleet_lock.role +
+       (status.fleet_lock.role !== "holding" && status.fleet_lock.holder ? " (held by " + status.fleet_lock.holder + ")" : "") : "");
     const key = status.pools.map((p) => p.queue ? p.name + ":" + p.queue.dead : "").join(",");
     if (key !== deadKey) { deadKey = key; refreshDead(); }
   }

@@ -115,6 +115,14 @@ extension Supervisor {
                 }
                 return .object([("ok", .bool(true)), ("jobs", .array(found.map(\.json)))])
             })
+        case .cluster:
+            let servers = config.global.redisServers(config.pools)
+            guard !servers.isEmpty else { return reply(ControlRequest.failure("this config uses no Redis server: there is no cluster to show")) }
+            do {
+                return reply(.object([("ok", .bool(true)), ("supervisors", .array(try ClusterReports.read(servers, clientName: "solo-dashboard", timeout: Self.dashboardQueuePatience)))]))
+            } catch {
+                return reply(ControlRequest.failure("cannot read the heartbeats: \(error)"))
+            }
         case .groups:
             // One queue opened per pool, for all of its groups.
             let seen = feeder.recentGroups.newestFirst
