@@ -2,7 +2,7 @@
 /// dashboard's groups panel: a Redis server cannot list its groups without a scan of every key,
 /// so the supervisor lists those it has seen. Bounded: past `capacity` the least recent go.
 public struct RecentGroups: Sendable {
-    public static let capacity = 100
+    public static let capacity = 20
 
     public struct Seen: Equatable, Sendable {
         public let pool: String
