@@ -242,25 +242,11 @@ private func clusterStatus(_ path: String, json: Bool, watch: Bool) -> Int32 {
         return 1
     }
     repeat {
-        var reports: [JSON] = []
-        var owners: Set<String> = []
-        for server in servers {
-            do {
-                let client = try RedisClient(url: server, name: "solo-status")
-                let names = (try client.call(RedisCommand("ZRANGE", RedisScripts.nodesKey, "0", "-1")).elements ?? []).compactMap(\.string)
-                guard !names.isEmpty else { continue }
-                let values = try client.call(RedisCommand(["MGET"] + names.map(RedisScripts.nodeKey))).elements ?? []
-                for value in values {
-                    guard let text = value.string, let report = try? JSON.parse(text),
-                          let owner = report["owner"]?.stringValue, owners.insert(owner).inserted else { continue }
-                    reports.append(report)
-                }
-            } catch {
-                printError("solo status --cluster: \(error)")
-                return 1
-            }
+        let reports: [JSON]
+        do { reports = try ClusterReports.read(servers, clientName: "solo-status") } catch {
+            printError("solo status --cluster: \(error)")
+            return 1
         }
-        reports.sort { ($0["owner"]?.stringValue ?? "") < ($1["owner"]?.stringValue ?? "") }
         if json {
             print(JSON.array(reports).text)
         } else {

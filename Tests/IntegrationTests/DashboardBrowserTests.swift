@@ -46,7 +46,7 @@ import Testing
 
     @Test func theDashboardShowsStatusFollowsACrashAndRetriesADeadJobInABrowser() throws {
         let scratch = Scratch()
-        let (supervisor, dashboardPort, _) = try DashboardTests.start(scratch, sections: "[schedule:nightly]\ncron = @yearly\nqueue = feed\npayload = nightly\n")
+        let (supervisor, dashboardPort, _) = try DashboardTests.start(scratch, sections: "concurrency = 10\n[schedule:nightly]\ncron = @yearly\nqueue = feed\npayload = nightly\n")
         try waitFor("two workers ready") { livePids((try? status(scratch)) ?? .null).count == 2 }
 
         let printed = try runSolo(["dashboard", "solo.conf"], in: scratch)
@@ -79,6 +79,8 @@ import Testing
         #expect(try browser.run("return location.search") as? String == "", "the token is taken out of the address bar")
         #expect(try browser.run("return document.querySelector('[data-schedule=\"nightly\"]').textContent") as? String ?? "" != "",
                 "the schedules are shown")
+        #expect(try browser.run("return document.querySelector('[data-pool=\"feed\"] [data-field=\"limits\"]').textContent") as? String == "limits: concurrency 10",
+                "the queue's limits are shown")
 
         // A worker killed: the page shows its successor and the restart without a reload.
         let victim = try #require(livePids(before).min())
@@ -116,6 +118,17 @@ import Testing
         try browser.click("button[data-action=\"lookup\"]")
         try waitFor("the job looked up on the page") {
             ((try? browser.run("return document.querySelector('[data-lookup=\"feed\"]').textContent")) as? String ?? "").contains("result: second time")
+        }
+
+        // A group: its progress, and its results once it is done.
+        let group = try runSolo(["push", "--config", "solo.conf", "--group", "batch"], in: scratch, input: Array("g1\ng2\n".utf8))
+        try #require(group.status == 0, "\(group.stderr)")
+        try waitFor("the page to show group batch finished") {
+            ((try? browser.run("return document.querySelector('[data-group=\"batch\"] [data-field=\"group-progress\"]').textContent")) as? String ?? "") == " 2 of 2 finished"
+        }
+        try browser.click("button[data-group-results=\"batch\"]")
+        try waitFor("the group's results on the page") {
+            ((try? browser.run("return document.querySelector('[data-group-results-of=\"feed/batch\"]').textContent")) as? String ?? "").hasPrefix("batch: 2 jobs, 2 done, 0 dead")
         }
 
         let screenshot = scratch.file("dashboard.png")

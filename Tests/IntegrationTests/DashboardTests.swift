@@ -126,6 +126,86 @@ import Testing
         return (answer.status, try JSON.parse(String(decoding: answer.body, as: UTF8.self)))
     }
 
+    @Test func theSupervisorKeepsEachQueuesThroughputAndWaitForTheCharts() throws {
+        let scratch = Scratch()
+        let (supervisor, port, token) = try Self.start(scratch)
+        let jobs = (1...40).map { "job-\($0)" }.joined(separator: "\n") + "\n"
+        let pushed = try runSolo(["push", "--config", "solo.conf"], in: scratch, input: Array(jobs.utf8))
+        try #require(pushed.status == 0, "\(pushed.stderr)")
+        var samples: [JSON] = []
+        // The first sample is taken when the dashboard opens, the next 10 s later.
+        try waitFor("a sample of queue feed in /api/history", seconds: 25) {
+            samples = (try? api(port, "GET", "/api/history", token: token))?.json["pools"]?["feed"]?.arrayValue ?? []
+            return !samples.isEmpty
+        }
+        let sample = try #require(samples.first?.arrayValue)
+        #expect(sample.count == 4 && (sample[0].intValue ?? 0) > 1_700_000_000_000, "[at_ms, jobs/s, mean wait ms, oldest waiting ms]: \(samples)")
+        let rate = Double(sample[1].text) ?? 0
+        #expect(rate > 3.5 && rate <= 4, "40 jobs in a little over 10 s: \(samples)")
+        #expect(sample[2].intValue != nil, "the jobs handed out waited a mean time: \(samples)")
+        #expect(try api(port, "GET", "/api/history", token: token).json["interval_ms"]?.intValue == 10_000)
+        #expect(try supervisor.stop() == 0)
+    }
+
+    @Test(arguments: ["sqlite", "redis"])
+    func aGroupsProgressAndResultsAreShownOnEitherStore(store: String) throws {
+        let scratch = Scratch()
+        let redis = store == "redis" ? try RedisServer(scratch) : nil
+        let (supervisor, port, token) = try Self.start(scratch, queue: redis?.url ?? "sqlite:queue.db")
+        let pushed = try runSolo(["push", "--config", "solo.conf", "--group", "nightly batch"], in: scratch, input: Array("a\nb\nflaky\n".utf8))
+        try #require(pushed.status == 0, "\(pushed.stderr)")
+        var listed: [JSON] = []
+        try waitFor("group nightly batch finished in /api/groups") {
+            listed = (try? api(port, "GET", "/api/groups", token: token))?.json["groups"]?.arrayValue ?? []
+            return listed.count == 1 && listed[0]["pending"]?.intValue == 0
+        }
+        #expect(listed[0]["pool"]?.stringValue == "feed" && listed[0]["group"]?.stringValue == "nightly batch", "\(listed)")
+        #expect(listed[0]["total"]?.intValue == 3 && listed[0]["done"]?.intValue == 2 && listed[0]["dead"]?.intValue == 1, "\(listed)")
+        let group = try api(port, "GET", "/api/groups/nightly%20batch", token: token)
+        #expect(group.status == 200 && group.json["results"]?.arrayValue?.count == 2 && group.json["took_ms"]?.intValue != nil, "\(group.json.text)")
+        #expect(group.json["dead_jobs"]?.arrayValue?.first?["error"]?.stringValue == "first time", "\(group.json.text)")
+        let missing = try api(port, "GET", "/api/groups/none?pool=feed", token: token)
+        #expect(missing.status == 409 && missing.json["error"]?.stringValue == "no job of group none is kept", "\(missing.json.text)")
+        #expect(try supervisor.stop() == 0)
+    }
+
+    @Test(arguments: ["sqlite", "redis"])
+    func jobsAreLookedUpByGroupOrUniqueKeyOnEitherStore(store: String) throws {
+        let scratch = Scratch()
+        let redis = store == "redis" ? try RedisServer(scratch) : nil
+        let (supervisor, port, token) = try Self.start(scratch, queue: redis?.url ?? "sqlite:queue.db")
+        let grouped = try runSolo(["push", "--config", "solo.conf", "--group", "batch"], in: scratch, input: Array("a\nb\n".utf8))
+        let unique = try runSolo(["push", "--config", "solo.conf", "--unique", "report-7", "--unique-for", "1h", "u"], in: scratch)
+        try #require(grouped.status == 0 && unique.status == 0, "\(grouped.stderr)\(unique.stderr)")
+        try waitFor("the three jobs done") { scratch.read("work/handled").split(separator: "\n").count == 3 }
+        let group = try api(port, "GET", "/api/jobs?group=batch", token: token)
+        #expect(group.status == 200 && group.json["jobs"]?.arrayValue?.compactMap { $0["payload"]?.stringValue } == ["a", "b"], "\(group.json.text)")
+        let keyed = try api(port, "GET", "/api/jobs?pool=feed&key=report-7", token: token)
+        #expect(keyed.json["jobs"]?.arrayValue?.compactMap { $0["payload"]?.stringValue } == ["u"], "\(keyed.json.text)")
+        #expect(try api(port, "GET", "/api/jobs?key=none", token: token).json["jobs"]?.arrayValue?.isEmpty == true)
+        #expect(try api(port, "GET", "/api/jobs?group=batch&key=report-7", token: token).status == 400, "one of them")
+        #expect(try supervisor.stop() == 0)
+    }
+
+    @Test func everySupervisorOfTheClusterAndTheFleetLocksHolderAreShown() throws {
+        let scratch = Scratch()
+        let redis = try RedisServer(scratch)
+        let (supervisor, port, token) = try Self.start(scratch, queue: redis.url, global: "cluster_lock = nightly\ncluster_lock_ttl = 3s")
+        var listed: [JSON] = []
+        try waitFor("this supervisor in /api/cluster, holding the fleet lock") {
+            listed = (try? api(port, "GET", "/api/cluster", token: token))?.json["supervisors"]?.arrayValue ?? []
+            return listed.count == 1 && listed[0]["fleet_lock"]?["role"]?.stringValue == "holding"
+        }
+        #expect(listed[0]["pid"]?.intValue == Int(supervisor.pid) && listed[0]["pools"]?.arrayValue?.first?["name"]?.stringValue == "feed", "\(listed)")
+
+        let fileScratch = Scratch()
+        let (fileSupervisor, filePort, fileToken) = try Self.start(fileScratch)
+        let none = try api(filePort, "GET", "/api/cluster", token: fileToken)
+        #expect(none.status == 409 && none.json["error"]?.stringValue == "this config uses no Redis server: there is no cluster to show", "\(none.json.text)")
+        #expect(try fileSupervisor.stop() == 0)
+        #expect(try supervisor.stop() == 0)
+    }
+
     @Test(arguments: ["sqlite", "redis"])
     func deadJobsAreListedLookedUpRetriedAndDeletedOnEitherStore(store: String) throws {
         let scratch = Scratch()

@@ -30,6 +30,18 @@ import Testing
 
     var action: [String: String] { ["X-Solo-Token": Self.token, "Host": "127.0.0.1:9465", "Origin": "http://127.0.0.1:9465"] }
 
+    @Test func theHistoryGroupsClusterAndJobSearchesAreRead() {
+        let t = "token=\(Self.token)"
+        #expect(ok(route(request("GET", "/api/history?\(t)"))) == .history)
+        #expect(ok(route(request("GET", "/api/cluster?\(t)"))) == .cluster)
+        #expect(ok(route(request("GET", "/api/groups?\(t)"))) == .groups)
+        #expect(ok(route(request("GET", "/api/groups/nightly%20batch?pool=mail&\(t)"))) == .group("nightly batch", pool: "mail"))
+        #expect(ok(route(request("GET", "/api/jobs?group=batch&\(t)"))) == .findJobs(pool: nil, .group("batch")))
+        #expect(ok(route(request("GET", "/api/jobs?key=report%2F7&pool=mail&\(t)"))) == .findJobs(pool: "mail", .uniqueKey("report/7")))
+        #expect(status(route(request("GET", "/api/jobs?group=a&key=b&\(t)"))) == 400, "one of them")
+        #expect(status(route(request("GET", "/api/jobs?\(t)"))) == 400)
+    }
+
     @Test func pagesTakeTheTokenFromTheQueryOrTheHeader() {
         #expect(ok(route(request("GET", "/?token=\(Self.token)"))) == .page)
         #expect(ok(route(request("GET", "/events", headers: ["X-Solo-Token": Self.token]))) == .events)

@@ -7,14 +7,31 @@ public enum DashboardRoute: Equatable, Sendable {
     case events
     /// The same, once, as JSON.
     case status
+    /// Each queue's throughput and wait over the last hour (`QueueHistory`).
+    case history
     case steer(pool: String, ControlRequest.Steering)
     case scale(pool: String, workers: Int)
     /// Retry or delete dead jobs of the pool's queue.
     case jobs(JobChange, pool: String, ids: [Int64])
     /// One job of the pool's queue (nil: the one queue of the config).
     case job(pool: String?, id: Int64)
+    /// The jobs of a group in the pool's queue, or the one holding a unique key.
+    case findJobs(pool: String?, JobSearch)
     /// Up to `limit` dead jobs of each queue.
     case dead(limit: Int)
+    /// The groups of the jobs handed to workers lately, each with its counts.
+    case groups
+    /// Every live supervisor that shares a Redis server with this one, from the heartbeats.
+    case cluster
+    /// One group's counts in the pool's queue (nil: the one queue of the config), and its
+    /// results and dead jobs once it is done.
+    case group(String, pool: String?)
+}
+
+/// How the lookup box finds jobs besides by id.
+public enum JobSearch: Equatable, Sendable {
+    case group(String)
+    case uniqueKey(String)
 }
 
 public enum DashboardHTTP {
@@ -56,10 +73,20 @@ public enum DashboardHTTP {
         case (false, 0, _): return .success(.page)
         case (false, 1, "events"): return .success(.events)
         case (false, 2, "api") where parts[1] == "status": return .success(.status)
+        case (false, 2, "api") where parts[1] == "history": return .success(.history)
         case (false, 2, "api") where parts[1] == "dead":
             let limit = request.query["limit"].map { Int($0) } ?? 50
             guard let limit, (1...200).contains(limit) else { return .failure(Refusal(status: 400, message: "limit must be a number from 1 to 200")) }
             return .success(.dead(limit: limit))
+        case (false, 2, "api") where parts[1] == "groups": return .success(.groups)
+        case (false, 2, "api") where parts[1] == "cluster": return .success(.cluster)
+        case (false, 3, "api") where parts[1] == "groups": return .success(.group(HTTP.percentDecoded(parts[2]), pool: request.query["pool"]))
+        case (false, 2, "api") where parts[1] == "jobs":
+            switch (request.query["group"], request.query["key"]) {
+            case (let group?, nil) where !group.isEmpty: return .success(.findJobs(pool: request.query["pool"], .group(group)))
+            case (nil, let key?) where !key.isEmpty: return .success(.findJobs(pool: request.query["pool"], .uniqueKey(key)))
+            default: return .failure(Refusal(status: 400, message: "say which jobs: ?group=NAME or ?key=UNIQUE_KEY (one of them)"))
+            }
         case (false, 3, "api") where parts[1] == "jobs":
             guard let id = Int64(parts[2]), id > 0 else { return .failure(Refusal(status: 400, message: "\(parts[2]) is not a job id (a number)")) }
             return .success(.job(pool: request.query["pool"], id: id))
@@ -76,7 +103,7 @@ public enum DashboardHTTP {
         default: break
         }
         let allowed = post ? "POST /api/pool/NAME/{stop,start,restart,scale?n=N}, /api/jobs/{retry,delete}"
-                           : "GET /, /events, /api/status, /api/dead?limit=N, /api/jobs/ID?pool=NAME"
+                           : "GET /, /events, /api/status, /api/history, /api/dead?limit=N, /api/jobs/ID?pool=NAME, /api/jobs?group=NAME|key=KEY, /api/groups, /api/groups/NAME?pool=NAME, /api/cluster"
         return .failure(Refusal(status: 404, message: "no such \(post ? "action" : "page") \(request.path): \(allowed)"))
     }
 

@@ -1,7 +1,7 @@
 /// The dashboard's page: hand-written HTML, CSS and JavaScript, compiled in (no CDN, no
 /// third-party code: users run solo behind firewalls). It takes its token from the URL once,
 /// keeps it for the tab (sessionStorage) and sends it in the X-Solo-Token header; it follows
-/// `/events` and keeps the charts' history itself. Every value is put in as text, never as
+/// `/events`, and draws the charts from the supervisor's hour of samples (`/api/history`). Every value is put in as text, never as
 /// markup (payloads and log lines are anyone's). Stable ids and data- attributes
 /// (`data-pool`, `data-field`, `data-retry`) are what the browser test looks for.
 public enum DashboardPage {
@@ -56,12 +56,15 @@ button.danger:hover { border-color: var(--bad); }
 .lookup pre { margin-top: .3rem; }
 .lookup input { width: 7rem; }
 .actions input { width: 4rem; }
-.actions input, .lookup input { font: inherit; padding: .2rem; background: var(--bg); color: var(--fg); border: 1px solid var(--line); border-radius: 5px; }
+.actions input, .lookup input, .lookup select { font: inherit; padding: .2rem; background: var(--bg); color: var(--fg); border: 1px solid var(--line); border-radius: 5px; }
 pre.log { margin: 0; max-height: 14rem; overflow: auto; font: 12px/1.35 ui-monospace, monospace; background: var(--bg); padding: .5rem; border-radius: 5px; border: 1px solid var(--line); white-space: pre-wrap; word-break: break-all; }
 svg.chart { width: 100%; max-width: 36rem; height: 80px; display: block; }
-svg.chart .ready { stroke: var(--accent); fill: none; stroke-width: 1.5; }
-svg.chart .rate { stroke: var(--ok); fill: none; stroke-width: 1.5; stroke-dasharray: 4 2; }
+svg.chart .rate { stroke: var(--ok); fill: none; stroke-width: 1.5; }
+svg.chart .wait { stroke: var(--accent); fill: none; stroke-width: 1.5; stroke-dasharray: 4 2; }
 .legend span { margin-right: 1rem; font-size: .8rem; }
+.badge { border: 1px solid currentColor; border-radius: 4px; padding: 0 .35rem; font-size: .85rem; }
+.badge.warn { color: var(--warn); }
+.badge.bad { color: var(--bad); font-weight: 600; }
 #message { color: var(--bad); }
 .readonly .action { display: none; }
 </style>
@@ -73,7 +76,7 @@ svg.chart .rate { stroke: var(--ok); fill: none; stroke-width: 1.5; stroke-dasha
   <span id="summary" class="muted"></span>
   <span id="message" role="status"></span>
 </header>
-<main><section id="schedules" class="pool" hidden></section><div id="pools"></div></main>
+<main><section id="schedules" class="pool" hidden></section><section id="groups" class="pool" hidden></section><section id="cluster" class="pool" hidden></section><div id="pools"></div></main>
 <script>
 "use strict";
 (function () {
@@ -85,8 +88,8 @@ svg.chart .rate { stroke: var(--ok); fill: none; stroke-width: 1.5; stroke-dasha
     history.replaceState(null, "", location.pathname);
   }
   const token = sessionStorage.getItem("solo-token") || "";
-  const history_ = {};          // pool -> [{t, ready, rate}], the last ten minutes, kept by the page
-  const keep = 600;
+  let history_ = {};            // pool -> [[at_ms, jobs/s, mean wait ms, oldest waiting ms]], from /api/history
+  let historyFetched = 0;
   let readonly = false;
   let lastDead = {};
   const $ = (tag, attrs, ...children) => {
@@ -120,14 +123,15 @@ svg.chart .rate { stroke: var(--ok); fill: none; stroke-width: 1.5; stroke-dasha
     return response.json();
   }
 
-  function chart(points, max) {
+  // The last hour, right-aligned at now: one series per column of a sample, each scaled to its own top.
+  function chart(points) {
     const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
     svg.setAttribute("class", "chart");
-    svg.setAttribute("viewBox", "0 0 600 80");
+    svg.setAttribute("viewBox", "0 0 360 80");
     svg.setAttribute("preserveAspectRatio", "none");
-    for (const [key, cls] of [["ready", "ready"], ["rate", "rate"]]) {
-      const top = Math.max(1, ...points.map((p) => p[key]));
-      const d = points.map((p, i) => (i ? "L" : "M") + (600 - (points.length - 1 - i)) + "," + (78 - 76 * p[key] / top).toFixed(1)).join(" ");
+    for (const [column, cls] of [[1, "rate"], [2, "wait"]]) {
+      const top = Math.max(1, ...points.map((p) => p[column] || 0));
+      const d = points.map((p, i) => (i ? "L" : "M") + (360 - (points.length - 1 - i)) + "," + (78 - 76 * (p[column] || 0) / top).toFixed(1)).join(" ");
       const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
       path.setAttribute("class", cls);
       path.setAttribute("d", d || "M0,78");
@@ -161,7 +165,9 @@ svg.chart .rate { stroke: var(--ok); fill: none; stroke-width: 1.5; stroke-dasha
   function queuePanel(pool, points) {
     const q = pool.queue;
     if (!q) return null;
-    const held = (q.held_key_concurrency || 0) + (q.held_key_rate_limit || 0);
+    // As solo status words it: "held back: 3 by key_concurrency", "at concurrency 10".
+    const held = [["key_concurrency", q.held_key_concurrency], ["key_rate_limit", q.held_key_rate_limit]]
+      .filter(([, n]) => n > 0).map(([k, n]) => n + " by " + k).join(", ");
     const limits = [["concurrency", q.concurrency], ["rate_limit", q.rate_limit], ["key_concurrency", q.key_concurrency], ["key_rate_limit", q.key_rate_limit]]
       .filter(([, v]) => v !== null && v !== undefined).map(([k, v]) => k + " " + v).join(", ");
     const figure = (name, value) => $("span", {}, name + " ", $("b", { "data-field": "queue-" + name }, String(value ?? "–")));
@@ -170,36 +176,53 @@ svg.chart .rate { stroke: var(--ok); fill: none; stroke-width: 1.5; stroke-dasha
       $("div", { class: "figures" },
         figure("ready", q.ready), figure("delayed", q.delayed), figure("reserved", q.reserved), figure("dead", q.dead),
         $("span", {}, "oldest waiting ", $("b", {}, q.oldest_waiting_ms ? duration(q.oldest_waiting_ms) : "none")),
-        held ? $("span", {}, "held back ", $("b", {}, String(held)), " (key_concurrency " + (q.held_key_concurrency || 0) + ", key_rate_limit " + (q.held_key_rate_limit || 0) + ")") : null,
-        limits ? $("span", { class: "muted" }, "limits: " + limits + (q.limited_by ? " (" + q.limited_by + " binds)" : "")) : null,
+        held ? $("span", { class: "badge warn", "data-field": "held-back" }, "held back: " + held) : null,
+        q.limited_by ? $("span", { class: "badge warn", "data-field": "limited-by" }, "at " + q.limited_by + " " + (q[q.limited_by] ?? "")) : null,
+        limits ? $("span", { class: "muted", "data-field": "limits" }, "limits: " + limits) : null,
         q.problem ? $("span", { class: "state-stopped" }, q.problem) : null),
       chart(points),
-      $("div", { class: "legend muted" }, $("span", {}, "— ready jobs"), $("span", {}, "- - jobs/s"), $("span", {}, "last " + (points.length < 120 ? points.length + " s" : Math.round(points.length / 60) + " min"))),
+      $("div", { class: "legend muted", "data-field": "chart" }, $("span", {}, "— jobs/s (top " + Math.max(0, ...points.map((p) => p[1])) + ")"),
+        $("span", {}, "- - mean queue-wait (top " + duration(Math.max(0, ...points.map((p) => p[2] || 0))) + ")"),
+        $("span", {}, points.length ? "last " + Math.round(points.length / 6) + " min" : "the first samples come within 20 s")),
       lookup(pool.name),
       $("div", { "data-dead": pool.name }, lastDead[pool.name] || ""));
   }
 
-  // A job of the pool's queue by id: its payload, attempts, last error, result and timings.
-  const lookedUp = {}, lookedUpId = {};
+  // Jobs of the pool's queue by id (its payload, attempts, last error, result and timings), by
+  // group (each one a line) or by the unique key one holds.
+  const lookedUp = {}, lookedUpId = {}, lookedUpBy = {};
+  const when = (ms) => ms ? new Date(ms).toISOString() : "";
+  const jobText = (job) => [
+    "job " + job.id + " in " + job.queue + ": " + job.state + ", attempt " + job.attempts + (job.max_attempts ? " of " + job.max_attempts : ""),
+    "queued " + when(job.created_at) + (job.run_at ? ", due " + when(job.run_at) : "") + (job.finished_at ? ", finished " + when(job.finished_at) : ""),
+    job.group ? "group " + job.group : null, job.unique_key ? "unique key " + job.unique_key : null,
+    job.error ? "error: " + job.error : null, job.result ? "result: " + job.result : null,
+    "payload: " + job.payload].filter((l) => l !== null).join("\n");
+  const jobLine = (job) => "#" + job.id + " " + job.state + (job.error ? ": " + job.error : job.result ? ": " + job.result : "") + " — " + job.payload.slice(0, 80);
   function lookup(poolName) {
-    const input = $("input", { type: "number", min: "1", placeholder: "job id", "aria-label": "job id", "data-lookup-input": poolName });
+    const by = $("select", { "aria-label": "look up by", "data-lookup-by": poolName },
+      ...[["id", "job id"], ["group", "group"], ["key", "unique key"]].map(([v, t]) => $("option", { value: v }, t)));
+    by.value = lookedUpBy[poolName] || "id";
+    const input = $("input", { type: "text", placeholder: "id, group or key", "aria-label": "job id, group or key", "data-lookup-input": poolName });
     if (lookedUpId[poolName]) input.value = lookedUpId[poolName];
     const out = $("pre", { class: "log", "data-lookup": poolName, hidden: "" });
     if (lookedUp[poolName]) { out.textContent = lookedUp[poolName]; out.removeAttribute("hidden"); }
     const show = async () => {
       lookedUpId[poolName] = input.value;
-      const answer = await get("/api/jobs/" + encodeURIComponent(input.value) + "?pool=" + encodeURIComponent(poolName));
-      const when = (ms) => ms ? new Date(ms).toISOString() : "";
-      lookedUp[poolName] = answer.ok ? [
-        "job " + answer.job.id + " in " + answer.job.queue + ": " + answer.job.state + ", attempt " + answer.job.attempts + (answer.job.max_attempts ? " of " + answer.job.max_attempts : ""),
-        "queued " + when(answer.job.created_at) + (answer.job.run_at ? ", due " + when(answer.job.run_at) : "") + (answer.job.finished_at ? ", finished " + when(answer.job.finished_at) : ""),
-        answer.job.group ? "group " + answer.job.group : null, answer.job.unique_key ? "unique key " + answer.job.unique_key : null,
-        answer.job.error ? "error: " + answer.job.error : null, answer.job.result ? "result: " + answer.job.result : null,
-        "payload: " + answer.job.payload].filter((l) => l !== null).join("\n") : answer.error;
+      lookedUpBy[poolName] = by.value;
+      const pool = "pool=" + encodeURIComponent(poolName);
+      if (by.value === "id") {
+        const answer = await get("/api/jobs/" + encodeURIComponent(input.value) + "?" + pool);
+        lookedUp[poolName] = answer.ok ? jobText(answer.job) : answer.error;
+      } else {
+        const answer = await get("/api/jobs?" + pool + "&" + by.value + "=" + encodeURIComponent(input.value));
+        lookedUp[poolName] = !answer.ok ? answer.error : !answer.jobs.length ? "no job has " + by.value + " " + input.value
+          : answer.jobs.length === 1 ? jobText(answer.jobs[0]) : answer.jobs.map(jobLine).join("\n");
+      }
       out.textContent = lookedUp[poolName];
       out.removeAttribute("hidden");
     };
-    return $("div", { class: "lookup" }, input, " ", $("button", { "data-action": "lookup", onclick: show }, "look up"), out);
+    return $("div", { class: "lookup" }, by, " ", input, " ", $("button", { "data-action": "lookup", onclick: show }, "look up"), out);
   }
 
   // Why workers left, grouped as the metrics' help says: recycled, restarted after dying, stopped.
@@ -235,7 +258,8 @@ svg.chart .rate { stroke: var(--ok); fill: none; stroke-width: 1.5; stroke-dasha
         $("span", {}, "workers ", $("b", { "data-field": "workers-running" }, String(pool.workers_running)), " of " + pool.workers_wanted + (pool.scaling ? " (scaling " + pool.scaling.min + "–" + pool.scaling.max + ")" : "")),
         $("span", {}, byState),
         $("span", {}, $("b", { "data-field": "jobs-per-second" }, String(pool.jobs_per_second)), " jobs/s"),
-        pool.rolling_restart ? $("span", { class: "state-starting" }, "rolling restart: " + pool.rolling_restart + " left") : null),
+        pool.rolling_restart ? $("span", { class: "state-starting" }, "rolling restart: " + pool.rolling_restart + " left") : null,
+        ...(pool.alerts || []).map((a) => $("span", { class: "badge bad", "data-field": "alert" }, "alert: " + a))),
       exitsLine(exits),
       $("div", { class: "table" }, $("table", { "data-workers": pool.name },
         $("thead", {}, $("tr", {}, ...["slot", "pid", "state", "uptime", "jobs", "memory", "job in hand", "restarts", "last exit"].map((h) => $("th", {}, h)))),
@@ -286,26 +310,75 @@ svg.chart .rate { stroke: var(--ok); fill: none; stroke-width: 1.5; stroke-dasha
         $("td", {}, s.next_local || ""), $("td", {}, s.last_local || ""), $("td", {}, s.last_job ? "#" + s.last_job : "")))))));
   }
 
+  // The groups of the jobs handed out lately: progress, and a finished group's results on demand.
+  let groups = [], groupsFetched = 0;
+  const groupResults = {};
+  function renderGroups() {
+    const place = document.getElementById("groups");
+    if (!groups.length) { place.hidden = true; return; }
+    place.hidden = false;
+    const results = (g) => async () => {
+      const answer = await get("/api/groups/" + encodeURIComponent(g.group) + "?pool=" + encodeURIComponent(g.pool));
+      groupResults[g.pool + "/" + g.group] = answer.ok ? [
+        g.group + ": " + answer.total + " jobs, " + answer.done + " done, " + answer.dead + " dead" + (answer.took_ms !== null && answer.took_ms !== undefined ? ", in " + duration(answer.took_ms) : ""),
+        ...(answer.results || []).map((r) => "#" + r.id + " " + (r.result || "")),
+        ...(answer.dead_jobs || []).map((d) => "#" + d.id + " dead: " + (d.error || ""))].join("\n") : answer.error;
+      renderGroups();
+    };
+    place.replaceChildren($("h2", {}, "groups"), $("div", { class: "table" }, $("table", {},
+      $("thead", {}, $("tr", {}, ...["pool", "group", "progress", "pending", "done", "dead", ""].map((h) => $("th", {}, h)))),
+      $("tbody", {}, ...groups.map((g) => g.error ? $("tr", {}, $("td", {}, g.pool), $("td", { class: "wrap state-stopped" }, g.error)) : $("tr", { "data-group": g.group, "data-group-pool": g.pool },
+        $("td", {}, g.pool), $("td", {}, g.group),
+        $("td", { "data-field": "group-progress" }, $("span", { class: "bar" + (g.dead ? " high" : "") }, $("span", { style: "width:" + (g.total ? (100 * (g.done + g.dead) / g.total).toFixed(0) : 0) + "%" })),
+          " " + (g.done + g.dead) + " of " + g.total + (g.pending ? "" : " finished")),
+        $("td", {}, String(g.pending)), $("td", {}, String(g.done)), $("td", {}, String(g.dead)),
+        $("td", {}, g.pending ? "" : $("button", { "data-group-results": g.group, onclick: results(g) }, "results"))))))),
+      ...Object.entries(groupResults).map(([key, text]) => $("pre", { class: "log", "data-group-results-of": key }, text)));
+  }
+
+  // On Redis: every live supervisor from the heartbeats, and which holds the fleet lock.
+  let clusterFetched = 0;
+  function renderCluster(answer) {
+    const place = document.getElementById("cluster");
+    const list = answer.ok ? answer.supervisors || [] : [];
+    if (!list.length) { place.hidden = true; return; }
+    place.hidden = false;
+    const pools = (r) => (r.pools || []).map((p) => p.name + " " + p.state + " " + p.workers_running + "/" + p.workers_wanted + ", " + p.jobs_per_second + " jobs/s").join("; ");
+    place.replaceChildren($("h2", {}, "cluster"), $("div", { class: "table" }, $("table", {},
+      $("thead", {}, $("tr", {}, ...["supervisor", "host", "pid", "up", "pools", "fleet lock"].map((h) => $("th", {}, h)))),
+      $("tbody", {}, ...list.map((r) => $("tr", { "data-supervisor": r.owner },
+        $("td", {}, r.owner), $("td", {}, r.host || ""), $("td", {}, String(r.pid || "")), $("td", {}, duration(r.uptime_ms)),
+        $("td", { class: "wrap" }, pools(r)),
+        $("td", { "data-field": "lock-role" }, r.fleet_lock ? (r.fleet_lock.role === "holding" ? $("span", { class: "badge warn" }, "holds " + r.fleet_lock.name) : r.fleet_lock.role) : "")))))));
+  }
+
   let deadKey = null;
   function render(picture) {
     readonly = picture.readonly;
     document.body.classList.toggle("readonly", readonly);
     const status = picture.status;
-    const now = Date.now();
-    for (const pool of status.pools) {
-      const points = history_[pool.name] = history_[pool.name] || [];
-      points.push({ t: now, ready: pool.queue ? pool.queue.ready || 0 : 0, rate: pool.jobs_per_second || 0 });
-      if (points.length > keep) points.splice(0, points.length - keep);
+    if (Date.now() - groupsFetched > 2000) {
+      groupsFetched = Date.now();
+      get("/api/groups").then((answer) => { groups = answer.groups || []; renderGroups(); }).catch(() => { groupsFetched = 0; });
+    }
+    if (Date.now() - clusterFetched > 3000) {
+      clusterFetched = Date.now();
+      get("/api/cluster").then(renderCluster).catch(() => { clusterFetched = 0; });
+    }
+    if (Date.now() - historyFetched > 10000) {   // the supervisor samples every 10 s
+      historyFetched = Date.now();
+      get("/api/history").then((answer) => { history_ = answer.pools || {}; }).catch(() => { historyFetched = 0; });
     }
     const scrolls = {};
     document.querySelectorAll("pre.log").forEach((pre) => { scrolls[pre.dataset.log] = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 4; });
-    const typing = document.activeElement && document.activeElement.tagName === "INPUT";
+    const typing = document.activeElement && ["INPUT", "SELECT"].includes(document.activeElement.tagName);
     if (typing) return;   // not while someone types a number of workers or a job id
     renderSchedules(picture.schedules);
     document.getElementById("pools").replaceChildren(...status.pools.map((pool) => poolSection(pool, picture.logs[pool.name], picture.exits[pool.name])));
     document.querySelectorAll("pre.log").forEach((pre) => { if (scrolls[pre.dataset.log] !== false) pre.scrollTop = pre.scrollHeight; });
     document.getElementById("summary").textContent = "pid " + status.pid + ", up " + duration(status.uptime_ms) + ", " + status.config +
-      (status.fleet_lock ? ", fleet lock " + status.fleet_lock.name + ": " + status.fleet_lock.role : "");
+      (status.fleet_lock ? ", fleet lock " + status.fleet_lock.name + ": " + status.fleet_lock.role +
+       (status.fleet_lock.role !== "holding" && status.fleet_lock.holder ? " (held by " + status.fleet_lock.holder + ")" : "") : "");
     const key = status.pools.map((p) => p.queue ? p.name + ":" + p.queue.dead : "").join(",");
     if (key !== deadKey) { deadKey = key; refreshDead(); }
   }

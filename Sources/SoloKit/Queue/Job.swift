@@ -117,6 +117,9 @@ public struct QueueCounts: Equatable, Sendable {
 
 /// A job as `solo queue list` and `solo queue dead` show it.
 public struct JobRecord: Equatable, Sendable {
+    /// Every state a job can be in.
+    public static let states = ["ready", "delayed", "reserved", "done", "dead"]
+
     public var id: Int64
     public var queue: String
     public var state: String

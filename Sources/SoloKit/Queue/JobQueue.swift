@@ -9,6 +9,8 @@ public protocol JobQueue: AnyObject {
     func jobs(queue: String?, states: [String], group: String?, after: Int64, limit: Int) throws(QueueError) -> [JobRecord]
     /// One job by id (of `queue`, when given), whatever its state; nil when there is none.
     func job(_ id: Int64, queue: String?) throws(QueueError) -> JobRecord?
+    /// The id of the job of `queue` that holds unique key `key` now; nil when none does.
+    func uniqueKeyHolder(_ key: String, queue: String) throws(QueueError) -> Int64?
     /// Every dead job (of `queue`) back to ready with its attempts reset.
     func retryDead(queue: String?) throws(QueueError) -> Int
     /// Applies `change` to each job of `ids` (of `queue`, when given) that is in a state the

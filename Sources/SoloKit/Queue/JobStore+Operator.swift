@@ -128,7 +128,16 @@ extension JobStore {
 
     /// One job by id: the first of every state from just before it (the id is the key).
     public func job(_ id: Int64, queue: String?) throws(QueueError) -> JobRecord? {
-        try jobs(queue: queue, states: ["ready", "delayed", "reserved", "done", "dead"], after: id - 1, limit: 1).first { $0.id == id }
+        try jobs(queue: queue, states: JobRecord.states, after: id - 1, limit: 1).first { $0.id == id }
+    }
+
+    public func uniqueKeyHolder(_ key: String, queue: String) throws(QueueError) -> Int64? {
+        try run { () throws(DatabaseError) in
+            let query = try statement("SELECT id FROM jobs WHERE queue = ? AND unique_key = ? AND unique_held = 1")
+            try query.bind([.text(queue), .text(key)])
+            defer { query.reset() }
+            return try query.step() ? Int64(query.int(0)) : nil
+        }
     }
 
     /// What a dead job becomes when it is retried: ready at once (its queue wait starting now),

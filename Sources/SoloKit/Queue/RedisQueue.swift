@@ -192,6 +192,10 @@ public final class RedisQueue: JobQueue {
         return nil
     }
 
+    public func uniqueKeyHolder(_ key: String, queue: String) throws(QueueError) -> Int64? {
+        try run { () throws(RedisError) in try client.call(RedisCommand("GET", "\(RedisScripts.prefix(queue)):unique:\(key)")) }.string.flatMap { Int64($0) }
+    }
+
     public func retryDead(queue: String?) throws(QueueError) -> Int {
         var total = 0
         for name in try queues(queue) {

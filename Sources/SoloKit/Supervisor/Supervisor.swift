@@ -49,6 +49,9 @@ public final class Supervisor {
     var control: ControlServer?
     var metrics: MetricsServer?
     var dashboard: DashboardServer?
+    /// The dashboard's charts, per pool with a queue, sampled while a dashboard is served.
+    var queueHistories: [String: QueueHistory] = [:]
+    var nextHistorySample: Moment?
     let started = Moment.now()
     /// The same moment by the wall clock, in seconds since the epoch (for the metrics).
     let startedWallClock = Moment.wallSeconds()
@@ -286,6 +289,7 @@ public final class Supervisor {
         parts += [guardian, notifier, feeder, scheduler, redis, hooks, alerts]
         parts += [fleetLock as (any Timed)?, heartbeat, control, metrics, dashboard].compactMap { $0 }
         parts += [TimedCall(deadline: { [unowned self] in self.nextScaleCheck }) { [unowned self] now in self.checkScaling(now: now) }, leftovers]
+        parts.append(TimedCall(deadline: { [unowned self] in self.dashboard == nil ? nil : self.nextHistorySample }) { [unowned self] now in self.sampleHistory(now: now) })
         return parts
     }
 

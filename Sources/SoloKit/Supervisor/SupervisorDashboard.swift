@@ -4,6 +4,8 @@
 extension Supervisor {
     /// Log lines of each pool in the picture.
     static let dashboardLogLines = 40
+    /// Results (and dead jobs) of a finished group that `/api/groups/NAME` sends.
+    static let dashboardGroupResults = 100
     /// How long a job action or lookup may wait for the queue (a busy file, a Redis reply):
     /// the loop waits with it.
     static let dashboardQueuePatience: Duration = .seconds(1)
@@ -27,6 +29,7 @@ extension Supervisor {
             readonly: { [unowned self] in self.config.global.dashboardReadonly })
         do {
             dashboard = try DashboardServer(address: wanted, epoll: epoll, handlers: handlers)
+            if nextHistorySample == nil { nextHistorySample = Moment.now() }
             say("dashboard at http://\(wanted)/ (solo dashboard prints the URL with its token)\(wanted.isLoopback ? "" : "; beyond this machine, over plain HTTP")")
         } catch {
             say("cannot listen on \(wanted) for dashboard_listen: \(error); no dashboard is served (fix it and run solo reload)")
@@ -48,6 +51,22 @@ extension Supervisor {
                         ("schedules", scheduleList()["schedules"] ?? .array([])), ("readonly", .bool(config.global.dashboardReadonly))])
     }
 
+    /// One sample of each queue's throughput and wait for the charts when one is due; the pools
+    /// gone are forgotten.
+    func sampleHistory(now: Moment) {
+        guard dashboard != nil, let due = nextHistorySample, due <= now else { return }
+        nextHistorySample = now + QueueHistory.interval
+        let wall = Moment.wallMilliseconds()
+        var kept: [String: QueueHistory] = [:]
+        for pool in pools {
+            guard let queue = feeder.status(of: pool) else { continue }
+            var history = queueHistories[pool.name] ?? QueueHistory()
+            history.record(atMs: wall, totals: QueueHistory.Totals(pool.counters), oldestWaitingMs: queue.counts?.oldestWaitingMs)
+            kept[pool.name] = history
+        }
+        queueHistories = kept
+    }
+
     func dashboardAnswer(_ route: DashboardRoute) -> [UInt8] {
         func reply(_ json: JSON?) -> [UInt8] {
             guard let json else { return DashboardHTTP.answer(ControlRequest.failure("no answer"), status: 500) }
@@ -58,6 +77,9 @@ extension Supervisor {
             return HTTP.reply(200, DashboardPage.html, contentType: "text/html; charset=utf-8", extra: DashboardPage.headers)
         case .events, .status:
             return DashboardHTTP.answer(dashboardPicture())
+        case .history:
+            return DashboardHTTP.answer(.object([("ok", .bool(true)), ("interval_ms", .number(QueueHistory.interval.nanoseconds / 1_000_000)),
+                                                 ("pools", .object(queueHistories.sorted { $0.key < $1.key }.map { ($0.key, $0.value.json) }))]))
         case .steer(let pool, let steering):
             return reply(answer(.steer(steering, pools: .named([pool]), wait: false)))
         case .scale(let pool, let workers):
@@ -76,13 +98,60 @@ extension Supervisor {
                 return .object([("ok", .bool(true)), ("changed", .array(changed.map { .number($0) })), ("left", .array(left))])
             })
         case .job(let pool, let id):
-            let feeding = pools.filter { $0.config.queue.feedsJobs }
-            guard let name = pool ?? (feeding.count == 1 ? feeding[0].name : nil) else {
-                return reply(ControlRequest.failure("several pools have queues: say which with ?pool=NAME"))
-            }
+            guard let name = pool ?? onlyFeedingPool else { return reply(ControlRequest.failure("several pools have queues: say which with ?pool=NAME")) }
             return reply(usingQueue(of: name) { queue, queueName throws(QueueError) in
                 guard let job = try queue.job(id, queue: queueName) else { return ControlRequest.failure("no job \(id) in queue \(queueName)") }
                 return .object([("ok", .bool(true)), ("job", job.json)])
+            })
+        case .findJobs(let pool, let search):
+            guard let name = pool ?? onlyFeedingPool else { return reply(ControlRequest.failure("several pools have queues: say which with ?pool=NAME")) }
+            return reply(usingQueue(of: name) { queue, queueName throws(QueueError) in
+                let found: [JobRecord]
+                switch search {
+                case .group(let group):
+                    found = try queue.jobs(queue: queueName, states: JobRecord.states, group: group, after: 0, limit: Self.dashboardGroupResults)
+                case .uniqueKey(let key):
+                    found = try queue.uniqueKeyHolder(key, queue: queueName).flatMap { id throws(QueueError) in try queue.job(id, queue: queueName) }.map { [$0] } ?? []
+                }
+                return .object([("ok", .bool(true)), ("jobs", .array(found.map(\.json)))])
+            })
+        case .cluster:
+            let servers = config.global.redisServers(config.pools)
+            guard !servers.isEmpty else { return reply(ControlRequest.failure("this config uses no Redis server: there is no cluster to show")) }
+            do {
+                return reply(.object([("ok", .bool(true)), ("supervisors", .array(try ClusterReports.read(servers, clientName: "solo-dashboard", timeout: Self.dashboardQueuePatience)))]))
+            } catch {
+                return reply(ControlRequest.failure("cannot read the heartbeats: \(error)"))
+            }
+        case .groups:
+            // One queue opened per pool, for all of its groups.
+            let seen = feeder.recentGroups.newestFirst
+            var listed: [JSON] = []
+            for pool in pools where seen.contains(where: { $0.pool == pool.name }) {
+                let groups = usingQueue(of: pool.name) { queue, _ throws(QueueError) in
+                    JSON.array(try seen.filter { $0.pool == pool.name }.map { seen throws(QueueError) in
+                        .object([("pool", .string(pool.name)), ("group", .string(seen.group))] + Self.groupFields(try queue.groupCounts(seen.group)))
+                    })
+                }
+                listed += groups.arrayValue ?? [.object([("pool", .string(pool.name)), ("error", groups["error"] ?? .null)])]
+            }
+            return DashboardHTTP.answer(.object([("ok", .bool(true)), ("groups", .array(listed))]))
+        case .group(let group, let pool):
+            guard let name = pool ?? onlyFeedingPool else { return reply(ControlRequest.failure("several pools have queues: say which with ?pool=NAME")) }
+            return reply(usingQueue(of: name) { queue, _ throws(QueueError) in
+                let counts = try queue.groupCounts(group)
+                guard counts.total > 0 else { return ControlRequest.failure("no job of group \(group) is kept") }
+                var fields: [(String, JSON)] = [("ok", .bool(true)), ("group", .string(group))] + Self.groupFields(counts)
+                if counts.pending == 0 {
+                    // As solo wait --results has them, bounded: the page shows a sample, the command all.
+                    let done = try queue.jobs(queue: nil, states: ["done"], group: group, after: 0, limit: Self.dashboardGroupResults)
+                    let dead = try queue.jobs(queue: nil, states: ["dead"], group: group, after: 0, limit: Self.dashboardGroupResults)
+                    let span = try queue.groupSpan(group)
+                    fields += [("took_ms", .optional(span.map { $0.last - $0.first })),
+                               ("results", .array(done.map { .object([("id", .number($0.id)), ("result", .optional($0.result))]) })),
+                               ("dead_jobs", .array(dead.map { .object([("id", .number($0.id)), ("error", .optional($0.error))]) }))]
+                }
+                return .object(fields)
             })
         case .dead(let limit):
             var seen: [(QueueSetting, String)] = []
@@ -98,6 +167,17 @@ extension Supervisor {
             }
             return DashboardHTTP.answer(.object([("ok", .bool(true)), ("queues", .array(lists))]))
         }
+    }
+
+    /// The pool whose queue a lookup means when it names none: the config's only feeding pool.
+    private var onlyFeedingPool: String? {
+        let feeding = pools.filter { $0.config.queue.feedsJobs }
+        return feeding.count == 1 ? feeding[0].name : nil
+    }
+
+    private static func groupFields(_ counts: QueueCounts) -> [(String, JSON)] {
+        [("total", counts.total), ("pending", counts.pending), ("ready", counts.ready), ("delayed", counts.delayed),
+         ("reserved", counts.reserved), ("done", counts.done), ("dead", counts.dead)].map { ($0.0, .number(Int64($0.1))) }
     }
 
     /// Runs `body` on the pool's queue, opened for it; a failure as the JSON of an error.

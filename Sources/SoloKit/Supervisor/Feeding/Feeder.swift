@@ -85,6 +85,7 @@ final class Feeder: Timed {
     /// outcome goes back there, even after a reload moved its pool elsewhere or removed it.
     private var held: [HeldJob: (queue: FeedQueue, generation: Int)] = [:]
     var nextMaintenance = Moment.now()
+    private(set) var recentGroups = RecentGroups()
     var nextPurge = Moment.now()
     let say: (String) -> Void
 
@@ -236,8 +237,10 @@ final class Feeder: Timed {
         if !unused.isEmpty { feed.queue.store.release(queue: feed.queue.name, ids: unused, owner: owner) { _ in } }
     }
 
-    /// Notes which worker holds a job of a group, for `solo push` run by that worker.
+    /// Notes which worker holds a job of a group, for `solo push` run by that worker, and the
+    /// group among the recent ones (the dashboard's groups).
     func assign(_ job: ReservedJob, of pool: Pool, to worker: String) {
+        if let group = job.group { recentGroups.note(group, pool: pool.name) }
         guard job.group != nil, let source = held[HeldJob(pool: ObjectIdentifier(pool), id: job.id)] else { return }
         source.queue.store.assign(queue: source.queue.name, id: job.id, to: worker, owner: owner) { [unowned self] reply in
             guard case .answer = reply else {
