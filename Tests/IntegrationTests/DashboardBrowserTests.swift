@@ -102,6 +102,8 @@ import Testing
             ((try? browser.run("return document.querySelectorAll('button[data-retry]').length")) as? Int ?? 0) == 1
         }
         #expect(try shown(browser).dead == 1)
+        #expect(try browser.run("return document.querySelector('button[data-retry-all]').textContent") as? String == "retry these 1",
+                "the list's jobs can be retried or deleted all at once")
         let deadID = try #require(try browser.run("return document.querySelector('[data-dead-job]').dataset.deadJob") as? String)
         try browser.screenshot(to: scratch.file("dashboard-dead-job.png"))
         try browser.click("button[data-retry]")

@@ -272,18 +272,23 @@ svg.chart .wait { stroke: var(--accent); fill: none; stroke-width: 1.5; stroke-d
   function deadTable(list) {
     if (list.error) return $("p", { class: "state-stopped" }, list.error);
     if (!list.jobs.length) return "";
-    const change = (what, id) => async () => {
-      const answer = await post("/api/jobs/" + what, { pool: list.pool, ids: [id] });
+    const change = (what, ids) => async () => {
+      if (ids.length > 1 && !confirm(what + " these " + ids.length + " dead jobs?")) return;
+      const answer = await post("/api/jobs/" + what, { pool: list.pool, ids: ids });
       if (answer.ok) refreshDead();
     };
-    return $("div", {}, $("h3", {}, "dead jobs"), $("div", { class: "table" }, $("table", {},
+    const all = list.jobs.map((job) => job.id);
+    return $("div", {}, $("h3", {}, "dead jobs ",
+        $("button", { class: "action", "data-retry-all": list.pool, onclick: change("retry", all) }, "retry these " + all.length), " ",
+        $("button", { class: "danger action", "data-delete-all": list.pool, onclick: change("delete", all) }, "delete these " + all.length)),
+      $("div", { class: "table" }, $("table", {},
       $("thead", {}, $("tr", {}, ...["id", "attempts", "error", "payload", ""].map((h) => $("th", {}, h)))),
       $("tbody", {}, ...list.jobs.map((job) => $("tr", { "data-dead-job": job.id },
         $("td", {}, String(job.id)), $("td", {}, String(job.attempts)),
         $("td", { class: "wrap" }, job.error || ""), $("td", { class: "wrap" }, job.payload.slice(0, 200)),
         $("td", { class: "action" },
-          $("button", { "data-retry": job.id, onclick: change("retry", job.id) }, "retry"), " ",
-          $("button", { class: "danger", "data-delete": job.id, onclick: change("delete", job.id) }, "delete"))))))));
+          $("button", { "data-retry": job.id, onclick: change("retry", [job.id]) }, "retry"), " ",
+          $("button", { class: "danger", "data-delete": job.id, onclick: change("delete", [job.id]) }, "delete"))))))));
   }
 
   async function refreshDead() {
