@@ -72,7 +72,7 @@ public final class RedisConnection {
     private let token: UInt64
     /// The address the last connection went to: used again when the resolver fails, is slow,
     /// or would block (a connection without a loop resolves once).
-    private var lastAddress: UInt32?
+    private(set) var lastAddress: UInt32?
     private var parser = RESPParser(maximumBulk: 128 << 20)
     private var output: [UInt8] = []
     private var outputStart = 0

@@ -116,8 +116,10 @@ extension Supervisor {
                 return .object([("ok", .bool(true)), ("jobs", .array(found.map(\.json)))])
             })
         case .cluster:
-            let servers = config.global.redisServers(config.pools)
-            guard !servers.isEmpty else { return reply(ControlRequest.failure("this config uses no Redis server: there is no cluster to show")) }
+            let named = config.global.redisServers(config.pools)
+            guard !named.isEmpty else { return reply(ControlRequest.failure("this config uses no Redis server: there is no cluster to show")) }
+            let servers = named.compactMap(addressed)
+            if let unknown = named.first(where: { addressed($0) == nil }) { return reply(ControlRequest.failure(Self.unresolved(unknown))) }
             do {
                 return reply(.object([("ok", .bool(true)), ("supervisors", .array(try ClusterReports.read(servers, clientName: "solo-dashboard", timeout: Self.dashboardQueuePatience)))]))
             } catch {
@@ -183,13 +185,34 @@ extension Supervisor {
     /// Runs `body` on the pool's queue, opened for it; a failure as the JSON of an error.
     private func usingQueue(of name: String, _ body: (any JobQueue, String) throws(QueueError) -> JSON) -> JSON {
         guard let pool = pools.first(where: { $0.name == name }) else { return ControlRequest.failure("no pool \(name)") }
+        var setting = pool.config.queue
+        if case .redis(let url) = setting {
+            guard let addressed = addressed(url) else { return ControlRequest.failure(Self.unresolved(url)) }
+            setting = .redis(addressed)
+        }
         do {
-            guard let queue = try pool.config.queue.open(create: false, clientName: "solo-dashboard", patience: Self.dashboardQueuePatience) else {
+            guard let queue = try setting.open(create: false, clientName: "solo-dashboard", patience: Self.dashboardQueuePatience) else {
                 return ControlRequest.failure("pool \(name) has queue = none: it has no jobs")
             }
             return try body(queue, pool.config.queueName)
         } catch {
             return ControlRequest.failure("pool \(name): \(error)")
         }
+    }
+
+    /// A Redis URL to open from the loop: a host name is replaced by the address the
+    /// supervisor's own connection to that server resolved (on a thread of its own), since a
+    /// connection opened here would resolve it in the loop, for as long as the resolver takes.
+    /// Nil when no address is known yet.
+    private func addressed(_ url: RedisURL) -> RedisURL? {
+        guard TCPClient.literal(url.host) == nil else { return url }
+        guard let address = redis.existing(url)?.commands.lastAddress else { return nil }
+        var copy = url
+        copy.host = LockAddress.format(address)
+        return copy
+    }
+
+    private static func unresolved(_ url: RedisURL) -> String {
+        "the address of \(url.host) is not known yet (solo resolves it in the background, never in the loop that feeds the workers): try again in a moment"
     }
 }
