@@ -87,6 +87,17 @@ import Testing
         #expect(supervisor.lines(containing: "hook crash (pid ").contains { $0.contains("saw crash of crasher") }, "its output is in the log")
     }
 
+    /// Pushes 20 jobs and waits until the worker has handled every one: feeding goes on.
+    func pushTwentyJobsAndSeeThemDone(_ scratch: Scratch, _ when: String) throws {
+        let jobs = (1...20).map { "job\($0)" }
+        let pushed = try runSolo(["push", "--config", "solo.conf"], in: scratch, input: Array((jobs.joined(separator: "\n") + "\n").utf8))
+        try #require(pushed.status == 0, "\(pushed.stderr)")
+        try waitFor("the 20 jobs done \(when)") {
+            Set(scratch.read("work/handled").split(separator: "\n").compactMap { $0.split(separator: " ").dropFirst().first.map(String.init) })
+                .isSuperset(of: jobs)
+        }
+    }
+
     @Test func aHookThatHangsIsKilledAtItsTimeoutWhileJobsFlow() throws {
         let scratch = Scratch()
         setUp(scratch, port: try freePort(), global: "hook_timeout = 8s", """
@@ -106,13 +117,7 @@ import Testing
         let hook = pid_t(scratch.read("work/hang.pid").trimmed) ?? 0, child = pid_t(scratch.read("work/hang-child.pid").trimmed) ?? 0
         defer { for pid in [hook, child] where pid > 1 && isRunning(pid) { kill(pid, SIGKILL) } }
 
-        let jobs = (1...20).map { "job\($0)" }
-        let pushed = try runSolo(["push", "--config", "solo.conf"], in: scratch, input: Array((jobs.joined(separator: "\n") + "\n").utf8))
-        try #require(pushed.status == 0, "\(pushed.stderr)")
-        try waitFor("the 20 jobs done while the hook hangs") {
-            Set(scratch.read("work/handled").split(separator: "\n").compactMap { $0.split(separator: " ").dropFirst().first.map(String.init) })
-                .isSuperset(of: jobs)
-        }
+        try pushTwentyJobsAndSeeThemDone(scratch, "while the hook hangs")
         #expect(isRunning(hook) && !supervisor.log.contains("ran over hook_timeout"), "the jobs did not wait for the hook")
 
         try supervisor.waitForLog("hook job_dead (pid \(hook)) ran over hook_timeout (8s): killed with its process group", seconds: 15)
@@ -137,13 +142,7 @@ import Testing
         let fail = try runSolo(["push", "--config", "solo.conf"], in: scratch, input: Array("always-fail\n".utf8))
         try #require(fail.status == 0, "\(fail.stderr)")
         try supervisor.waitForLog("its output beyond 64 KiB is not read; its pipe is closed", seconds: 15)
-        let jobs = (1...20).map { "job\($0)" }
-        let pushed = try runSolo(["push", "--config", "solo.conf"], in: scratch, input: Array((jobs.joined(separator: "\n") + "\n").utf8))
-        try #require(pushed.status == 0, "\(pushed.stderr)")
-        try waitFor("the 20 jobs done after the flood") {
-            Set(scratch.read("work/handled").split(separator: "\n").compactMap { $0.split(separator: " ").dropFirst().first.map(String.init) })
-                .isSuperset(of: jobs)
-        }
+        try pushTwentyJobsAndSeeThemDone(scratch, "after the flood")
         #expect(try runSolo(["status", "--config", "solo.conf"], in: scratch, seconds: 5).status == 0, "the loop answers")
         let flooded = supervisor.lines(containing: "flood line from a hook").count
         #expect(flooded > 100 && flooded < 4000, "\(flooded) lines logged: 64 KiB of them at most")

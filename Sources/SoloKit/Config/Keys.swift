@@ -57,9 +57,7 @@ enum Keys {
             model.dashboardReadonly = try Values.bool(value)
         }, render: { $0.dashboardReadonly ? "yes" : "no" }),
         KeySpec(name: "lease", apply: { model, value, _ throws(ValueError) in
-            let lease = try Values.duration(value)
-            guard lease >= .seconds(3), lease <= .seconds(3600) else { throw ValueError("\(quoted(value)) is out of range (3s to 1h; 30s is usual)") }
-            model.lease = lease
+            model.lease = try Values.duration(value, in: .seconds(3)...(.seconds(3600)), usual: "30s")
         }, render: { Values.formatDuration($0.lease) }),
         KeySpec(name: "cluster_lock", apply: { model, value, _ throws(ValueError) in
             if isNone(value) { model.clusterLock = nil; return }
@@ -72,17 +70,13 @@ enum Keys {
             model.clusterRedis = isNone(value) ? nil : try RedisURL.parse(value)
         }, render: { $0.clusterRedis?.description ?? "none" }),
         KeySpec(name: "cluster_lock_ttl", apply: { model, value, _ throws(ValueError) in
-            let ttl = try Values.duration(value)
-            guard ttl >= .seconds(3), ttl <= .seconds(600) else { throw ValueError("\(quoted(value)) is out of range (3s to 10m; 30s is usual)") }
-            model.clusterLockTTL = ttl
+            model.clusterLockTTL = try Values.duration(value, in: .seconds(3)...(.seconds(600)), usual: "30s")
         }, render: { Values.formatDuration($0.clusterLockTTL) }),
         KeySpec(name: "on_event", apply: { model, value, context throws(ValueError) in
             model.onEvent = isNone(value) ? nil : try hookCommand(value, context)
         }, render: { $0.onEvent.map(CommandWords.join) ?? "none" }),
         KeySpec(name: "hook_timeout", apply: { model, value, _ throws(ValueError) in
-            let timeout = try Values.duration(value)
-            guard timeout >= .milliseconds(100), timeout <= .seconds(3600) else { throw ValueError("\(quoted(value)) is out of range (100ms to 1h; 10s is usual)") }
-            model.hookTimeout = timeout
+            model.hookTimeout = try Values.duration(value, in: .milliseconds(100)...(.seconds(3600)), usual: "10s")
         }, render: { Values.formatDuration($0.hookTimeout) }),
         KeySpec(name: "hook_concurrency", apply: { model, value, _ throws(ValueError) in
             model.hookConcurrency = try Values.integer(value, in: 1...64, example: "4")

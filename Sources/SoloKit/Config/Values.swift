@@ -69,6 +69,15 @@ extension Values {
         return .nanoseconds(total)
     }
 
+    /// A duration within bounds; `usual` is the value most setups want.
+    public static func duration(_ text: String, in bounds: ClosedRange<Duration>, usual: String) throws(ValueError) -> Duration {
+        let value = try duration(text)
+        guard bounds.contains(value) else {
+            throw ValueError("\(quoted(text)) is out of range (\(formatDuration(bounds.lowerBound)) to \(formatDuration(bounds.upperBound)); \(usual) is usual)")
+        }
+        return value
+    }
+
     /// A whole number within bounds.
     public static func integer(_ text: String, in bounds: ClosedRange<Int>, example: String) throws(ValueError) -> Int {
         guard let value = Int(text.trimmed) else {

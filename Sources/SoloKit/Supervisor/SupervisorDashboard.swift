@@ -118,8 +118,11 @@ extension Supervisor {
         case .cluster:
             let named = config.global.redisServers(config.pools)
             guard !named.isEmpty else { return reply(ControlRequest.failure("this config uses no Redis server: there is no cluster to show")) }
-            let servers = named.compactMap(addressed)
-            if let unknown = named.first(where: { addressed($0) == nil }) { return reply(ControlRequest.failure(Self.unresolved(unknown))) }
+            var servers: [RedisURL] = []
+            for url in named {
+                guard let address = addressed(url) else { return reply(ControlRequest.failure(Self.unresolved(url))) }
+                servers.append(address)
+            }
             do {
                 return reply(.object([("ok", .bool(true)), ("supervisors", .array(try ClusterReports.read(servers, clientName: "solo-dashboard", timeout: Self.dashboardQueuePatience)))]))
             } catch {
