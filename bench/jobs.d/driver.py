@@ -269,12 +269,13 @@ class System:
 
 
 class Solo(System):
-    def __init__(self, name, worker, redis=False):
-        self.name, self.worker, self.redis = name, worker, redis
+    def __init__(self, name, worker, redis=False, max_jobs="1000-2000"):
+        self.name, self.worker, self.redis, self.max_jobs = name, worker, redis, max_jobs
         self.lang = "PHP" if worker[0] == "php" else "Python"
         if not redis:
             self.durable = "yes (SQLite, WAL; push commits with synchronous=FULL)"
-        self.config = "2 workers, feed mode, max_jobs 1000-2000 (the default), " + (
+        self.config = "2 workers, feed mode, max_jobs %s%s, %s" % (
+            max_jobs, " (the default)" if max_jobs == "1000-2000" else " (no recycling, as the peers)",
             "queue = redis://" if redis else "queue = sqlite: (the embedded queue)")
 
     def servers(self, run):
@@ -282,8 +283,8 @@ class Solo(System):
         self.conf = os.path.join(run.dir, "solo.conf")
         with open(self.conf, "w") as f:
             f.write("[global]\nlock_port = %d\nstate_dir = %s/state\n\n[bench]\ncommand = %s\ndirectory = %s\n"
-                    "workers = 2\nqueue = %s\nenvironment = JOBS_OUT=%s\n" % (free_port(), run.dir, " ".join(self.worker), HERE,
-                                                                      queue, run.out))
+                    "workers = 2\nqueue = %s\nenvironment = JOBS_OUT=%s\nmax_jobs = %s\n" % (
+                        free_port(), run.dir, " ".join(self.worker), HERE, queue, run.out, self.max_jobs))
         self.queue = queue
         if self.redis:
             import redis
@@ -498,6 +499,7 @@ SYSTEMS = [
     RQ("RQ, SimpleWorker", "rq.worker.SimpleWorker", slow=4),
     Dramatiq(),
     Solo("solo (SQLite)", ["php", "solo-worker.php"]),
+    Solo("solo (SQLite), max_jobs none", ["php", "solo-worker.php"], max_jobs="none"),
     Gearman(),
     Beanstalk(),
     Messenger(),
