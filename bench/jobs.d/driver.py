@@ -29,6 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 SOLO = os.path.join(ROOT, ".build-static/release/solo")
 VENV_BIN = os.path.dirname(sys.executable)
 PAGE = os.sysconf("SC_PAGE_SIZE")
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class Failure(Exception):
@@ -142,30 +143,55 @@ def stop(proc, grace=10):
             pass
 
 
-def tree_rss(roots):
-    """Summed RSS in bytes of `roots` and all their descendants."""
+def tree(roots):
+    """The pids of `roots` and all their descendants."""
     children = {}
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
-                with open("/proc/%s/stat" % name, "rb") as f:
-                    ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+                ppid = int(proc_stat(int(name))[1])
             except (OSError, IndexError, ValueError):
                 continue
             children.setdefault(ppid, []).append(int(name))
-    total, todo, seen = 0, list(roots), set()
+    found, todo = set(), list(roots)
     while todo:
         pid = todo.pop()
-        if pid in seen:
-            continue
-        seen.add(pid)
+        if pid not in found:
+            found.add(pid)
+            todo += children.get(pid, [])
+    return found
+
+
+def proc_stat(pid):
+    """/proc/PID/stat's fields after the command's name: state, ppid, ... (proc(5), from field 3)."""
+    with open("/proc/%d/stat" % pid, "rb") as f:
+        return f.read().rsplit(b")", 1)[1].split()
+
+
+def tree_rss(roots):
+    """Summed RSS in bytes of `roots` and all their descendants."""
+    total = 0
+    for pid in tree(roots):
         try:
             with open("/proc/%d/statm" % pid, "rb") as f:
                 total += int(f.read().split()[1]) * PAGE
         except (OSError, IndexError, ValueError):
-            continue
-        todo += children.get(pid, [])
+            pass
     return total
+
+
+def tree_cpu(roots):
+    """CPU seconds (user + system) of `roots` and their living descendants, by command name."""
+    by_name = {}
+    for pid in tree(roots):
+        try:
+            with open("/proc/%d/comm" % pid) as f:
+                name = f.read().strip()
+            fields = proc_stat(pid)
+        except (OSError, IndexError):
+            continue
+        by_name[name] = by_name.get(name, 0) + (int(fields[11]) + int(fields[12])) / TICKS
+    return by_name
 
 
 class Records:
@@ -509,7 +535,7 @@ SYSTEMS = [
 
 # MARK: - measurements
 
-def throughput(system, jobs):
+def throughput(system, jobs, show_cpu=False):
     """One run: jobs/s from the first job done to the last, seconds from the workers' start to
     the first job done, peak RSS, and (distinct, duplicates) of the ids recorded."""
     run = Run()
@@ -525,6 +551,10 @@ def throughput(system, jobs):
         if distinct < 2:
             raise Failure("%s did %d jobs of %d\n%s" % (system.name, distinct, jobs, run.log_tail()))
         rate = (distinct - 1) / ((times[-1] - times[0]) / 1e9)
+        cpu = show_cpu and sorted(tree_cpu([p.pid for p in run.procs]).items())
+        if cpu:
+            log("  CPU per job, living processes only (a recycled worker's went with it): " + ", ".join(
+                "%s %.1f µs" % (name, seconds / distinct * 1e6) for name, seconds in cpu))
         return rate, (times[0] - begin) / 1e9, run.peak, distinct, run.records.lines - distinct
     finally:
         run.close()
@@ -596,7 +626,8 @@ def main():
     parser = argparse.ArgumentParser(prog="bench/jobs", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1,000 jobs, one run, 20 latency jobs")
     parser.add_argument("jobs", nargs="?", type=int, help="jobs per run (default 20,000; 1,000 with --quick)")
-    parser.add_argument("--only", metavar="WORDS", help="only the systems whose name holds WORDS (a trial, no table)")
+    parser.add_argument("--only", metavar="WORDS", help="only the systems whose name or language holds WORDS")
+    parser.add_argument("--cpu", action="store_true", help="after each run, the CPU per job of each program of the system")
     args = parser.parse_args()
     systems = [s for s in SYSTEMS if args.only is None or args.only.lower() in (s.name + " " + s.lang).lower()]
     jobs = args.jobs or (1000 if args.quick else 20000)
@@ -610,7 +641,7 @@ def main():
         for system in systems:  # interleaved: every system once per round
             n = max(jobs // system.slow, 2)
             log("run %d/%d: %s, %s %d jobs" % (r + 1, runs, system.name, system.lang, n))
-            results[id(system)].append(throughput(system, n))
+            results[id(system)].append(throughput(system, n, args.cpu))
     delays = {}
     for system in systems:
         log("latency: %s, %s, %d single jobs" % (system.name, system.lang, single))
