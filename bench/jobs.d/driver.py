@@ -89,10 +89,11 @@ class Run:
         self.peak = 0
         self._sampling = None
 
-    def start(self, argv, cwd=HERE, **kw):
+    def start(self, argv):
+        """A server or worker, in bench/jobs.d, its output in a log of the run's."""
         log_file = open(os.path.join(self.dir, "%s-%d.log" % (os.path.basename(argv[0]), len(self.procs))), "ab")
-        proc = subprocess.Popen(argv, cwd=cwd, env=self.env, stdin=subprocess.DEVNULL, stdout=log_file,
-                                stderr=subprocess.STDOUT, start_new_session=True, **kw)
+        proc = subprocess.Popen(argv, cwd=HERE, env=self.env, stdin=subprocess.DEVNULL, stdout=log_file,
+                                stderr=subprocess.STDOUT, start_new_session=True)
         log_file.close()
         self.procs.append(proc)
         return proc
@@ -568,8 +569,7 @@ def latency(system, count):
         system.servers(run)
         system.workers(run)
         system.ready(run)
-        push = system.push
-        push(payload(0))
+        system.push(payload(0))
         wait_for(lambda: run.records.read() == 1, 60, "%s did not run a first job" % system.name)
         latencies, lost, end = [], 0, time.monotonic() + 30
         for n in range(1, count + 1):
@@ -577,7 +577,7 @@ def latency(system, count):
                 break
             time.sleep(0.02)
             pushed = now_ns()
-            push(payload(n))
+            system.push(payload(n))
             deadline = time.monotonic() + 10
             while n not in run.records.done and time.monotonic() < deadline:
                 time.sleep(0.002)
@@ -607,10 +607,10 @@ def versions():
     return [
         "machine: %d CPUs (%s), Linux %s, Debian %s" % (os.cpu_count(), cpu, platform.release(),
                                                          first_line(["cat", "/etc/debian_version"])),
-        "%s (release build of this checkout, %s)" % (first_line([SOLO, "--version"]),
-                                                          first_line(["git", "-C", ROOT, "describe", "--always", "--dirty"])),
-        "Python %s; Celery %s, RQ %s, Dramatiq %s, redis-py %s" % (platform.python_version(), celery.__version__,
-                                                                 rq.__version__, dramatiq.__version__, redis.__version__),
+        "%s (release build of this checkout, %s)" % (
+            first_line([SOLO, "--version"]), first_line(["git", "-C", ROOT, "describe", "--always", "--dirty"])),
+        "Python %s; Celery %s, RQ %s, Dramatiq %s, redis-py %s" % (
+            platform.python_version(), celery.__version__, rq.__version__, dramatiq.__version__, redis.__version__),
         first_line(["redis-server", "--version"]),
         "%s; php-gearman %s" % (first_line(["php", "--version"]), first_line(["php", "-r", "echo phpversion('gearman');"])),
         first_line(["gearmand", "--version"]) + "; " + first_line(["beanstalkd", "-v"]) + "; Symfony Messenger " +
