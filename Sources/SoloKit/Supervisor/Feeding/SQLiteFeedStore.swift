@@ -4,8 +4,10 @@
 /// or replaced on disk is let go for the one at the path, once what is owed to the old one is
 /// written to it.
 final class SQLiteFeedStore: FeedStore {
-    /// How soon a write that found the file busy is tried again.
-    static let busyRetry: Duration = .milliseconds(10)
+    /// How soon a request that found the file busy is tried again: 1 ms, doubling up to 10 ms
+    /// while it stays busy. Another process's commit is heard of (its -wal written) before it
+    /// ends, and an fsync'd commit takes a few ms: a fixed 10 ms put 10 ms on every pickup.
+    static let busyRetry = Doubling(from: .milliseconds(1), to: .milliseconds(10))
     /// The supervisor's page cache per queue file: the hot pages (the ready index, the newest
     /// rows) fit, and its memory stops growing early in a long run.
     static let cacheMiB = 4
@@ -26,6 +28,7 @@ final class SQLiteFeedStore: FeedStore {
     /// While set, no request is tried before it (the file was busy, or unusable).
     private var retryAt: Moment?
     private var retryWait = Doubling(from: .seconds(1), to: .seconds(30))
+    private var busyWait = busyRetry
     private let say: (String) -> Void
 
     init(path: String, say: @escaping (String) -> Void) {
@@ -153,6 +156,7 @@ final class SQLiteFeedStore: FeedStore {
             let result = try store.withBusyTimeout(milliseconds: wait) { () throws(QueueError) in
                 try store.makingRoom { () throws(QueueError) in try body(store) }
             }
+            busyWait.reset()
             if let problem, result.stored || !diskFull {
                 say("queue \(path) is usable again (it was: \(problem))")
                 self.problem = nil
@@ -191,7 +195,7 @@ final class SQLiteFeedStore: FeedStore {
     /// A file that failed: said once, tried again later with back-off.
     private func unavailable(_ error: QueueError, now: Moment) {
         if error.kind == .busy {
-            retryAt = now + Self.busyRetry
+            retryAt = now + busyWait.next()
             return
         }
         if problem != error.message {
