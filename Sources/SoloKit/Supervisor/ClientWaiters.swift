@@ -42,7 +42,9 @@ final class ClientWaiters: Timed {
         nextLook = nextLook ?? .now() + Self.lookInterval
     }
 
-    func awaits(_ id: Int64, in queue: FeedQueue.Key) -> Bool { calls[queue]?[id] != nil || groups[queue] != nil }
+    /// Whether a caller waits for this job (a group's jobs are written with the others: a
+    /// commit per job would slow a large group down).
+    func awaits(_ id: Int64, in queue: FeedQueue.Key) -> Bool { calls[queue]?[id] != nil }
 
     /// A batch of outcomes this supervisor wrote: final ones answer their callers now; a retry
     /// may have ended the job (its attempts used up), which a look tells.
