@@ -200,7 +200,8 @@ import Testing
 
     /// Garbage, a line past the cap and a thousand idle connections while 2,000 jobs are fed:
     /// every job is done within the bound, a client is still served at once meanwhile, and each
-    /// bad request is answered with its error.
+    /// bad request is answered with its error; then a client that does not read is dropped, and
+    /// connections past the cap are refused.
     @Test func aHostileClientDoesNotHoldUpFeeding() throws {
         // A thousand connections held by this process.
         let files = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
@@ -270,6 +271,17 @@ import Testing
         // Four Python workers do 2,000 trivial jobs in about a second on this machine; a stalled
         // loop would take until the wait's timeout.
         #expect(elapsed < 30, "2,000 jobs took \(elapsed)s beside the hostile client")
+
+        // A client that asks and never reads is dropped once its answers pile up.
+        let deaf = try connectClient()
+        defer { close(deaf) }
+        let ask = Array(String(repeating: "{\"command\":\"counts\"}\n", count: 1000).utf8)
+        var asked = 0
+        while asked < 100_000, write(deaf, ask, ask.count) > 0 { asked += 1000 }
+        #expect(asked < 100_000, "a client that does not read was never dropped (\(asked) requests sent)")
+        // Past 2048 connections, new ones are refused with a line.
+        while held.count < Supervisor.clientConnections + 10 { held.append(try connectClient()) }
+        #expect(try readLine(held.last!) == #"{"ok":false,"error":"too many connections (2048); try again shortly"}"#)
         #expect(isRunning(place.supervisor!.pid))
     }
 }

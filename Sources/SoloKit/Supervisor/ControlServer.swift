@@ -29,6 +29,10 @@ final class ControlServer: Timed {
     private let sockets: SocketConnections
     private let gate: Gate
     private var refusedUsers: Set<UInt32?> = []
+    /// Connections with requests read and not yet answered (see `serve`).
+    private var backlogged: Set<UInt64> = []
+    /// Requests answered per connection at a turn of the loop.
+    static let requestsPerTurn = 64
     /// `solo logs -f`: the pool whose new lines each following connection receives.
     private var following: [UInt64: String] = [:]
     /// `--wait`: the answers owed to connections, each given by its check once the work is done.
@@ -75,8 +79,10 @@ final class ControlServer: Timed {
             say("\(name): accept failed: \(error)")
             return
         }
-        for connection in accepted {
-            if let maximum = maximumConnections, sockets.connections.count > maximum {
+        // Those of this batch past the cap are refused, the newest first.
+        let room = maximumConnections.map { $0 - (sockets.connections.count - accepted.count) } ?? accepted.count
+        for (index, connection) in accepted.enumerated() {
+            if index >= room, let maximum = maximumConnections {
                 respond(connection, ControlRequest.failure("too many connections (\(maximum)); try again shortly"))
                 sockets.finish(connection)
                 continue
@@ -94,18 +100,37 @@ final class ControlServer: Timed {
 
     private func read(_ connection: SocketConnections.Connection) {
         let outcome = sockets.read(connection, limit: maximumRequest)
-        while let newline = connection.input.firstIndex(of: UInt8(ascii: "\n")) {
-            let line = String(decoding: connection.input[..<newline], as: UTF8.self)
-            connection.input.removeSubrange(...newline)
+        serve(connection, endOfFile: outcome == .endOfFile)
+    }
+
+    /// Answers the connection's requests, `requestsPerTurn` at most: the rest wait for the next
+    /// turn of the loop (see `nextDeadline`), so that a burst of them does not hold up feeding.
+    private func serve(_ connection: SocketConnections.Connection, endOfFile: Bool = false) {
+        let newline = UInt8(ascii: "\n")
+        var start = 0
+        var answered = 0
+        // Taken off the front once: a line at a time would move the rest (up to a megabyte) each time.
+        defer { if sockets.connections[connection.token] === connection { connection.input.removeFirst(start) } }
+        while answered < Self.requestsPerTurn, let end = connection.input[start...].firstIndex(of: newline) {
+            let line = String(decoding: connection.input[start..<end], as: UTF8.self)
+            start = end + 1
+            answered += 1
             answer(line, connection: connection)
+            guard sockets.connections[connection.token] === connection else { return forget(connection.token) }
         }
-        if connection.input.count > maximumRequest {
+        if connection.input[start...].contains(newline) {
+            backlogged.insert(connection.token)
+            return
+        }
+        backlogged.remove(connection.token)
+        if connection.input.count - start > maximumRequest {
+            start = 0
             connection.input.removeAll()
             respond(connection, ControlRequest.failure("request longer than \(Values.formatSize(UInt64(maximumRequest)))"))
             return sockets.finish(connection)
         }
         // The client may have half-closed after its request: the answer is written first.
-        if case .endOfFile = outcome {
+        if endOfFile {
             following[connection.token] = nil
             sockets.finish(connection)
         }
@@ -174,12 +199,19 @@ final class ControlServer: Timed {
         }
     }
 
-    var nextDeadline: Moment? { sockets.nextDeadline }
-    func expire(now: Moment) { sockets.expire(now: now) }
+    var nextDeadline: Moment? { backlogged.isEmpty ? sockets.nextDeadline : Moment.now() }
+    func expire(now: Moment) {
+        sockets.expire(now: now)
+        for token in backlogged {
+            guard let connection = sockets.connections[token] else { forget(token); continue }
+            serve(connection)
+        }
+    }
 
     private func forget(_ token: UInt64) {
         following[token] = nil
         owed[token] = nil
+        backlogged.remove(token)
     }
 
     func close() {
