@@ -72,7 +72,7 @@ final class SoloClient
         return $this->request(['command' => 'wait', 'group' => $group, 'queue' => $queue, 'timeout' => $timeout], $timeout);
     }
 
-    /** The counts of the queue (of every queue without one): ready, delayed, reserved, done, dead. */
+    /** The counts of the queue (of every queue without one): ready, delayed, reserved, dead. */
     public function counts(?string $queue = null): array
     {
         return $this->request(['command' => 'counts', 'queue' => $queue])['queues'];

@@ -55,7 +55,7 @@ class SoloClient:
         return self.request({"command": "wait", "group": group, "queue": queue, "timeout": timeout}, wait=timeout)
 
     def counts(self, queue=None):
-        """The counts of the queue (of every queue without one): ready, delayed, reserved, done, dead."""
+        """The counts of the queue (of every queue without one): ready, delayed, reserved, dead."""
         return self.request({"command": "counts", "queue": queue})["queues"]
 
     def request(self, request, wait=0):

@@ -172,8 +172,7 @@ extension Supervisor {
             var fields: [(String, JSON)] = [("queue", .string(key.name)), ("store", .string(store.location))]
             if let counts = store.counts(queue: key.name) {
                 fields += [("ready", .number(Int64(counts.ready))), ("delayed", .number(Int64(counts.delayed))),
-                           ("reserved", .number(Int64(counts.reserved))), ("done", .number(Int64(counts.done))),
-                           ("dead", .number(Int64(counts.dead)))]
+                           ("reserved", .number(Int64(counts.reserved))), ("dead", .number(Int64(counts.dead)))]
             } else {
                 fields.append(("problem", .string(store.problem ?? "not known yet (ask again in a moment)")))
             }
