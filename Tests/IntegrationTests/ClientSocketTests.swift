@@ -133,6 +133,35 @@ import Testing
         #expect(place.supervisor?.lines(containing: "pool echo").filter { $0.contains("stop") }.isEmpty == true, "the pool was not stopped")
     }
 
+    /// A job another supervisor runs: the caller of this one (which runs no worker) is answered
+    /// when that supervisor's commit shows in the queue, on either store.
+    @Test(arguments: StoreKind.allCases)
+    func aCallIsAnsweredWhenAnotherSupervisorRunsTheJob(_ kind: StoreKind) throws {
+        let place = try Place(kind, workers: 0)
+        let queue = place.server?.url ?? "sqlite:\(place.scratch.file("state/queue.db"))"
+        place.scratch.write("other.conf", """
+            [global]
+            lock_port = \(try freePort())
+            state_dir = other
+            [echo]
+            command = python3 worker.py
+            queue = \(queue)
+            """)
+        let other = try RunningSupervisor(place.scratch, config: "other.conf", name: "other")
+        defer { _ = try? other.stop() }
+        let lines = try place.run("/usr/bin/python3", "call.py", """
+            import sys
+            sys.path.insert(0, sys.argv[1])
+            from solo_client import SoloClient
+            solo = SoloClient(sys.argv[2])
+            print(solo.call("elsewhere", timeout=20))
+            print(solo.wait_group("g", timeout=20)["done"] if solo.push(["x", "y"], group="g") else "")
+            """)
+        #expect(lines == ["echo elsewhere", "2"])
+        let status = try runSolo(["status", "--config", "solo.conf", "--json"], in: place.scratch)
+        #expect(status.stdout.contains(#""workers_running":0"#), "this supervisor ran nothing: \(status.stdout)")
+    }
+
     /// `solo call` over the control socket: the result and 0, the failure and 1, still queued
     /// after --timeout and 2 (the job stays).
     @Test func soloCallPrintsTheResultOrSaysWhy() throws {
