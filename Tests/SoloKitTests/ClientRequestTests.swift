@@ -69,6 +69,8 @@ import Testing
             (#"{"command":"push","payload":"x","delay":"soon"}"#, "push: delay \"soon\" is not a duration (try 30s, 500ms, 5m or 1h)"),
             (#"{"command":"push","payload":"x","delay":-1}"#, "push: delay must be from 0 to 1h"),
             (#"{"command":"call","payload":"x","timeout":7200}"#, "call: timeout must be from 0 to 1h"),
+            (#"{"command":"call","payload":"x","timeout":1e300}"#, "call: timeout must be from 0 to 1h"),
+            (#"{"command":"push","payload":"x","delay":-1e19}"#, "push: delay must be from 0 to 1h"),
             (#"{"command":"call","payload":"x","timeout":true}"#, "call: timeout must be a number of seconds or a duration like \"30s\""),
             (#"{"command":"push","payload":"x","unique":"a","unique_payload":true}"#, "push: unique and unique_payload are two ways to key a job; give one"),
             (#"{"command":"push","payload":"x","unique_for":"1m"}"#, "push: unique_for needs unique or unique_payload"),
@@ -76,6 +78,19 @@ import Testing
         ]
         for (text, message) in cases { #expect(refusal(text) == message, "\(text)") }
         #expect(refusal(#"{"command":"push","payload":"x","key":"a\tb"}"#) == "push: key a\tb has a control character (a line break, a tab)")
+    }
+
+    /// Mutated requests parse into a request whose JSON reads back the same, or are refused.
+    @Test func mutatedClientRequestsReadBackOrAreRefused() {
+        var random = SplitMix64(state: 0xC11E)
+        let seeds = [#"{"command":"call","queue":"mail","payload":"x\u00e9","timeout":2.5,"priority":-3,"max_attempts":2,"group":"g","key":"k:1","unique":"u","unique_for":"90s","delay":"1500ms"}"#,
+                     #"{"command":"push","payloads":["a","b"],"unique_payload":true,"delay":0.25}"#,
+                     #"{"command":"wait","group":"g","queue":"q","timeout":"1m"}"#].map { Array($0.utf8) }
+        for index in 0..<20_000 {
+            let text = String(decoding: FuzzTests.mutated(seeds[index % seeds.count], times: 1...4, pieces: FuzzTests.jsonPieces, using: &random), as: UTF8.self)
+            guard let json = try? JSON.parse(text), let request = try? ClientRequest(json: json) else { continue }
+            #expect((try? ClientRequest(json: JSON.parse(request.json.text))) == request, "\(text) → \(request.json.text)")
+        }
     }
 
     @Test func theGroupsLineOfProcStatus() {

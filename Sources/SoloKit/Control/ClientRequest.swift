@@ -61,7 +61,9 @@ public enum ClientRequest: Equatable, Sendable {
             let duration: Duration
             switch value {
             case .number(let seconds): duration = .seconds(seconds)
-            case .double(let seconds) where seconds.isFinite: duration = .milliseconds(Int64((seconds * 1000).rounded()))
+            // Bounded before it is converted: a huge number would trap, and take the supervisor down.
+            case .double(let seconds) where seconds.isFinite && abs(seconds) <= 1e9: duration = .milliseconds(Int64((seconds * 1000).rounded()))
+            case .double: throw invalid("\(field) must be from 0 to 1h")
             case .string(let text):
                 do { duration = try Values.duration(text) } catch { throw invalid("\(field) \(error.message)") }
             default: throw invalid("\(field) must be a number of seconds or a duration like \"30s\"")
