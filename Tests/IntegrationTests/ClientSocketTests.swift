@@ -308,6 +308,13 @@ import Testing
         // loop would take until the wait's timeout.
         #expect(elapsed < 30, "2,000 jobs took \(elapsed)s beside the hostile client")
 
+        // Past 4096 callers waiting, more are refused.
+        #expect(try runSolo(["push", "--config", "solo.conf", "--group", "held", "--delay", "1h", "later"], in: place.scratch).status == 0)
+        let waiting = try connectClient()
+        defer { close(waiting) }
+        let waits = Array(String(repeating: #"{"command":"wait","group":"held","timeout":60}"# + "\n", count: ClientWaiters.maximum + 2).utf8)
+        #expect(write(waiting, waits, waits.count) == waits.count)
+        #expect(try readLine(waiting) == #"{"ok":false,"error":"4096 callers wait already; nothing was queued (try again shortly)"}"#)
         // Past 2048 connections, new ones are refused with a line.
         while held.count < Supervisor.clientConnections + 10 { held.append(try connectClient()) }
         #expect(try readLine(held.last!) == #"{"ok":false,"error":"too many connections (2048); try again shortly"}"#)

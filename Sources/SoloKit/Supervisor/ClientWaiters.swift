@@ -7,6 +7,9 @@ final class ClientWaiters: Timed {
     static let lookInterval: Duration = .seconds(1)
     /// The most jobs a waited group may have.
     static let groupLimit = 10_000
+    /// The most callers waiting at once: each costs a little at every turn of the loop, and a
+    /// client must not be able to make that without end.
+    static let maximum = 4096
 
     struct Waiter {
         let deadline: Moment
@@ -28,6 +31,11 @@ final class ClientWaiters: Timed {
     init(store: @escaping (FeedQueue.Key) -> any FeedStore) { self.store = store }
 
     var isEmpty: Bool { calls.isEmpty && groups.isEmpty }
+    /// The callers waiting now.
+    var count: Int {
+        calls.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.count } } + groups.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.count } }
+    }
+    var isFull: Bool { count >= Self.maximum }
 
     func awaitJob(_ id: Int64, in queue: FeedQueue.Key, _ waiter: Waiter) {
         calls[queue, default: [:]][id, default: []].append(waiter)

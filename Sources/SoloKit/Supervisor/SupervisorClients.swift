@@ -64,6 +64,11 @@ extension Supervisor {
             ClientWaiters.Waiter(deadline: .now() + timeout, answer: { server.reply(token, $0) }, gone: { !server.isOpen(token) })
         }
         switch request {
+        case .call, .wait:
+            if waiters.isFull { return ControlRequest.failure("\(ClientWaiters.maximum) callers wait already; nothing was queued (try again shortly)") }
+        case .push, .counts: break
+        }
+        switch request {
         case .counts(let queue):
             return queueCounts(queue)
         case .wait(let group, let queue, let timeout):
