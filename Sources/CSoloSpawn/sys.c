@@ -410,11 +410,12 @@ int solo_accept(int fd, int *client) {
     return 0;
 }
 
-int solo_peer_credentials(int fd, uint32_t *uid, int32_t *pid) {
+int solo_peer_credentials(int fd, uint32_t *uid, uint32_t *gid, int32_t *pid) {
     struct ucred credentials;
     socklen_t length = sizeof credentials;
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return errno;
     *uid = credentials.uid;
+    *gid = credentials.gid;
     *pid = credentials.pid;
     return 0;
 }

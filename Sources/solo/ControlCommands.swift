@@ -34,8 +34,9 @@ private final class ControlConnection {
     var supervisorPid: pid_t? { (try? UnixSocket.peer(socket)).map(\.pid).flatMap { $0 > 0 ? $0 : nil } }
 
     /// The next line from the supervisor, parsed; nil at end of file. Waits `timeout` at most
-    /// (for ever when nil), then throws `late`.
-    func next(within timeout: Duration? = .seconds(10), late: CommandFailure? = nil) throws(CommandFailure) -> JSON? {
+    /// (for ever when nil), then throws `late`. A refusal (`ok: false`) throws, unless `refusals`
+    /// are answers too.
+    func next(within timeout: Duration? = .seconds(10), late: CommandFailure? = nil, refusals: Bool = false) throws(CommandFailure) -> JSON? {
         let deadline = timeout.map { Moment.now() + $0 }
         while !pending.contains(UInt8(ascii: "\n")) {
             guard Poll.wait(socket, milliseconds: deadline.map { $0.millisecondsFrom(.now()) } ?? -1).any else {
@@ -50,7 +51,7 @@ private final class ControlConnection {
         guard let reply = try? JSON.parse(line) else {
             throw CommandFailure(status: 1, message: "solo: the supervisor's answer is not JSON: \(line.prefix(200))")
         }
-        if reply["ok"]?.boolValue == false {
+        if reply["ok"]?.boolValue == false && !refusals {
             let details = (reply["issues"]?.arrayValue ?? []).compactMap(\.stringValue)
             throw CommandFailure(status: 1, message: (details + ["solo: \(reply["error"]?.stringValue ?? "the supervisor refused")"]).joined(separator: "\n"))
         }
@@ -79,11 +80,11 @@ struct ControlTarget {
 /// Sends one request to the running supervisor and returns its answer, waiting `timeout` at
 /// most for it (then failing with `late`).
 func ask(_ config: ControlTarget, _ request: ControlRequest, within timeout: Duration? = .seconds(10),
-                 late: CommandFailure? = nil) -> Result<JSON, CommandFailure> {
+                 late: CommandFailure? = nil, refusals: Bool = false) -> Result<JSON, CommandFailure> {
     do {
         let connection = try ControlConnection(config)
         let sendError = connection.send(request)
-        guard let reply = try connection.next(within: timeout, late: late) else {
+        guard let reply = try connection.next(within: timeout, late: late, refusals: refusals) else {
             return .failure(CommandFailure(status: 1, message: "solo: the supervisor closed the connection" + (sendError.map { ": \($0)" } ?? "")))
         }
         return .success(reply)

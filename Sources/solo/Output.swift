@@ -60,6 +60,9 @@ let helpText = """
       solo push [--queue Q] [--delay D] [--priority N] [--max-attempts N] [--group G] [--key K]
                 [--strict] [--unique KEY | --unique-payload] [--unique-for D] [--json] [JOB...]
                                  queue the jobs given, or one per line of standard input
+      solo call [--queue Q] [--timeout D] [--group G] [--json] JOB
+                                 queue one job through the supervisor and print its result
+                                 (exit 1: it failed; 2: still queued when the timeout ran out)
       solo wait GROUP [--timeout D] [--results]
                                  wait until every job of the group is done or dead
       solo queue [stats|list|dead] [--queue Q] [--json]

@@ -25,6 +25,7 @@ do {
     case "check": exit(try checkCommand(rest))
     case "config": exit(try configCommand(rest))
     case "push": exit(try pushCommand(rest))
+    case "call": exit(try callCommand(rest))
     case "queue": exit(try queueCommand(rest))
     case "wait": exit(try waitCommand(rest))
     case "status", "stop", "start", "restart", "scale", "reload": exit(try controlCommand(command, rest))
@@ -35,7 +36,7 @@ do {
     case "version", "--version", "-V": print("solo \(soloVersion)"); exit(0)
     case "help", "--help", "-h": print(helpText); exit(0)
     default:
-        let known = ["run", "check", "config", "push", "queue", "wait", "status", "stop", "start", "restart", "scale", "reload", "logs", "dashboard", "schedule", "shutdown", "version", "help"]
+        let known = ["run", "check", "config", "push", "call", "queue", "wait", "status", "stop", "start", "restart", "scale", "reload", "logs", "dashboard", "schedule", "shutdown", "version", "help"]
         let hint = Values.suggestion(for: command, among: known).map { " (did you mean solo \($0)?)" } ?? ""
         throw UsageError("solo: unknown command \(command)\(hint); try solo help")
     }

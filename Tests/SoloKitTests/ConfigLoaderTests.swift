@@ -146,6 +146,27 @@ func loadErrors(_ files: [String: String]) -> [String] {
         #expect(a == b)
     }
 
+    @Test func theClientSocketIsAPathOfItsOwnForAGroupThatExists() throws {
+        let config = try memoryLoader(["/etc/solo/solo.conf": "[global]\nclient_socket = /run/solo/client.sock\nclient_group = www-data\n[a]\ncommand = x\n"])
+            .load("solo.conf").config
+        #expect(config.global.clientSocket == "/run/solo/client.sock" && config.global.clientGroup == "www-data")
+        #expect(loadErrors(["/etc/solo/solo.conf": "[global]\nclient_socket = run/client.sock\n[a]\ncommand = x\n"])
+                == ["/etc/solo/solo.conf:2: client_socket: \"run/client.sock\" is not an absolute path (write one, like /run/solo/client.sock)"])
+        #expect(loadErrors(["/etc/solo/solo.conf": "[global]\nstate_dir = /var/lib/solo\nclient_socket = /var/lib/solo/run/solo.sock\n[a]\ncommand = x\n"])
+                == ["/etc/solo/solo.conf:3: client_socket: /var/lib/solo/run/solo.sock is the control socket's path; choose another, like /run/solo/client.sock"])
+        var loader = memoryLoader(["/etc/solo/solo.conf": "[global]\nclient_socket = /run/solo/client.sock\nclient_group = no-such-group-x\n[a]\ncommand = /bin/sh\n"])
+        loader.checkMachine = true
+        do {
+            _ = try loader.load("solo.conf")
+            Issue.record("an unknown group loads")
+        } catch {
+            #expect(error.issues.map(\.description).contains(
+                "/etc/solo/solo.conf:3: client_group: no group no-such-group-x on this machine (create it with groupadd no-such-group-x, or name one that exists, like www-data)"))
+        }
+        let warned = try memoryLoader(["/etc/solo/solo.conf": "[global]\nclient_group = www-data\n[a]\ncommand = x\n"]).load("solo.conf").warnings
+        #expect(warned.map(\.description) == ["/etc/solo/solo.conf:2: warning: client_group: has no effect without client_socket (add client_socket = /run/solo/client.sock)"])
+    }
+
     @Test func unknownKeysSuggestTheNearestOne() {
         let errors = loadErrors(["/etc/solo/solo.conf": "[mailer]\ncommand = x\nmax_job = 5\nmemory_limt = 1G\nfrobnicate = 1\n"])
         #expect(errors == [

@@ -28,6 +28,15 @@ import Testing
         #expect(EpollToken.source(of: EpollToken.workerPipes.base) == .unknown, "a worker's fourth token is no pipe")
     }
 
+    @Test func theClientSocketHasASpanOfItsOwn() {
+        #expect(EpollToken.source(of: EpollToken.clients.base) == .clients)
+        #expect(EpollToken.source(of: EpollToken.clients.token(1000)) == .clients)
+        for other in [EpollToken.workerPipes, EpollToken.hooks, EpollToken.dashboard, EpollToken.redis, EpollToken.metrics, EpollToken.control] {
+            let apart = EpollToken.clients.base + EpollToken.clients.size <= other.base || other.base + other.size <= EpollToken.clients.base
+            #expect(apart, "the clients' span meets the one at \(other.base)")
+        }
+    }
+
     @Test func noTwoKindsMeet() {
         let spans = [EpollToken.workerPipes, EpollToken.redis, EpollToken.metrics, EpollToken.control].sorted { $0.base < $1.base }
         for (lower, upper) in zip(spans, spans.dropFirst()) {

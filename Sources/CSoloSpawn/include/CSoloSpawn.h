@@ -162,7 +162,7 @@ int solo_unix_listen(const char *_Nonnull path, int *_Nonnull fd);
 // Accepts a connection, unix or TCP (non-blocking, close-on-exec); EAGAIN when none is waiting.
 int solo_accept(int fd, int *_Nonnull client);
 // The uid and pid of the process at the other end (SO_PEERCRED).
-int solo_peer_credentials(int fd, uint32_t *_Nonnull uid, int32_t *_Nonnull pid);
+int solo_peer_credentials(int fd, uint32_t *_Nonnull uid, uint32_t *_Nonnull gid, int32_t *_Nonnull pid);
 // Connects to a unix stream socket (blocking, close-on-exec).
 int solo_unix_connect(const char *_Nonnull path, int *_Nonnull fd);
 

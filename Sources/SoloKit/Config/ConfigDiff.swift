@@ -21,6 +21,8 @@ public struct ConfigDiff: Equatable, Sendable {
         if a.logFile != b.logFile { needsRestart.append("log_file") }
         if a.maxPayload != b.maxPayload { needsRestart.append("max_payload") }
         if a.lease != b.lease { needsRestart.append("lease") }
+        if a.clientSocket != b.clientSocket { needsRestart.append("client_socket") }
+        if a.clientGroup != b.clientGroup { needsRestart.append("client_group") }
         if a.clusterLock != b.clusterLock { needsRestart.append("cluster_lock") }
         if a.clusterRedis != b.clusterRedis { needsRestart.append("cluster_redis") }
         if a.clusterLockTTL != b.clusterLockTTL { needsRestart.append("cluster_lock_ttl") }

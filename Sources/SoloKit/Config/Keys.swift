@@ -56,6 +56,16 @@ enum Keys {
         KeySpec(name: "dashboard_readonly", apply: { model, value, _ throws(ValueError) in
             model.dashboardReadonly = try Values.bool(value)
         }, render: { $0.dashboardReadonly ? "yes" : "no" }),
+        KeySpec(name: "client_socket", apply: { model, value, context throws(ValueError) in
+            guard !isNone(value) else { model.clientSocket = nil; return }
+            guard Values.unquote(value).hasPrefix("/") else {
+                throw ValueError("\(quoted(value)) is not an absolute path (write one, like /run/solo/client.sock)")
+            }
+            model.clientSocket = context.path(value)
+        }, render: { $0.clientSocket ?? "none" }),
+        KeySpec(name: "client_group", apply: { model, value, _ throws(ValueError) in
+            model.clientGroup = isNone(value) ? nil : try accountName(value)
+        }, render: { $0.clientGroup ?? "none" }),
         KeySpec(name: "lease", apply: { model, value, _ throws(ValueError) in
             model.lease = try Values.duration(value, in: .seconds(3)...(.seconds(3600)), usual: "30s")
         }, render: { Values.formatDuration($0.lease) }),

@@ -72,6 +72,7 @@ public struct ConfigLoader {
             issues += validate(global, file: file, entries: section.entries)
         }
         fillGlobalDefaults(&global, set: globalKeysSet)
+        issues += validateClientSocket(global, file: file, entries: sections.first { $0.name == "global" }?.entries ?? [])
 
         var files: [(String, [INISection])] = [(file, sections.filter { $0.name != "global" })]
         let includeLine = sections.first { $0.name == "global" }?.entries.first { $0.key == "include" }?.line ?? 0
@@ -218,6 +219,25 @@ public struct ConfigLoader {
                 issues.append(ConfigIssue(file: file, line: entry.line, key: entry.key,
                                           message: "\(address) serves \(listener.what) (firewall it, or use 127.0.0.1:\(address.port))",
                                           severity: .warning))
+            }
+        }
+        return issues
+    }
+
+    /// The client socket is a socket of its own, for a group that exists.
+    private func validateClientSocket(_ global: GlobalConfig, file: String, entries: [INIEntry]) -> [ConfigIssue] {
+        func issue(_ key: String, _ message: String, _ severity: ConfigIssue.Severity = .error) -> ConfigIssue {
+            ConfigIssue(file: file, line: entries.first { $0.key == key }?.line ?? 0, key: key, message: message, severity: severity)
+        }
+        var issues: [ConfigIssue] = []
+        if let path = global.clientSocket, path == global.controlSocket {
+            issues.append(issue("client_socket", "\(path) is the control socket's path; choose another, like /run/solo/client.sock"))
+        }
+        if let group = global.clientGroup {
+            if global.clientSocket == nil {
+                issues.append(issue("client_group", "has no effect without client_socket (add client_socket = /run/solo/client.sock)", .warning))
+            } else if checkMachine && Accounts.group(group) == nil {
+                issues.append(issue("client_group", "no group \(group) on this machine (create it with groupadd \(group), or name one that exists, like www-data)"))
             }
         }
         return issues

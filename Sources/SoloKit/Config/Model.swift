@@ -30,6 +30,10 @@ public struct GlobalConfig: Equatable, Sendable {
     public var dashboardListen: ListenAddress? = nil
     /// The dashboard shows, and refuses every action.
     public var dashboardReadonly = false
+    /// The client socket (solo-client(7)): applications push, call and wait through it; nil: none.
+    public var clientSocket: String? = nil
+    /// The group whose members may use the client socket (beside root and solo's own user).
+    public var clientGroup: String? = nil
     /// How long a job stays reserved to a supervisor that stopped renewing its lease (it died,
     /// or lost its queue): then other supervisors take it back. Renewed at a third of it.
     public var lease: Duration = .seconds(30)
@@ -48,6 +52,9 @@ public struct GlobalConfig: Equatable, Sendable {
     public var hookTimeout: Duration = .seconds(10)
     /// How many hooks run at once; the others wait (see `HookQueue`).
     public var hookConcurrency = 4
+
+    /// Where the supervisor's control socket is: in a 0700 directory under state_dir.
+    public var controlSocket: String { stateDirectory + "/run/solo.sock" }
 
     /// Every Redis server the config uses (the pools' queues and the fleet lock), once each.
     public func redisServers(_ pools: [PoolConfig]) -> [RedisURL] {

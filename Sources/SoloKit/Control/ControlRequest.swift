@@ -27,6 +27,11 @@ public enum ControlRequest: Equatable, Sendable {
     case schedules
     /// `solo schedule run NAME`: push a run of the schedule now.
     case runSchedule(String)
+    /// What an application may ask too (`solo call`, `solo wait`; see ClientRequest).
+    case client(ClientRequest)
+
+    /// The commands only the control socket serves.
+    public static let commands = ["status", "reload", "stop", "start", "restart", "shutdown", "schedules", "schedule_run", "scale", "logs"]
 
     public struct Invalid: Error, Equatable { public let message: String }
 
@@ -68,6 +73,7 @@ public enum ControlRequest: Equatable, Sendable {
             let lines = json["lines"]?.intValue ?? 50
             guard lines >= 0 else { throw Invalid(message: "logs needs lines, a number of 0 or more") }
             self = .logs(pool: try pool(), lines: lines, follow: json["follow"]?.boolValue ?? false)
+        case _ where ClientRequest.commands.contains(command): self = .client(try ClientRequest(json: json))
         default: throw Invalid(message: "unknown command \(command)")
         }
     }
@@ -91,6 +97,7 @@ public enum ControlRequest: Equatable, Sendable {
                            + (maximum.map { [("max_workers", .number(Int64($0)))] } ?? []))
         case .logs(let pool, let lines, let follow):
             return .object([("command", .string("logs")), ("pool", .string(pool)), ("lines", .number(Int64(lines))), ("follow", .bool(follow))])
+        case .client(let request): return request.json
         }
     }
 
@@ -132,5 +139,5 @@ public enum ControlRequest: Equatable, Sendable {
 /// Where a config's supervisor listens: a socket in a 0700 directory under state_dir.
 public enum ControlSocket {
     public static func path(_ config: SoloConfig) -> String { path(config.global) }
-    public static func path(_ global: GlobalConfig) -> String { global.stateDirectory + "/run/solo.sock" }
+    public static func path(_ global: GlobalConfig) -> String { global.controlSocket }
 }

@@ -112,18 +112,30 @@ extension JobStore {
             var values: [SQLValue] = [.integer(after)]
             if let queue { conditions.append("queue = ?"); values.append(.text(queue)) }
             if let group { conditions.append("grp = ?"); values.append(.text(group)) }
-            let query = try database.prepare("SELECT \(Self.recordColumns) FROM jobs WHERE \(conditions.joined(separator: " AND ")) ORDER BY id LIMIT \(limit)")
-            try query.bind(values)
-            var records: [JobRecord] = []
-            while try query.step() {
-                records.append(JobRecord(id: query.int64(0), queue: query.text(1) ?? "", state: query.text(2) ?? "", payload: query.text(3) ?? "",
-                                         priority: query.int(4), attempts: query.int(5), maxAttempts: query.isNull(6) ? nil : query.int(6),
-                                         group: query.text(7), runAt: query.int64(8), createdAt: query.int64(9),
-                                         finishedAt: query.isNull(10) ? nil : query.int64(10), result: query.text(11), error: query.text(12),
-                                         uniqueKey: query.text(13)))
-            }
-            return records
+            return try records("SELECT \(Self.recordColumns) FROM jobs WHERE \(conditions.joined(separator: " AND ")) ORDER BY id LIMIT \(limit)", values)
         }
+    }
+
+    /// The jobs of `queue` with these ids (those that exist), by id.
+    public func jobs(ids: [Int64], queue: String) throws(QueueError) -> [JobRecord] {
+        try run { () throws(DatabaseError) in
+            try records("SELECT \(Self.recordColumns) FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND queue = ? ORDER BY id",
+                        [.text(Self.jsonList(ids)), .text(queue)])
+        }
+    }
+
+    private func records(_ sql: String, _ values: [SQLValue]) throws(DatabaseError) -> [JobRecord] {
+        let query = try database.prepare(sql)
+        try query.bind(values)
+        var records: [JobRecord] = []
+        while try query.step() {
+            records.append(JobRecord(id: query.int64(0), queue: query.text(1) ?? "", state: query.text(2) ?? "", payload: query.text(3) ?? "",
+                                     priority: query.int(4), attempts: query.int(5), maxAttempts: query.isNull(6) ? nil : query.int(6),
+                                     group: query.text(7), runAt: query.int64(8), createdAt: query.int64(9),
+                                     finishedAt: query.isNull(10) ? nil : query.int64(10), result: query.text(11), error: query.text(12),
+                                     uniqueKey: query.text(13)))
+        }
+        return records
     }
 
     /// One job by id: the first of every state from just before it (the id is the key).

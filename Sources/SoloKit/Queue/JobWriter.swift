@@ -7,6 +7,8 @@ public final class JobWriter {
     /// Finds the job holding a unique key, for a refused insert.
     let holder: Statement
     private var pushed = Pushed()
+    /// The ids of the jobs inserted, in order (the duplicates left out).
+    private(set) var ids: [Int64] = []
     private var added = 0
     private var open = true
 
@@ -38,6 +40,7 @@ public final class JobWriter {
                 pushed.duplicates.append(Pushed.Duplicate(index: added, existing: holder.int64(0)))
             } else {
                 pushed.queued += 1
+                ids.append(store.database.lastInsertRowID)
             }
             added += 1
         }
@@ -56,5 +59,6 @@ public final class JobWriter {
         try? store.database.execute("ROLLBACK")
         open = false
         pushed = Pushed()
+        ids = []
     }
 }

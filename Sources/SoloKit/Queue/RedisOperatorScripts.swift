@@ -6,7 +6,7 @@ extension RedisScripts {
                                "finished_at", "result", "error", "unique_key"]
 
     /// ARGV: states (comma-separated), limit, group ('' for any), after (an id), queue, and
-    /// optionally an id: then that one job alone, whatever its state. Jobs as 13 fields each
+    /// optionally ids: then those jobs alone (the ones that exist), whatever their state. Jobs as 13 fields each
     /// (the id, then `recordFields`; '' for a missing one), in the order they would run (a
     /// group's: by id, after `after`). The inbox is made into jobs first, so
     /// that they show.
@@ -18,7 +18,9 @@ extension RedisScripts {
         local limit = tonumber(ARGV[2])
         local ids = {}
         if ARGV[6] then
-            if redis.call('EXISTS', job(tonumber(ARGV[6]))) == 1 then ids[1] = tonumber(ARGV[6]) end
+            for i = 6, #ARGV do
+                if redis.call('EXISTS', job(tonumber(ARGV[i]))) == 1 then ids[#ids + 1] = tonumber(ARGV[i]) end
+            end
         elseif ARGV[3] ~= '' then
             local after = tonumber(ARGV[4])
             while #ids < limit do

@@ -1,32 +1,72 @@
-/// The control socket: a unix socket in a 0700 directory, mode 0600, served from the loop.
-/// Only root and solo's own user may talk to it (SO_PEERCRED); requests and answers are one
-/// JSON object per line. It is never a TCP port.
+/// A socket of JSON lines served from the loop: the control socket, a unix socket in a 0700
+/// directory, mode 0600, that only root and solo's own user may talk to (SO_PEERCRED), and the
+/// client socket (solo-client(7)), mode 0660 for client_group, with a gate of its own. Requests
+/// and answers are one JSON object per line. Never a TCP port.
 final class ControlServer: Timed {
-    static let maximumRequest = 64 * 1024
+    /// Who may talk to a socket: peers it refuses are answered one error line and closed.
+    struct Gate: Sendable {
+        let admits: @Sendable (_ uid: UInt32, _ gid: UInt32, _ pid: Int32) -> Bool
+        /// Why a peer ("uid N", or "an unknown peer" whose credentials could not be read) is
+        /// refused: as it is told, and as solo's log says it.
+        let refusal: @Sendable (_ who: String) -> String
+        let logged: @Sendable (_ who: String) -> String
+        /// Each refused user is logged once, rather than at every connection.
+        let logOnce: Bool
+
+        /// Root and solo's own user.
+        static let owner = Gate(admits: { uid, _, _ in uid == 0 || uid == Accounts.ownUID }, refusal: { who in
+            "permission denied: \(who) may not steer this solo (root and uid \(Accounts.ownUID) may)"
+        }, logged: { who in "refused \(who) (only root and uid \(Accounts.ownUID) may steer solo)" }, logOnce: false)
+    }
 
     let path: String
+    let name: String
+    let maximumRequest: Int
+    /// Past this many connections, new ones are refused (nil: no cap).
+    let maximumConnections: Int?
+    /// A peer that lets this much of its answers pile up unread is dropped (nil: no cap).
+    let maximumBacklog: Int?
     private let sockets: SocketConnections
-    private let allowed: Set<UInt32>
+    private let gate: Gate
+    private var refusedUsers: Set<UInt32?> = []
+    /// Connections with requests read and not yet answered (see `serve`).
+    private var backlogged: Set<UInt64> = []
+    /// Requests answered per connection at a turn of the loop.
+    static let requestsPerTurn = 64
     /// `solo logs -f`: the pool whose new lines each following connection receives.
     private var following: [UInt64: String] = [:]
     /// `--wait`: the answers owed to connections, each given by its check once the work is done.
     private var owed: [UInt64: () -> JSON?] = [:]
-    /// The answer to a request, or nil when it is owed (see `answerLater`).
-    private let handle: (ControlRequest, UInt64) -> JSON?
+    /// The answer to a request, or nil when it is owed (see `answerLater` and `reply`).
+    private let handle: (JSON, UInt64) throws(ControlRequest.Invalid) -> JSON?
     private let say: (String) -> Void
 
-    init(path: String, epoll: Epoll, handle: @escaping (ControlRequest, UInt64) -> JSON?, say: @escaping (String) -> Void) throws(Errno) {
-        self.path = path
-        self.handle = handle
-        self.say = say
-        allowed = [0, Accounts.ownUID]
+    /// The control socket.
+    convenience init(path: String, epoll: Epoll, handle: @escaping (ControlRequest, UInt64) -> JSON?, say: @escaping (String) -> Void) throws(Errno) {
         try Files.makeDirectories(Path.directory(of: path), mode: 0o700)
         try? Files.setMode(Path.directory(of: path), 0o700)
-        sockets = try SocketConnections(listener: try UnixSocket.listen(at: path), tokens: EpollToken.control, epoll: epoll)
+        try self.init(path: path, name: "control socket", listener: try UnixSocket.listen(at: path), tokens: EpollToken.control, epoll: epoll,
+                      gate: .owner, maximumRequest: 64 * 1024, handle: { (json, token) throws(ControlRequest.Invalid) in
+                          handle(try ControlRequest(json: json), token)
+                      }, say: say)
+    }
+
+    init(path: String, name: String, listener: FileDescriptor, tokens: EpollToken.Span, epoll: Epoll, gate: Gate, maximumRequest: Int,
+         maximumConnections: Int? = nil, maximumBacklog: Int? = nil,
+         handle: @escaping (JSON, UInt64) throws(ControlRequest.Invalid) -> JSON?, say: @escaping (String) -> Void) throws(Errno) {
+        self.path = path
+        self.name = name
+        self.gate = gate
+        self.maximumRequest = maximumRequest
+        self.maximumConnections = maximumConnections
+        self.maximumBacklog = maximumBacklog
+        self.handle = handle
+        self.say = say
+        sockets = try SocketConnections(listener: listener, tokens: tokens, epoll: epoll)
     }
 
     func event(_ event: Epoll.Event) {
-        if event.token == EpollToken.control.base { return acceptAll() }
+        if event.token == sockets.tokens.base { return acceptAll() }
         guard let connection = sockets.connections[event.token] else { return forget(event.token) }
         if event.writable { sockets.write(connection) }
         if event.readable || event.hangup { read(connection) }
@@ -36,15 +76,22 @@ final class ControlServer: Timed {
     private func acceptAll() {
         let accepted: [SocketConnections.Connection]
         do { accepted = try sockets.acceptAll() } catch {
-            say("control socket: accept failed: \(error)")
+            say("\(name): accept failed: \(error)")
             return
         }
-        for connection in accepted {
+        // Those of this batch past the cap are refused, the newest first.
+        let room = maximumConnections.map { $0 - (sockets.connections.count - accepted.count) } ?? accepted.count
+        for (index, connection) in accepted.enumerated() {
+            if index >= room, let maximum = maximumConnections {
+                respond(connection, ControlRequest.failure("too many connections (\(maximum)); try again shortly"))
+                sockets.finish(connection)
+                continue
+            }
             let peer = try? UnixSocket.peer(connection.descriptor)
-            guard let peer, allowed.contains(peer.uid) else {
+            guard let peer, gate.admits(peer.uid, peer.gid, peer.pid) else {
                 let who = peer.map { "uid \($0.uid)" } ?? "an unknown peer"
-                say("control socket: refused \(who) (only root and uid \(Accounts.ownUID) may steer solo)")
-                respond(connection, ControlRequest.failure("permission denied: \(who) may not steer this solo (root and uid \(Accounts.ownUID) may)"))
+                if !gate.logOnce || refusedUsers.insert(peer?.uid).inserted { say("\(name): \(gate.logged(who))") }
+                respond(connection, ControlRequest.failure(gate.refusal(who)))
                 sockets.finish(connection)
                 continue
             }
@@ -52,19 +99,38 @@ final class ControlServer: Timed {
     }
 
     private func read(_ connection: SocketConnections.Connection) {
-        let outcome = sockets.read(connection, limit: Self.maximumRequest)
-        while let newline = connection.input.firstIndex(of: UInt8(ascii: "\n")) {
-            let line = String(decoding: connection.input[..<newline], as: UTF8.self)
-            connection.input.removeSubrange(...newline)
+        let outcome = sockets.read(connection, limit: maximumRequest)
+        serve(connection, endOfFile: outcome == .endOfFile)
+    }
+
+    /// Answers the connection's requests, `requestsPerTurn` at most: the rest wait for the next
+    /// turn of the loop (see `nextDeadline`), so that a burst of them does not hold up feeding.
+    private func serve(_ connection: SocketConnections.Connection, endOfFile: Bool = false) {
+        let newline = UInt8(ascii: "\n")
+        var start = 0
+        var answered = 0
+        // Taken off the front once: a line at a time would move the rest (up to a megabyte) each time.
+        defer { if sockets.connections[connection.token] === connection { connection.input.removeFirst(start) } }
+        while answered < Self.requestsPerTurn, let end = connection.input[start...].firstIndex(of: newline) {
+            let line = String(decoding: connection.input[start..<end], as: UTF8.self)
+            start = end + 1
+            answered += 1
             answer(line, connection: connection)
+            guard sockets.connections[connection.token] === connection else { return forget(connection.token) }
         }
-        if connection.input.count > Self.maximumRequest {
+        if connection.input[start...].contains(newline) {
+            backlogged.insert(connection.token)
+            return
+        }
+        backlogged.remove(connection.token)
+        if connection.input.count - start > maximumRequest {
+            start = 0
             connection.input.removeAll()
-            respond(connection, ControlRequest.failure("request longer than 64K"))
+            respond(connection, ControlRequest.failure("request longer than \(Values.formatSize(UInt64(maximumRequest)))"))
             return sockets.finish(connection)
         }
         // The client may have half-closed after its request: the answer is written first.
-        if case .endOfFile = outcome {
+        if endOfFile {
             following[connection.token] = nil
             sockets.finish(connection)
         }
@@ -74,7 +140,7 @@ final class ControlServer: Timed {
         guard !line.isEmpty else { return }
         let reply: JSON?
         do {
-            reply = handle(try ControlRequest(json: try JSON.parse(line)), connection.token)
+            reply = try handle(try JSON.parse(line), connection.token)
         } catch let error as JSON.ParseError {
             reply = ControlRequest.failure("not JSON: \(error)")
         } catch let error as ControlRequest.Invalid {
@@ -86,8 +152,19 @@ final class ControlServer: Timed {
     }
 
     private func respond(_ connection: SocketConnections.Connection, _ reply: JSON) {
+        // A peer that sends requests and never reads the answers is not buffered for without end.
+        if let maximum = maximumBacklog, connection.output.count > maximum { return sockets.drop(connection) }
         sockets.send(connection, Array((reply.text + "\n").utf8))
     }
+
+    /// Sends an answer owed to `token` now, if its connection is still open.
+    func reply(_ token: UInt64, _ answer: JSON) {
+        guard let connection = sockets.connections[token] else { return forget(token) }
+        respond(connection, answer)
+    }
+
+    /// Whether the connection of `token` is still open (a caller that left waits for nothing).
+    func isOpen(_ token: UInt64) -> Bool { sockets.connections[token] != nil }
 
     /// From now on, sends the pool's new lines to this connection (`solo logs -f`).
     func follow(_ token: UInt64, pool: String) { following[token] = pool }
@@ -122,12 +199,19 @@ final class ControlServer: Timed {
         }
     }
 
-    var nextDeadline: Moment? { sockets.nextDeadline }
-    func expire(now: Moment) { sockets.expire(now: now) }
+    var nextDeadline: Moment? { backlogged.isEmpty ? sockets.nextDeadline : Moment.now() }
+    func expire(now: Moment) {
+        sockets.expire(now: now)
+        for token in backlogged {
+            guard let connection = sockets.connections[token] else { forget(token); continue }
+            serve(connection)
+        }
+    }
 
     private func forget(_ token: UInt64) {
         following[token] = nil
         owed[token] = nil
+        backlogged.remove(token)
     }
 
     func close() {

@@ -47,6 +47,9 @@ public final class Supervisor {
     var fleetLock: FleetLock?
     let heartbeat: ClusterHeartbeat
     var control: ControlServer?
+    /// The client socket (client_socket), and the callers waiting through it or the control socket.
+    var clients: ControlServer?
+    lazy var waiters = makeWaiters()
     var metrics: MetricsServer?
     var dashboard: DashboardServer?
     /// The dashboard's charts, per pool with a queue, sampled while a dashboard is served.
@@ -129,6 +132,10 @@ public final class Supervisor {
         if let name = config.global.clusterLock, let url = config.global.clusterRedis {
             fleetLock = FleetLock(name: name, ttl: config.global.clusterLockTTL, server: redis.server(url), owner: owner, say: say)
         }
+        feeder.committed = { [unowned self] in self.waiters.committed($0, $1) }
+        feeder.storeChanged = { [unowned self] store in
+            if let address = self.feeder.stores.address(of: store) { self.waiters.changed(address) }
+        }
         guardian.sessions = { [unowned self] in self.pipes.pids + self.leftovers.sessions + self.hooks.pids }
         notifier.status = { [unowned self] in self.serviceStatus(now: $0) }
         setUpCluster()
@@ -157,6 +164,7 @@ public final class Supervisor {
         let address = LockAddress.format(lock.address)
         say("started (pid \(Processes.ownPID), lock \(address):\(lock.port), \(pools.count) pool\(pools.count == 1 ? "" : "s"), config \(config.file))")
         openControlSocket()
+        openClientSocket()
         openMetrics()
         openDashboard()
         reconcile()
@@ -182,6 +190,7 @@ public final class Supervisor {
             finishStopIfDone()
         }
         control?.close()
+        clients?.close()
         metrics?.close()
         dashboard?.close()
         feeder.shutdown()
@@ -205,6 +214,7 @@ public final class Supervisor {
         case .queueFiles: feeder.filesChanged()
         case .redis: redis.event(event)
         case .control: control?.event(event)
+        case .clients: clients?.event(event)
         case .metrics: metrics?.event(event)
         case .hooks: hooks.event(event)
         case .dashboard: dashboard?.event(event)
@@ -248,7 +258,8 @@ public final class Supervisor {
                     perform(pool.handle(worker, .waitingForInput, now: Moment.now(), using: &random), for: pool)
                 }
             case .finish(let job, let outcome):
-                feeder.record(job, outcome, of: pool, now: Moment.now())
+                let awaited = feeder.source(of: job, in: pool).map { waiters.awaits(job.id, in: $0) } ?? false
+                feeder.record(job, outcome, of: pool, now: Moment.now(), urgent: awaited)
                 if let dead = HookEvent.jobDead(job, outcome, pool: pool.name, queue: pool.config.queueName) { fire(dead) }
             case .log(let message):
                 say("pool \(pool.name): \(message)", alsoTo: pool)
@@ -287,7 +298,8 @@ public final class Supervisor {
     private var timed: [any Timed] {
         var parts: [any Timed] = pools.map { pool in TimedCall(deadline: { pool.nextDeadline }) { [unowned self] now in self.expire(pool, now: now) } }
         parts += [guardian, notifier, feeder, scheduler, redis, hooks, alerts]
-        parts += [fleetLock as (any Timed)?, heartbeat, control, metrics, dashboard].compactMap { $0 }
+        parts += [fleetLock as (any Timed)?, heartbeat, control, clients, metrics, dashboard].compactMap { $0 }
+        parts.append(waiters)
         parts += [TimedCall(deadline: { [unowned self] in self.nextScaleCheck }) { [unowned self] now in self.checkScaling(now: now) }, leftovers]
         parts.append(TimedCall(deadline: { [unowned self] in self.dashboard == nil ? nil : self.nextHistorySample }) { [unowned self] now in self.sampleHistory(now: now) })
         return parts

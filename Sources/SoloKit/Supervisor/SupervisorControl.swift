@@ -69,6 +69,9 @@ extension Supervisor {
             return scheduleList()
         case .runSchedule(let name):
             return runSchedule(name, from: connection)
+        case .client(let request):
+            guard let control else { return ControlRequest.failure("the control socket is closed") }
+            return answer(request, from: connection, on: control)
         case .logs(let name, let lines, let follow):
             guard find(name) != nil else { return unknown(name) }
             if follow { control?.follow(connection, pool: name) }

@@ -230,6 +230,11 @@ public enum Files {
         _ = try valueOrErrno { lchown(path, owner.owner, owner.group) }.get()
     }
 
+    /// Gives `path` (not followed if a link) to `group`, keeping its owner.
+    public static func setGroup(_ path: String, _ group: UInt32) throws(Errno) {
+        _ = try valueOrErrno { lchown(path, UInt32.max, group) }.get()
+    }
+
     /// The status of an open file (fstat).
     public static func status(of file: FileDescriptor) throws(Errno) -> Status {
         var info = stat()

@@ -28,6 +28,17 @@ public enum ProcFS {
         return parseStat(text)
     }
 
+    /// The supplementary groups of a process (the `Groups:` line of /proc/PID/status); nil
+    /// when it is gone or cannot be read.
+    public static func supplementaryGroups(of pid: pid_t) -> [UInt32]? {
+        readSmall("/proc/\(pid)/status").flatMap(parseGroups)
+    }
+
+    static func parseGroups(_ status: String) -> [UInt32]? {
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Groups:") }) else { return nil }
+        return line.dropFirst("Groups:".count).split(whereSeparator: { $0 == " " || $0 == "\t" }).compactMap { UInt32($0) }
+    }
+
     /// The direct children of a process, from every thread's `children` list.
     public static func children(of pid: pid_t) -> [pid_t] {
         let tasks = listDirectory("/proc/\(pid)/task")

@@ -40,11 +40,14 @@ public enum UnixSocket {
         try Sockets.opened { solo_unix_listen(path, $0) }
     }
 
-    public static func peer(_ connection: FileDescriptor) throws(Errno) -> (uid: UInt32, pid: Int32) {
+    /// Who is at the other end (SO_PEERCRED): its user, primary group and process, as they
+    /// were when it connected.
+    public static func peer(_ connection: FileDescriptor) throws(Errno) -> (uid: UInt32, gid: UInt32, pid: Int32) {
         var uid: UInt32 = 0
+        var gid: UInt32 = 0
         var pid: Int32 = 0
-        try check(solo_peer_credentials(connection.rawValue, &uid, &pid))
-        return (uid, pid)
+        try check(solo_peer_credentials(connection.rawValue, &uid, &gid, &pid))
+        return (uid, gid, pid)
     }
 
     public static func connect(to path: String) throws(Errno) -> FileDescriptor {

@@ -65,6 +65,14 @@ protocol FeedStore: AnyObject, Timed {
     /// run and its job in one step (JobStore.pushRun, RedisScheduleScripts.pushRun; a Redis
     /// store checks the fleet lock's fence too).
     func pushRun(_ run: ScheduledRun, _ done: @escaping (StoreReply<RunPush>) -> Void)
+    /// Queues jobs for a client (solo-client(7)), all in one transaction or script: each one
+    /// with `template`'s attributes and its payload and unique key; answers, in order, each
+    /// job's id, or the id of the job holding its unique key.
+    func push(queue: String, template: NewJob, _ jobs: [(payload: [UInt8], uniqueKey: String?)],
+              _ done: @escaping (StoreReply<[PushedJob]>) -> Void)
+    /// The jobs of `queue` with these ids (those that exist), or those of `group` (up to `limit`).
+    func jobs(queue: String, ids: [Int64], _ done: @escaping (StoreReply<[JobRecord]>) -> Void)
+    func jobs(queue: String, group: String, limit: Int, _ done: @escaping (StoreReply<[JobRecord]>) -> Void)
     /// The latest run of `schedule` pushed to `queue`, if any.
     func lastRun(of schedule: String, queue: String, _ done: @escaping (StoreReply<PastRun?>) -> Void)
 
@@ -95,6 +103,12 @@ enum StoreReply<Value> {
     /// The store could not be asked (busy, unusable, away): nothing changed, and the store tells
     /// its listener when it can be asked again.
     case unavailable
+}
+
+/// A job a client pushed: queued, or refused as a duplicate of `id`.
+struct PushedJob: Equatable {
+    var id: Int64
+    var duplicate: Bool
 }
 
 /// What a reserve took.

@@ -59,6 +59,9 @@ final class FeedStores {
         return store
     }
 
+    /// Where a store in use lives.
+    func address(of store: any FeedStore) -> Address? { stores.first { $0.value === store }?.key }
+
     /// Lets go of the stores not in `used` (a file is closed; a server's connections are closed
     /// by the hub once nothing else needs them).
     func keep(only used: [any FeedStore]) {

@@ -8,6 +8,7 @@ extension Feeder: FeedStoreListener {
 
     func jobsMayHaveCome(in store: any FeedStore, queue name: String?) {
         for queue in queues(of: store) where name == nil || queue.name == name { queue.maybeNewJobs = true }
+        storeChanged(store)
     }
 
     /// Up (again): the leases of the jobs we hold are renewed first (they may have run out while

@@ -88,6 +88,10 @@ final class Feeder: Timed {
     private(set) var recentGroups = RecentGroups()
     var nextPurge = Moment.now()
     let say: (String) -> Void
+    /// Told of each batch of outcomes a store accepted, and of each change a store tells of:
+    /// the callers waiting for outcomes look then (see ClientWaiters).
+    var committed: (FeedQueue.Key, [JobOutcome]) -> Void = { _, _ in }
+    var storeChanged: (any FeedStore) -> Void = { _ in }
 
     init(pools: [Pool], owner: String, lease: Duration, hub: RedisHub, say: @escaping (String) -> Void) {
         self.owner = owner
@@ -251,19 +255,23 @@ final class Feeder: Timed {
 
     /// Records what became of a job `take` gave the pool, for the queue it came from; it is
     /// written with others shortly (see `flush`).
-    func record(_ job: ReservedJob, _ outcome: JobOutcome, of pool: Pool, now: Moment) {
+    /// `urgent`: a caller waits for this outcome, and it is written now rather than with others.
+    func record(_ job: ReservedJob, _ outcome: JobOutcome, of pool: Pool, now: Moment, urgent: Bool = false) {
         guard let source = held.removeValue(forKey: HeldJob(pool: ObjectIdentifier(pool), id: job.id)) else { return }
         guard source.generation == source.queue.generation else {
             say("pool \(pool.name): the outcome of job \(job.id) is lost: \(source.queue.store.location) was replaced while the job ran")
             return
         }
-        add(outcome, to: source.queue, now: now)
+        add(outcome, to: source.queue, now: now, urgent: urgent)
     }
 
-    private func add(_ outcome: JobOutcome, to queue: FeedQueue, now: Moment) {
+    /// The queue a job `take` gave the pool came from.
+    func source(of job: ReservedJob, in pool: Pool) -> FeedQueue.Key? { held[HeldJob(pool: ObjectIdentifier(pool), id: job.id)]?.queue.key }
+
+    private func add(_ outcome: JobOutcome, to queue: FeedQueue, now: Moment, urgent: Bool = false) {
         if queue.outcomes.isEmpty { queue.firstOutcome = now }
         queue.outcomes.append(outcome)
-        if Self.commitDue(count: queue.outcomes.count, since: queue.firstOutcome, now: now) { flush(queue, now: now) }
+        if urgent || Self.commitDue(count: queue.outcomes.count, since: queue.firstOutcome, now: now) { flush(queue, now: now, urgent: urgent) }
     }
 
     /// Writes the outcomes that have waited long enough (all of them with `force`) to stores
@@ -272,9 +280,9 @@ final class Feeder: Timed {
         for queue in queues.values where !queue.outcomes.isEmpty { flush(queue, now: now, force: force) }
     }
 
-    func flush(_ queue: FeedQueue, now: Moment, force: Bool = false) {
+    func flush(_ queue: FeedQueue, now: Moment, force: Bool = false, urgent: Bool = false) {
         // Forced (at a stop, when a store comes up): even a queue waiting out a refusal.
-        guard force || Self.commitDue(count: queue.outcomes.count, since: queue.firstOutcome, now: now),
+        guard force || urgent || Self.commitDue(count: queue.outcomes.count, since: queue.firstOutcome, now: now),
               force || queue.outcomeRetry.due(now), queue.store.isUp else { return }
         let batch = queue.outcomes
         let number = queue.nextBatch
@@ -288,6 +296,7 @@ final class Feeder: Timed {
             switch reply {
             case .answer(let nextDelayedIn):
                 queue.outcomeRetry.accepted()
+                self.committed(queue.key, batch)
                 // Jobs that left 'reserved' make room under a concurrency limit, and free held jobs.
                 if queue.limited { queue.maybeNewJobs = true }
                 // The retries are delayed jobs now: brought due when their time comes.

@@ -103,6 +103,39 @@ final class RedisFeedStore: FeedStore {
         }
     }
 
+    func push(queue: String, template: NewJob, _ jobs: [(payload: [UInt8], uniqueKey: String?)],
+              _ done: @escaping (StoreReply<[PushedJob]>) -> Void) {
+        let keyed = jobs.contains { $0.uniqueKey != nil }
+        let delay = template.runAt > 0 ? max(0, template.runAt - JobStore.now()) : 0
+        var arguments = [queue, String(template.priority), String(delay), template.maxAttempts.map(String.init) ?? "", template.group ?? "",
+                         String(template.uniqueFor.milliseconds), keyed ? "1" : "", template.limitKey ?? ""]
+        for job in jobs {
+            if keyed { arguments.append(job.uniqueKey ?? "") }
+            arguments.append(String(decoding: job.payload, as: UTF8.self))
+        }
+        ask(RedisScripts.push, queue: queue, arguments, done) { value in
+            guard let numbers = value.elements?.compactMap(\.integer) else { return nil }
+            if keyed {
+                guard numbers.count == jobs.count else { return nil }
+                return numbers.map { PushedJob(id: abs($0), duplicate: $0 < 0) }
+            }
+            guard numbers.count == 2, numbers[1] - numbers[0] + 1 == Int64(jobs.count) else { return nil }
+            return (numbers[0]...numbers[1]).map { PushedJob(id: $0, duplicate: false) }
+        }
+    }
+
+    func jobs(queue: String, ids: [Int64], _ done: @escaping (StoreReply<[JobRecord]>) -> Void) {
+        ask(RedisScripts.list, queue: queue, ["", String(ids.count), "", "0", queue] + ids.map(String.init), done) { value in
+            RedisReplies.records(value, queue: queue)
+        }
+    }
+
+    func jobs(queue: String, group: String, limit: Int, _ done: @escaping (StoreReply<[JobRecord]>) -> Void) {
+        ask(RedisScripts.list, queue: queue, [JobRecord.states.joined(separator: ","), String(limit), group, "0", queue], done) { value in
+            RedisReplies.records(value, queue: queue)
+        }
+    }
+
     func lastRun(of schedule: String, queue: String, _ done: @escaping (StoreReply<PastRun?>) -> Void) {
         ask(RedisScheduleScripts.lastRun, queue: queue, [schedule], done) { value in
             guard let text = value.string else { return .some(nil) }

@@ -130,6 +130,39 @@ final class SQLiteFeedStore: FeedStore {
         done(using { store throws(QueueError) in try store.pushRun(run) })
     }
 
+    func push(queue: String, template: NewJob, _ jobs: [(payload: [UInt8], uniqueKey: String?)],
+              _ done: @escaping (StoreReply<[PushedJob]>) -> Void) {
+        done(using { store throws(QueueError) in
+            let writer = try store.writer(queue: queue, template: template)
+            for job in jobs {
+                var failure: QueueError?
+                job.payload.withUnsafeBytes { bytes in
+                    do throws(QueueError) { try writer.add(bytes, uniqueKey: job.uniqueKey) } catch { failure = error }
+                }
+                if let failure { throw failure }
+            }
+            let pushed = try writer.commit()
+            var queued = writer.ids.makeIterator()
+            var duplicates = pushed.duplicates.makeIterator()
+            var next = duplicates.next()
+            return jobs.indices.map { index in
+                if let duplicate = next, duplicate.index == index {
+                    next = duplicates.next()
+                    return PushedJob(id: duplicate.existing, duplicate: true)
+                }
+                return PushedJob(id: queued.next() ?? 0, duplicate: false)
+            }
+        })
+    }
+
+    func jobs(queue: String, ids: [Int64], _ done: @escaping (StoreReply<[JobRecord]>) -> Void) {
+        done(using { store throws(QueueError) in try store.jobs(ids: ids, queue: queue) })
+    }
+
+    func jobs(queue: String, group: String, limit: Int, _ done: @escaping (StoreReply<[JobRecord]>) -> Void) {
+        done(using { store throws(QueueError) in try store.jobs(queue: queue, states: JobRecord.states, group: group, limit: limit) })
+    }
+
     func lastRun(of schedule: String, queue: String, _ done: @escaping (StoreReply<PastRun?>) -> Void) {
         done(using { store throws(QueueError) in try store.lastRun(of: schedule, queue: queue) })
     }
