@@ -16,7 +16,7 @@ enum EpollToken {
     enum Source: Equatable {
         case signals, guardian, queueFiles
         case workerPipe(worker: UInt64, WorkerPipe)
-        case redis, metrics, control, hooks, dashboard
+        case redis, metrics, control, hooks, dashboard, fastcgi
         case unknown
     }
 
@@ -29,6 +29,8 @@ enum EpollToken {
     static let hooks = Span(base: 1 << 59, size: 1 << 40)
     /// The dashboard's listener (the span's first token) and its connections.
     static let dashboard = Span(base: (1 << 59) + (1 << 41), size: 1 << 40)
+    /// One per request to PHP-FPM (see FastCGIExecutor).
+    static let fastcgi = Span(base: (1 << 59) + (1 << 43), size: 1 << 40)
     /// Two per Redis server: its command connection and its subscriber.
     static let redis = Span(base: 1 << 60, size: 1 << 40)
     /// The metrics listener (the span's first token) and its connections.
@@ -53,6 +55,7 @@ enum EpollToken {
         case _ where metrics.contains(token): return .metrics
         case _ where control.contains(token): return .control
         case _ where dashboard.contains(token): return .dashboard
+        case _ where fastcgi.contains(token): return .fastcgi
         default: return .unknown
         }
     }

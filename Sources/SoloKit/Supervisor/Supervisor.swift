@@ -63,6 +63,8 @@ public final class Supervisor {
     /// Runs the `on_event` hooks, and watches `alert_queue_age`.
     lazy var hooks = makeHookRunner()
     lazy var alerts = makeQueueAlerts()
+    /// The fastcgi pools' requests to PHP-FPM.
+    lazy var fastcgi = makeFastCGIExecutor()
     /// When queue-depth scaling looks at its pools next (while any pool scales).
     private var nextScaleCheck: Moment?
     /// Each pool's recent output (its workers' lines and solo's lines about it), for `solo logs`.
@@ -208,6 +210,7 @@ public final class Supervisor {
         case .metrics: metrics?.event(event)
         case .hooks: hooks.event(event)
         case .dashboard: dashboard?.event(event)
+        case .fastcgi: fastcgi.event(event)
         case .workerPipe(let worker, let pipe):
             guard let process = pipes[worker] else { return }
             switch pipe {
@@ -264,6 +267,7 @@ public final class Supervisor {
         let now = Moment.now()
         if phase == .running && fleetLock?.mayAct(now: now) ?? true {
             for pool in pools where pool.config.queue.feedsJobs {
+                if pool.config.fastcgi != nil { sendRequests(pool, now: now); continue }
                 // Only workers with a process to write to: a job taken is a job given.
                 let idle = pool.idleWorkers.compactMap { worker in pipes[worker].map { (worker, $0) } }
                 guard !idle.isEmpty else { continue }
@@ -286,7 +290,7 @@ public final class Supervisor {
     /// they decide is done before the others look.
     private var timed: [any Timed] {
         var parts: [any Timed] = pools.map { pool in TimedCall(deadline: { pool.nextDeadline }) { [unowned self] now in self.expire(pool, now: now) } }
-        parts += [guardian, notifier, feeder, scheduler, redis, hooks, alerts]
+        parts += [guardian, notifier, feeder, scheduler, redis, hooks, alerts, fastcgi]
         parts += [fleetLock as (any Timed)?, heartbeat, control, metrics, dashboard].compactMap { $0 }
         parts += [TimedCall(deadline: { [unowned self] in self.nextScaleCheck }) { [unowned self] now in self.checkScaling(now: now) }, leftovers]
         parts.append(TimedCall(deadline: { [unowned self] in self.dashboard == nil ? nil : self.nextHistorySample }) { [unowned self] now in self.sampleHistory(now: now) })
@@ -359,6 +363,7 @@ public final class Supervisor {
         phase = .killing
         let now = Moment.now()
         for pool in pools { perform(pool.kill(now: now, using: &random), for: pool) }
+        fastcgi.abortAll(now: now)
         leftovers.killAll()
     }
 
