@@ -38,4 +38,16 @@ extension Supervisor {
             perform(commands, for: pool)
         }
     }
+
+    /// A fastcgi pool in `solo status`: where its PHP-FPM is, its requests in flight, and why
+    /// its jobs wait while they do.
+    func fastCGIStatus(of pool: Pool, now: Moment) -> JSON? {
+        guard let address = pool.config.fastcgi else { return nil }
+        var fields: [(String, JSON)] = [("address", .string(address.description)), ("script", .optional(pool.config.script)),
+                                        ("in_flight", .number(Int64(pool.requestsInFlight)))]
+        if let outage = fastcgi.problem(of: pool, now: now) {
+            fields += [("problem", .string(outage.problem)), ("retry_in_ms", .number(outage.retryIn.nanoseconds / 1_000_000))]
+        }
+        return .object(fields)
+    }
 }

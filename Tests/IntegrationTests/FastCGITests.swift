@@ -1,0 +1,165 @@
+import Foundation
+import Glibc
+import SoloKit
+import Testing
+
+/// A PHP-FPM of the test's own: its config, pid file, log and socket in the scratch directory;
+/// stopped by its pid at the end, whatever happened.
+final class PHPFPM {
+    /// Debian's, whichever PHP version it is (php-fpm8.2 on bookworm).
+    static let binary = ((try? FileManager.default.contentsOfDirectory(atPath: "/usr/sbin")) ?? [])
+        .filter { $0.hasPrefix("php-fpm") }.sorted().last.map { "/usr/sbin/" + $0 } ?? "/usr/sbin/php-fpm"
+    let scratch: Scratch
+    let socket: String
+    private(set) var child: Child?
+    private var starts = 0
+
+    init(_ scratch: Scratch, children: Int = 4) {
+        self.scratch = scratch
+        socket = scratch.file("fpm.sock")
+        scratch.write("fpm.conf", """
+            [global]
+            pid = \(scratch.file("fpm.pid"))
+            error_log = \(scratch.file("fpm.log"))
+            daemonize = no
+            [solo-jobs]
+            listen = \(socket)
+            pm = static
+            pm.max_children = \(children)
+            pm.max_requests = 50
+            catch_workers_output = yes
+            """)
+    }
+
+    /// Starts it (in the foreground, so that its pid is the master's; as root only with -R,
+    /// as CI runs) and waits for its socket and pid file.
+    func start() throws {
+        try? FileManager.default.removeItem(atPath: scratch.file("fpm.pid"))
+        starts += 1
+        let child = try Child(["-F", "-n", "-R", "-y", scratch.file("fpm.conf"), "-p", scratch.path], in: scratch,
+                              name: "fpm-\(starts)", executable: Self.binary)
+        self.child = child
+        try waitFor("php-fpm's pid file and socket; its log: \(scratch.read("fpm.log")) \(child.stderr)") {
+            scratch.exists("fpm.pid") && scratch.exists("fpm.sock")
+        }
+    }
+
+    /// SIGTERM to the master, by its pid: it ends its children (and their requests) at once.
+    func stop() throws {
+        guard let child, child.process.isRunning else { return }
+        child.signal(SIGTERM)
+        try child.wait(seconds: 10)
+        self.child = nil
+    }
+
+    deinit { try? stop() }
+}
+
+/// The FastCGI executor against a real PHP-FPM and the example script, etc/fastcgi/job.php.
+@Suite(.serialized) struct FastCGITests {
+    static let script: String = {
+        let tests = Path.directory(of: #filePath)
+        return Path.normalize(tests + "/../../etc/fastcgi/job.php")
+    }()
+
+    /// A scratch directory, its PHP-FPM (started unless `fpmUp` is false) and a supervisor
+    /// with pool [php] sending it the jobs of queue php.
+    func start(pool: String = "", fpmUp: Bool = true) throws -> (Scratch, PHPFPM, RunningSupervisor) {
+        let scratch = Scratch()
+        let fpm = PHPFPM(scratch)
+        if fpmUp { try fpm.start() }
+        scratch.config(port: try freePort(), """
+            [php]
+            fastcgi = unix:\(fpm.socket)
+            script = \(Self.script)
+            workers = 3
+            queue = sqlite:queue.db
+            retry_delay = 100ms-200ms
+            \(pool)
+            """)
+        return (scratch, fpm, try RunningSupervisor(scratch))
+    }
+
+    func push(_ scratch: Scratch, _ payloads: [String], _ options: [String] = []) throws {
+        let result = try runSolo(["push", "--config", "solo.conf"] + options, in: scratch, input: Array((payloads.joined(separator: "\n") + "\n").utf8))
+        try #require(result.status == 0, "solo push: \(result.stderr)")
+    }
+
+    func jobs(_ scratch: Scratch, state: String) throws -> [[String: Any]] {
+        let list = try runSolo(["queue", "list", "--state", state, "--json", "--config", "solo.conf"], in: scratch)
+        return try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]], "\(list.stderr)")
+    }
+
+    func fastcgiStatus(_ scratch: Scratch) throws -> JSON? {
+        let result = try runSolo(["status", "--json", "--config", "solo.conf"], in: scratch)
+        return try JSON.parse(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines))["pools"]?.arrayValue?.first?["fastcgi"]
+    }
+
+    @Test func jobsAreDoneRetriedAndFailedAsTheScriptSays() throws {
+        let (scratch, fpm, supervisor) = try start(pool: "max_attempts = 3\n")
+        try push(scratch, (1...20).map { "{\"task\": \"t\($0)\"}" } + ["{\"flaky\": 1, \"task\": \"second time\"}", "{\"fail\": \"no such user\"}", "not json"],
+                 ["--group", "batch"])
+        let wait = try runSolo(["wait", "batch", "--config", "solo.conf", "--results"], in: scratch, seconds: 30)
+        #expect(wait.stderr.contains("group batch: 23 jobs, 21 done, 2 dead"), "\(wait.stderr)")
+        let done = try jobs(scratch, state: "done")
+        let results = done.compactMap { ($0["result"] as? String).flatMap { try? JSON.parse($0) } }
+        #expect(Set(results.compactMap { $0["task"]?.stringValue }) == Set((1...20).map { "t\($0)" } + ["second time"]), "every result kept")
+        #expect(results.allSatisfy { $0["group"]?.stringValue == "batch" && $0["queue"]?.stringValue == "php" })
+        let flaky = try #require(done.first { ($0["payload"] as? String)?.contains("flaky") == true })
+        #expect(flaky["attempts"] as? Int == 2, "retried once, as its header said")
+        let dead = Dictionary(uniqueKeysWithValues: try jobs(scratch, state: "dead").map { ($0["payload"] as! String, $0["error"] as! String) })
+        #expect(dead["{\"fail\": \"no such user\"}"] == "no such user")
+        #expect(dead["not json"] == "the payload is not a JSON object")
+        let status = try #require(try fastcgiStatus(scratch))
+        #expect(status["in_flight"]?.intValue == 0 && status["problem"] == nil)
+        let text = try runSolo(["status", "--config", "solo.conf"], in: scratch)
+        #expect(text.stdout.contains("php: running, 0/3 requests in flight") && text.stdout.contains("php-fpm at unix:\(fpm.socket)"), "\(text.stdout)")
+        #expect(try supervisor.stop() == 0)
+        #expect(fpm.child?.process.isRunning == true, "solo never touches PHP-FPM's processes")
+    }
+
+    @Test func aRequestOverJobTimeoutIsAbortedAndRetried() throws {
+        let (scratch, fpm, supervisor) = try start(pool: "job_timeout = 300ms\nmax_attempts = 2\n")
+        try push(scratch, ["{\"sleep\": 2}", "{\"task\": \"quick\"}"])
+        try waitFor("the slow job dead after its two attempts", seconds: 20) { ((try? jobs(scratch, state: "dead")) ?? []).count == 1 }
+        let dead = try jobs(scratch, state: "dead")
+        #expect(dead.first?["attempts"] as? Int == 2)
+        #expect((dead.first?["error"] as? String)?.hasPrefix("it ran over job_timeout (300ms): the request was aborted") == true, "\(dead)")
+        #expect(try jobs(scratch, state: "done").count == 1)
+        try supervisor.waitForLog("pool php: job 1 (attempt 1 of 2): it ran over job_timeout")
+        #expect(fpm.child?.process.isRunning == true, "an aborted request leaves PHP-FPM up")
+        #expect(try supervisor.stop() == 0)
+    }
+
+    @Test func phpFPMDownMeansJobsWaitAndRunOnceItIsUp() throws {
+        let (scratch, fpm, supervisor) = try start(fpmUp: false)
+        try push(scratch, (1...5).map { "{\"task\": \"w\($0)\"}" }, ["--group", "waiting"])
+        try supervisor.waitForLog("pool php: php-fpm at unix:\(fpm.socket): No such file or directory; jobs wait, trying again in 1.0s")
+        let status = try #require(try fastcgiStatus(scratch))
+        #expect(status["problem"]?.stringValue == "No such file or directory" && status["retry_in_ms"] != nil)
+        let text = try runSolo(["status", "--config", "solo.conf"], in: scratch)
+        #expect(text.stdout.contains(": No such file or directory; jobs wait, trying again in"), "\(text.stdout)")
+        let ready = try jobs(scratch, state: "ready")
+        #expect(ready.count == 5 && ready.allSatisfy { $0["attempts"] as? Int == 0 }, "waiting, their attempts unspent: \(ready)")
+        #expect(try jobs(scratch, state: "dead").isEmpty)
+        try fpm.start()
+        let wait = try runSolo(["wait", "waiting", "--config", "solo.conf"], in: scratch, seconds: 60)
+        #expect(wait.stderr.contains("group waiting: 5 jobs, 5 done, 0 dead"), "\(wait.stderr)")
+        try supervisor.waitForLog("php-fpm at unix:\(fpm.socket) answers again")
+        #expect(try fastcgiStatus(scratch)?["problem"] == nil)
+        #expect(try supervisor.stop() == 0)
+    }
+
+    @Test func phpFPMRestartedMidRunLosesNoJob() throws {
+        let (scratch, fpm, supervisor) = try start(pool: "max_attempts = 10\n")
+        try push(scratch, (1...300).map { "{\"task\": \"r\($0)\", \"sleep\": 0.01}" }, ["--group", "restart"])
+        try waitFor("some jobs done before the restart", seconds: 20) { ((try? jobs(scratch, state: "done")) ?? []).count >= 20 }
+        try fpm.stop()
+        try fpm.start()
+        let wait = try runSolo(["wait", "restart", "--config", "solo.conf", "--results"], in: scratch, seconds: 90)
+        #expect(wait.stderr.contains("group restart: 300 jobs, 300 done, 0 dead"), "\(wait.stderr)")
+        let tasks = wait.stdout.split(separator: "\n").compactMap { try? JSON.parse(String($0))["task"]?.stringValue }
+        #expect(Set(tasks) == Set((1...300).map { "r\($0)" }), "every job done")
+        #expect(try supervisor.stop() == 0)
+    }
+}
