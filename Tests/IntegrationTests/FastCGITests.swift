@@ -11,12 +11,16 @@ final class PHPFPM {
         .filter { $0.hasPrefix("php-fpm") }.sorted().last.map { "/usr/sbin/" + $0 } ?? "/usr/sbin/php-fpm"
     let scratch: Scratch
     let socket: String
+    /// What `fastcgi =` says for it.
+    let address: String
     private(set) var child: Child?
     private var starts = 0
 
-    init(_ scratch: Scratch, children: Int = 4) {
+    /// On a unix socket in the scratch directory, or on `listen` (`127.0.0.1:PORT`, `[::1]:PORT`).
+    init(_ scratch: Scratch, listen: String? = nil, children: Int = 4) {
         self.scratch = scratch
-        socket = scratch.file("fpm.sock")
+        socket = listen ?? scratch.file("fpm.sock")
+        address = listen ?? "unix:" + socket
         scratch.write("fpm.conf", """
             [global]
             pid = \(scratch.file("fpm.pid"))
@@ -40,7 +44,7 @@ final class PHPFPM {
                               name: "fpm-\(starts)", executable: Self.binary)
         self.child = child
         try waitFor("php-fpm's pid file and socket; its log: \(scratch.read("fpm.log")) \(child.stderr)") {
-            scratch.exists("fpm.pid") && scratch.exists("fpm.sock")
+            scratch.exists("fpm.pid") && scratch.read("fpm.log").contains("ready to handle connections")
         }
     }
 
@@ -64,13 +68,13 @@ final class PHPFPM {
 
     /// A scratch directory, its PHP-FPM (started unless `fpmUp` is false) and a supervisor
     /// with pool [php] sending it the jobs of queue php.
-    func start(pool: String = "", fpmUp: Bool = true) throws -> (Scratch, PHPFPM, RunningSupervisor) {
+    func start(pool: String = "", fpmUp: Bool = true, listen: ((UInt16) -> String)? = nil) throws -> (Scratch, PHPFPM, RunningSupervisor) {
         let scratch = Scratch()
-        let fpm = PHPFPM(scratch)
+        let fpm = PHPFPM(scratch, listen: listen?(try freePort()))
         if fpmUp { try fpm.start() }
         scratch.config(port: try freePort(), """
             [php]
-            fastcgi = unix:\(fpm.socket)
+            fastcgi = \(fpm.address)
             script = \(Self.script)
             workers = 3
             queue = sqlite:queue.db
@@ -160,6 +164,23 @@ final class PHPFPM {
         #expect(wait.stderr.contains("group restart: 300 jobs, 300 done, 0 dead"), "\(wait.stderr)")
         let tasks = wait.stdout.split(separator: "\n").compactMap { try? JSON.parse(String($0))["task"]?.stringValue }
         #expect(Set(tasks) == Set((1...300).map { "r\($0)" }), "every job done")
+        #expect(try supervisor.stop() == 0)
+    }
+
+    /// Over TCP (IPv4 and IPv6): a stop lets the requests in flight finish within stop_timeout,
+    /// then aborts the others and retries their jobs.
+    @Test(arguments: ["127.0.0.1", "[::1]"])
+    func aStopLetsRequestsFinishWithinStopTimeout(host: String) throws {
+        let (scratch, fpm, supervisor) = try start(pool: "stop_timeout = 1s\n", listen: { "\(host):\($0)" })
+        try push(scratch, ["{\"task\": \"short\", \"sleep\": 0.3}", "{\"task\": \"long\", \"sleep\": 10}"])
+        try waitFor("two requests in flight") { (try? fastcgiStatus(scratch))??["in_flight"]?.intValue == 2 }
+        let stop = try runSolo(["stop", "php", "--wait", "--config", "solo.conf"], in: scratch, seconds: 10)
+        #expect(stop.status == 0, "\(stop.stderr)")
+        #expect(try jobs(scratch, state: "done").map { $0["payload"] as? String } == ["{\"task\": \"short\", \"sleep\": 0.3}"], "finished within stop_timeout")
+        let retried = try jobs(scratch, state: "delayed") + jobs(scratch, state: "ready")
+        #expect(retried.count == 1 && (retried.first?["error"] as? String)?.contains("outlasted stop_timeout (1s): aborted") == true, "\(retried)")
+        #expect(try fastcgiStatus(scratch)?["in_flight"]?.intValue == 0)
+        #expect(fpm.child?.process.isRunning == true)
         #expect(try supervisor.stop() == 0)
     }
 }

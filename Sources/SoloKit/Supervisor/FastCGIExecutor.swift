@@ -55,7 +55,9 @@ final class FastCGIExecutor: Timed {
 
     private let epoll: Epoll
     private var requests: [UInt64: Request] = [:]
-    private var outages: [ObjectIdentifier: Outage] = [:]
+    /// By pool name and address: a pool that a reload removes and adds back finds its PHP-FPM
+    /// as it was.
+    private var outages: [String: Outage] = [:]
     private var nextToken: UInt64 = 0
     private var buffer = [UInt8](repeating: 0, count: 65536)
     /// A request reached PHP-FPM (its job's attempt is spent).
@@ -72,13 +74,13 @@ final class FastCGIExecutor: Timed {
     /// try again, once the pause is over).
     func room(for pool: Pool, now: Moment) -> Int {
         let free = max(0, pool.desiredWorkers - pool.requestsInFlight)
-        guard let outage = outages[ObjectIdentifier(pool)] else { return free }
+        guard let outage = outages[key(of: pool)] else { return free }
         return outage.retryAt <= now && pool.requestsInFlight == 0 ? min(free, 1) : 0
     }
 
     /// Why the pool's jobs wait, while they do.
     func problem(of pool: Pool, now: Moment) -> (problem: String, retryIn: Duration)? {
-        outages[ObjectIdentifier(pool)].map { ($0.problem, max(.zero, $0.retryAt - now)) }
+        outages[key(of: pool)].map { ($0.problem, max(.zero, $0.retryAt - now)) }
     }
 
     func send(_ job: ReservedJob, for pool: Pool, now: Moment) {
@@ -132,10 +134,10 @@ final class FastCGIExecutor: Timed {
             guard event.writable || event.hangup else { return }
             if let error = TCPClient.connectionError(request.socket) { return end(request, .undelivered("\(error)"), now: now) }
             request.connected = true
-            outages[ObjectIdentifier(request.pool)].map { outage in
+            outages[key(of: request.pool)].map { outage in
                 say(request.pool, "php-fpm at \(address(of: request.pool)) answers again (it could not be reached: \(outage.problem))")
             }
-            outages[ObjectIdentifier(request.pool)] = nil
+            outages[key(of: request.pool)] = nil
             delivered(request.pool, request.job)
         }
         if request.written < request.output.count && (event.writable || event.hangup) { write(request, now: now) }
@@ -185,7 +187,7 @@ final class FastCGIExecutor: Timed {
     }
 
     private func undelivered(_ job: ReservedJob, of pool: Pool, _ why: String, started: Moment, now: Moment) {
-        let key = ObjectIdentifier(pool)
+        let key = key(of: pool)
         var outage = outages[key] ?? Outage(problem: why, retryAt: now)
         let pause = outage.pause.next()
         if outages[key] == nil || outage.problem != why {
@@ -206,6 +208,7 @@ final class FastCGIExecutor: Timed {
     }
 
     private func address(of pool: Pool) -> String { pool.config.fastcgi?.description ?? "?" }
+    private func key(of pool: Pool) -> String { pool.name + " " + address(of: pool) }
 
     // MARK: - time
 
@@ -240,7 +243,4 @@ final class FastCGIExecutor: Timed {
             end(request, .ended(.lost("solo was stopped at once: the request was aborted"), timedOut: false), now: now)
         }
     }
-
-    /// A pool that leaves forgets its outage.
-    func forget(_ pool: Pool) { outages[ObjectIdentifier(pool)] = nil }
 }
