@@ -72,16 +72,23 @@ final class PHPFPM {
         let scratch = Scratch()
         let fpm = PHPFPM(scratch, listen: listen?(try freePort()))
         if fpmUp { try fpm.start() }
-        scratch.config(port: try freePort(), """
-            [php]
-            fastcgi = \(fpm.address)
-            script = \(Self.script)
-            workers = 3
-            queue = sqlite:queue.db
-            retry_delay = 100ms-200ms
-            \(pool)
-            """)
-        return (scratch, fpm, try RunningSupervisor(scratch))
+        scratch.config(port: try freePort(), Self.pool(fpm, pool))
+        let supervisor = try RunningSupervisor(scratch)
+        try supervisor.waitForLog("started")
+        try waitFor("the control socket") { scratch.exists("state/run/solo.sock") }
+        return (scratch, fpm, supervisor)
+    }
+
+    /// Pool [php], sending the jobs of queue php to `fpm`.
+    static func pool(_ fpm: PHPFPM, _ keys: String = "") -> String {
+        """
+        [php]
+        fastcgi = \(fpm.address)
+        script = \(script)
+        workers = 3
+        retry_delay = 100ms-200ms
+        \(keys)
+        """
     }
 
     func push(_ scratch: Scratch, _ payloads: [String], _ options: [String] = []) throws {
@@ -90,7 +97,7 @@ final class PHPFPM {
     }
 
     func jobs(_ scratch: Scratch, state: String) throws -> [[String: Any]] {
-        let list = try runSolo(["queue", "list", "--state", state, "--json", "--config", "solo.conf"], in: scratch)
+        let list = try runSolo(["queue", "list", "--queue", "php", "--state", state, "--json", "--config", "solo.conf"], in: scratch)
         return try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]], "\(list.stderr)")
     }
 
@@ -181,6 +188,23 @@ final class PHPFPM {
         #expect(retried.count == 1 && (retried.first?["error"] as? String)?.contains("outlasted stop_timeout (1s): aborted") == true, "\(retried)")
         #expect(try fastcgiStatus(scratch)?["in_flight"]?.intValue == 0)
         #expect(fpm.child?.process.isRunning == true)
+        #expect(try supervisor.stop() == 0)
+    }
+
+    /// A reload removes the fastcgi pool (its jobs then wait in the queue) and adds it back.
+    @Test func aReloadRemovesAndAddsAFastCGIPool() throws {
+        let (scratch, fpm, supervisor) = try start()
+        let port = try #require(scratch.read("solo.conf").split(separator: "\n").first { $0.hasPrefix("lock_port") }?.split(separator: " ").last)
+        scratch.config(port: UInt16(port)!, "[idle]\nqueue = none\ncommand = sleep 1000\n")
+        let removing = try runSolo(["reload", "--config", "solo.conf"], in: scratch)
+        #expect(removing.status == 0, "\(removing.stderr)")
+        try supervisor.waitForLog("pool php: removed")
+        try push(scratch, ["{\"task\": \"later\"}"], ["--queue", "php", "--group", "later"])
+        #expect(try jobs(scratch, state: "ready").count == 1, "no pool takes it")
+        scratch.config(port: UInt16(port)!, Self.pool(fpm))
+        #expect(try runSolo(["reload", "--config", "solo.conf"], in: scratch).status == 0)
+        let wait = try runSolo(["wait", "later", "--config", "solo.conf"], in: scratch, seconds: 20)
+        #expect(wait.stderr.contains("group later: 1 job, 1 done, 0 dead"), "\(wait.stderr)")
         #expect(try supervisor.stop() == 0)
     }
 }
