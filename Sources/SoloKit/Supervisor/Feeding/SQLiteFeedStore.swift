@@ -4,7 +4,11 @@
 /// or replaced on disk is let go for the one at the path, once what is owed to the old one is
 /// written to it.
 final class SQLiteFeedStore: FeedStore {
-    /// How soon a write that found the file busy is tried again.
+    /// How soon a write that found the file busy is tried again: after 1 ms, doubling to 10 ms.
+    /// Another process's commit is heard of as it begins, while it still holds the lock, so the
+    /// first try often finds it busy: a job pushed into an idle queue then starts a millisecond
+    /// or two after its commit (at a flat 10 ms, 10 ms after), and a long transaction costs a try
+    /// every 10 ms.
     static let busyRetry: Duration = .milliseconds(10)
     /// The supervisor's page cache per queue file: the hot pages (the ready index, the newest
     /// rows) fit, and its memory stops growing early in a long run.
@@ -26,6 +30,7 @@ final class SQLiteFeedStore: FeedStore {
     /// While set, no request is tried before it (the file was busy, or unusable).
     private var retryAt: Moment?
     private var retryWait = Doubling(from: .seconds(1), to: .seconds(30))
+    private var busyWait = Doubling(from: .milliseconds(1), to: SQLiteFeedStore.busyRetry)
     private let say: (String) -> Void
 
     init(path: String, say: @escaping (String) -> Void) {
@@ -153,6 +158,7 @@ final class SQLiteFeedStore: FeedStore {
             let result = try store.withBusyTimeout(milliseconds: wait) { () throws(QueueError) in
                 try store.makingRoom { () throws(QueueError) in try body(store) }
             }
+            busyWait.reset()
             if let problem, result.stored || !diskFull {
                 say("queue \(path) is usable again (it was: \(problem))")
                 self.problem = nil
@@ -191,7 +197,7 @@ final class SQLiteFeedStore: FeedStore {
     /// A file that failed: said once, tried again later with back-off.
     private func unavailable(_ error: QueueError, now: Moment) {
         if error.kind == .busy {
-            retryAt = now + Self.busyRetry
+            retryAt = now + busyWait.next()
             return
         }
         if problem != error.message {
