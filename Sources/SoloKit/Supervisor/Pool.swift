@@ -181,6 +181,8 @@ public final class Pool {
         autoscaler = new.scalingRange.map { Autoscaler(range: $0, cooldown: new.scaleCooldown) }
         let target = new.scalingRange.map { min(max(desiredWorkers, $0.lowerBound), $0.upperBound) } ?? new.workers
         var commands = scale(to: target, now: now, using: &random)
+        // Turned into a fastcgi pool: PHP-FPM runs its jobs now, and its workers leave.
+        if new.fastcgi != nil { return commands + retireAll(.restart, now: now, using: &random) }
         if !onlyCount {
             // A spare booted with the old config.
             for spare in slots.compactMap(\.spare) { commands += handle(spare, .retire(.restart), now: now, using: &random) }
