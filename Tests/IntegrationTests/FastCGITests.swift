@@ -215,4 +215,36 @@ final class PHPFPM {
         #expect(wait.stderr.contains("group later: 1 job, 1 done, 0 dead"), "\(wait.stderr)")
         #expect(try supervisor.stop() == 0)
     }
+
+    /// A PHP-FPM that never accepts (its backlog full): the connection hangs, and after the
+    /// connect timeout the job goes back with its attempt unspent, as for a refused one.
+    @Test func aConnectionNeverAcceptedSpendsNoAttempt() throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        var size = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try withUnsafeMutablePointer(to: &address) { pointer in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                try #require(bind(listener, raw, size) == 0 && listen(listener, 0) == 0 && getsockname(listener, raw, &size) == 0)
+            }
+        }
+        let port = UInt16(bigEndian: address.sin_port)
+        // The backlog's room taken by connections nobody accepts: the next SYN is dropped.
+        var fillers: [Int32] = []
+        defer { fillers.forEach { close($0) } }
+        for _ in 0..<4 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            _ = withLoopbackAddress(port) { connect(fd, $0, $1) }
+            fillers.append(fd)
+        }
+        let (scratch, _, supervisor) = try start(fpmUp: false, listen: { _ in "127.0.0.1:\(port)" })
+        try push(scratch, ["{\"task\": \"patient\"}"])
+        try supervisor.waitForLog("php-fpm at 127.0.0.1:\(port): no connection within 3.0s; jobs wait", seconds: 15)
+        try waitFor("the job waiting, its attempt unspent: \((try? jobs(scratch, state: "ready")) ?? [])") {
+            ((try? jobs(scratch, state: "ready")) ?? []).first?["attempts"] as? Int == 0
+        }
+        #expect(try supervisor.stop() == 0)
+    }
 }
