@@ -108,13 +108,15 @@ final class PHPFPM {
 
     @Test func jobsAreDoneRetriedAndFailedAsTheScriptSays() throws {
         let (scratch, fpm, supervisor) = try start(pool: "max_attempts = 3\n")
-        try push(scratch, (1...20).map { "{\"task\": \"t\($0)\"}" } + ["{\"flaky\": 1, \"task\": \"second time\"}", "{\"fail\": \"no such user\"}", "not json"],
+        // A payload of 300 KB: STDIN in several records, written as the socket takes it.
+        let big = "{\"task\": \"big\", \"pad\": \"\(String(repeating: "x", count: 300_000))\"}"
+        try push(scratch, (1...20).map { "{\"task\": \"t\($0)\"}" } + ["{\"flaky\": 1, \"task\": \"second time\"}", "{\"fail\": \"no such user\"}", "not json", big],
                  ["--group", "batch"])
         let wait = try runSolo(["wait", "batch", "--config", "solo.conf", "--results"], in: scratch, seconds: 30)
-        #expect(wait.stderr.contains("group batch: 23 jobs, 21 done, 2 dead"), "\(wait.stderr)")
+        #expect(wait.stderr.contains("group batch: 24 jobs, 22 done, 2 dead"), "\(wait.stderr)")
         let done = try jobs(scratch, state: "done")
         let results = done.compactMap { ($0["result"] as? String).flatMap { try? JSON.parse($0) } }
-        #expect(Set(results.compactMap { $0["task"]?.stringValue }) == Set((1...20).map { "t\($0)" } + ["second time"]), "every result kept")
+        #expect(Set(results.compactMap { $0["task"]?.stringValue }) == Set((1...20).map { "t\($0)" } + ["second time", "big"]), "every result kept")
         #expect(results.allSatisfy { $0["group"]?.stringValue == "batch" && $0["queue"]?.stringValue == "php" })
         let flaky = try #require(done.first { ($0["payload"] as? String)?.contains("flaky") == true })
         #expect(flaky["attempts"] as? Int == 2, "retried once, as its header said")
@@ -190,7 +192,7 @@ final class PHPFPM {
         // Its outcome is written with the next batch, within a few milliseconds of the stop.
         var retried: [[String: Any]] = []
         try waitFor("the aborted job back in the queue") {
-            retried = ((try? jobs(scratch, state: "delayed")) ?? []) + ((try? jobs(scratch, state: "ready")) ?? [])
+            retried = (try? jobs(scratch, state: "delayed,ready")) ?? []
             return !retried.isEmpty
         }
         #expect(retried.count == 1 && (retried.first?["error"] as? String)?.contains("outlasted stop_timeout (1s): aborted") == true, "\(retried)")
