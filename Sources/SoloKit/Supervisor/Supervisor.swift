@@ -379,7 +379,8 @@ public final class Supervisor {
     /// The one line systemd shows as the service's STATUS.
     private func serviceStatus(now: Moment) -> String {
         let running = pools.reduce(0) { $0 + $1.servingWorkers.count }
-        let wanted = pools.reduce(0) { $0 + ($1.paused ? 0 : $1.desiredWorkers) }
+        // A fastcgi pool runs no workers (its requests show in solo status).
+        let wanted = pools.reduce(0) { $0 + ($1.paused || $1.config.fastcgi != nil ? 0 : $1.desiredWorkers) }
         var rate = 0.0
         for pool in pools { rate += pool.jobRate.perSecond(now: now) }
         return phase == .running
