@@ -68,11 +68,11 @@ final class PHPFPM {
 
     /// A scratch directory, its PHP-FPM (started unless `fpmUp` is false) and a supervisor
     /// with pool [php] sending it the jobs of queue php.
-    func start(pool: String = "", fpmUp: Bool = true, listen: ((UInt16) -> String)? = nil) throws -> (Scratch, PHPFPM, RunningSupervisor) {
+    func start(pool: String = "", global: String = "", fpmUp: Bool = true, listen: ((UInt16) -> String)? = nil) throws -> (Scratch, PHPFPM, RunningSupervisor) {
         let scratch = Scratch()
         let fpm = PHPFPM(scratch, listen: listen?(try freePort()))
         if fpmUp { try fpm.start() }
-        scratch.config(port: try freePort(), Self.pool(fpm, pool))
+        scratch.config(port: try freePort(), global: global, Self.pool(fpm, pool))
         let supervisor = try RunningSupervisor(scratch)
         try supervisor.waitForLog("started")
         try waitFor("the control socket") { scratch.exists("state/run/solo.sock") }
@@ -107,7 +107,8 @@ final class PHPFPM {
     }
 
     @Test func jobsAreDoneRetriedAndFailedAsTheScriptSays() throws {
-        let (scratch, fpm, supervisor) = try start(pool: "max_attempts = 3\n")
+        let metricsPort = try freePort()
+        let (scratch, fpm, supervisor) = try start(pool: "max_attempts = 3\n", global: "metrics_listen = 127.0.0.1:\(metricsPort)")
         // A payload of 300 KB: STDIN in several records, written as the socket takes it.
         let big = "{\"task\": \"big\", \"pad\": \"\(String(repeating: "x", count: 300_000))\"}"
         try push(scratch, (1...20).map { "{\"task\": \"t\($0)\"}" } + ["{\"flaky\": 1, \"task\": \"second time\"}", "{\"fail\": \"no such user\"}", "not json", big],
@@ -125,6 +126,12 @@ final class PHPFPM {
         #expect(dead["not json"] == "the payload is not a JSON object")
         let status = try #require(try fastcgiStatus(scratch))
         #expect(status["in_flight"]?.intValue == 0 && status["problem"] == nil)
+        // Counted as a worker's answers are: 21 done at once and the flaky one, 2 failed, 1 retried.
+        let metrics = try parseMetrics(try httpRequest(port: metricsPort, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n").body)
+        for (outcome, count) in [("done", 22.0), ("failed", 2), ("retried", 1), ("worker_died", 0), ("timed_out", 0)] {
+            #expect(metrics["solo_jobs_total{pool=\"php\",outcome=\"\(outcome)\"}"] == count, "\(outcome)")
+        }
+        #expect(metrics["solo_job_duration_seconds_count{pool=\"php\"}"] == 25 && metrics["solo_queue_wait_seconds_count{pool=\"php\",queue=\"php\"}"] == 25)
         let text = try runSolo(["status", "--config", "solo.conf"], in: scratch)
         #expect(text.stdout.contains("php: running, 0/3 requests in flight") && text.stdout.contains("php-fpm at unix:\(fpm.socket)"), "\(text.stdout)")
         #expect(try supervisor.stop() == 0)
@@ -132,7 +139,8 @@ final class PHPFPM {
     }
 
     @Test func aRequestOverJobTimeoutIsAbortedAndRetried() throws {
-        let (scratch, fpm, supervisor) = try start(pool: "job_timeout = 300ms\nmax_attempts = 2\n")
+        let metricsPort = try freePort()
+        let (scratch, fpm, supervisor) = try start(pool: "job_timeout = 300ms\nmax_attempts = 2\n", global: "metrics_listen = 127.0.0.1:\(metricsPort)")
         try push(scratch, ["{\"sleep\": 2}", "{\"task\": \"quick\"}"])
         try waitFor("the slow job dead after its two attempts", seconds: 20) { ((try? jobs(scratch, state: "dead")) ?? []).count == 1 }
         let dead = try jobs(scratch, state: "dead")
@@ -141,6 +149,8 @@ final class PHPFPM {
         #expect(try jobs(scratch, state: "done").count == 1)
         try supervisor.waitForLog("pool php: job 1 (attempt 1 of 2): it ran over job_timeout")
         #expect(fpm.child?.process.isRunning == true, "an aborted request leaves PHP-FPM up")
+        let metrics = try parseMetrics(try httpRequest(port: metricsPort, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n").body)
+        #expect(metrics["solo_jobs_total{pool=\"php\",outcome=\"timed_out\"}"] == 2 && metrics["solo_jobs_total{pool=\"php\",outcome=\"done\"}"] == 1)
         #expect(try supervisor.stop() == 0)
     }
 
