@@ -109,9 +109,9 @@ final class FastCGIExecutor: Timed {
     /// The request's bytes: the job's parameters (as PHP sees them in `$_SERVER`) and its
     /// payload as the body (`php://input`).
     static func request(for job: ReservedJob, pool: Pool, script: String) -> [UInt8] {
-        FastCGI.request(params: params(for: job, pool: pool.name, queue: pool.config.queueName, script: script,
-                                       bodyLength: job.payload.utf8.count),
-                        body: Array(job.payload.utf8))
+        let body = Array(job.payload.utf8)
+        return FastCGI.request(params: params(for: job, pool: pool.name, queue: pool.config.queueName, script: script, bodyLength: body.count),
+                               body: body)
     }
 
     static func params(for job: ReservedJob, pool: String, queue: String, script: String, bodyLength: Int) -> [(String, String)] {
