@@ -420,13 +420,52 @@ int solo_peer_credentials(int fd, uint32_t *uid, uint32_t *gid, int32_t *pid) {
     return 0;
 }
 
-int solo_unix_connect(const char *path, int *fd) {
+static int unix_connect(const char *path, int flags, int *fd) {
     struct sockaddr_un address;
     int r = unix_address(path, &address);
     if (r) return r;
-    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
     if (s < 0) return errno;
-    if (connect(s, (struct sockaddr *)&address, sizeof address) != 0) {
+    if (connect(s, (struct sockaddr *)&address, sizeof address) != 0 && errno != EINPROGRESS) {
+        int saved = errno;
+        close(s);
+        return saved;
+    }
+    *fd = s;
+    return 0;
+}
+
+int solo_unix_connect(const char *path, int *fd) {
+    return unix_connect(path, 0, fd);
+}
+
+int solo_unix_connect_start(const char *path, int *fd) {
+    return unix_connect(path, SOCK_NONBLOCK, fd);
+}
+
+int solo_inet_connect(const char *literal, uint16_t port, int *fd) {
+    struct sockaddr_storage sa;
+    socklen_t size;
+    memset(&sa, 0, sizeof sa);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&sa;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&sa;
+    if (inet_pton(AF_INET, literal, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        size = sizeof *v4;
+    } else if (inet_pton(AF_INET6, literal, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        size = sizeof *v6;
+    } else {
+        return EINVAL;
+    }
+    int s = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s < 0) return errno;
+    // A request is written whole, then answered: Nagle's delay would only add to it.
+    int on = 1;
+    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    if (connect(s, (struct sockaddr *)&sa, size) != 0 && errno != EINPROGRESS) {
         int saved = errno;
         close(s);
         return saved;

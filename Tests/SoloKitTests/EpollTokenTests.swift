@@ -24,6 +24,7 @@ import Testing
         #expect(EpollToken.source(of: EpollToken.metrics.token(31)) == .metrics)
         #expect(EpollToken.source(of: EpollToken.control.base) == .control)
         #expect(EpollToken.source(of: EpollToken.control.token(5)) == .control)
+        #expect(EpollToken.source(of: EpollToken.fastcgi.token(3)) == .fastcgi)
         #expect(EpollToken.source(of: 3) == .unknown)
         #expect(EpollToken.source(of: EpollToken.workerPipes.base) == .unknown, "a worker's fourth token is no pipe")
     }

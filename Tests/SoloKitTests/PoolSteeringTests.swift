@@ -34,6 +34,17 @@ import Testing
         #expect(pool.reconcile(now: t0, using: &random).count == 2)
     }
 
+    @Test func aPoolTurnedIntoAFastCGIPoolLetsItsWorkersGo() {
+        var (pool, random, _) = runningPool(workers: 2)
+        var config = pool.config
+        config.fastcgi = .unix(path: "/run/fpm.sock")
+        config.script = "/srv/job.php"
+        _ = pool.reconfigure(config, now: t0, using: &random)
+        #expect(pool.workers.count == 2 && pool.workers.values.allSatisfy(\.isLeaving))
+        for id: UInt64 in [1, 2] { _ = pool.handle(id, .exited(.exited(0)), now: t0, using: &random) }
+        #expect(pool.reconcile(now: t0, using: &random).isEmpty && pool.isIdle, "and none starts again")
+    }
+
     @Test func startAndRestartEndABackoff() {
         var (pool, random, nextID) = runningPool(workers: 1)
         let t1 = t0 + .seconds(20)

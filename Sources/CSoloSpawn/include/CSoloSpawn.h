@@ -165,6 +165,11 @@ int solo_accept(int fd, int *_Nonnull client);
 int solo_peer_credentials(int fd, uint32_t *_Nonnull uid, uint32_t *_Nonnull gid, int32_t *_Nonnull pid);
 // Connects to a unix stream socket (blocking, close-on-exec).
 int solo_unix_connect(const char *_Nonnull path, int *_Nonnull fd);
+// Starts connecting to a unix stream socket (non-blocking, close-on-exec); as solo_tcp_connect.
+int solo_unix_connect_start(const char *_Nonnull path, int *_Nonnull fd);
+// Starts a TCP connection to an IPv4 or IPv6 literal and a port: non-blocking, close-on-exec,
+// TCP_NODELAY; as solo_tcp_connect. EINVAL for a string that is no address.
+int solo_inet_connect(const char *_Nonnull literal, uint16_t port, int *_Nonnull fd);
 
 // Sends one datagram to a unix datagram socket; a path starting with '@' is in the abstract
 // namespace (systemd's NOTIFY_SOCKET convention).

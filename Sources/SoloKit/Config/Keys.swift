@@ -195,6 +195,15 @@ enum Keys {
             if isNone(value) { model.queue = .none; return }
             model.queue = try queuePlace(value, context, orElse: ", or none when the workers poll their own")
         }, render: { renderQueuePlace($0.queue) }),
+        KeySpec(name: "fastcgi", apply: { model, value, _ throws(ValueError) in
+            model.fastcgi = isNone(value) ? nil : try FastCGIAddress.parse(value)
+        }, render: { $0.fastcgi?.description ?? "none" }),
+        KeySpec(name: "script", apply: { model, value, _ throws(ValueError) in
+            let path = Values.unquote(value)
+            if isNone(path) { model.script = nil; return }
+            guard path.hasPrefix("/") else { throw ValueError("\(quoted(value)) is not an absolute path (PHP-FPM runs it as SCRIPT_FILENAME; write /srv/app/bin/job.php)") }
+            model.script = path
+        }, render: { $0.script ?? "none" }),
         KeySpec(name: "queue_name", apply: { model, value, _ throws(ValueError) in
             model.queueName = try queueName(value)
         }, render: { $0.queueName }),

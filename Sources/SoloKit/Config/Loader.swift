@@ -268,7 +268,8 @@ public struct ConfigLoader {
     private func validate(_ pool: PoolConfig, set: Set<String>, entries: [INIEntry]) -> [ConfigIssue] {
         var issues = SectionIssues(file: pool.file, line: pool.line, entries: entries)
 
-        if !set.contains("command") {
+        issues.checkFastCGI(pool, set: set)
+        if !set.contains("command") && pool.fastcgi == nil && pool.script == nil {
             issues.add(nil, "pool [\(pool.name)] has no command (add command = /path/to/worker)")
         }
         if let limit = pool.memoryLimit, let kill = pool.memoryKill, kill < limit {

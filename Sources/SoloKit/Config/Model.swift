@@ -190,6 +190,10 @@ public struct PoolConfig: Equatable, Sendable {
     }
     /// nil: the supervisor's own standard error.
     public var logFile: String? = nil
+    /// `fastcgi` and `script`: the pool runs no workers, and hands each job to this PHP-FPM
+    /// as a request for this script (see FastCGIExecutor); nil: a pool of workers.
+    public var fastcgi: FastCGIAddress? = nil
+    public var script: String? = nil
 
     public init(name: String, file: String, line: Int) {
         self.name = name

@@ -9,7 +9,7 @@ public enum ConfigRender {
         for pool in config.pools {
             lines.append("")
             lines.append("[\(pool.name)]".padding(to: 32) + "; \(pool.file):\(pool.line)")
-            for key in Keys.pool {
+            for key in Keys.pool where pool.fastcgi == nil || !PoolConfig.isWorkerKey(key.name) {
                 lines.append(line(key.name, key.render(pool)))
             }
         }

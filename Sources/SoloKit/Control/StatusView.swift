@@ -9,7 +9,9 @@ public enum StatusView {
         for pool in status["pools"]?.arrayValue ?? [] {
             lines.append("")
             var head = "\(pool["name"]?.stringValue ?? "?"): \(pool["state"]?.stringValue ?? "?"), "
-            head += "\(pool["workers_running"]?.intValue ?? 0)/\(pool["workers_wanted"]?.intValue ?? 0) workers"
+            let fastcgi = pool["fastcgi"]
+            head += fastcgi.map { "\($0["in_flight"]?.intValue ?? 0)/\(pool["workers_wanted"]?.intValue ?? 0) requests in flight" }
+                ?? "\(pool["workers_running"]?.intValue ?? 0)/\(pool["workers_wanted"]?.intValue ?? 0) workers"
             if let scaling = pool["scaling"], let low = scaling["min"]?.intValue, let high = scaling["max"]?.intValue {
                 head += " (scaling \(low)-\(high))"
             }
@@ -27,6 +29,15 @@ public enum StatusView {
                 lines.append(Printable.escape(text))
             }
             for alert in pool["alerts"]?.arrayValue ?? [] { lines.append(Printable.escape("  alert: \(alert.stringValue ?? "?")")) }
+            if let fastcgi {
+                var text = "  php-fpm at \(fastcgi["address"]?.stringValue ?? "?"), script \(fastcgi["script"]?.stringValue ?? "?")"
+                if let problem = fastcgi["problem"]?.stringValue {
+                    let retry = Values.formatElapsed(.milliseconds(fastcgi["retry_in_ms"]?.intValue ?? 0))
+                    text += ": \(problem); jobs wait, trying again in \(retry)"
+                }
+                lines.append(Printable.escape(text))
+                continue
+            }
             var rows = [["  SLOT", "PID", "STATE", "UPTIME", "JOBS", "RSS", "JOB", "RESTARTS", "LAST EXIT"]]
             for worker in pool["workers"]?.arrayValue ?? [] {
                 let jobs = (worker["jobs"]?.intValue).map { done in "\(done)/" + (worker["job_limit"]?.intValue.map(String.init) ?? "-") } ?? ""

@@ -16,7 +16,7 @@ enum EpollToken {
     enum Source: Equatable {
         case signals, guardian, queueFiles
         case workerPipe(worker: UInt64, WorkerPipe)
-        case redis, metrics, control, clients, hooks, dashboard
+        case redis, metrics, control, clients, hooks, dashboard, fastcgi
         case unknown
     }
 
@@ -31,6 +31,8 @@ enum EpollToken {
     static let dashboard = Span(base: (1 << 59) + (1 << 41), size: 1 << 40)
     /// The client socket's listener (the span's first token) and its connections.
     static let clients = Span(base: (1 << 59) + (1 << 43), size: 1 << 40)
+    /// One per request to PHP-FPM (see FastCGIExecutor).
+    static let fastcgi = Span(base: (1 << 59) + (1 << 45), size: 1 << 40)
     /// Two per Redis server: its command connection and its subscriber.
     static let redis = Span(base: 1 << 60, size: 1 << 40)
     /// The metrics listener (the span's first token) and its connections.
@@ -56,6 +58,7 @@ enum EpollToken {
         case _ where control.contains(token): return .control
         case _ where dashboard.contains(token): return .dashboard
         case _ where clients.contains(token): return .clients
+        case _ where fastcgi.contains(token): return .fastcgi
         default: return .unknown
         }
     }

@@ -12,6 +12,31 @@ extension Pool {
         }
     }
 
+    /// FastCGI: a request's end, counted as a worker's answer is (or as a job its worker died
+    /// holding); what becomes of its job.
+    func requestEnded(_ job: ReservedJob, _ verdict: FastCGIVerdict, after duration: Duration, timedOut: Bool, now: Moment,
+                      using random: inout some RandomNumberGenerator) -> JobOutcome {
+        requestsInFlight -= 1
+        switch verdict {
+        case .answer(let message):
+            jobRate.record(1, now: now)
+            counters.answered(message, duration: duration)
+            return outcome(of: job, message, using: &random)
+        case .lost(let why):
+            counters.lost(timedOut: timedOut)
+            return .retry(id: job.id, error: why, delay: retryDelay(after: job.attempts, using: &random), maxAttempts: config.maxAttempts)
+        }
+    }
+
+    /// FastCGI: a request for `job` is on its way.
+    func requestStarted(_ job: ReservedJob) {
+        requestsInFlight += 1
+        if let waited = job.waited { counters.handedOut(waited: waited) }
+    }
+
+    /// FastCGI: a request that never reached PHP-FPM (its job goes back untouched).
+    func requestUndelivered() { requestsInFlight -= 1 }
+
     /// The wait before attempt `attempts + 1`: retry_delay's low end, doubling per attempt up to
     /// its high end, give or take a fifth, so that jobs that failed together do not return together.
     public func retryDelay(after attempts: Int, using random: inout some RandomNumberGenerator) -> Duration {

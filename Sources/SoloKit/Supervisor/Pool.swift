@@ -28,7 +28,9 @@ public final class Pool {
     /// Outcomes per second, for `solo status`.
     public var jobRate = RateMeter()
     /// Starts, exits and jobs since solo started, for the metrics.
-    public private(set) var counters = PoolCounters()
+    public internal(set) var counters = PoolCounters()
+    /// A fastcgi pool's requests on their way to PHP-FPM or awaiting its answer (it has no workers).
+    public internal(set) var requestsInFlight = 0
 
     public var name: String { config.name }
 
@@ -36,7 +38,7 @@ public final class Pool {
     public func state(ofEmpty slot: Slot) -> String {
         standingBy ? "standby" : paused || stopping ? "stopped" : slot.restartAt == nil ? "starting" : WorkerState.backoff.rawValue
     }
-    public var isIdle: Bool { workers.isEmpty }
+    public var isIdle: Bool { workers.isEmpty && requestsInFlight == 0 }
     public var samplesMemory: Bool { config.memoryLimit != nil || config.memoryKill != nil }
 
     /// Feed mode: the workers waiting for a job, oldest first.
@@ -61,7 +63,8 @@ public final class Pool {
 
     /// Spawn orders for every empty slot that is not waiting out a back-off.
     public func reconcile(now: Moment, using random: inout some RandomNumberGenerator) -> [PoolCommand] {
-        guard !stopping && !paused && !standingBy else { return [] }
+        // A fastcgi pool has no workers: PHP-FPM runs its jobs (see FastCGIExecutor).
+        guard !stopping && !paused && !standingBy && config.fastcgi == nil else { return [] }
         var orders = advanceRollingRestart(now: now, using: &random)
         var drawnJobs: [Int] = []
         var drawnLifetimes: [Duration] = []
@@ -178,6 +181,8 @@ public final class Pool {
         autoscaler = new.scalingRange.map { Autoscaler(range: $0, cooldown: new.scaleCooldown) }
         let target = new.scalingRange.map { min(max(desiredWorkers, $0.lowerBound), $0.upperBound) } ?? new.workers
         var commands = scale(to: target, now: now, using: &random)
+        // Turned into a fastcgi pool: PHP-FPM runs its jobs now, and its workers leave.
+        if new.fastcgi != nil { return commands + retireAll(.restart, now: now, using: &random) }
         if !onlyCount {
             // A spare booted with the old config.
             for spare in slots.compactMap(\.spare) { commands += handle(spare, .retire(.restart), now: now, using: &random) }

@@ -23,8 +23,12 @@ public struct PoolCounters: Equatable, Sendable {
 
     public mutating func exited(_ worker: Worker) {
         exits[worker.ending.label, default: 0] += 1
-        if worker.job != nil { jobs[worker.jobTimedOut ? "timed_out" : "worker_died", default: 0] += 1 }
+        if worker.job != nil { lost(timedOut: worker.jobTimedOut) }
     }
+
+    /// A job that ended without an answer: killed for job_timeout, or its worker (or PHP-FPM
+    /// request) gone.
+    public mutating func lost(timedOut: Bool) { jobs[timedOut ? "timed_out" : "worker_died", default: 0] += 1 }
 
     /// A job handed to a worker, after waiting this long in its queue.
     public mutating func handedOut(waited: Duration) { queueWaitSeconds.observe(Double(waited.nanoseconds) / 1e9) }

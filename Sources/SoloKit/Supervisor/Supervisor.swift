@@ -66,6 +66,8 @@ public final class Supervisor {
     /// Runs the `on_event` hooks, and watches `alert_queue_age`.
     lazy var hooks = makeHookRunner()
     lazy var alerts = makeQueueAlerts()
+    /// The fastcgi pools' requests to PHP-FPM.
+    lazy var fastcgi = makeFastCGIExecutor()
     /// When queue-depth scaling looks at its pools next (while any pool scales).
     private var nextScaleCheck: Moment?
     /// Each pool's recent output (its workers' lines and solo's lines about it), for `solo logs`.
@@ -218,6 +220,7 @@ public final class Supervisor {
         case .metrics: metrics?.event(event)
         case .hooks: hooks.event(event)
         case .dashboard: dashboard?.event(event)
+        case .fastcgi: fastcgi.event(event)
         case .workerPipe(let worker, let pipe):
             guard let process = pipes[worker] else { return }
             switch pipe {
@@ -275,6 +278,7 @@ public final class Supervisor {
         let now = Moment.now()
         if phase == .running && fleetLock?.mayAct(now: now) ?? true {
             for pool in pools where pool.config.queue.feedsJobs {
+                if pool.config.fastcgi != nil { sendRequests(pool, now: now); continue }
                 // Only workers with a process to write to: a job taken is a job given.
                 let idle = pool.idleWorkers.compactMap { worker in pipes[worker].map { (worker, $0) } }
                 guard !idle.isEmpty else { continue }
@@ -297,7 +301,7 @@ public final class Supervisor {
     /// they decide is done before the others look.
     private var timed: [any Timed] {
         var parts: [any Timed] = pools.map { pool in TimedCall(deadline: { pool.nextDeadline }) { [unowned self] now in self.expire(pool, now: now) } }
-        parts += [guardian, notifier, feeder, scheduler, redis, hooks, alerts]
+        parts += [guardian, notifier, feeder, scheduler, redis, hooks, alerts, fastcgi]
         parts += [fleetLock as (any Timed)?, heartbeat, control, clients, metrics, dashboard].compactMap { $0 }
         parts.append(waiters)
         parts += [TimedCall(deadline: { [unowned self] in self.nextScaleCheck }) { [unowned self] now in self.checkScaling(now: now) }, leftovers]
@@ -371,6 +375,7 @@ public final class Supervisor {
         phase = .killing
         let now = Moment.now()
         for pool in pools { perform(pool.kill(now: now, using: &random), for: pool) }
+        fastcgi.abortAll(now: now)
         leftovers.killAll()
     }
 
@@ -386,7 +391,8 @@ public final class Supervisor {
     /// The one line systemd shows as the service's STATUS.
     private func serviceStatus(now: Moment) -> String {
         let running = pools.reduce(0) { $0 + $1.servingWorkers.count }
-        let wanted = pools.reduce(0) { $0 + ($1.paused ? 0 : $1.desiredWorkers) }
+        // A fastcgi pool runs no workers (its requests show in solo status).
+        let wanted = pools.reduce(0) { $0 + ($1.paused || $1.config.fastcgi != nil ? 0 : $1.desiredWorkers) }
         var rate = 0.0
         for pool in pools { rate += pool.jobRate.perSecond(now: now) }
         return phase == .running

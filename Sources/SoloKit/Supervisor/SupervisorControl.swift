@@ -228,7 +228,7 @@ extension Supervisor {
                 if let reason = worker.retireReason { fields.append(("leaving", .string(reason.description))) }
                 workers.append(.object(fields))
             }
-            for (index, slot) in pool.slots.enumerated() where slot.current == nil {
+            for (index, slot) in pool.slots.enumerated() where slot.current == nil && pool.config.fastcgi == nil {
                 let state = pool.state(ofEmpty: slot)
                 var fields: [(String, JSON)] = [("slot", .number(Int64(index))), ("state", .string(state)),
                                                 ("restarts", .number(Int64(slot.restarts))), ("last_exit", .optional(slot.lastExit))]
@@ -236,7 +236,7 @@ extension Supervisor {
                 workers.append(.object(fields))
             }
             var fields: [(String, JSON)] = [
-                ("name", .string(pool.name)), ("mode", .string(pool.config.queue.feedsJobs ? "feed" : "poll")),
+                ("name", .string(pool.name)), ("mode", .string(pool.config.fastcgi != nil ? "fastcgi" : pool.config.queue.feedsJobs ? "feed" : "poll")),
                 ("state", .string(pool.standingBy ? "standby" : pool.stopping ? "stopping" : pool.paused ? "stopped" : "running")),
                 ("workers_wanted", .number(Int64(pool.desiredWorkers))),
                 ("scaling", pool.autoscaler.map { .object([("min", .number(Int64($0.range.lowerBound))), ("max", .number(Int64($0.range.upperBound)))]) } ?? .null),
@@ -248,6 +248,7 @@ extension Supervisor {
                 ("workers", .array(workers)),
                 ("alerts", .array([alerts.alert(of: pool)].compactMap { $0.map(JSON.string) })),
             ]
+            if let fastcgi = fastCGIStatus(of: pool, now: now) { fields.append(("fastcgi", fastcgi)) }
             if let queue = feeder.status(of: pool) {
                 var queueFields: [(String, JSON)] = [("name", .string(pool.config.queueName)), ("file", .string(queue.path)),
                                                      ("backend", .string(pool.config.queue.backend))]

@@ -53,6 +53,11 @@ public enum UnixSocket {
     public static func connect(to path: String) throws(Errno) -> FileDescriptor {
         try Sockets.opened { solo_unix_connect(path, $0) }
     }
+
+    /// Starts connecting without blocking (to PHP-FPM): as `TCPClient.connect`.
+    public static func startConnecting(to path: String) throws(Errno) -> FileDescriptor {
+        try Sockets.opened { solo_unix_connect_start(path, $0) }
+    }
 }
 
 /// TCP client connections (to Redis): non-blocking, close-on-exec, no Nagle delay.
@@ -61,6 +66,11 @@ public enum TCPClient {
     /// `connectionError` then tells how it went.
     public static func connect(address: UInt32, port: UInt16) throws(Errno) -> FileDescriptor {
         try Sockets.opened { solo_tcp_connect(address, port, $0) }
+    }
+
+    /// The same to an IPv4 or IPv6 literal (to PHP-FPM; EINVAL for anything else).
+    public static func connect(literal: String, port: UInt16) throws(Errno) -> FileDescriptor {
+        try Sockets.opened { solo_inet_connect(literal, port, $0) }
     }
 
     /// nil once a connection attempt has succeeded; its error otherwise.

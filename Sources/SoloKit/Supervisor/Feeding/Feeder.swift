@@ -158,7 +158,9 @@ final class Feeder: Timed {
 
     // MARK: - jobs
 
-    func take(for pool: Pool, count: Int, now: Moment) -> [ReservedJob] {
+    /// Up to `count` jobs for the pool's idle workers. A FastCGI request is not sure to arrive:
+    /// with `given: false` the jobs stay ahead until `delivered` (or go back with `giveBack`).
+    func take(for pool: Pool, count: Int, now: Moment, given: Bool = true) -> [ReservedJob] {
         // A full batch of outcomes not written yet (the store is away): no new job until they
         // are, so that a kill never runs more than a batch again.
         guard count > 0, let feed = feed(of: pool), feed.queue.outcomes.count < Self.commitBatch else { return [] }
@@ -179,9 +181,22 @@ final class Feeder: Timed {
         for job in taken {
             held[HeldJob(pool: ObjectIdentifier(pool), id: job.id)] = (feed.queue, feed.queue.generation)
             // Said to the store with the next outcomes (see above).
-            add(.started(id: job.id), to: feed.queue, now: now)
+            if given { add(.started(id: job.id), to: feed.queue, now: now) }
         }
         return taken
+    }
+
+    /// A job taken with `given: false` reached PHP-FPM: its attempt is spent from now on.
+    func delivered(_ job: ReservedJob, of pool: Pool, now: Moment) {
+        guard let source = held[HeldJob(pool: ObjectIdentifier(pool), id: job.id)] else { return }
+        add(.started(id: job.id), to: source.queue, now: now)
+    }
+
+    /// A job taken with `given: false` that could not be delivered goes back to its queue with
+    /// its attempt, as a job taken ahead does.
+    func giveBack(_ job: ReservedJob, of pool: Pool) {
+        guard let source = held.removeValue(forKey: HeldJob(pool: ObjectIdentifier(pool), id: job.id)) else { return }
+        source.queue.store.release(queue: source.queue.name, ids: [job.id], owner: owner) { _ in }
     }
 
     private func reserve(_ feed: Feed, count: Int, now: Moment) {
