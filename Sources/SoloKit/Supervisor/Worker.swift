@@ -183,7 +183,8 @@ public final class Worker {
         let timeout = isAlive && !jobTimedOut ? jobDeadline : nil
         let controlClosed = isAlive && !isLeaving ? controlClosedDeadline : nil
         let probe = state == .starting ? probeDeadline : nil
-        return [stageDeadline, lifetime, timeout, controlClosed, probe].compactMap { $0 }.min()
+        // No array: asked of every worker on every turn of the loop, a turn a job when feeding.
+        return earlier(earlier(earlier(stageDeadline, lifetime), earlier(timeout, controlClosed)), probe)
     }
 
     /// Feed mode: ready for a job (alive, not leaving, holding none).

@@ -44,6 +44,19 @@ final class Feeder: Timed {
     /// higher-priority ones: the price of not paying a transaction per job.)
     static func lookahead(workers: Int) -> Int { max(workers * 16, 64) }
 
+    /// A batch as it goes to the store: a `started` mark is left out when the job's own outcome
+    /// follows in the same batch (which clears the mark too, in both stores). Within 5 ms most
+    /// jobs start and end, so this halves the updates a job costs.
+    static func compacted(_ batch: [JobOutcome]) -> [JobOutcome] {
+        var ending = Set<Int64>()
+        for outcome in batch { if case .started = outcome {} else { ending.insert(outcome.id) } }
+        guard !ending.isEmpty else { return batch }
+        return batch.filter { outcome in
+            if case .started(let id) = outcome { return !ending.contains(id) }
+            return true
+        }
+    }
+
     /// The lookahead under the pool's limits. A job taken ahead counts as running (and has had
     /// its rate's turn) before a worker is free for it, so: none for a queue whose own limit
     /// binds, none with key_concurrency (a key's few slots would wait in one supervisor's
@@ -299,7 +312,7 @@ final class Feeder: Timed {
         // Forced (at a stop, when a store comes up): even a queue waiting out a refusal.
         guard force || urgent || Self.commitDue(count: queue.outcomes.count, since: queue.firstOutcome, now: now),
               force || queue.outcomeRetry.due(now), queue.store.isUp else { return }
-        let batch = queue.outcomes
+        let batch = Self.compacted(queue.outcomes)
         let number = queue.nextBatch
         queue.nextBatch += 1
         queue.inFlight[number] = batch
