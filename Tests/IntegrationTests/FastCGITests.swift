@@ -176,6 +176,31 @@ final class PHPFPM {
         #expect(try supervisor.stop() == 0)
     }
 
+    /// The CPU time (user and system, in clock ticks) the process has used so far.
+    static func cpuTicks(of pid: pid_t) throws -> Int {
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        let fields = stat[stat.index(after: try #require(stat.lastIndex(of: ")")))...].split(separator: " ")
+        // After the command's closing parenthesis: state is field 3, utime 14 and stime 15.
+        return try #require(Int(fields[11])) + (try #require(Int(fields[12])))
+    }
+
+    /// A pool stopped while its PHP-FPM is away, with a job waiting: once the retry is due there
+    /// is nothing to send, and the loop sleeps until there is (it used to spin on the past deadline).
+    @Test func anOutageOfAStoppedPoolLeavesTheLoopAsleep() throws {
+        let (scratch, fpm, supervisor) = try start(fpmUp: false)
+        try push(scratch, ["{\"task\": \"held\"}"])
+        try supervisor.waitForLog("pool php: php-fpm at unix:\(fpm.socket): No such file or directory; jobs wait")
+        let stop = try runSolo(["stop", "php", "--wait", "--config", "solo.conf"], in: scratch, seconds: 10)
+        #expect(stop.status == 0, "\(stop.stderr)")
+        try waitFor("the retry due, the pool stopped") { (try? fastcgiStatus(scratch))??["retry_in_ms"]?.intValue == 0 }
+        let before = try Self.cpuTicks(of: supervisor.pid)
+        usleep(2_000_000)  // a measurement's window, not a wait for an event
+        let used = try Self.cpuTicks(of: supervisor.pid) - before
+        #expect(used < 20, "the supervisor used \(used) ticks of CPU in 2s (of 200 a spinning loop uses)")
+        #expect(try jobs(scratch, state: "ready").count == 1)
+        #expect(try supervisor.stop() == 0)
+    }
+
     @Test func phpFPMRestartedMidRunLosesNoJob() throws {
         let (scratch, fpm, supervisor) = try start(pool: "max_attempts = 10\n")
         try push(scratch, (1...300).map { "{\"task\": \"r\($0)\", \"sleep\": 0.01}" }, ["--group", "restart"])

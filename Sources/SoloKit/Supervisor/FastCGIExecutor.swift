@@ -213,7 +213,10 @@ final class FastCGIExecutor: Timed {
     // MARK: - time
 
     var nextDeadline: Moment? {
-        var earliest = outages.values.map(\.retryAt).min()
+        // A retry once due waits for a job to send (the feeder wakes the loop when one comes, a
+        // start or a scale when the pool takes jobs again): a deadline in the past would spin it.
+        let now = Moment.now()
+        var earliest = outages.values.map(\.retryAt).filter { $0 > now }.min()
         for request in requests.values { earliest = earlier(earliest, request.deadline) }
         return earliest
     }
