@@ -14,6 +14,8 @@ extension Supervisor {
     func sendRequests(_ pool: Pool, now: Moment) {
         guard !pool.paused, !pool.stopping, !pool.standingBy, !pool.removed else { return }
         for job in feeder.take(for: pool, count: fastcgi.room(for: pool, now: now), now: now, given: false) {
+            // After a request that could not reach PHP-FPM, the rest of the batch goes back unsent.
+            if fastcgi.holdsBack(pool, now: now) { feeder.giveBack(job, of: pool); continue }
             if job.group != nil { feeder.assign(job, of: pool, to: "\(feeder.owner)/\(pool.name)/fastcgi") }
             fastcgi.send(job, for: pool, now: now)
         }
@@ -22,11 +24,12 @@ extension Supervisor {
     private func requestEnded(_ pool: Pool, _ job: ReservedJob, _ ending: FastCGIExecutor.Ending, after duration: Duration) {
         let now = Moment.now()
         switch ending {
-        case .undelivered:
+        case .undelivered(_, let busy):
             pool.requestUndelivered()
             feeder.giveBack(job, of: pool)
-            // The jobs taken ahead go back too, for other supervisors while this one waits.
-            feeder.releaseAhead(of: pool)
+            // The jobs taken ahead go back too, for other supervisors while this one waits (not
+            // for a moment's wait while PHP-FPM is busy).
+            if !busy { feeder.releaseAhead(of: pool) }
         case .ended(let verdict, let timedOut):
             let outcome = pool.requestEnded(job, verdict, after: duration, timedOut: timedOut, now: now, using: &random)
             var commands = [PoolCommand.finish(job, outcome)]
