@@ -205,14 +205,21 @@ final class PHPFPM {
     }
 
     /// Requests that fail together (the socket missing) count as one try: the pause is the
-    /// log's 1 second, not doubled once per request of the batch (it used to reach 30 s).
+    /// log's 1 second, not doubled once per request of the batch (it used to reach 30 s). The
+    /// queue wait is measured once a job, when its request reaches PHP-FPM.
     @Test func aBatchOfRequestsThatCannotConnectDoublesThePauseOnce() throws {
-        let (scratch, fpm, supervisor) = try start(fpmUp: false, workers: 8)
-        try push(scratch, (1...8).map { "{\"task\": \"b\($0)\"}" })
+        let metricsPort = try freePort()
+        let (scratch, fpm, supervisor) = try start(global: "metrics_listen = 127.0.0.1:\(metricsPort)", fpmUp: false, workers: 8)
+        try push(scratch, (1...8).map { "{\"task\": \"b\($0)\"}" }, ["--group", "batch"])
         try supervisor.waitForLog("pool php: php-fpm at unix:\(fpm.socket): No such file or directory; jobs wait, trying again in 1.0s")
         let retryIn = try #require(try fastcgiStatus(scratch)?["retry_in_ms"]?.intValue)
         #expect(retryIn <= 1000, "the pause is the log's 1s, not \(retryIn)ms")
         #expect(try jobs(scratch, state: "ready").allSatisfy { $0["attempts"] as? Int == 0 })
+        try fpm.start()
+        let wait = try runSolo(["wait", "batch", "--config", "solo.conf"], in: scratch, seconds: 30)
+        #expect(wait.stderr.contains("group batch: 8 jobs, 8 done, 0 dead"), "\(wait.stderr)")
+        let metrics = try parseMetrics(try httpRequest(port: metricsPort, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n").body)
+        #expect(metrics["solo_queue_wait_seconds_count{pool=\"php\",queue=\"php\"}"] == 8, "once a job, tries that never reached PHP-FPM left out")
         #expect(try supervisor.stop() == 0)
     }
 

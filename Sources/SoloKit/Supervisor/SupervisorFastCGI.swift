@@ -4,7 +4,10 @@
 extension Supervisor {
     func makeFastCGIExecutor() -> FastCGIExecutor {
         let executor = FastCGIExecutor(epoll: epoll)
-        executor.delivered = { [unowned self] pool, job in feeder.delivered(job, of: pool, now: Moment.now()) }
+        executor.delivered = { [unowned self] pool, job in
+            pool.requestDelivered(job)
+            feeder.delivered(job, of: pool, now: Moment.now())
+        }
         executor.ended = { [unowned self] pool, job, ending, duration in requestEnded(pool, job, ending, after: duration) }
         executor.say = { [unowned self] pool, message in say("pool \(pool.name): \(message)", alsoTo: pool) }
         return executor
