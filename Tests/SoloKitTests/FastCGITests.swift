@@ -172,6 +172,14 @@ import Testing
         #expect(try Self.verdict("Status: 404 Not Found\r\n\r\nFile not found.") == .lost("php-fpm answered 404: File not found."))
     }
 
+    @Test func aResultOverAWorkersLineIsARetry() throws {
+        let most = String(repeating: "r", count: 64 * 1024)
+        #expect(try Self.verdict("Status: 200\r\n\r\n" + most) == .answer(.ok(most)))
+        let over = FastCGIVerdict.lost("its result is 65537 bytes, over the 64K a result keeps (keep a big result elsewhere and return where)")
+        #expect(try Self.verdict("Status: 200\r\n\r\n" + most + "r") == over)
+        #expect(try Self.verdict("X-Solo-Outcome: ok\r\n\r\n" + most + "r") == over)
+    }
+
     @Test func aRequestsEndCountsAsAWorkersAnswerWould() {
         var config = PoolConfig(name: "php", file: "/etc/solo/solo.conf", line: 1)
         config.fastcgi = .unix(path: "/run/fpm.sock")

@@ -9,7 +9,8 @@ import Glibc
 final class FastCGIExecutor: Timed {
     /// How long a connection may take to be accepted before PHP-FPM counts as unreachable.
     static let connectTimeout: Duration = .seconds(3)
-    /// The longest response kept (headers and body; the body is the job's result).
+    /// The longest response read (headers and body; a body over WorkerMessage.maximumLine is
+    /// too long to be a result, see FastCGIVerdict, but an error page's excerpt is still shown).
     static let responseLimit = 16 << 20
     /// How long the pool waits while PHP-FPM is busy (every child taken and its backlog full).
     static let busyPause: Duration = .milliseconds(100)
