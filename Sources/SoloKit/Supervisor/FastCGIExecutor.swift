@@ -32,6 +32,10 @@ final class FastCGIExecutor: Timed {
         var output: [UInt8]
         var written = 0
         var connected = false
+        /// Since when job_timeout counts: the connection's start, then the moment the request
+        /// is written whole. Nothing PHP-FPM sends shows sooner that a child runs it (a script's
+        /// first byte may come only at its end, and a listen backlog accepts for a busy PHP-FPM).
+        var timedFrom: Moment
         var decoder = FastCGI.Decoder(limit: FastCGIExecutor.responseLimit)
         /// Set once its pool stops taking jobs: the request is aborted if it is not over by then.
         var stopDeadline: Moment?
@@ -43,10 +47,11 @@ final class FastCGIExecutor: Timed {
             self.socket = socket
             self.output = output
             self.started = started
+            timedFrom = started
         }
 
         var deadline: Moment? {
-            let own = connected ? pool.config.jobTimeout.map { started + $0 } : started + FastCGIExecutor.connectTimeout
+            let own = connected ? pool.config.jobTimeout.map { timedFrom + $0 } : started + FastCGIExecutor.connectTimeout
             return earlier(own, stopDeadline)
         }
     }
@@ -172,6 +177,7 @@ final class FastCGIExecutor: Timed {
         if request.written == request.output.count {
             request.output = []
             request.written = 0
+            request.timedFrom = now
             try? epoll.modify(request.socket, token: request.token, readable: true, writable: false)
         }
     }
