@@ -16,8 +16,9 @@ final class PHPFPM {
     private(set) var child: Child?
     private var starts = 0
 
-    /// On a unix socket in the scratch directory, or on `listen` (`127.0.0.1:PORT`, `[::1]:PORT`).
-    init(_ scratch: Scratch, listen: String? = nil, children: Int = 4) {
+    /// On a unix socket in the scratch directory, or on `listen` (`127.0.0.1:PORT`, `[::1]:PORT`),
+    /// with room for `backlog` connections waiting for a child (the system's most by default).
+    init(_ scratch: Scratch, listen: String? = nil, children: Int = 4, backlog: Int = -1) {
         self.scratch = scratch
         socket = listen ?? scratch.file("fpm.sock")
         address = listen ?? "unix:" + socket
@@ -28,6 +29,7 @@ final class PHPFPM {
             daemonize = no
             [solo-jobs]
             listen = \(socket)
+            listen.backlog = \(backlog)
             pm = static
             pm.max_children = \(children)
             pm.max_requests = 50
@@ -68,11 +70,12 @@ final class PHPFPM {
 
     /// A scratch directory, its PHP-FPM (started unless `fpmUp` is false) and a supervisor
     /// with pool [php] sending it the jobs of queue php.
-    func start(pool: String = "", global: String = "", fpmUp: Bool = true, listen: ((UInt16) -> String)? = nil) throws -> (Scratch, PHPFPM, RunningSupervisor) {
+    func start(pool: String = "", global: String = "", fpmUp: Bool = true, listen: ((UInt16) -> String)? = nil,
+               workers: Int = 3, children: Int = 4, backlog: Int = -1) throws -> (Scratch, PHPFPM, RunningSupervisor) {
         let scratch = Scratch()
-        let fpm = PHPFPM(scratch, listen: listen?(try freePort()))
+        let fpm = PHPFPM(scratch, listen: listen?(try freePort()), children: children, backlog: backlog)
         if fpmUp { try fpm.start() }
-        scratch.config(port: try freePort(), global: global, Self.pool(fpm, pool))
+        scratch.config(port: try freePort(), global: global, Self.pool(fpm, pool, workers: workers))
         let supervisor = try RunningSupervisor(scratch)
         try supervisor.waitForLog("started")
         try waitFor("the control socket") { scratch.exists("state/run/solo.sock") }
@@ -80,12 +83,12 @@ final class PHPFPM {
     }
 
     /// Pool [php], sending the jobs of queue php to `fpm`.
-    static func pool(_ fpm: PHPFPM, _ keys: String = "") -> String {
+    static func pool(_ fpm: PHPFPM, _ keys: String = "", workers: Int = 3) -> String {
         """
         [php]
         fastcgi = \(fpm.address)
         script = \(script)
-        workers = 3
+        workers = \(workers)
         retry_delay = 100ms-200ms
         \(keys)
         """
@@ -174,6 +177,63 @@ final class PHPFPM {
         try supervisor.waitForLog("php-fpm at unix:\(fpm.socket) answers again")
         #expect(try fastcgiStatus(scratch)?["problem"] == nil)
         #expect(try supervisor.stop() == 0)
+    }
+
+    /// The CPU time (user and system, in clock ticks) the process has used so far.
+    static func cpuTicks(of pid: pid_t) throws -> Int {
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        let fields = stat[stat.index(after: try #require(stat.lastIndex(of: ")")))...].split(separator: " ")
+        // After the command's closing parenthesis: state is field 3, utime 14 and stime 15.
+        return try #require(Int(fields[11])) + (try #require(Int(fields[12])))
+    }
+
+    /// A pool stopped while its PHP-FPM is away, with a job waiting: once the retry is due there
+    /// is nothing to send, and the loop sleeps until there is (it used to spin on the past deadline).
+    @Test func anOutageOfAStoppedPoolLeavesTheLoopAsleep() throws {
+        let (scratch, fpm, supervisor) = try start(fpmUp: false)
+        try push(scratch, ["{\"task\": \"held\"}"])
+        try supervisor.waitForLog("pool php: php-fpm at unix:\(fpm.socket): No such file or directory; jobs wait")
+        let stop = try runSolo(["stop", "php", "--wait", "--config", "solo.conf"], in: scratch, seconds: 10)
+        #expect(stop.status == 0, "\(stop.stderr)")
+        try waitFor("the retry due, the pool stopped") { (try? fastcgiStatus(scratch))??["retry_in_ms"]?.intValue == 0 }
+        let before = try Self.cpuTicks(of: supervisor.pid)
+        usleep(2_000_000)  // a measurement's window, not a wait for an event
+        let used = try Self.cpuTicks(of: supervisor.pid) - before
+        #expect(used < 20, "the supervisor used \(used) ticks of CPU in 2s (of 200 a spinning loop uses)")
+        #expect(try jobs(scratch, state: "ready").count == 1)
+        #expect(try supervisor.stop() == 0)
+    }
+
+    /// Requests that fail together (the socket missing) count as one try: the pause is the
+    /// log's 1 second, not doubled once per request of the batch (it used to reach 30 s). The
+    /// queue wait is measured once a job, when its request reaches PHP-FPM.
+    @Test func aBatchOfRequestsThatCannotConnectDoublesThePauseOnce() throws {
+        let metricsPort = try freePort()
+        let (scratch, fpm, supervisor) = try start(global: "metrics_listen = 127.0.0.1:\(metricsPort)", fpmUp: false, workers: 8)
+        try push(scratch, (1...8).map { "{\"task\": \"b\($0)\"}" }, ["--group", "batch"])
+        try supervisor.waitForLog("pool php: php-fpm at unix:\(fpm.socket): No such file or directory; jobs wait, trying again in 1.0s")
+        let retryIn = try #require(try fastcgiStatus(scratch)?["retry_in_ms"]?.intValue)
+        #expect(retryIn <= 1000, "the pause is the log's 1s, not \(retryIn)ms")
+        #expect(try jobs(scratch, state: "ready").allSatisfy { $0["attempts"] as? Int == 0 })
+        try fpm.start()
+        let wait = try runSolo(["wait", "batch", "--config", "solo.conf"], in: scratch, seconds: 30)
+        #expect(wait.stderr.contains("group batch: 8 jobs, 8 done, 0 dead"), "\(wait.stderr)")
+        let metrics = try parseMetrics(try httpRequest(port: metricsPort, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n").body)
+        #expect(metrics["solo_queue_wait_seconds_count{pool=\"php\",queue=\"php\"}"] == 8, "once a job, tries that never reached PHP-FPM left out")
+        #expect(try supervisor.stop() == 0)
+    }
+
+    /// A PHP-FPM whose children are all busy and whose backlog is full refuses the connection
+    /// with EAGAIN: it is up, so the jobs wait a moment and run, with no outage in the log.
+    @Test func aFullBacklogIsBusyNotAnOutage() throws {
+        let (scratch, fpm, supervisor) = try start(workers: 6, children: 1, backlog: 1)
+        try push(scratch, (1...6).map { "{\"task\": \"q\($0)\", \"sleep\": 0.2}" }, ["--group", "busy"])
+        let wait = try runSolo(["wait", "busy", "--config", "solo.conf"], in: scratch, seconds: 30)
+        #expect(wait.stderr.contains("group busy: 6 jobs, 6 done, 0 dead"), "\(wait.stderr)")
+        #expect(try jobs(scratch, state: "done").allSatisfy { $0["attempts"] as? Int == 1 }, "each ran once")
+        #expect(supervisor.lines(containing: "jobs wait").isEmpty, "no outage: \(supervisor.log)")
+        #expect(try supervisor.stop() == 0)
+        try fpm.stop()
     }
 
     @Test func phpFPMRestartedMidRunLosesNoJob() throws {

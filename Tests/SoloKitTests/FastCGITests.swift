@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import SoloKit
 
@@ -172,6 +173,14 @@ import Testing
         #expect(try Self.verdict("Status: 404 Not Found\r\n\r\nFile not found.") == .lost("php-fpm answered 404: File not found."))
     }
 
+    @Test func aResultOverAWorkersLineIsARetry() throws {
+        let most = String(repeating: "r", count: 64 * 1024)
+        #expect(try Self.verdict("Status: 200\r\n\r\n" + most) == .answer(.ok(most)))
+        let over = FastCGIVerdict.lost("its result is 65537 bytes, over the 64K a result keeps (keep a big result elsewhere and return where)")
+        #expect(try Self.verdict("Status: 200\r\n\r\n" + most + "r") == over)
+        #expect(try Self.verdict("X-Solo-Outcome: ok\r\n\r\n" + most + "r") == over)
+    }
+
     @Test func aRequestsEndCountsAsAWorkersAnswerWould() {
         var config = PoolConfig(name: "php", file: "/etc/solo/solo.conf", line: 1)
         config.fastcgi = .unix(path: "/run/fpm.sock")
@@ -236,6 +245,22 @@ import Testing
             let errors = loadErrors(["/etc/solo/solo.conf": Self.base + "[php]\n" + keys])
             #expect(errors.contains { $0.hasPrefix(expected) }, "\(errors) for \(keys)")
         }
+    }
+
+    /// The example PHP-FPM pool kills a script before the example solo pool gives up on it, and
+    /// has a child for every request solo sends at once (solo.conf(5), FASTCGI).
+    @Test func theExamplesKeepAJobFromRunningTwice() throws {
+        let root = "/" + "\(#filePath)".split(separator: "/").dropLast(3).joined(separator: "/")
+        var loader = ConfigLoader()
+        loader.checkMachine = false
+        let pool = try #require(try loader.load(root + "/etc/solo.conf").config.pools.first { $0.fastcgi != nil })
+        let fpm = try String(contentsOfFile: root + "/etc/fastcgi/solo-jobs.conf", encoding: .utf8).split(separator: "\n").reduce(into: [String: String]()) {
+            let pair = $1.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            if pair.count == 2 && !pair[0].hasPrefix(";") { $0[pair[0]] = pair[1] }
+        }
+        let terminate = try Values.duration(try #require(fpm["request_terminate_timeout"]))
+        #expect(terminate < (try #require(pool.jobTimeout)), "request_terminate_timeout below job_timeout")
+        #expect(Int(try #require(fpm["pm.max_children"]))! >= pool.workers, "a child for every request at once")
     }
 
     @Test func workerKeysAreWarnedOf() throws {

@@ -3,7 +3,7 @@
 // `fastcgi = ADDRESS` and `script = /path/to/job.php` (see etc/pool.d/fastcgi.conf). The
 // payload is the request body; the job's id, queue, attempt, pool and group (when it has one)
 // are in $_SERVER. The response is the outcome:
-//   a 2xx status      ok, with the body as the job's result (`solo wait --results` shows it)
+//   a 2xx status      ok, with the body (64K at most) as the job's result (`solo wait --results`)
 //   X-Solo-Outcome: retry [SECONDS]   again later (after SECONDS, else after retry_delay)
 //   X-Solo-Outcome: fail [REASON]     dead at once, with REASON as its error
 //   any other status  (a fatal error's 500, say) a retry, counted toward max_attempts

@@ -3,18 +3,23 @@ import Glibc
 /// Runs the jobs of the fastcgi pools as requests to PHP-FPM, on the supervisor's loop: one
 /// connection per request (connect, write it whole, read the answer), at most `workers` at
 /// once per pool. A request that never reached PHP-FPM (refused, no socket) gives its job back
-/// untouched and the pool waits, trying again with a doubling pause; one that reached it ends
-/// in an answer, or in a retry when it breaks, runs over job_timeout, or outlasts a stop.
+/// untouched and the pool waits, trying again with a doubling pause (a moment, when PHP-FPM
+/// is only busy: its backlog full); one that reached it ends in an answer, or in a retry when
+/// it breaks, runs over job_timeout, or outlasts a stop.
 final class FastCGIExecutor: Timed {
     /// How long a connection may take to be accepted before PHP-FPM counts as unreachable.
     static let connectTimeout: Duration = .seconds(3)
-    /// The longest response kept (headers and body; the body is the job's result).
+    /// The longest response read (headers and body; a body over WorkerMessage.maximumLine is
+    /// too long to be a result, see FastCGIVerdict, but an error page's excerpt is still shown).
     static let responseLimit = 16 << 20
+    /// How long the pool waits while PHP-FPM is busy (every child taken and its backlog full).
+    static let busyPause: Duration = .milliseconds(100)
 
     /// How a request ended.
     enum Ending {
-        /// It never reached PHP-FPM: its job goes back, its attempt unspent.
-        case undelivered(String)
+        /// It never reached PHP-FPM: its job goes back, its attempt unspent (and the jobs taken
+        /// ahead too, unless PHP-FPM was only busy).
+        case undelivered(String, busy: Bool)
         case ended(FastCGIVerdict, timedOut: Bool)
     }
 
@@ -27,6 +32,10 @@ final class FastCGIExecutor: Timed {
         var output: [UInt8]
         var written = 0
         var connected = false
+        /// Since when job_timeout counts: the connection's start, then the moment the request
+        /// is written whole. Nothing PHP-FPM sends shows sooner that a child runs it (a script's
+        /// first byte may come only at its end, and a listen backlog accepts for a busy PHP-FPM).
+        var timedFrom: Moment
         var decoder = FastCGI.Decoder(limit: FastCGIExecutor.responseLimit)
         /// Set once its pool stops taking jobs: the request is aborted if it is not over by then.
         var stopDeadline: Moment?
@@ -38,10 +47,11 @@ final class FastCGIExecutor: Timed {
             self.socket = socket
             self.output = output
             self.started = started
+            timedFrom = started
         }
 
         var deadline: Moment? {
-            let own = connected ? pool.config.jobTimeout.map { started + $0 } : started + FastCGIExecutor.connectTimeout
+            let own = connected ? pool.config.jobTimeout.map { timedFrom + $0 } : started + FastCGIExecutor.connectTimeout
             return earlier(own, stopDeadline)
         }
     }
@@ -51,6 +61,8 @@ final class FastCGIExecutor: Timed {
         var problem: String
         var retryAt: Moment
         var pause = Doubling(from: .seconds(1), to: .seconds(30))
+        /// Only busy (its backlog full): up, but taking no more for a moment.
+        var busy = false
     }
 
     private let epoll: Epoll
@@ -70,12 +82,19 @@ final class FastCGIExecutor: Timed {
 
     // MARK: - sending
 
-    /// How many more requests the pool may send now: none while its PHP-FPM is away (one, to
-    /// try again, once the pause is over).
+    /// How many more requests the pool may send now: none while its PHP-FPM is away or busy
+    /// (one, to try again, once the pause is over: alone after an outage, beside those in
+    /// flight when it was busy).
     func room(for pool: Pool, now: Moment) -> Int {
         let free = max(0, pool.desiredWorkers - pool.requestsInFlight)
         guard let outage = outages[key(of: pool)] else { return free }
-        return outage.retryAt <= now && pool.requestsInFlight == 0 ? min(free, 1) : 0
+        return outage.retryAt <= now && (outage.busy || pool.requestsInFlight == 0) ? min(free, 1) : 0
+    }
+
+    /// Whether the pool waits for its PHP-FPM now (the pause after a request that could not
+    /// reach it is not over).
+    func holdsBack(_ pool: Pool, now: Moment) -> Bool {
+        outages[key(of: pool)].map { $0.retryAt > now } ?? false
     }
 
     /// Why the pool's jobs wait, while they do.
@@ -93,7 +112,10 @@ final class FastCGIExecutor: Timed {
             case .unix(let path): socket = try UnixSocket.startConnecting(to: path)
             }
         } catch {
-            return undelivered(job, of: pool, "\(error)", started: now, now: now)
+            // On a unix socket, EAGAIN is a full listen backlog: PHP-FPM is up, its children busy.
+            let busy = error == .wouldBlock
+            return undelivered(job, of: pool, busy ? "\(error): its listen backlog is full (every child busy)" : "\(error)", busy: busy,
+                               started: now, now: now)
         }
         nextToken += 1
         let token = EpollToken.fastcgi.token(nextToken)
@@ -101,7 +123,7 @@ final class FastCGIExecutor: Timed {
         let request = Request(token: token, pool: pool, job: job, socket: socket, output: body, started: now)
         do { try epoll.add(socket, token: token, readable: true, writable: true) } catch {
             socket.close()
-            return undelivered(job, of: pool, "cannot watch the connection: \(error)", started: now, now: now)
+            return undelivered(job, of: pool, "cannot watch the connection: \(error)", busy: false, started: now, now: now)
         }
         requests[token] = request
     }
@@ -132,9 +154,10 @@ final class FastCGIExecutor: Timed {
         let now = Moment.now()
         if !request.connected {
             guard event.writable || event.hangup else { return }
-            if let error = TCPClient.connectionError(request.socket) { return end(request, .undelivered("\(error)"), now: now) }
+            if let error = TCPClient.connectionError(request.socket) { return end(request, .undelivered("\(error)", busy: false), now: now) }
             request.connected = true
             outages[key(of: request.pool)].map { outage in
+                guard !outage.busy else { return }
                 say(request.pool, "php-fpm at \(address(of: request.pool)) answers again (it could not be reached: \(outage.problem))")
             }
             outages[key(of: request.pool)] = nil
@@ -154,6 +177,7 @@ final class FastCGIExecutor: Timed {
         if request.written == request.output.count {
             request.output = []
             request.written = 0
+            request.timedFrom = now
             try? epoll.modify(request.socket, token: request.token, readable: true, writable: false)
         }
     }
@@ -186,24 +210,31 @@ final class FastCGIExecutor: Timed {
         end(request, .ended(verdict, timedOut: false), now: now)
     }
 
-    private func undelivered(_ job: ReservedJob, of pool: Pool, _ why: String, started: Moment, now: Moment) {
+    private func undelivered(_ job: ReservedJob, of pool: Pool, _ why: String, busy: Bool, started: Moment, now: Moment) {
         let key = key(of: pool)
-        var outage = outages[key] ?? Outage(problem: why, retryAt: now)
-        let pause = outage.pause.next()
-        if outages[key] == nil || outage.problem != why {
-            say(pool, "php-fpm at \(address(of: pool)): \(why); jobs wait, trying again in \(Values.formatElapsed(pause))")
+        if busy {
+            outages[key] = Outage(problem: why, retryAt: now + Self.busyPause, busy: true)
+        } else {
+            let known = outages[key].flatMap { $0.busy ? nil : $0 }
+            var outage = known ?? Outage(problem: why, retryAt: now)
+            // Once per round of tries: the requests that fail together double the pause once.
+            if outage.retryAt <= now { outage.retryAt = now + outage.pause.next() }
+            if known == nil || outage.problem != why {
+                say(pool, "php-fpm at \(address(of: pool)): \(why); jobs wait, trying again in \(Values.formatElapsed(outage.retryAt - now))")
+            }
+            outage.problem = why
+            outages[key] = outage
         }
-        outage.problem = why
-        outage.retryAt = now + pause
-        outages[key] = outage
-        ended(pool, job, .undelivered(why), now - started)
+        ended(pool, job, .undelivered(why, busy: busy), now - started)
     }
 
     private func end(_ request: Request, _ ending: Ending, now: Moment) {
         requests[request.token] = nil
         epoll.remove(request.socket)
         request.socket.close()
-        if case .undelivered(let why) = ending { return undelivered(request.job, of: request.pool, why, started: request.started, now: now) }
+        if case .undelivered(let why, let busy) = ending {
+            return undelivered(request.job, of: request.pool, why, busy: busy, started: request.started, now: now)
+        }
         ended(request.pool, request.job, ending, now - request.started)
     }
 
@@ -213,7 +244,10 @@ final class FastCGIExecutor: Timed {
     // MARK: - time
 
     var nextDeadline: Moment? {
-        var earliest = outages.values.map(\.retryAt).min()
+        // A retry once due waits for a job to send (the feeder wakes the loop when one comes, a
+        // start or a scale when the pool takes jobs again): a deadline in the past would spin it.
+        let now = Moment.now()
+        var earliest = outages.values.map(\.retryAt).filter { $0 > now }.min()
         for request in requests.values { earliest = earlier(earliest, request.deadline) }
         return earliest
     }
@@ -226,7 +260,7 @@ final class FastCGIExecutor: Timed {
             }
             guard let deadline = request.deadline, deadline <= now else { continue }
             if !request.connected {
-                end(request, .undelivered("no connection within \(Values.formatElapsed(Self.connectTimeout))"), now: now)
+                end(request, .undelivered("no connection within \(Values.formatElapsed(Self.connectTimeout))", busy: false), now: now)
             } else if let stop = request.stopDeadline, stop <= now {
                 end(request, .ended(.lost("the pool stopped, and the request outlasted stop_timeout (\(Values.formatDuration(pool.config.stopTimeout))): aborted"),
                                     timedOut: false), now: now)

@@ -29,8 +29,11 @@ extension Pool {
     }
 
     /// FastCGI: a request for `job` is on its way.
-    func requestStarted(_ job: ReservedJob) {
-        requestsInFlight += 1
+    func requestStarted(_ job: ReservedJob) { requestsInFlight += 1 }
+
+    /// FastCGI: the request reached PHP-FPM; its job's wait in the queue ends here (a request
+    /// that never reached it leaves the job waiting).
+    func requestDelivered(_ job: ReservedJob) {
         if let waited = job.waited { counters.handedOut(waited: waited) }
     }
 

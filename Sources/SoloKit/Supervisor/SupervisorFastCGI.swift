@@ -4,7 +4,10 @@
 extension Supervisor {
     func makeFastCGIExecutor() -> FastCGIExecutor {
         let executor = FastCGIExecutor(epoll: epoll)
-        executor.delivered = { [unowned self] pool, job in feeder.delivered(job, of: pool, now: Moment.now()) }
+        executor.delivered = { [unowned self] pool, job in
+            pool.requestDelivered(job)
+            feeder.delivered(job, of: pool, now: Moment.now())
+        }
         executor.ended = { [unowned self] pool, job, ending, duration in requestEnded(pool, job, ending, after: duration) }
         executor.say = { [unowned self] pool, message in say("pool \(pool.name): \(message)", alsoTo: pool) }
         return executor
@@ -14,6 +17,8 @@ extension Supervisor {
     func sendRequests(_ pool: Pool, now: Moment) {
         guard !pool.paused, !pool.stopping, !pool.standingBy, !pool.removed else { return }
         for job in feeder.take(for: pool, count: fastcgi.room(for: pool, now: now), now: now, given: false) {
+            // After a request that could not reach PHP-FPM, the rest of the batch goes back unsent.
+            if fastcgi.holdsBack(pool, now: now) { feeder.giveBack(job, of: pool); continue }
             if job.group != nil { feeder.assign(job, of: pool, to: "\(feeder.owner)/\(pool.name)/fastcgi") }
             fastcgi.send(job, for: pool, now: now)
         }
@@ -22,11 +27,12 @@ extension Supervisor {
     private func requestEnded(_ pool: Pool, _ job: ReservedJob, _ ending: FastCGIExecutor.Ending, after duration: Duration) {
         let now = Moment.now()
         switch ending {
-        case .undelivered:
+        case .undelivered(_, let busy):
             pool.requestUndelivered()
             feeder.giveBack(job, of: pool)
-            // The jobs taken ahead go back too, for other supervisors while this one waits.
-            feeder.releaseAhead(of: pool)
+            // The jobs taken ahead go back too, for other supervisors while this one waits (not
+            // for a moment's wait while PHP-FPM is busy).
+            if !busy { feeder.releaseAhead(of: pool) }
         case .ended(let verdict, let timedOut):
             let outcome = pool.requestEnded(job, verdict, after: duration, timedOut: timedOut, now: now, using: &random)
             var commands = [PoolCommand.finish(job, outcome)]

@@ -92,7 +92,7 @@ final class WorkerProcess {
     var output: FileDescriptor?
     var control: FileDescriptor?
     var outputLines = LineBuffer(maximumLine: 16 * 1024, overflow: .split)
-    var controlLines = LineBuffer(maximumLine: 64 * 1024, overflow: .truncate)
+    var controlLines = LineBuffer(maximumLine: WorkerMessage.maximumLine, overflow: .truncate)
     let memory: ResidentMemoryReader?
     /// Set once the process is reaped: its pid no longer names it.
     var reaped = false

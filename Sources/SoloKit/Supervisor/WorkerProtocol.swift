@@ -73,6 +73,10 @@ public struct LineBuffer {
 
 /// One line a worker writes on fd 3 (protocol v1, DESIGN.md).
 public enum WorkerMessage: Equatable, Sendable {
+    /// The longest line read on fd 3, and so the longest result a job keeps (a fastcgi job's
+    /// too): longer stops the worker, and its job is retried.
+    public static let maximumLine = 64 * 1024
+
     case ok(String?)
     case fail(String?)
     case retry(Duration?)
