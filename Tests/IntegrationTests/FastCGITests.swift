@@ -180,6 +180,52 @@ final class PHPFPM {
     }
 
     /// The CPU time (user and system, in clock ticks) the process has used so far.
+    @Test func theMetricsAndTheDashboardShowRequestsInFlightAndTheOutage() throws {
+        let metricsPort = try freePort(), dashboardPort = try freePort()
+        let (scratch, fpm, supervisor) = try start(global: "metrics_listen = 127.0.0.1:\(metricsPort)\ndashboard_listen = 127.0.0.1:\(dashboardPort)",
+                                                   fpmUp: false)
+        let printed = try runSolo(["dashboard", "solo.conf"], in: scratch)
+        let token = String(printed.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "=").last ?? "")
+        func metrics() throws -> [String: Double] {
+            try parseMetrics(try httpRequest(port: metricsPort, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n").body)
+        }
+        func dashboardPool() throws -> JSON? {
+            let answer = try TestHTTP.request("GET", port: dashboardPort, "/api/status?token=\(token)")
+            return try JSON.parse(String(decoding: answer.body, as: UTF8.self))["status"]?["pools"]?.arrayValue?.first
+        }
+        // The figures are gathered at most once a second: each is waited for.
+        func waitForFigures(_ what: String, _ wanted: [String: Double]) throws {
+            var last: [String: Double] = [:]
+            do {
+                try waitFor(what) {
+                    last = (try? metrics()) ?? [:]
+                    return wanted.allSatisfy { last[$0.key] == $0.value }
+                }
+            } catch {
+                Issue.record("\(what): wanted \(wanted), scraped \(last.filter { $0.key.contains("php") })")
+                throw error
+            }
+        }
+        let noWorkers = Dictionary(uniqueKeysWithValues: ["starting", "ready", "busy", "draining", "stopping", "backoff", "stopped", "standby"]
+            .map { ("solo_workers{pool=\"php\",state=\"\($0)\"}", 0.0) })
+
+        try push(scratch, ["{\"task\": \"first\"}"])
+        try supervisor.waitForLog("pool php: php-fpm at unix:\(fpm.socket): No such file or directory; jobs wait")
+        try waitForFigures("PHP-FPM down", noWorkers.merging(["solo_fastcgi_up{pool=\"php\"}": 0, "solo_fastcgi_requests_max{pool=\"php\"}": 3]) { $1 })
+        let down = try #require(try dashboardPool())
+        #expect(down["fastcgi"]?["problem"]?.stringValue == "No such file or directory" && down["fastcgi"]?["address"]?.stringValue == "unix:\(fpm.socket)",
+                "the dashboard's pool has the fields of solo status --json: \(down)")
+
+        try fpm.start()
+        try supervisor.waitForLog("php-fpm at unix:\(fpm.socket) answers again")
+        try push(scratch, ["{\"sleep\": 3}", "{\"sleep\": 3}"])
+        try waitFor("two requests in flight") { (try? fastcgiStatus(scratch))?["in_flight"]?.intValue == 2 }
+        try waitForFigures("two requests in flight", noWorkers.merging(["solo_fastcgi_up{pool=\"php\"}": 1, "solo_fastcgi_requests{pool=\"php\"}": 2]) { $1 })
+        let up = try #require(try dashboardPool())
+        #expect(up["fastcgi"]?["in_flight"]?.intValue == 2 && up["fastcgi"]?["problem"] == nil && up["workers_wanted"]?.intValue == 3, "\(up)")
+        #expect(try supervisor.stop() == 0)
+    }
+
     static func cpuTicks(of pid: pid_t) throws -> Int {
         let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
         let fields = stat[stat.index(after: try #require(stat.lastIndex(of: ")")))...].split(separator: " ")

@@ -116,6 +116,16 @@ import Testing
         #expect(lines[2].contains("reports") && lines[2].contains("0/1 standby"))
     }
 
+    @Test func aFastCGIPoolShowsItsRequestsInTheClusterTable() throws {
+        let report = try JSON.parse(#"""
+            {"owner": "web-1/127.0.0.1:3800", "pid": 42, "uptime_ms": 65000,
+             "pools": [{"name": "php", "queue_name": "php", "requests_in_flight": 2, "workers_running": 0, "workers_wanted": 5, "busy": 0,
+                        "jobs_per_second": 3, "jobs_done": 10, "state": "running"}]}
+            """#)
+        let lines = StatusView.renderCluster([report]).split(separator: "\n").map(String.init)
+        #expect(lines.count == 2 && lines[1].contains("php") && lines[1].contains("2/5 requests"), "\(lines)")
+    }
+
     /// The example configs in etc/ load without an error.
     @Test(arguments: ["etc/solo.conf", "etc/cluster/solo.conf", "etc/cluster/singleton.conf"])
     func theBundledExamplesAreValid(_ path: String) throws {

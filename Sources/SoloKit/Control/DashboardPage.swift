@@ -237,6 +237,14 @@ svg.chart .wait { stroke: var(--accent); fill: none; stroke-width: 1.5; stroke-d
     return parts.length ? $("div", { class: "muted", "data-field": "exits" }, "workers gone since solo started — " + parts.join("; ")) : null;
   }
 
+  // A fastcgi pool runs no workers: PHP-FPM runs its jobs, up to workers requests at once.
+  function fastcgiFigures(pool) {
+    const f = pool.fastcgi;
+    return $("span", { "data-field": "fastcgi" },
+      $("b", { "data-field": "in-flight" }, String(f.in_flight)), "/" + pool.workers_wanted + " requests in flight, PHP-FPM at " + f.address,
+      f.problem ? $("span", { class: "badge bad", "data-field": "fastcgi-problem" }, f.problem + "; jobs wait, trying again in " + duration(f.retry_in_ms)) : null);
+  }
+
   function poolSection(pool, logs, exits) {
     const points = history_[pool.name] || [];
     const counts = {};
@@ -255,13 +263,14 @@ svg.chart .wait { stroke: var(--accent); fill: none; stroke-width: 1.5; stroke-d
           scaleInput,
           $("button", { "data-action": "scale", onclick: () => post("/api/pool/" + encodeURIComponent(pool.name) + "/scale?n=" + encodeURIComponent(scaleInput.value)) }, "scale"))),
       $("div", { class: "figures" },
-        $("span", {}, "workers ", $("b", { "data-field": "workers-running" }, String(pool.workers_running)), " of " + pool.workers_wanted + (pool.scaling ? " (scaling " + pool.scaling.min + "–" + pool.scaling.max + ")" : "")),
-        $("span", {}, byState),
+        pool.fastcgi ? fastcgiFigures(pool)
+          : $("span", {}, "workers ", $("b", { "data-field": "workers-running" }, String(pool.workers_running)), " of " + pool.workers_wanted + (pool.scaling ? " (scaling " + pool.scaling.min + "–" + pool.scaling.max + ")" : "")),
+        pool.fastcgi ? null : $("span", {}, byState),
         $("span", {}, $("b", { "data-field": "jobs-per-second" }, String(pool.jobs_per_second)), " jobs/s"),
         pool.rolling_restart ? $("span", { class: "state-starting" }, "rolling restart: " + pool.rolling_restart + " left") : null,
         ...(pool.alerts || []).map((a) => $("span", { class: "badge bad", "data-field": "alert" }, "alert: " + a))),
-      exitsLine(exits),
-      $("div", { class: "table" }, $("table", { "data-workers": pool.name },
+      pool.fastcgi ? null : exitsLine(exits),
+      pool.fastcgi ? null : $("div", { class: "table" }, $("table", { "data-workers": pool.name },
         $("thead", {}, $("tr", {}, ...["slot", "pid", "state", "uptime", "jobs", "memory", "job in hand", "restarts", "last exit"].map((h) => $("th", {}, h)))),
         $("tbody", {}, ...pool.workers.map((w) => workerRow(pool, w))))),
       queuePanel(pool, points),
@@ -348,7 +357,7 @@ svg.chart .wait { stroke: var(--accent); fill: none; stroke-width: 1.5; stroke-d
     const list = answer.ok ? answer.supervisors || [] : [];
     if (!list.length) { place.hidden = true; return; }
     place.hidden = false;
-    const pools = (r) => (r.pools || []).map((p) => p.name + " " + p.state + " " + p.workers_running + "/" + p.workers_wanted + ", " + p.jobs_per_second + " jobs/s").join("; ");
+    const pools = (r) => (r.pools || []).map((p) => p.name + " " + p.state + " " + (p.requests_in_flight ?? p.workers_running) + "/" + p.workers_wanted + (p.requests_in_flight === undefined ? "" : " requests") + ", " + p.jobs_per_second + " jobs/s").join("; ");
     place.replaceChildren($("h2", {}, "cluster"), $("div", { class: "table" }, $("table", {},
       $("thead", {}, $("tr", {}, ...["supervisor", "host", "pid", "up", "pools", "fleet lock"].map((h) => $("th", {}, h)))),
       $("tbody", {}, ...list.map((r) => $("tr", { "data-supervisor": r.owner },

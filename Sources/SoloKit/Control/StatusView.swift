@@ -93,7 +93,8 @@ public enum StatusView {
             let pools = report["pools"]?.arrayValue ?? []
             if pools.isEmpty { rows.append([owner, role, up, "", "", "", "", "", ""]) }
             for (index, pool) in pools.enumerated() {
-                let workers = "\(pool["workers_running"]?.intValue ?? 0)/\(pool["workers_wanted"]?.intValue ?? 0)"
+                let inFlight = pool["requests_in_flight"]?.intValue
+                let workers = "\(inFlight ?? pool["workers_running"]?.intValue ?? 0)/\(pool["workers_wanted"]?.intValue ?? 0)" + (inFlight == nil ? "" : " requests")
                 let state = pool["state"]?.stringValue.map { $0 == "running" ? "" : " " + $0 } ?? ""
                 rows.append([index == 0 ? owner : "", index == 0 ? role : "", index == 0 ? up : "", pool["name"]?.stringValue ?? "?",
                              pool["queue_name"]?.stringValue ?? "", workers + state, "\(pool["busy"]?.intValue ?? 0)",

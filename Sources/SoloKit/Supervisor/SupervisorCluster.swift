@@ -64,7 +64,9 @@ extension Supervisor {
     func clusterReport(now: Moment) -> JSON {
         let pools: [JSON] = self.pools.map { pool in
             let alive = pool.servingWorkers
-            return .object([("name", .string(pool.name)), ("queue", .string(pool.config.queue.location)),
+            // A fastcgi pool's requests stand where another pool's workers do.
+            let inFlight: [(String, JSON)] = pool.config.fastcgi == nil ? [] : [("requests_in_flight", .number(Int64(pool.requestsInFlight)))]
+            return .object(inFlight + [("name", .string(pool.name)), ("queue", .string(pool.config.queue.location)),
                             ("queue_name", .string(pool.config.queueName)),
                             ("state", .string(pool.standingBy ? "standby" : pool.stopping ? "stopping" : pool.paused ? "stopped" : "running")),
                             ("workers_running", .number(Int64(alive.count))), ("workers_wanted", .number(Int64(pool.desiredWorkers))),

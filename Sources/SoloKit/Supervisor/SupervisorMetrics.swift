@@ -33,6 +33,13 @@ extension Supervisor {
                     })
         text.family("solo_workers_wanted", .gauge, help: "Workers the pool is meant to run now (scaling moves it within its range).",
                     pools.map { ([("pool", $0.name)], Double($0.desiredWorkers)) })
+        let fastcgiPools = pools.filter { $0.config.fastcgi != nil }
+        text.family("solo_fastcgi_requests", .gauge, help: "Requests a fastcgi pool has sent to PHP-FPM and awaits the answer of (it runs no workers).",
+                    fastcgiPools.map { ([("pool", $0.name)], Double($0.requestsInFlight)) })
+        text.family("solo_fastcgi_requests_max", .gauge, help: "Requests a fastcgi pool may have in flight at once (its workers).",
+                    fastcgiPools.map { ([("pool", $0.name)], Double($0.desiredWorkers)) })
+        text.family("solo_fastcgi_up", .gauge, help: "1 while a fastcgi pool's PHP-FPM takes its requests, 0 while its jobs wait for it (unreachable, or its backlog full).",
+                    fastcgiPools.map { ([("pool", $0.name)], fastcgi.problem(of: $0, now: now) == nil ? 1 : 0) })
         text.family("solo_worker_starts_total", .counter, help: "Workers started.",
                     pools.map { ([("pool", $0.name)], Double($0.counters.starts)) })
         text.family("solo_worker_start_failures_total", .counter, help: "Workers that could not be started (the program could not be run).",
@@ -103,7 +110,8 @@ extension Supervisor {
     private func workerStates(of pool: Pool) -> [String: Int] {
         var counts: [String: Int] = [:]
         for worker in pool.workers.values where worker.isAlive { counts[pool.stateName(of: worker), default: 0] += 1 }
-        for slot in pool.slots where slot.current == nil {
+        // A fastcgi pool's slots never get a worker: PHP-FPM runs its jobs (solo_fastcgi_requests).
+        for slot in pool.slots where slot.current == nil && pool.config.fastcgi == nil {
             let state = pool.state(ofEmpty: slot)
             counts[state, default: 0] += 1
         }
