@@ -202,7 +202,7 @@ final class PHPFPM {
                     return wanted.allSatisfy { last[$0.key] == $0.value }
                 }
             } catch {
-                Issue.record("\(what): wanted \(wanted), scraped \(last.filter { $0.key.contains("php") })")
+                Issue.record("\(what): wanted \(wanted), scraped \(last.filter { $0.key.hasPrefix("solo_workers{") || $0.key.hasPrefix("solo_fastcgi") })")
                 throw error
             }
         }
@@ -215,14 +215,31 @@ final class PHPFPM {
         let down = try #require(try dashboardPool())
         #expect(down["fastcgi"]?["problem"]?.stringValue == "No such file or directory" && down["fastcgi"]?["address"]?.stringValue == "unix:\(fpm.socket)",
                 "the dashboard's pool has the fields of solo status --json: \(down)")
+        // The page in a browser: requests in flight and the outage where a pool's workers would be.
+        let browser = try Browser.start(in: scratch)
+        defer { browser?.quit() }
+        func shown(_ field: String) -> String {
+            (try? browser?.run("const e = document.querySelector('[data-pool=\"php\"] [data-field=\"\(field)\"]'); return e ? e.textContent : ''")) as? String ?? ""
+        }
+        if let browser {
+            try browser.open(printed.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+            try waitFor("the page to show PHP-FPM down") {
+                shown("fastcgi").hasPrefix("0/3 requests in flight, PHP-FPM at unix:\(fpm.socket)") && shown("fastcgi-problem").hasPrefix("No such file or directory; jobs wait")
+            }
+            #expect(try browser.run("return document.querySelectorAll('[data-workers=\"php\"]').length") as? Int == 0, "no list of workers")
+        }
 
         try fpm.start()
         try supervisor.waitForLog("php-fpm at unix:\(fpm.socket) answers again")
-        try push(scratch, ["{\"sleep\": 3}", "{\"sleep\": 3}"])
+        try push(scratch, ["{\"sleep\": 4}", "{\"sleep\": 4}"])
         try waitFor("two requests in flight") { (try? fastcgiStatus(scratch))?["in_flight"]?.intValue == 2 }
         try waitForFigures("two requests in flight", noWorkers.merging(["solo_fastcgi_up{pool=\"php\"}": 1, "solo_fastcgi_requests{pool=\"php\"}": 2]) { $1 })
         let up = try #require(try dashboardPool())
         #expect(up["fastcgi"]?["in_flight"]?.intValue == 2 && up["fastcgi"]?["problem"] == nil && up["workers_wanted"]?.intValue == 3, "\(up)")
+        if browser != nil {
+            try waitFor("the page to show 2 requests in flight and no outage") { shown("in-flight") == "2" && shown("fastcgi-problem") == "" }
+        }
+        browser?.quit()
         #expect(try supervisor.stop() == 0)
     }
 
