@@ -12,8 +12,8 @@ import Testing
     static let clients = Path.directory(of: Path.directory(of: Path.directory(of: #filePath))) + "/etc/clients"
     static let php = "/usr/bin/php"
 
-    /// A feed worker: `fail...` dies, `flaky...` asks for a retry the first time, the
-    /// others are done with "echo PAYLOAD".
+    /// A feed worker: `fail...` dies, `flaky...` asks for a retry the first time, `long...` is
+    /// done with its length, the others with "echo PAYLOAD".
     static let worker = """
         import os, sys
         out = os.fdopen(3, "w")
@@ -25,6 +25,8 @@ import Testing
             elif job.startswith("flaky") and not os.path.exists("seen-" + job):
                 open("seen-" + job, "w").close()
                 out.write("retry 1\\n")
+            elif job.startswith("long"):
+                out.write("ok " + str(len(job)) + " bytes\\n")
             else:
                 out.write("ok echo " + job + "\\n")
             out.flush()
@@ -160,6 +162,26 @@ import Testing
         #expect(lines == ["echo elsewhere", "2"])
         let status = try runSolo(["status", "--config", "solo.conf", "--json"], in: place.scratch)
         #expect(status.stdout.contains(#""workers_running":0"#), "this supervisor ran nothing: \(status.stdout)")
+    }
+
+    /// The client socket takes over a stale socket at its path, never a file nor a socket that
+    /// another program listens on: both are left as they were, and the log says why.
+    @Test func theClientSocketRemovesOnlyAStaleSocket() throws {
+        let place = try Place(start: false)
+        place.scratch.write("run/client.sock", "precious\n")
+        let onFile = try RunningSupervisor(place.scratch)
+        try onFile.waitForLog("cannot open the client socket \(place.socket): something other than a socket is there")
+        #expect(try onFile.stop() == 0)
+        #expect(place.scratch.read("run/client.sock") == "precious\n")
+
+        try FileManager.default.removeItem(atPath: place.socket)
+        let live = try UnixSocket.listen(at: place.socket)
+        defer { live.close() }
+        let onLive = try RunningSupervisor(place.scratch)
+        try onLive.waitForLog("cannot open the client socket \(place.socket): another program listens on it")
+        #expect(try onLive.stop() == 0)
+        // The other program's socket is still there, and still its own.
+        try UnixSocket.connect(to: place.socket).close()
     }
 
     /// `solo call` over the control socket: the result and 0, the failure and 1, still queued

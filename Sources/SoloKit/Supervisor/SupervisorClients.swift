@@ -17,7 +17,7 @@ extension Supervisor {
             }
             gid = group.gid
         }
-        do {
+        do throws(Errno) {
             try Files.makeDirectories(Path.directory(of: path), mode: 0o755)
             // Made 0600, then given to the group: no moment in which others could connect.
             let listener = try UnixSocket.listen(at: path)
@@ -36,7 +36,7 @@ extension Supervisor {
                                             return answer(try ClientRequest(json: json), from: token, on: clients)
                                         }, say: { [unowned self] in self.say($0) })
         } catch {
-            say("cannot open the client socket \(path): \(error); applications cannot push through it")
+            say("cannot open the client socket \(path): \(UnixSocket.why(error)); applications cannot push through it")
         }
     }
 
