@@ -199,6 +199,11 @@ import Testing
         #expect(late.status == 2 && late.stderr == "solo call: timed out: job 4 is still queued (it stays queued, and runs; its outcome is kept)\n", "\(late)")
         let stats = try runSolo(["queue", "stats", "--config", "solo.conf", "--json"], in: place.scratch)
         #expect(stats.stdout.contains(#""ready":1"#), "the job stays queued: \(stats)")
+        // A payload past the control socket's 64K, within max_payload (1M).
+        let large = "long" + String(repeating: "l", count: 99_996)
+        #expect(try runSolo(["start", "--config", "solo.conf", "--wait", "echo"], in: place.scratch).status == 0)
+        let big = try runSolo(["call", "--config", "solo.conf", large], in: place.scratch)
+        #expect(big.status == 0 && big.stdout == "100000 bytes\n", "\(big.status) \(big.stderr)")
         let typo = try runSolo(["call", "--config", "solo.conf", "--queue", "ecko", "x"], in: place.scratch)
         #expect(typo.status == 1 && typo.stderr == "solo call: no pool takes jobs from queue ecko (did you mean echo?); queues: echo; nothing was queued\n", "\(typo)")
     }

@@ -41,12 +41,16 @@ final class ControlServer: Timed {
     private let handle: (JSON, UInt64) throws(ControlRequest.Invalid) -> JSON?
     private let say: (String) -> Void
 
+    /// The longest request a socket takes: a push or call of the largest payload, with room for
+    /// the rest of its fields, and never less than `floor`.
+    static func maximumRequest(floor: Int, maxPayload: Int) -> Int { max(floor, maxPayload + 64 * 1024) }
+
     /// The control socket.
-    convenience init(path: String, epoll: Epoll, handle: @escaping (ControlRequest, UInt64) -> JSON?, say: @escaping (String) -> Void) throws(Errno) {
+    convenience init(path: String, epoll: Epoll, maxPayload: Int, handle: @escaping (ControlRequest, UInt64) -> JSON?, say: @escaping (String) -> Void) throws(Errno) {
         try Files.makeDirectories(Path.directory(of: path), mode: 0o700)
         try? Files.setMode(Path.directory(of: path), 0o700)
         try self.init(path: path, name: "control socket", listener: try UnixSocket.listen(at: path), tokens: EpollToken.control, epoll: epoll,
-                      gate: .owner, maximumRequest: 64 * 1024, handle: { (json, token) throws(ControlRequest.Invalid) in
+                      gate: .owner, maximumRequest: Self.maximumRequest(floor: 64 * 1024, maxPayload: maxPayload), handle: { (json, token) throws(ControlRequest.Invalid) in
                           handle(try ControlRequest(json: json), token)
                       }, say: say)
     }

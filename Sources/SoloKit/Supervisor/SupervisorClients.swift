@@ -29,7 +29,7 @@ extension Supervisor {
                 throw error
             }
             clients = try ControlServer(path: path, name: "client socket", listener: listener, tokens: EpollToken.clients, epoll: epoll,
-                                        gate: Self.clientGate(gid: gid), maximumRequest: max(1 << 20, config.global.maxPayload + 64 * 1024),
+                                        gate: Self.clientGate(gid: gid), maximumRequest: ControlServer.maximumRequest(floor: 1 << 20, maxPayload: config.global.maxPayload),
                                         maximumConnections: Self.clientConnections, maximumBacklog: Self.clientBacklog,
                                         handle: { [unowned self] (json, token) throws(ControlRequest.Invalid) in
                                             guard let clients else { return nil }
