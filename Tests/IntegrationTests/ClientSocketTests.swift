@@ -164,6 +164,32 @@ import Testing
         #expect(status.stdout.contains(#""workers_running":0"#), "this supervisor ran nothing: \(status.stdout)")
     }
 
+    /// A client that half-closes after its requests (as `socat` and `nc -N` do) still gets every
+    /// answer, those that come later (a call, a wait, a push to Redis) included; then the
+    /// connection closes.
+    @Test(arguments: StoreKind.allCases)
+    func aHalfClosedClientGetsItsAnswers(_ kind: StoreKind) throws {
+        let place = try Place(kind)
+        let lines = try place.run("/usr/bin/python3", "half.py", """
+            import json, socket, sys
+            client = socket.socket(socket.AF_UNIX)
+            client.connect(sys.argv[2])
+            client.sendall(b'{"command":"push","payloads":["x","y"],"group":"g"}\\n{"command":"call","payload":"half","timeout":10}\\n'
+                           b'{"command":"wait","group":"g","timeout":10}\\n')
+            client.shutdown(socket.SHUT_WR)
+            received = b""
+            while True:
+                chunk = client.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+            for line in received.decode().splitlines():
+                answer = json.loads(line)
+                print(answer.get("result") or answer.get("done") or answer.get("queued"))
+            """)
+        #expect(lines.sorted() == ["2", "2", "echo half"], "\(lines)")
+    }
+
     /// The client socket takes over a stale socket at its path, never a file nor a socket that
     /// another program listens on: both are left as they were, and the log says why.
     @Test func theClientSocketRemovesOnlyAStaleSocket() throws {

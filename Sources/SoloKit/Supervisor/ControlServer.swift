@@ -37,6 +37,11 @@ final class ControlServer: Timed {
     private var following: [UInt64: String] = [:]
     /// `--wait`: the answers owed to connections, each given by its check once the work is done.
     private var owed: [UInt64: () -> JSON?] = [:]
+    /// How many answers each connection is still to get (requests answered later: a call, a
+    /// wait, a push to Redis, `--wait`).
+    private var pending: [UInt64: Int] = [:]
+    /// Connections whose peer half-closed: kept open, not read, until their last answer is out.
+    private var halfClosed: Set<UInt64> = []
     /// The answer to a request, or nil when it is owed (see `answerLater` and `reply`).
     private let handle: (JSON, UInt64) throws(ControlRequest.Invalid) -> JSON?
     private let say: (String) -> Void
@@ -72,6 +77,8 @@ final class ControlServer: Timed {
     func event(_ event: Epoll.Event) {
         if event.token == sockets.tokens.base { return acceptAll() }
         guard let connection = sockets.connections[event.token] else { return forget(event.token) }
+        // A half-closed peer that now closed altogether will read no answer.
+        if event.hangup && halfClosed.contains(connection.token) { sockets.drop(connection) }
         if event.writable { sockets.write(connection) }
         if event.readable || event.hangup { read(connection) }
         if sockets.connections[event.token] == nil { forget(event.token) }
@@ -133,15 +140,24 @@ final class ControlServer: Timed {
             respond(connection, ControlRequest.failure("request longer than \(Values.formatSize(UInt64(maximumRequest)))"))
             return sockets.finish(connection)
         }
-        // The client may have half-closed after its request: the answer is written first.
-        if endOfFile {
-            following[connection.token] = nil
-            sockets.finish(connection)
-        }
+        // The client may have half-closed after its request: its answers are written first,
+        // those that come later included.
+        if endOfFile { halfClosed.insert(connection.token) }
+        if halfClosed.contains(connection.token) { finishIfAnswered(connection) }
+    }
+
+    /// A half-closed connection goes once it has every answer it is owed; until then it is read
+    /// no more.
+    private func finishIfAnswered(_ connection: SocketConnections.Connection) {
+        guard pending[connection.token] == nil && !backlogged.contains(connection.token) else { return sockets.stopReading(connection) }
+        following[connection.token] = nil
+        sockets.finish(connection)
     }
 
     private func answer(_ line: String, connection: SocketConnections.Connection) {
         guard !line.isEmpty else { return }
+        // Owed from now: a request answered later may be answered within `handle` (a push to a file).
+        pending[connection.token, default: 0] += 1
         let reply: JSON?
         do {
             reply = try handle(try JSON.parse(line), connection.token)
@@ -152,7 +168,10 @@ final class ControlServer: Timed {
         } catch {
             reply = ControlRequest.failure("\(error)")
         }
-        if let reply { respond(connection, reply) }
+        if let reply {
+            respond(connection, reply)
+            pending[connection.token] = Self.less(pending[connection.token])
+        }
     }
 
     private func respond(_ connection: SocketConnections.Connection, _ reply: JSON) {
@@ -165,6 +184,21 @@ final class ControlServer: Timed {
     func reply(_ token: UInt64, _ answer: JSON) {
         guard let connection = sockets.connections[token] else { return forget(token) }
         respond(connection, answer)
+        answered(connection)
+    }
+
+    /// One answer fewer is owed to the connection, which goes if it was the last one it waited for.
+    private func answered(_ connection: SocketConnections.Connection) {
+        let token = connection.token
+        guard sockets.connections[token] === connection else { return forget(token) }
+        pending[token] = Self.less(pending[token])
+        if halfClosed.contains(token) { finishIfAnswered(connection) }
+    }
+
+    /// One fewer than `owed`, nil for none.
+    private static func less(_ owed: Int?) -> Int? {
+        guard let owed, owed > 1 else { return nil }
+        return owed - 1
     }
 
     /// Whether the connection of `token` is still open (a caller that left waits for nothing).
@@ -200,6 +234,7 @@ final class ControlServer: Timed {
             guard let reply = check() else { continue }
             owed[token] = nil
             respond(connection, reply)
+            answered(connection)
         }
     }
 
@@ -215,12 +250,16 @@ final class ControlServer: Timed {
     private func forget(_ token: UInt64) {
         following[token] = nil
         owed[token] = nil
+        pending[token] = nil
+        halfClosed.remove(token)
         backlogged.remove(token)
     }
 
     func close() {
         following = [:]
         owed = [:]
+        pending = [:]
+        halfClosed = []
         sockets.close()
         try? Files.remove(path)
     }

@@ -127,6 +127,14 @@ final class SocketConnections {
         }
     }
 
+    /// Reads no more from the connection (its peer half-closed), which stays open for answers
+    /// still to come, until `finish` or `drop`.
+    func stopReading(_ connection: Connection) {
+        guard connection.readable else { return }
+        connection.readable = false
+        try? epoll.modify(connection.descriptor, token: connection.token, readable: false, writable: connection.watchingWrites)
+    }
+
     /// Reads no more from the connection (its peer half-closed, or said all it may): it closes
     /// once what is owed to it is written.
     func finish(_ connection: Connection) {
