@@ -164,6 +164,28 @@ import Testing
         #expect(status.stdout.contains(#""workers_running":0"#), "this supervisor ran nothing: \(status.stdout)")
     }
 
+    /// A wait for a large group does not slow feeding down: the group is counted, not read, while
+    /// its jobs run (reading it at every batch made feeding quadratic: 8,000 jobs took minutes).
+    @Test(arguments: StoreKind.allCases)
+    func aWaitedLargeGroupIsFedAsFastAsAny(_ kind: StoreKind) throws {
+        let place = try Place(kind, workers: 4)
+        let lines = try place.run("/usr/bin/python3", "large.py", """
+            import sys, time
+            sys.path.insert(0, sys.argv[1])
+            from solo_client import SoloClient
+            solo = SoloClient(sys.argv[2])
+            for start in range(0, 8000, 1000):
+                solo.push(["job %d" % n for n in range(start, start + 1000)], group="large", delay="2s")
+            started = time.time()
+            answer = solo.wait_group("large", timeout=60)
+            print(answer["done"], len(answer["jobs"]), answer.get("truncated", False))
+            print(round(time.time() - started))
+            """, seconds: 90)
+        #expect(lines.first == "8000 8000 False", "\(lines)")
+        // Four Python workers do 8,000 trivial jobs in a few seconds on this machine.
+        #expect((lines.last.flatMap { Int($0) } ?? .max) < 20, "\(kind): 8,000 jobs of a waited group took \(lines.last ?? "?")s")
+    }
+
     /// A client that half-closes after its requests (as `socat` and `nc -N` do) still gets every
     /// answer, those that come later (a call, a wait, a push to Redis) included; then the
     /// connection closes.

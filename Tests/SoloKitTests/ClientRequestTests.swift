@@ -98,6 +98,20 @@ import Testing
         }
     }
 
+    /// A group's answer carries results and errors up to its byte limit, then lists the jobs
+    /// without them and says so.
+    @Test func aGroupsAnswerIsCapped() {
+        func record(_ id: Int64, _ state: String, _ text: String) -> JobRecord {
+            JobRecord(id: id, queue: "q", state: state, payload: "p", priority: 0, attempts: 1, maxAttempts: nil, group: "g", runAt: 0, createdAt: 0,
+                      finishedAt: 0, result: state == "done" ? text : nil, error: state == "dead" ? text : nil)
+        }
+        let records = [record(1, "done", "aaaa"), record(2, "dead", "bbbb"), record(3, "done", "cccc"), record(4, "done", "d")]
+        #expect(ClientWaiters.groupOutcome("g", records, limit: 8).text
+                == #"{"ok":true,"group":"g","done":3,"dead":1,"jobs":[{"id":1,"state":"done","result":"aaaa"},{"id":2,"state":"dead","error":"bbbb"},"#
+                + #"{"id":3,"state":"done"},{"id":4,"state":"done"}],"truncated":true}"#)
+        #expect(!ClientWaiters.groupOutcome("g", records).text.contains("truncated"))
+    }
+
     @Test func theGroupsLineOfProcStatus() {
         #expect(ProcFS.parseGroups("Name:\tphp\nUid:\t33\t33\t33\t33\nGroups:\t4 24 33 1001 \nNgid:\t0\n") == [4, 24, 33, 1001])
         #expect(ProcFS.parseGroups("Name:\tx\nGroups:\t\n") == [])
