@@ -186,6 +186,26 @@ import Testing
         #expect((lines.last.flatMap { Int($0) } ?? .max) < 20, "\(kind): 8,000 jobs of a waited group took \(lines.last ?? "?")s")
     }
 
+    /// A call is answered when its job is done, after the answers to requests sent behind it:
+    /// the id a request gives comes back with its answer, now or later.
+    @Test func anAnswerCarriesItsRequestsID() throws {
+        let place = try Place()
+        let lines = try place.run("/usr/bin/python3", "ids.py", """
+            import json, socket, sys
+            client = socket.socket(socket.AF_UNIX)
+            client.connect(sys.argv[2])
+            client.sendall(b'{"command":"call","payload":"first","id":1}\\n{"command":"counts","id":"second"}\\n'
+                           b'{"command":"counts","id":[3]}\\n{"command":"counts"}\\n')
+            received = b""
+            while received.count(b"\\n") < 4:
+                received += client.recv(65536)
+            for line in received.decode().splitlines():
+                answer = json.loads(line)
+                print(answer.get("id"), answer.get("result") or answer.get("error") or answer["ok"])
+            """)
+        #expect(lines == ["second True", "None id must be a string or a number (it comes back with the answer)", "None True", "1 echo first"])
+    }
+
     /// A client that half-closes after its requests (as `socat` and `nc -N` do) still gets every
     /// answer, those that come later (a call, a wait, a push to Redis) included; then the
     /// connection closes.

@@ -35,8 +35,11 @@ final class ControlServer: Timed {
     static let requestsPerTurn = 64
     /// `solo logs -f`: the pool whose new lines each following connection receives.
     private var following: [UInt64: String] = [:]
-    /// `--wait`: the answers owed to connections, each given by its check once the work is done.
-    private var owed: [UInt64: () -> JSON?] = [:]
+    /// `--wait`: the answers owed to connections, each given by its check once the work is done
+    /// (with its request's id).
+    private var owed: [UInt64: (check: () -> JSON?, id: JSON?)] = [:]
+    /// The `id` of the request being handled: its answer carries it back, now or later.
+    private var answeringID: JSON?
     /// How many answers each connection is still to get (requests answered later: a call, a
     /// wait, a push to Redis, `--wait`).
     private var pending: [UInt64: Int] = [:]
@@ -159,8 +162,14 @@ final class ControlServer: Timed {
         // Owed from now: a request answered later may be answered within `handle` (a push to a file).
         pending[connection.token, default: 0] += 1
         let reply: JSON?
+        defer { answeringID = nil }
         do {
-            reply = try handle(try JSON.parse(line), connection.token)
+            let request = try JSON.parse(line)
+            switch request["id"] {
+            case .string?, .number?, nil: answeringID = request["id"]
+            default: throw ControlRequest.Invalid(message: "id must be a string or a number (it comes back with the answer)")
+            }
+            reply = try handle(request, connection.token)
         } catch let error as JSON.ParseError {
             reply = ControlRequest.failure("not JSON: \(error)")
         } catch let error as ControlRequest.Invalid {
@@ -169,7 +178,7 @@ final class ControlServer: Timed {
             reply = ControlRequest.failure("\(error)")
         }
         if let reply {
-            respond(connection, reply)
+            respond(connection, Self.tagged(reply, answeringID))
             pending[connection.token] = Self.less(pending[connection.token])
         }
     }
@@ -180,11 +189,22 @@ final class ControlServer: Timed {
         sockets.send(connection, Array((reply.text + "\n").utf8))
     }
 
-    /// Sends an answer owed to `token` now, if its connection is still open.
-    func reply(_ token: UInt64, _ answer: JSON) {
-        guard let connection = sockets.connections[token] else { return forget(token) }
-        respond(connection, answer)
-        answered(connection)
+    /// What sends the answer of the request being handled, later: once, to its connection if
+    /// still open, with the request's id.
+    func replier(_ token: UInt64) -> (JSON) -> Void {
+        let id = answeringID
+        return { [weak self] answer in
+            guard let self else { return }
+            guard let connection = sockets.connections[token] else { return forget(token) }
+            respond(connection, Self.tagged(answer, id))
+            answered(connection)
+        }
+    }
+
+    /// An answer with its request's id, if it had one.
+    private static func tagged(_ answer: JSON, _ id: JSON?) -> JSON {
+        guard let id, case .object(let fields) = answer else { return answer }
+        return .object(fields + [("id", id)])
     }
 
     /// One answer fewer is owed to the connection, which goes if it was the last one it waited for.
@@ -225,15 +245,15 @@ final class ControlServer: Timed {
     var hasFollowers: Bool { !following.isEmpty }
 
     /// Answers the request of `token` later: `check` gives the answer once the work is done.
-    func answerLater(_ token: UInt64, when check: @escaping () -> JSON?) { owed[token] = check }
+    func answerLater(_ token: UInt64, when check: @escaping () -> JSON?) { owed[token] = (check, answeringID) }
 
     /// Sends the owed answers whose work is done (once every turn of the loop).
     func settle() {
-        for (token, check) in owed {
+        for (token, owing) in owed {
             guard let connection = sockets.connections[token] else { owed[token] = nil; continue }
-            guard let reply = check() else { continue }
+            guard let reply = owing.check() else { continue }
             owed[token] = nil
-            respond(connection, reply)
+            respond(connection, Self.tagged(reply, owing.id))
             answered(connection)
         }
     }

@@ -60,8 +60,9 @@ extension Supervisor {
     /// The answer to an application's request; nil when it comes later, through `server`.
     func answer(_ request: ClientRequest, from token: UInt64, on server: ControlServer) -> JSON? {
         guard phase == .running else { return ControlRequest.failure("solo is stopping; nothing was queued") }
+        let reply = server.replier(token)
         let waiter = { (timeout: Duration) in
-            ClientWaiters.Waiter(deadline: .now() + timeout, answer: { server.reply(token, $0) }, gone: { !server.isOpen(token) })
+            ClientWaiters.Waiter(deadline: .now() + timeout, answer: reply, gone: { !server.isOpen(token) })
         }
         switch request {
         case .call, .wait:
@@ -80,14 +81,14 @@ extension Supervisor {
         case .push(let push):
             return pushForClient(push) { result in
                 switch result {
-                case .failure(let message): server.reply(token, ControlRequest.failure(message.text))
-                case .success(let (queue, jobs)): server.reply(token, Self.pushed(queue.name, jobs))
+                case .failure(let message): reply(ControlRequest.failure(message.text))
+                case .success(let (queue, jobs)): reply(Self.pushed(queue.name, jobs))
                 }
             }
         case .call(let push, let timeout):
             return pushForClient(push) { [unowned self] result in
                 switch result {
-                case .failure(let message): server.reply(token, ControlRequest.failure(message.text))
+                case .failure(let message): reply(ControlRequest.failure(message.text))
                 case .success(let (queue, jobs)): waiters.awaitJob(jobs[0].id, in: queue, waiter(timeout))
                 }
             }
