@@ -24,6 +24,14 @@ final class ControlServer: Timed {
     let maximumRequest: Int
     /// Past this many connections, new ones are refused (nil: no cap).
     let maximumConnections: Int?
+    /// A connection owed nothing that is quiet this long is closed (nil: never); one that
+    /// leaves a request unfinished for `lineTimeout` is told so and closed.
+    let idleTimeout: Duration?
+    let lineTimeout: Duration
+    /// Connections with part of a request read, since when (with `idleTimeout`).
+    private var unfinished: [UInt64: Moment] = [:]
+    /// When the connections are next checked for those timeouts: once a second at most.
+    private var nextSweep: Moment?
     /// A peer that lets this much of its answers pile up unread is dropped (nil: no cap).
     let maximumBacklog: Int?
     private let sockets: SocketConnections
@@ -64,7 +72,7 @@ final class ControlServer: Timed {
     }
 
     init(path: String, name: String, listener: FileDescriptor, tokens: EpollToken.Span, epoll: Epoll, gate: Gate, maximumRequest: Int,
-         maximumConnections: Int? = nil, maximumBacklog: Int? = nil,
+         maximumConnections: Int? = nil, maximumBacklog: Int? = nil, idleTimeout: Duration? = nil, lineTimeout: Duration = .seconds(30),
          handle: @escaping (JSON, UInt64) throws(ControlRequest.Invalid) -> JSON?, say: @escaping (String) -> Void) throws(Errno) {
         self.path = path
         self.name = name
@@ -72,6 +80,8 @@ final class ControlServer: Timed {
         self.maximumRequest = maximumRequest
         self.maximumConnections = maximumConnections
         self.maximumBacklog = maximumBacklog
+        self.idleTimeout = idleTimeout
+        self.lineTimeout = lineTimeout
         self.handle = handle
         self.say = say
         sockets = try SocketConnections(listener: listener, tokens: tokens, epoll: epoll)
@@ -124,7 +134,12 @@ final class ControlServer: Timed {
         var start = 0
         var answered = 0
         // Taken off the front once: a line at a time would move the rest (up to a megabyte) each time.
-        defer { if sockets.connections[connection.token] === connection { connection.input.removeFirst(start) } }
+        defer {
+            if sockets.connections[connection.token] === connection {
+                // Emptied, it lets go of its memory (up to a megabyte a connection).
+                if start == connection.input.count { connection.input.removeAll() } else { connection.input.removeFirst(start) }
+            }
+        }
         while answered < Self.requestsPerTurn, let end = connection.input[start...].firstIndex(of: newline) {
             let line = String(decoding: connection.input[start..<end], as: UTF8.self)
             start = end + 1
@@ -137,6 +152,11 @@ final class ControlServer: Timed {
             return
         }
         backlogged.remove(connection.token)
+        if idleTimeout != nil {
+            // Since the start of the request it holds part of: a steady stream of them is not slow.
+            if connection.input.count == start { unfinished[connection.token] = nil }
+            else if answered > 0 || unfinished[connection.token] == nil { unfinished[connection.token] = .now() }
+        }
         if connection.input.count - start > maximumRequest {
             start = 0
             connection.input.removeAll()
@@ -258,12 +278,43 @@ final class ControlServer: Timed {
         }
     }
 
-    var nextDeadline: Moment? { backlogged.isEmpty ? sockets.nextDeadline : Moment.now() }
+    var nextDeadline: Moment? {
+        if !backlogged.isEmpty { return .now() }
+        return earlier(sockets.nextDeadline, idleTimeout != nil && !sockets.connections.isEmpty ? nextSweep ?? .now() : nil)
+    }
+
     func expire(now: Moment) {
         sockets.expire(now: now)
+        if let idleTimeout, !sockets.connections.isEmpty {
+            if let sweep = nextSweep, sweep <= now {
+                closeQuiet(now: now, idleTimeout: idleTimeout)
+                nextSweep = nil
+            }
+            nextSweep = nextSweep ?? now + .seconds(1)
+        } else {
+            nextSweep = nil
+        }
         for token in backlogged {
             guard let connection = sockets.connections[token] else { forget(token); continue }
             serve(connection)
+        }
+    }
+
+    /// Closes the connections idle past `idleTimeout` (nothing owed to them, nothing sent) and
+    /// those whose request stayed unfinished past `lineTimeout`: each holds a descriptor, and
+    /// up to a megabyte.
+    private func closeQuiet(now: Moment, idleTimeout: Duration) {
+        for connection in Array(sockets.connections.values) {
+            let token = connection.token
+            if let since = unfinished[token], since + lineTimeout <= now {
+                connection.input.removeAll()
+                respond(connection, ControlRequest.failure("request unfinished after \(Values.formatDuration(lineTimeout)) (a request is one line, ended by a newline)"))
+                sockets.finish(connection)
+                forget(token)
+            } else if connection.lastActive + idleTimeout <= now, connection.output.isEmpty, pending[token] == nil, following[token] == nil, owed[token] == nil {
+                sockets.drop(connection)
+                forget(token)
+            }
         }
     }
 
@@ -272,6 +323,7 @@ final class ControlServer: Timed {
         owed[token] = nil
         pending[token] = nil
         halfClosed.remove(token)
+        unfinished[token] = nil
         backlogged.remove(token)
     }
 

@@ -7,6 +7,9 @@ extension Supervisor {
     static let clientConnections = 2048
     /// A client that lets this much of its answers pile up unread is dropped.
     static let clientBacklog = 1 << 20
+    /// A client connection owed nothing that sends nothing for this long is closed (the
+    /// clients of etc/clients connect again).
+    static let clientIdleTimeout: Duration = .seconds(600)
 
     func openClientSocket() {
         guard let path = config.global.clientSocket else { return }
@@ -31,6 +34,7 @@ extension Supervisor {
             clients = try ControlServer(path: path, name: "client socket", listener: listener, tokens: EpollToken.clients, epoll: epoll,
                                         gate: Self.clientGate(gid: gid), maximumRequest: ControlServer.maximumRequest(floor: 1 << 20, maxPayload: config.global.maxPayload),
                                         maximumConnections: Self.clientConnections, maximumBacklog: Self.clientBacklog,
+                                        idleTimeout: Self.clientIdleTimeout,
                                         handle: { [unowned self] (json, token) throws(ControlRequest.Invalid) in
                                             guard let clients else { return nil }
                                             return answer(try ClientRequest(json: json), from: token, on: clients)
