@@ -41,4 +41,46 @@ import Testing
         #expect(server.isOpen(EpollToken.clients.token(3)), "the connection waiting for its answer was closed")
         #expect(received(waiting) == ("", false))
     }
+
+    /// Past the bytes of unfinished requests a socket holds over its connections, a large one
+    /// is refused; small requests are still served.
+    @Test func unfinishedRequestsHaveABudget() throws {
+        let scratch = ScratchFile()
+        let path = scratch.directory + "/client.sock"
+        let epoll = try Epoll()
+        let server = try ControlServer(path: path, name: "test socket", listener: try UnixSocket.listen(at: path), tokens: EpollToken.clients, epoll: epoll,
+                                       gate: .owner, maximumRequest: 1 << 20, maximumBuffered: 300_000,
+                                       handle: { _, _ in .object([("ok", .bool(true))]) }, say: { _ in })
+        defer { server.close() }
+        let first = try UnixSocket.connect(to: path)
+        let second = try UnixSocket.connect(to: path)
+        let small = try UnixSocket.connect(to: path)
+        defer { [first, second, small].forEach { $0.close() } }
+        let large = "{\"command\":\"counts\",\"pad\":\"" + String(repeating: "x", count: 200_000)
+        var buffer = [solo_event](repeating: solo_event(), count: 64)
+        func turn() throws {
+            for event in try epoll.wait(timeoutMilliseconds: 50, into: &buffer) { server.event(event) }
+            server.expire(now: .now())
+        }
+        func answer(_ socket: FileDescriptor) throws -> String {
+            var text = ""
+            var bytes = [UInt8](repeating: 0, count: 4096)
+            let deadline = Moment.now() + .seconds(10)
+            while !text.hasSuffix("\n") && Moment.now() < deadline {
+                try turn()
+                let n = recv(socket.rawValue, &bytes, bytes.count, Int32(MSG_DONTWAIT))
+                if n > 0 { text += String(decoding: bytes[0..<n], as: UTF8.self) }
+            }
+            return text
+        }
+        try first.writeAll(large)
+        for _ in 0..<20 { try turn() }
+        try second.writeAll(large)
+        let refused = try answer(second)
+        #expect(refused == #"{"ok":false,"error":"solo holds 293.0K of unfinished requests already; send this one again shortly"}"# + "\n")
+        try small.writeAll("{\"command\":\"counts\"}\n")
+        #expect(try answer(small) == #"{"ok":true}"# + "\n")
+        try first.writeAll("\"}\n")
+        #expect(try answer(first) == #"{"ok":true}"# + "\n")
+    }
 }

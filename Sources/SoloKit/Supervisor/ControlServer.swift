@@ -34,11 +34,16 @@ final class ControlServer: Timed {
     private var nextSweep: Moment?
     /// A peer that lets this much of its answers pile up unread is dropped (nil: no cap).
     let maximumBacklog: Int?
+    /// The most bytes of unfinished requests held over every connection (nil: no cap): past
+    /// it, a connection with a large one is told so and closed.
+    let maximumBuffered: Int?
     private let sockets: SocketConnections
     private let gate: Gate
     private var refusedUsers: Set<UInt32?> = []
     /// Connections with requests read and not yet answered (see `serve`).
     private var backlogged: Set<UInt64> = []
+    /// A request this long counts against `maximumBuffered`.
+    static let largeRequest = 64 * 1024
     /// Requests answered per connection at a turn of the loop.
     static let requestsPerTurn = 64
     /// `solo logs -f`: the pool whose new lines each following connection receives.
@@ -72,7 +77,7 @@ final class ControlServer: Timed {
     }
 
     init(path: String, name: String, listener: FileDescriptor, tokens: EpollToken.Span, epoll: Epoll, gate: Gate, maximumRequest: Int,
-         maximumConnections: Int? = nil, maximumBacklog: Int? = nil, idleTimeout: Duration? = nil, lineTimeout: Duration = .seconds(30),
+         maximumConnections: Int? = nil, maximumBacklog: Int? = nil, idleTimeout: Duration? = nil, lineTimeout: Duration = .seconds(30), maximumBuffered: Int? = nil,
          handle: @escaping (JSON, UInt64) throws(ControlRequest.Invalid) -> JSON?, say: @escaping (String) -> Void) throws(Errno) {
         self.path = path
         self.name = name
@@ -82,6 +87,7 @@ final class ControlServer: Timed {
         self.maximumBacklog = maximumBacklog
         self.idleTimeout = idleTimeout
         self.lineTimeout = lineTimeout
+        self.maximumBuffered = maximumBuffered
         self.handle = handle
         self.say = say
         sockets = try SocketConnections(listener: listener, tokens: tokens, epoll: epoll)
@@ -161,6 +167,14 @@ final class ControlServer: Timed {
             start = 0
             connection.input.removeAll()
             respond(connection, ControlRequest.failure("request longer than \(Values.formatSize(UInt64(maximumRequest)))"))
+            return sockets.finish(connection)
+        }
+        // Summed only for a large request: small ones cannot add up to much.
+        if let maximum = maximumBuffered, connection.input.count - start > Self.largeRequest,
+           sockets.connections.values.reduce(0, { $0 + $1.input.count }) > maximum {
+            start = 0
+            connection.input.removeAll()
+            respond(connection, ControlRequest.failure("solo holds \(Values.formatSize(UInt64(maximum))) of unfinished requests already; send this one again shortly"))
             return sockets.finish(connection)
         }
         // The client may have half-closed after its request: its answers are written first,

@@ -10,6 +10,9 @@ extension Supervisor {
     /// A client connection owed nothing that sends nothing for this long is closed (the
     /// clients of etc/clients connect again).
     static let clientIdleTimeout: Duration = .seconds(600)
+    /// The most bytes of unfinished requests the client socket holds over its connections (2048
+    /// of a megabyte each would be two gigabytes): 64 MiB, or room for 4 of the largest.
+    static func clientBuffered(maxPayload: Int) -> Int { max(64 << 20, 4 * ControlServer.maximumRequest(floor: 1 << 20, maxPayload: maxPayload)) }
 
     func openClientSocket() {
         guard let path = config.global.clientSocket else { return }
@@ -34,7 +37,7 @@ extension Supervisor {
             clients = try ControlServer(path: path, name: "client socket", listener: listener, tokens: EpollToken.clients, epoll: epoll,
                                         gate: Self.clientGate(gid: gid), maximumRequest: ControlServer.maximumRequest(floor: 1 << 20, maxPayload: config.global.maxPayload),
                                         maximumConnections: Self.clientConnections, maximumBacklog: Self.clientBacklog,
-                                        idleTimeout: Self.clientIdleTimeout,
+                                        idleTimeout: Self.clientIdleTimeout, maximumBuffered: Self.clientBuffered(maxPayload: config.global.maxPayload),
                                         handle: { [unowned self] (json, token) throws(ControlRequest.Invalid) in
                                             guard let clients else { return nil }
                                             return answer(try ClientRequest(json: json), from: token, on: clients)
