@@ -42,6 +42,36 @@ import Testing
         #expect(received(waiting) == ("", false))
     }
 
+    /// A peer that half-closes while owed an answer is kept until it has it; one that closes
+    /// altogether is let go at once (its caller waits for nothing).
+    @Test func aHalfClosedPeerIsKeptAndAClosedOneLetGo() throws {
+        let scratch = ScratchFile()
+        let path = scratch.directory + "/client.sock"
+        let epoll = try Epoll()
+        let server = try ControlServer(path: path, name: "test socket", listener: try UnixSocket.listen(at: path), tokens: EpollToken.clients, epoll: epoll,
+                                       gate: .owner, maximumRequest: 1 << 20, handle: { _, _ in nil }, say: { _ in })
+        defer { server.close() }
+        let peer = try UnixSocket.connect(to: path)
+        var closed = false
+        defer { if !closed { peer.close() } }
+        var buffer = [solo_event](repeating: solo_event(), count: 64)
+        func turns(_ count: Int) throws {
+            for _ in 0..<count {
+                for event in try epoll.wait(timeoutMilliseconds: 20, into: &buffer) { server.event(event) }
+                server.expire(now: .now())
+            }
+        }
+        let token = EpollToken.clients.token(1)
+        try peer.writeAll("{\"command\":\"call\"}\n")
+        shutdown(peer.rawValue, Int32(SHUT_WR))
+        try turns(10)
+        #expect(server.isOpen(token), "a half-closed peer owed an answer was let go")
+        peer.close()
+        closed = true
+        try turns(10)
+        #expect(!server.isOpen(token), "a peer that closed is still held")
+    }
+
     /// Past the bytes of unfinished requests a socket holds over its connections, a large one
     /// is refused; small requests are still served.
     @Test func unfinishedRequestsHaveABudget() throws {

@@ -97,7 +97,10 @@ final class ControlServer: Timed {
         if event.token == sockets.tokens.base { return acceptAll() }
         guard let connection = sockets.connections[event.token] else { return forget(event.token) }
         // A half-closed peer that now closed altogether will read no answer.
-        if event.hangup && halfClosed.contains(connection.token) { sockets.drop(connection) }
+        if event.hangup && halfClosed.contains(connection.token) {
+            sockets.drop(connection)
+            return forget(event.token)
+        }
         if event.writable { sockets.write(connection) }
         if event.readable || event.hangup { read(connection) }
         if sockets.connections[event.token] == nil { forget(event.token) }
