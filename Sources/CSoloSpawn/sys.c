@@ -382,13 +382,32 @@ static int unix_address(const char *path, struct sockaddr_un *address) {
     return 0;
 }
 
+// What is at `path` goes only if it is a socket nobody listens on: a file, a directory or a live
+// socket (a PHP-FPM's, another program's) is never removed. EEXIST: not a socket; EADDRINUSE:
+// something listens there.
+static int remove_stale_socket(const char *path, const struct sockaddr_un *address) {
+    struct stat status;
+    if (lstat(path, &status) != 0) return errno == ENOENT ? 0 : errno;
+    if (!S_ISSOCK(status.st_mode)) return EEXIST;
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (probe < 0) return errno;
+    int connected = connect(probe, (const struct sockaddr *)address, sizeof *address);
+    int saved = errno;
+    close(probe);
+    // Accepted, or its backlog is full (EAGAIN): someone serves it.
+    if (connected == 0 || saved == EAGAIN) return EADDRINUSE;
+    if (unlink(path) != 0 && errno != ENOENT) return errno;
+    return 0;
+}
+
 int solo_unix_listen(const char *path, int *fd) {
     struct sockaddr_un address;
     int r = unix_address(path, &address);
     if (r) return r;
+    r = remove_stale_socket(path, &address);
+    if (r) return r;
     int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (s < 0) return errno;
-    unlink(path);
     // 0600 from the start: no moment in which another user could connect.
     mode_t old = umask(0177);
     int bound = bind(s, (struct sockaddr *)&address, sizeof address);

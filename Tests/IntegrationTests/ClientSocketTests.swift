@@ -12,8 +12,8 @@ import Testing
     static let clients = Path.directory(of: Path.directory(of: Path.directory(of: #filePath))) + "/etc/clients"
     static let php = "/usr/bin/php"
 
-    /// A feed worker: `fail...` dies, `flaky...` asks for a retry the first time, the
-    /// others are done with "echo PAYLOAD".
+    /// A feed worker: `fail...` dies, `flaky...` asks for a retry the first time, `long...` is
+    /// done with its length, the others with "echo PAYLOAD".
     static let worker = """
         import os, sys
         out = os.fdopen(3, "w")
@@ -25,6 +25,8 @@ import Testing
             elif job.startswith("flaky") and not os.path.exists("seen-" + job):
                 open("seen-" + job, "w").close()
                 out.write("retry 1\\n")
+            elif job.startswith("long"):
+                out.write("ok " + str(len(job)) + " bytes\\n")
             else:
                 out.write("ok echo " + job + "\\n")
             out.flush()
@@ -162,6 +164,94 @@ import Testing
         #expect(status.stdout.contains(#""workers_running":0"#), "this supervisor ran nothing: \(status.stdout)")
     }
 
+    /// A wait for a large group does not slow feeding down: the group is counted, not read, while
+    /// its jobs run (reading it at every batch made feeding quadratic: 8,000 jobs took minutes).
+    @Test(arguments: StoreKind.allCases)
+    func aWaitedLargeGroupIsFedAsFastAsAny(_ kind: StoreKind) throws {
+        let place = try Place(kind, workers: 4)
+        let lines = try place.run("/usr/bin/python3", "large.py", """
+            import sys, time
+            sys.path.insert(0, sys.argv[1])
+            from solo_client import SoloClient
+            solo = SoloClient(sys.argv[2])
+            for start in range(0, 8000, 1000):
+                solo.push(["job %d" % n for n in range(start, start + 1000)], group="large", delay="2s")
+            started = time.time()
+            answer = solo.wait_group("large", timeout=60)
+            print(answer["done"], len(answer["jobs"]), answer.get("truncated", False))
+            print(round(time.time() - started))
+            """, seconds: 90)
+        #expect(lines.first == "8000 8000 False", "\(lines)")
+        // Four Python workers do 8,000 trivial jobs in a few seconds on this machine.
+        #expect((lines.last.flatMap { Int($0) } ?? .max) < 20, "\(kind): 8,000 jobs of a waited group took \(lines.last ?? "?")s")
+    }
+
+    /// A call is answered when its job is done, after the answers to requests sent behind it:
+    /// the id a request gives comes back with its answer, now or later.
+    @Test func anAnswerCarriesItsRequestsID() throws {
+        let place = try Place()
+        let lines = try place.run("/usr/bin/python3", "ids.py", """
+            import json, socket, sys
+            client = socket.socket(socket.AF_UNIX)
+            client.connect(sys.argv[2])
+            client.sendall(b'{"command":"call","payload":"first","id":1}\\n{"command":"counts","id":"second"}\\n'
+                           b'{"command":"counts","id":[3]}\\n{"command":"counts"}\\n')
+            received = b""
+            while received.count(b"\\n") < 4:
+                received += client.recv(65536)
+            for line in received.decode().splitlines():
+                answer = json.loads(line)
+                print(answer.get("id"), answer.get("result") or answer.get("error") or answer["ok"])
+            """)
+        #expect(lines == ["second True", "None id must be a string or a number (it comes back with the answer)", "None True", "1 echo first"])
+    }
+
+    /// A client that half-closes after its requests (as `socat` and `nc -N` do) still gets every
+    /// answer, those that come later (a call, a wait, a push to Redis) included; then the
+    /// connection closes.
+    @Test(arguments: StoreKind.allCases)
+    func aHalfClosedClientGetsItsAnswers(_ kind: StoreKind) throws {
+        let place = try Place(kind)
+        let lines = try place.run("/usr/bin/python3", "half.py", """
+            import json, socket, sys
+            client = socket.socket(socket.AF_UNIX)
+            client.connect(sys.argv[2])
+            client.sendall(b'{"command":"push","payloads":["x","y"],"group":"g"}\\n{"command":"call","payload":"half","timeout":10}\\n'
+                           b'{"command":"wait","group":"g","timeout":10}\\n')
+            client.shutdown(socket.SHUT_WR)
+            received = b""
+            while True:
+                chunk = client.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+            for line in received.decode().splitlines():
+                answer = json.loads(line)
+                print(answer.get("result") or answer.get("done") or answer.get("queued"))
+            """)
+        #expect(lines.sorted() == ["2", "2", "echo half"], "\(lines)")
+    }
+
+    /// The client socket takes over a stale socket at its path, never a file nor a socket that
+    /// another program listens on: both are left as they were, and the log says why.
+    @Test func theClientSocketRemovesOnlyAStaleSocket() throws {
+        let place = try Place(start: false)
+        place.scratch.write("run/client.sock", "precious\n")
+        let onFile = try RunningSupervisor(place.scratch)
+        try onFile.waitForLog("cannot open the client socket \(place.socket): something other than a socket is there")
+        #expect(try onFile.stop() == 0)
+        #expect(place.scratch.read("run/client.sock") == "precious\n")
+
+        try FileManager.default.removeItem(atPath: place.socket)
+        let live = try UnixSocket.listen(at: place.socket)
+        defer { live.close() }
+        let onLive = try RunningSupervisor(place.scratch)
+        try onLive.waitForLog("cannot open the client socket \(place.socket): another program listens on it")
+        #expect(try onLive.stop() == 0)
+        // The other program's socket is still there, and still its own.
+        try UnixSocket.connect(to: place.socket).close()
+    }
+
     /// `solo call` over the control socket: the result and 0, the failure and 1, still queued
     /// after --timeout and 2 (the job stays).
     @Test func soloCallPrintsTheResultOrSaysWhy() throws {
@@ -177,6 +267,11 @@ import Testing
         #expect(late.status == 2 && late.stderr == "solo call: timed out: job 4 is still queued (it stays queued, and runs; its outcome is kept)\n", "\(late)")
         let stats = try runSolo(["queue", "stats", "--config", "solo.conf", "--json"], in: place.scratch)
         #expect(stats.stdout.contains(#""ready":1"#), "the job stays queued: \(stats)")
+        // A payload past the control socket's 64K, within max_payload (1M).
+        let large = "long" + String(repeating: "l", count: 99_996)
+        #expect(try runSolo(["start", "--config", "solo.conf", "--wait", "echo"], in: place.scratch).status == 0)
+        let big = try runSolo(["call", "--config", "solo.conf", large], in: place.scratch)
+        #expect(big.status == 0 && big.stdout == "100000 bytes\n", "\(big.status) \(big.stderr)")
         let typo = try runSolo(["call", "--config", "solo.conf", "--queue", "ecko", "x"], in: place.scratch)
         #expect(typo.status == 1 && typo.stderr == "solo call: no pool takes jobs from queue ecko (did you mean echo?); queues: echo; nothing was queued\n", "\(typo)")
     }

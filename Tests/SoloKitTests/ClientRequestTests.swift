@@ -64,6 +64,11 @@ import Testing
             (#"{"command":"push","payloads":["a",1]}"#, "push: payloads must be a list of 1 to 1000 strings"),
             (#"{"command":"push","payload":"x","priority":"high"}"#, "push: priority must be a whole number from -1000000 to 1000000"),
             (#"{"command":"push","payload":"x","priority":2000000}"#, "push: priority must be a whole number from -1000000 to 1000000"),
+            (#"{"command":"push","payload":"x","priority":-9223372036854775808}"#, "push: priority must be a whole number from -1000000 to 1000000"),
+            (#"{"command":"push","payload":"x","priority":-9.3e18}"#, "push: priority must be a whole number from -1000000 to 1000000"),
+            (#"{"command":"call","payload":"x","timeout":-9223372036854775808}"#, "call: timeout must be from 0 to 1h"),
+            (#"{"command":"call","payload":"x","timeout":9223372036854775807}"#, "call: timeout must be from 0 to 1h"),
+            (#"{"command":"push","payload":"x","max_attempts":-9223372036854775808}"#, "push: max_attempts must be a number of 1 or more"),
             (#"{"command":"push","payload":"x","max_attempts":0}"#, "push: max_attempts must be a number of 1 or more"),
             (#"{"command":"push","payload":"x","queue":""}"#, "push: queue must be a non-empty string"),
             (#"{"command":"push","payload":"x","delay":"soon"}"#, "push: delay \"soon\" is not a duration (try 30s, 500ms, 5m or 1h)"),
@@ -91,6 +96,20 @@ import Testing
             guard let json = try? JSON.parse(text), let request = try? ClientRequest(json: json) else { continue }
             #expect((try? ClientRequest(json: JSON.parse(request.json.text))) == request, "\(text) → \(request.json.text)")
         }
+    }
+
+    /// A group's answer carries results and errors up to its byte limit, then lists the jobs
+    /// without them and says so.
+    @Test func aGroupsAnswerIsCapped() {
+        func record(_ id: Int64, _ state: String, _ text: String) -> JobRecord {
+            JobRecord(id: id, queue: "q", state: state, payload: "p", priority: 0, attempts: 1, maxAttempts: nil, group: "g", runAt: 0, createdAt: 0,
+                      finishedAt: 0, result: state == "done" ? text : nil, error: state == "dead" ? text : nil)
+        }
+        let records = [record(1, "done", "aaaa"), record(2, "dead", "bbbb"), record(3, "done", "cccc"), record(4, "done", "d")]
+        #expect(ClientWaiters.groupOutcome("g", records, limit: 8).text
+                == #"{"ok":true,"group":"g","done":3,"dead":1,"jobs":[{"id":1,"state":"done","result":"aaaa"},{"id":2,"state":"dead","error":"bbbb"},"#
+                + #"{"id":3,"state":"done"},{"id":4,"state":"done"}],"truncated":true}"#)
+        #expect(!ClientWaiters.groupOutcome("g", records).text.contains("truncated"))
     }
 
     @Test func theGroupsLineOfProcStatus() {

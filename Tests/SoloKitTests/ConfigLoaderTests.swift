@@ -154,6 +154,8 @@ func loadErrors(_ files: [String: String]) -> [String] {
                 == ["/etc/solo/solo.conf:2: client_socket: \"run/client.sock\" is not an absolute path (write one, like /run/solo/client.sock)"])
         #expect(loadErrors(["/etc/solo/solo.conf": "[global]\nstate_dir = /var/lib/solo\nclient_socket = /var/lib/solo/run/solo.sock\n[a]\ncommand = x\n"])
                 == ["/etc/solo/solo.conf:3: client_socket: /var/lib/solo/run/solo.sock is the control socket's path; choose another, like /run/solo/client.sock"])
+        #expect(loadErrors(["/etc/solo/solo.conf": "[global]\nclient_socket = /run/php/fpm.sock\n[php]\nfastcgi = unix:/run/php/fpm.sock\nscript = /srv/job.php\n"])
+                == ["/etc/solo/solo.conf:2: client_socket: /run/php/fpm.sock is where pool php's PHP-FPM listens (fastcgi = unix:/run/php/fpm.sock); choose another, like /run/solo/client.sock"])
         var loader = memoryLoader(["/etc/solo/solo.conf": "[global]\nclient_socket = /run/solo/client.sock\nclient_group = no-such-group-x\n[a]\ncommand = /bin/sh\n"])
         loader.checkMachine = true
         do {

@@ -11,7 +11,8 @@
  *
  * Every method throws SoloException when solo refuses or the job failed ($e->reply holds the
  * answer: 'state' => 'dead' for a failed job, 'timeout' => true when the wait ran out; the
- * job stays queued). The connection is kept for the next request (one at a time).
+ * job stays queued). The connection is kept for the next request (one at a time); solo
+ * closes a connection quiet for 10 minutes, so one quiet for 5 is replaced first.
  */
 final class SoloException extends RuntimeException
 {
@@ -35,6 +36,9 @@ final class SoloClient
     /** @var resource|null */
     private $socket = null;
     private string $pending = '';
+    private float $used = 0.0;
+    /** Half of the 10 minutes after which solo closes a quiet connection. */
+    private const IDLE_LIMIT = 300.0;
 
     public function __construct(private string $path = '/run/solo/client.sock', private float $connectTimeout = 5.0)
     {
@@ -106,6 +110,7 @@ final class SoloClient
             }
             $this->pending .= $chunk;
         }
+        $this->used = microtime(true);
         $reply = json_decode(substr($this->pending, 0, $end), true, 512, JSON_THROW_ON_ERROR);
         $this->pending = (string) substr($this->pending, $end + 1);
         if (empty($reply['ok'])) {
@@ -126,6 +131,9 @@ final class SoloClient
     /** @return resource */
     private function connection()
     {
+        if ($this->socket !== null && microtime(true) - $this->used > self::IDLE_LIMIT) {
+            $this->close();
+        }
         if ($this->socket === null) {
             $socket = @stream_socket_client('unix://' . $this->path, $code, $message, $this->connectTimeout);
             if ($socket === false) {

@@ -157,7 +157,8 @@ int solo_bind_lock(uint32_t addr, uint16_t port, int cloexec, int *_Nonnull fd);
 // SO_REUSEADDR): the metrics endpoint. Returns 0 with the fd, or an errno.
 int solo_tcp_listen(uint32_t addr, uint16_t port, int *_Nonnull fd);
 // A listening unix stream socket at `path` (non-blocking, close-on-exec, mode 0600); a stale
-// socket file is removed first (the caller holds the port lock, so nobody else serves it).
+// socket file is removed first. EEXIST: something other than a socket is there; EADDRINUSE: a
+// live socket (another program listens on it). Neither is removed.
 int solo_unix_listen(const char *_Nonnull path, int *_Nonnull fd);
 // Accepts a connection, unix or TCP (non-blocking, close-on-exec); EAGAIN when none is waiting.
 int solo_accept(int fd, int *_Nonnull client);

@@ -72,7 +72,6 @@ public struct ConfigLoader {
             issues += validate(global, file: file, entries: section.entries)
         }
         fillGlobalDefaults(&global, set: globalKeysSet)
-        issues += validateClientSocket(global, file: file, entries: sections.first { $0.name == "global" }?.entries ?? [])
 
         var files: [(String, [INISection])] = [(file, sections.filter { $0.name != "global" })]
         let includeLine = sections.first { $0.name == "global" }?.entries.first { $0.key == "include" }?.line ?? 0
@@ -125,6 +124,7 @@ public struct ConfigLoader {
             issues.append(ConfigIssue(file: file, line: 0, message: "no pool is defined (add a section such as [mailer] with command = ...)"))
         }
 
+        issues += validateClientSocket(global, pools: pools, file: file, entries: sections.first { $0.name == "global" }?.entries ?? [])
         issues += validateCluster(&global, pools: pools, file: file, entries: sections.first { $0.name == "global" }?.entries ?? [])
         var config = SoloConfig(file: file, global: global, pools: pools)
         config.schedules = loadSchedules(files, config: config, issues: &issues)
@@ -224,14 +224,18 @@ public struct ConfigLoader {
         return issues
     }
 
-    /// The client socket is a socket of its own, for a group that exists.
-    private func validateClientSocket(_ global: GlobalConfig, file: String, entries: [INIEntry]) -> [ConfigIssue] {
+    /// The client socket is a socket of its own (not the control socket, nor a PHP-FPM's that
+    /// solo would take over), for a group that exists.
+    private func validateClientSocket(_ global: GlobalConfig, pools: [PoolConfig], file: String, entries: [INIEntry]) -> [ConfigIssue] {
         func issue(_ key: String, _ message: String, _ severity: ConfigIssue.Severity = .error) -> ConfigIssue {
             ConfigIssue(file: file, line: entries.first { $0.key == key }?.line ?? 0, key: key, message: message, severity: severity)
         }
         var issues: [ConfigIssue] = []
         if let path = global.clientSocket, path == global.controlSocket {
             issues.append(issue("client_socket", "\(path) is the control socket's path; choose another, like /run/solo/client.sock"))
+        }
+        if let path = global.clientSocket, let pool = pools.first(where: { $0.fastcgi == .unix(path: path) }) {
+            issues.append(issue("client_socket", "\(path) is where pool \(pool.name)'s PHP-FPM listens (fastcgi = unix:\(path)); choose another, like /run/solo/client.sock"))
         }
         if let group = global.clientGroup {
             if global.clientSocket == nil {

@@ -60,7 +60,8 @@ public enum ClientRequest: Equatable, Sendable {
             guard let value = json[field], value != .null else { return fallback }
             let duration: Duration
             switch value {
-            case .number(let seconds): duration = .seconds(seconds)
+            case .number(let seconds) where (0...Self.longestTimeout.components.seconds).contains(seconds): duration = .seconds(seconds)
+            case .number: throw invalid("\(field) must be from 0 to 1h")
             // Bounded before it is converted: a huge number would trap, and take the supervisor down.
             case .double(let seconds) where seconds.isFinite && abs(seconds) <= 1e9: duration = .milliseconds(Int64((seconds * 1000).rounded()))
             case .double: throw invalid("\(field) must be from 0 to 1h")
@@ -87,7 +88,8 @@ public enum ClientRequest: Equatable, Sendable {
             }
             var push = Push(queue: try text("queue"), payloads: payloads)
             if let value = json["priority"] {
-                guard let priority = value.intValue, abs(priority) <= 1_000_000 else { throw invalid("priority must be a whole number from -1000000 to 1000000") }
+                // A range, not abs(): abs(Int.min) traps, and would take the supervisor down.
+                guard let priority = value.intValue, (-1_000_000...1_000_000).contains(priority) else { throw invalid("priority must be a whole number from -1000000 to 1000000") }
                 push.priority = priority
             }
             let delay = try duration("delay", default: .zero)

@@ -82,10 +82,13 @@ extension JobStore {
     }
 
     /// The counts of one group, over every queue.
-    public func groupCounts(_ group: String) throws(QueueError) -> QueueCounts {
+    public func groupCounts(_ group: String) throws(QueueError) -> QueueCounts { try groupCounts(group, queue: nil) }
+
+    /// The group's jobs in one queue (nil: in every queue), by state.
+    public func groupCounts(_ group: String, queue: String?) throws(QueueError) -> QueueCounts {
         try run { () throws(DatabaseError) in
-            let query = try statement("SELECT state, count(*) FROM jobs WHERE grp = ? GROUP BY state")
-            try query.bind([.text(group)])
+            let query = try statement("SELECT state, count(*) FROM jobs WHERE grp = ?\(queue == nil ? "" : " AND queue = ?") GROUP BY state")
+            try query.bind([.text(group)] + (queue.map { [.text($0)] } ?? []))
             defer { query.reset() }
             var counts = QueueCounts(queue: group)
             while try query.step() {

@@ -67,6 +67,19 @@ public enum RedisReplies {
         return Reserved(summary: summary, limitedBy: LimitName(rawValue: limit), nextTurnIn: turn < 0 ? nil : .milliseconds(turn), jobs: jobs)
     }
 
+    /// The command that reads a group's counters in a queue, and its reply read.
+    public static func groupCounts(of group: String, queue: String) -> RedisCommand {
+        RedisCommand("HMGET", "\(RedisScripts.prefix(queue)):group:\(group)", "ready", "delayed", "reserved", "done", "dead")
+    }
+
+    public static func groupCounts(_ value: RESPValue, group: String) -> QueueCounts? {
+        let numbers = (value.elements ?? []).map { Int($0.integer ?? 0) }
+        guard numbers.count == 5 else { return nil }
+        var counts = QueueCounts(queue: group)
+        (counts.ready, counts.delayed, counts.reserved, counts.done, counts.dead) = (numbers[0], numbers[1], numbers[2], numbers[3], numbers[4])
+        return counts
+    }
+
     /// The list script's reply: job records.
     public static func records(_ value: RESPValue, queue: String) -> [JobRecord]? {
         guard let items = value.elements else { return nil }
@@ -259,16 +272,8 @@ public final class RedisQueue: JobQueue {
     public func groupCounts(_ group: String) throws(QueueError) -> QueueCounts {
         var counts = QueueCounts(queue: group)
         for name in try queueNames() {
-            let reply = try run { () throws(RedisError) in
-                try client.call(RedisCommand("HMGET", "\(RedisScripts.prefix(name)):group:\(group)", "ready", "delayed", "reserved", "done", "dead"))
-            }
-            let numbers = (reply.elements ?? []).map { Int($0.integer ?? 0) }
-            guard numbers.count == 5 else { continue }
-            counts.ready += numbers[0]
-            counts.delayed += numbers[1]
-            counts.reserved += numbers[2]
-            counts.done += numbers[3]
-            counts.dead += numbers[4]
+            let reply = try run { () throws(RedisError) in try client.call(RedisReplies.groupCounts(of: group, queue: name)) }
+            if let found = RedisReplies.groupCounts(reply, group: group) { counts.add(found) }
         }
         return counts
     }

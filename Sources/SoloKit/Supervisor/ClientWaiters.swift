@@ -2,11 +2,17 @@
 /// as soon as the outcome is recorded, never by their polling: the outcomes this supervisor
 /// commits answer at once (`committed`); those that other supervisors or hosts record are
 /// looked up when a store tells of a change, and every `lookInterval` at most as a fallback,
-/// one request per queue at a time whatever the number of callers.
+/// one request per queue at a time whatever the number of callers. A waited group is known
+/// finished by its counters (a count, however large the group), looked at `groupLookGap` apart
+/// at most however fast outcomes commit; its jobs are read once, when it is.
 final class ClientWaiters: Timed {
     static let lookInterval: Duration = .seconds(1)
+    static let groupLookGap: Duration = .milliseconds(100)
     /// The most jobs a waited group may have.
     static let groupLimit = 10_000
+    /// The most bytes of results and errors a group's answer carries: past them, the jobs are
+    /// listed without, and the answer says `truncated`.
+    static let answerLimit = 1 << 20
     /// The most callers waiting at once: each costs a little at every turn of the loop, and a
     /// client must not be able to make that without end.
     static let maximum = 4096
@@ -21,9 +27,16 @@ final class ClientWaiters: Timed {
 
     private var calls: [FeedQueue.Key: [Int64: [Waiter]]] = [:]
     private var groups: [FeedQueue.Key: [String: [Waiter]]] = [:]
-    /// Queues to look at on the next turn: a store told of a change, or a group is new.
+    /// Queues whose waited jobs to look up on the next turn: a store told of a change, or a
+    /// caller is new.
     private var dirty: Set<FeedQueue.Key> = []
+    /// Queues with a look up of their waited jobs under way.
     private var looking: Set<FeedQueue.Key> = []
+    /// The same for waited groups: queues to look at, and how many requests are under way.
+    private var dirtyGroups: Set<FeedQueue.Key> = []
+    private var groupsLooking: [FeedQueue.Key: Int] = [:]
+    /// When a queue's groups may be looked at next (`groupLookGap` after the last look).
+    private var groupLookAt: [FeedQueue.Key: Moment] = [:]
     private var nextLook: Moment?
     /// The store a queue lives in.
     private let store: (FeedQueue.Key) -> any FeedStore
@@ -46,7 +59,7 @@ final class ClientWaiters: Timed {
 
     func awaitGroup(_ group: String, in queue: FeedQueue.Key, _ waiter: Waiter) {
         groups[queue, default: [:]][group, default: []].append(waiter)
-        dirty.insert(queue)
+        dirtyGroups.insert(queue)
         nextLook = nextLook ?? .now() + Self.lookInterval
     }
 
@@ -68,18 +81,20 @@ final class ClientWaiters: Timed {
             }
             changed = true
         }
-        if changed && groups[queue] != nil { dirty.insert(queue) }
+        if changed && groups[queue] != nil { dirtyGroups.insert(queue) }
     }
 
     /// A store told of a change (jobs committed by others): its waited queues are looked at.
     func changed(_ address: FeedStores.Address) {
-        for key in Set(calls.keys).union(groups.keys) where key.address == address { dirty.insert(key) }
+        for key in calls.keys where key.address == address { dirty.insert(key) }
+        for key in groups.keys where key.address == address { dirtyGroups.insert(key) }
     }
 
     var nextDeadline: Moment? {
         if isEmpty { return nil }
         if !dirty.subtracting(looking).isEmpty { return .now() }
         var earliest = nextLook
+        for queue in dirtyGroups where groupsLooking[queue] == nil { earliest = earlier(earliest, groupLookAt[queue] ?? .now()) }
         for waiters in calls.values { for list in waiters.values { for waiter in list { earliest = earlier(earliest, waiter.deadline) } } }
         for waiters in groups.values { for list in waiters.values { for waiter in list { earliest = earlier(earliest, waiter.deadline) } } }
         return earliest
@@ -89,17 +104,24 @@ final class ClientWaiters: Timed {
         if isEmpty {
             nextLook = nil
             dirty = []
+            dirtyGroups = []
+            groupLookAt = [:]
             return
         }
         endWaits(now: now)
         if let look = nextLook, look <= now {
             dirty.formUnion(calls.keys)
-            dirty.formUnion(groups.keys)
+            dirtyGroups.formUnion(groups.keys)
             nextLook = isEmpty ? nil : now + Self.lookInterval
         }
         for queue in dirty where !looking.contains(queue) {
             dirty.remove(queue)
-            look(at: queue)
+            lookAtJobs(in: queue)
+        }
+        for queue in dirtyGroups where groupsLooking[queue] == nil && groupLookAt[queue] ?? now <= now {
+            dirtyGroups.remove(queue)
+            groupLookAt[queue] = now + Self.groupLookGap
+            lookAtGroups(in: queue)
         }
     }
 
@@ -139,33 +161,56 @@ final class ClientWaiters: Timed {
         return (ended, kept)
     }
 
-    /// Looks up the waited jobs and groups of a queue in its store (one request each).
-    private func look(at queue: FeedQueue.Key) {
+    /// Looks up the waited jobs of a queue in its store (one request).
+    private func lookAtJobs(in queue: FeedQueue.Key) {
+        guard let ids = calls[queue].map({ Array($0.keys) }), !ids.isEmpty else { return }
+        looking.insert(queue)
+        store(queue).jobs(queue: queue.name, ids: ids) { [weak self] reply in
+            guard let self else { return }
+            looking.remove(queue)
+            guard case .answer(let records) = reply else { return }
+            for record in records where record.state == "done" || record.state == "dead" {
+                answer(record.id, in: queue, Self.outcome(id: record.id, state: record.state, result: record.result, error: record.error))
+            }
+        }
+    }
+
+    /// Counts the unfinished jobs of each waited group of a queue; a finished group's jobs are
+    /// read, once, for its answer.
+    private func lookAtGroups(in queue: FeedQueue.Key) {
         let store = store(queue)
-        if let ids = calls[queue].map({ Array($0.keys) }), !ids.isEmpty {
-            looking.insert(queue)
-            store.jobs(queue: queue.name, ids: ids) { [weak self] reply in
-                guard let self else { return }
-                looking.remove(queue)
-                guard case .answer(let records) = reply else { return }
-                for record in records where record.state == "done" || record.state == "dead" {
-                    answer(record.id, in: queue, Self.outcome(id: record.id, state: record.state, result: record.result, error: record.error))
-                }
-            }
-        }
         for group in groups[queue].map({ Array($0.keys) }) ?? [] {
-            looking.insert(queue)
-            store.jobs(queue: queue.name, group: group, limit: Self.groupLimit + 1) { [weak self] reply in
+            groupsLooking[queue, default: 0] += 1
+            store.groupCounts(queue: queue.name, group: group) { [weak self] reply in
                 guard let self else { return }
-                looking.remove(queue)
-                guard case .answer(let records) = reply else { return }
-                if records.count > Self.groupLimit {
-                    return answerGroup(group, in: queue, ControlRequest.failure("group \(group) has more than \(Self.groupLimit) jobs: too many to wait for at once"))
+                guard case .answer(let counts) = reply, counts.pending == 0, groups[queue]?[group] != nil else { return lookedAtGroup(in: queue) }
+                guard counts.total <= Self.groupLimit else {
+                    lookedAtGroup(in: queue)
+                    return answerGroup(group, in: queue, Self.tooLarge(group))
                 }
-                guard records.allSatisfy({ $0.state == "done" || $0.state == "dead" }) else { return }
-                answerGroup(group, in: queue, Self.groupOutcome(group, records))
+                store.jobs(queue: queue.name, group: group, limit: Self.groupLimit + 1) { [weak self] reply in
+                    guard let self else { return }
+                    lookedAtGroup(in: queue)
+                    guard case .answer(let records) = reply else { return }
+                    if records.count > Self.groupLimit { return answerGroup(group, in: queue, Self.tooLarge(group)) }
+                    // A job pushed to the group since it was counted: it is waited for too.
+                    guard records.allSatisfy({ $0.state == "done" || $0.state == "dead" }) else {
+                        dirtyGroups.insert(queue)
+                        return
+                    }
+                    answerGroup(group, in: queue, Self.groupOutcome(group, records))
+                }
             }
         }
+    }
+
+    private func lookedAtGroup(in queue: FeedQueue.Key) {
+        let left = (groupsLooking[queue] ?? 1) - 1
+        groupsLooking[queue] = left > 0 ? left : nil
+    }
+
+    private static func tooLarge(_ group: String) -> JSON {
+        ControlRequest.failure("group \(group) has more than \(groupLimit) jobs: too many to wait for at once")
     }
 
     private func answer(_ id: Int64, in queue: FeedQueue.Key, _ reply: JSON) {
@@ -191,15 +236,31 @@ final class ClientWaiters: Timed {
         return .object(fields)
     }
 
-    static func groupOutcome(_ group: String, _ records: [JobRecord]) -> JSON {
+    /// A finished group as a caller is told of it: each job's result or error, as far as
+    /// `limit` bytes of them go; the jobs past it without (and `truncated`).
+    static func groupOutcome(_ group: String, _ records: [JobRecord], limit: Int = answerLimit) -> JSON {
+        var room = limit
+        var truncated = false
         let jobs: [JSON] = records.map { record in
             var fields: [(String, JSON)] = [("id", .number(record.id)), ("state", .string(record.state))]
-            if record.state == "done" { fields.append(("result", record.result.map(JSON.string) ?? .null)) }
-            if record.state == "dead" { fields.append(("error", .string(record.error ?? ""))) }
+            let told: (name: String, value: JSON)? = switch record.state {
+            case "done": ("result", record.result.map(JSON.string) ?? .null)
+            case "dead": ("error", .string(record.error ?? ""))
+            default: nil
+            }
+            if let told {
+                let size = (record.state == "done" ? record.result : record.error)?.utf8.count ?? 0
+                if !truncated && size <= room {
+                    room -= size
+                    fields.append(told)
+                } else {
+                    truncated = true
+                }
+            }
             return .object(fields)
         }
         let dead = records.filter { $0.state == "dead" }.count
         return .object([("ok", .bool(true)), ("group", .string(group)), ("done", .number(Int64(records.count - dead))),
-                        ("dead", .number(Int64(dead))), ("jobs", .array(jobs))])
+                        ("dead", .number(Int64(dead))), ("jobs", .array(jobs))] + (truncated ? [("truncated", .bool(true))] : []))
     }
 }

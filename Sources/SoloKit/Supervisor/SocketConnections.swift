@@ -8,6 +8,8 @@ final class SocketConnections {
         let descriptor: FileDescriptor
         let token: UInt64
         let opened = Moment.now()
+        /// When the peer last sent bytes, or was sent some.
+        var lastActive = Moment.now()
         var input: [UInt8] = []
         var output: [UInt8] = []
         var closeWhenWritten = false
@@ -88,7 +90,9 @@ final class SocketConnections {
         guard connection.readable && !connection.closeWhenWritten else { return .open }
         while connection.input.count <= limit {
             switch Result(catching: { () throws(Errno) in try connection.descriptor.read(into: &buffer) }) {
-            case .success(.bytes(let n)): connection.input += buffer[0..<n]
+            case .success(.bytes(let n)):
+                connection.input += buffer[0..<n]
+                connection.lastActive = .now()
             case .success(.wouldBlock): return .open
             case .success(.endOfFile): return .endOfFile
             case .failure:
@@ -102,6 +106,7 @@ final class SocketConnections {
     /// Queues bytes for the peer and writes what the socket takes now.
     func send(_ connection: Connection, _ bytes: [UInt8]) {
         connection.output += bytes
+        connection.lastActive = .now()
         write(connection)
     }
 
@@ -117,7 +122,8 @@ final class SocketConnections {
                 return drop(connection)
             }
             if written == 0 { break }
-            connection.output.removeFirst(written)
+            // Emptied, it lets go of its memory (one large answer must not stay held).
+            if written == connection.output.count { connection.output.removeAll() } else { connection.output.removeFirst(written) }
         }
         if connection.output.isEmpty && connection.closeWhenWritten { return drop(connection) }
         let wants = !connection.output.isEmpty
@@ -125,6 +131,14 @@ final class SocketConnections {
             try? epoll.modify(connection.descriptor, token: connection.token, readable: connection.readable, writable: wants)
             connection.watchingWrites = wants
         }
+    }
+
+    /// Reads no more from the connection (its peer half-closed), which stays open for answers
+    /// still to come, until `finish` or `drop`.
+    func stopReading(_ connection: Connection) {
+        guard connection.readable else { return }
+        connection.readable = false
+        try? epoll.modify(connection.descriptor, token: connection.token, readable: false, writable: connection.watchingWrites)
     }
 
     /// Reads no more from the connection (its peer half-closed, or said all it may): it closes

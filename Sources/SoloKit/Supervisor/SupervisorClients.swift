@@ -7,6 +7,12 @@ extension Supervisor {
     static let clientConnections = 2048
     /// A client that lets this much of its answers pile up unread is dropped.
     static let clientBacklog = 1 << 20
+    /// A client connection owed nothing that sends nothing for this long is closed (the
+    /// clients of etc/clients connect again).
+    static let clientIdleTimeout: Duration = .seconds(600)
+    /// The most bytes of unfinished requests the client socket holds over its connections (2048
+    /// of a megabyte each would be two gigabytes): 64 MiB, or room for 4 of the largest.
+    static func clientBuffered(maxPayload: Int) -> Int { max(64 << 20, 4 * ControlServer.maximumRequest(floor: 1 << 20, maxPayload: maxPayload)) }
 
     func openClientSocket() {
         guard let path = config.global.clientSocket else { return }
@@ -17,7 +23,7 @@ extension Supervisor {
             }
             gid = group.gid
         }
-        do {
+        do throws(Errno) {
             try Files.makeDirectories(Path.directory(of: path), mode: 0o755)
             // Made 0600, then given to the group: no moment in which others could connect.
             let listener = try UnixSocket.listen(at: path)
@@ -29,14 +35,15 @@ extension Supervisor {
                 throw error
             }
             clients = try ControlServer(path: path, name: "client socket", listener: listener, tokens: EpollToken.clients, epoll: epoll,
-                                        gate: Self.clientGate(gid: gid), maximumRequest: max(1 << 20, config.global.maxPayload + 64 * 1024),
+                                        gate: Self.clientGate(gid: gid), maximumRequest: ControlServer.maximumRequest(floor: 1 << 20, maxPayload: config.global.maxPayload),
                                         maximumConnections: Self.clientConnections, maximumBacklog: Self.clientBacklog,
+                                        idleTimeout: Self.clientIdleTimeout, maximumBuffered: Self.clientBuffered(maxPayload: config.global.maxPayload),
                                         handle: { [unowned self] (json, token) throws(ControlRequest.Invalid) in
                                             guard let clients else { return nil }
                                             return answer(try ClientRequest(json: json), from: token, on: clients)
                                         }, say: { [unowned self] in self.say($0) })
         } catch {
-            say("cannot open the client socket \(path): \(error); applications cannot push through it")
+            say("cannot open the client socket \(path): \(UnixSocket.why(error)); applications cannot push through it")
         }
     }
 
@@ -60,8 +67,9 @@ extension Supervisor {
     /// The answer to an application's request; nil when it comes later, through `server`.
     func answer(_ request: ClientRequest, from token: UInt64, on server: ControlServer) -> JSON? {
         guard phase == .running else { return ControlRequest.failure("solo is stopping; nothing was queued") }
+        let reply = server.replier(token)
         let waiter = { (timeout: Duration) in
-            ClientWaiters.Waiter(deadline: .now() + timeout, answer: { server.reply(token, $0) }, gone: { !server.isOpen(token) })
+            ClientWaiters.Waiter(deadline: .now() + timeout, answer: reply, gone: { !server.isOpen(token) })
         }
         switch request {
         case .call, .wait:
@@ -80,14 +88,14 @@ extension Supervisor {
         case .push(let push):
             return pushForClient(push) { result in
                 switch result {
-                case .failure(let message): server.reply(token, ControlRequest.failure(message.text))
-                case .success(let (queue, jobs)): server.reply(token, Self.pushed(queue.name, jobs))
+                case .failure(let message): reply(ControlRequest.failure(message.text))
+                case .success(let (queue, jobs)): reply(Self.pushed(queue.name, jobs))
                 }
             }
         case .call(let push, let timeout):
             return pushForClient(push) { [unowned self] result in
                 switch result {
-                case .failure(let message): server.reply(token, ControlRequest.failure(message.text))
+                case .failure(let message): reply(ControlRequest.failure(message.text))
                 case .success(let (queue, jobs)): waiters.awaitJob(jobs[0].id, in: queue, waiter(timeout))
                 }
             }

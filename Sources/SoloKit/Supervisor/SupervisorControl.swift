@@ -3,10 +3,10 @@ extension Supervisor {
     func openControlSocket() {
         let path = ControlSocket.path(config)
         do {
-            control = try ControlServer(path: path, epoll: epoll, handle: { [unowned self] in self.answer($0, from: $1) },
+            control = try ControlServer(path: path, epoll: epoll, maxPayload: config.global.maxPayload, handle: { [unowned self] in self.answer($0, from: $1) },
                                         say: { [unowned self] in self.say($0) })
         } catch {
-            say("cannot open the control socket \(path): \(error); solo status and friends will not reach this supervisor")
+            say("cannot open the control socket \(path): \(UnixSocket.why(error)); solo status and friends will not reach this supervisor")
         }
     }
 

@@ -36,8 +36,18 @@ public enum Sockets {
 
 /// Unix stream sockets: the control socket's listener, its peers, and the client end.
 public enum UnixSocket {
+    /// Listens at `path`, removing a stale socket there first; never anything else (see `why`).
     public static func listen(at path: String) throws(Errno) -> FileDescriptor {
         try Sockets.opened { solo_unix_listen(path, $0) }
+    }
+
+    /// Why `listen(at:)` failed, in words.
+    public static func why(_ error: Errno) -> String {
+        switch error.rawValue {
+        case EEXIST: "something other than a socket is there, and solo removes only a stale socket (move it away, or choose another path)"
+        case EADDRINUSE: "another program listens on it (a PHP-FPM, another solo?); solo does not take a live socket over (choose another path)"
+        default: "\(error)"
+        }
     }
 
     /// Who is at the other end (SO_PEERCRED): its user, primary group and process, as they

@@ -73,6 +73,9 @@ protocol FeedStore: AnyObject, Timed {
     /// The jobs of `queue` with these ids (those that exist), or those of `group` (up to `limit`).
     func jobs(queue: String, ids: [Int64], _ done: @escaping (StoreReply<[JobRecord]>) -> Void)
     func jobs(queue: String, group: String, limit: Int, _ done: @escaping (StoreReply<[JobRecord]>) -> Void)
+    /// How many jobs of the group the queue holds in each state: the store's counters, cheap
+    /// however large the group.
+    func groupCounts(queue: String, group: String, _ done: @escaping (StoreReply<QueueCounts>) -> Void)
     /// The latest run of `schedule` pushed to `queue`, if any.
     func lastRun(of schedule: String, queue: String, _ done: @escaping (StoreReply<PastRun?>) -> Void)
 

@@ -136,6 +136,12 @@ final class RedisFeedStore: FeedStore {
         }
     }
 
+    func groupCounts(queue: String, group: String, _ done: @escaping (StoreReply<QueueCounts>) -> Void) {
+        request({ [server] in server.commands.send(RedisReplies.groupCounts(of: group, queue: queue), $0) }, done) { value in
+            RedisReplies.groupCounts(value, group: group)
+        }
+    }
+
     func lastRun(of schedule: String, queue: String, _ done: @escaping (StoreReply<PastRun?>) -> Void) {
         ask(RedisScheduleScripts.lastRun, queue: queue, [schedule], done) { value in
             guard let text = value.string else { return .some(nil) }
@@ -147,8 +153,14 @@ final class RedisFeedStore: FeedStore {
     /// it cannot parse is a refusal).
     private func ask<T>(_ script: RedisScript, queue: String, _ arguments: [String], _ done: @escaping (StoreReply<T>) -> Void,
                         _ parse: @escaping (RESPValue) -> T?) {
+        request({ [server] in server.commands.evaluate(script, keys: [RedisScripts.prefix(queue)], arguments: arguments, $0) }, done, parse)
+    }
+
+    /// Sends a command with `send`, and answers as `ask` does.
+    private func request<T>(_ send: (@escaping RedisConnection.Reply) -> Bool, _ done: @escaping (StoreReply<T>) -> Void,
+                            _ parse: @escaping (RESPValue) -> T?) {
         guard server.isUp else { return done(.unavailable) }
-        let sent = server.commands.evaluate(script, keys: [RedisScripts.prefix(queue)], arguments: arguments) { result in
+        let sent = send { result in
             switch result {
             case .failure: done(.unavailable)
             case .success(let value):

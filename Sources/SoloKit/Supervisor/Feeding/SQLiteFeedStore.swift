@@ -163,6 +163,10 @@ final class SQLiteFeedStore: FeedStore {
         done(using { store throws(QueueError) in try store.jobs(queue: queue, states: JobRecord.states, group: group, limit: limit) })
     }
 
+    func groupCounts(queue: String, group: String, _ done: @escaping (StoreReply<QueueCounts>) -> Void) {
+        done(using { store throws(QueueError) in try store.groupCounts(group, queue: queue) })
+    }
+
     func lastRun(of schedule: String, queue: String, _ done: @escaping (StoreReply<PastRun?>) -> Void) {
         done(using { store throws(QueueError) in try store.lastRun(of: schedule, queue: queue) })
     }
