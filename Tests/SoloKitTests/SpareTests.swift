@@ -168,6 +168,24 @@ import Testing
         #expect(w.timeToRecycle(now: now, memoryLimit: pool.memoryLimit) == .milliseconds(125))
     }
 
+    @Test func withoutAJobOrMemoryLimitOnlyTheLifetimeEndsAWorker() {
+        var pool = PoolConfig(name: "p", file: "f", line: 1)
+        pool.queue = .sqlite(path: "/tmp/q.db")
+        let policy = WorkerPolicy(pool: pool)
+        let timed = Worker(id: 1, slot: 0, pid: 1, started: t0, jobLimit: nil, lifetimeLimit: .seconds(60), policy: policy)
+        let endless = Worker(id: 2, slot: 1, pid: 2, started: t0, jobLimit: nil, lifetimeLimit: nil, policy: policy)
+        for w in [timed, endless] {
+            _ = w.handle(.message(.ready), now: t0, policy: policy)
+            for n in 1...10 {
+                _ = w.handle(.assigned(job), now: t0 + .milliseconds(n - 1), policy: policy)
+                _ = w.handle(.message(.ok(nil)), now: t0 + .milliseconds(n), policy: policy)
+            }
+        }
+        let now = t0 + .seconds(10)
+        #expect(timed.timeToRecycle(now: now, memoryLimit: nil) == .seconds(50), "its pace counts for nothing: the lifetime left")
+        #expect(endless.timeToRecycle(now: now, memoryLimit: nil) == nil, "no end in sight")
+    }
+
     @Test func aSparesJobLimitIsSpreadFromWhenItTakesTheSlot() throws {
         // The spare starts counting when its slot's worker leaves, 150 jobs from now: its
         // recycle falls 150 + its limit from now, to be kept apart from the other worker's.

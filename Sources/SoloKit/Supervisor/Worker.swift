@@ -201,7 +201,9 @@ public final class Worker {
     /// in sight).
     public func timeToRecycle(now: Moment, memoryLimit: UInt64?) -> Duration? {
         var left = lifetimeDeadline.map { $0 - now }
-        guard let since = firstJobAt ?? readyAt, jobsDone > 0, now > since else { return left }
+        // Its pace counts only against a job or memory limit: asked on every loop turn, a turn a
+        // job when feeding, a worker with neither skips the division.
+        guard jobLimit != nil || memoryLimit != nil, let since = firstJobAt ?? readyAt, jobsDone > 0, now > since else { return left }
         let perJob = (now - since) / jobsDone
         if let remaining = jobsRemaining { left = min(left ?? perJob * remaining, perJob * remaining) }
         if let memoryLimit, let baseline = memoryBaseline, let bytes = residentBytes, bytes > baseline.bytes, jobsDone > baseline.jobs {
