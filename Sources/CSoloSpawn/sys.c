@@ -394,8 +394,12 @@ static int remove_stale_socket(const char *path, const struct sockaddr_un *addre
     int connected = connect(probe, (const struct sockaddr *)address, sizeof *address);
     int saved = errno;
     close(probe);
-    // Accepted, or its backlog is full (EAGAIN): someone serves it.
-    if (connected == 0 || saved == EAGAIN) return EADDRINUSE;
+    // Only a refused connection proves nobody listens. Accepted, a full backlog (EAGAIN), or a
+    // live socket of another type (EPROTOTYPE: /dev/log, journald's): someone serves it. Any
+    // other failure (EACCES: a socket solo's user may not reach) proves nothing: left alone.
+    if (connected != 0 && saved == ENOENT) return 0;
+    if (connected == 0 || saved == EAGAIN || saved == EPROTOTYPE) return EADDRINUSE;
+    if (saved != ECONNREFUSED) return saved;
     if (unlink(path) != 0 && errno != ENOENT) return errno;
     return 0;
 }

@@ -250,6 +250,28 @@ import Testing
         #expect(try onLive.stop() == 0)
         // The other program's socket is still there, and still its own.
         try UnixSocket.connect(to: place.socket).close()
+        live.close()
+
+        // A live socket of another type (a datagram one, as /dev/log and journald's are) refuses
+        // a stream connect with EPROTOTYPE: still someone's, never taken over.
+        try FileManager.default.removeItem(atPath: place.socket)
+        let datagram = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        #expect(datagram >= 0)
+        defer { Glibc.close(datagram) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { bytes in
+            for (index, byte) in place.socket.utf8.enumerated() { bytes[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(datagram, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(bound == 0, "bind a datagram socket at \(place.socket): errno \(errno)")
+        let onDatagram = try RunningSupervisor(place.scratch)
+        try onDatagram.waitForLog("cannot open the client socket \(place.socket): another program listens on it")
+        #expect(try onDatagram.stop() == 0)
+        var status = stat()
+        #expect(lstat(place.socket, &status) == 0 && (status.st_mode & S_IFMT) == S_IFSOCK, "the datagram socket is still there")
     }
 
     /// `solo call` over the control socket: the result and 0, the failure and 1, still queued
