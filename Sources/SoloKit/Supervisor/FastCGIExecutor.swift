@@ -59,7 +59,10 @@ final class FastCGIExecutor: Timed {
     /// A pool's PHP-FPM while it cannot be reached: why, and when it is tried again.
     struct Outage {
         var problem: String
-        var retryAt: Moment
+        var retryAt: Moment { didSet { woke = false } }
+        /// The loop has woken for `retryAt` (`expire` saw it due): the feed that follows in the
+        /// same turn asks `room` at or after it, so the deadline is spent.
+        var woke = false
         var pause = Doubling(from: .seconds(1), to: .seconds(30))
         /// Only busy (its backlog full): up, but taking no more for a moment.
         var busy = false
@@ -244,15 +247,17 @@ final class FastCGIExecutor: Timed {
     // MARK: - time
 
     var nextDeadline: Moment? {
-        // A retry once due waits for a job to send (the feeder wakes the loop when one comes, a
-        // start or a scale when the pool takes jobs again): a deadline in the past would spin it.
-        let now = Moment.now()
-        var earliest = outages.values.map(\.retryAt).filter { $0 > now }.min()
+        // A retry stays a deadline until the loop has woken for it, and the feed of that turn
+        // came at or after it (a feed just before it sends nothing). Then it waits for a job to
+        // send (the feeder wakes the loop when one comes, a start or a scale when the pool takes
+        // jobs again): a deadline kept in the past would spin the loop.
+        var earliest = outages.values.filter { !$0.woke }.map(\.retryAt).min()
         for request in requests.values { earliest = earlier(earliest, request.deadline) }
         return earliest
     }
 
     func expire(now: Moment) {
+        for (key, outage) in outages where !outage.woke && outage.retryAt <= now { outages[key]?.woke = true }
         for request in requests.values.sorted(by: { $0.token < $1.token }) {
             let pool = request.pool
             if request.stopDeadline == nil && (pool.stopping || pool.paused || pool.standingBy) {
