@@ -72,6 +72,44 @@ import Testing
         #expect(!server.isOpen(token), "a peer that closed is still held")
     }
 
+    /// Two requests answered later on one connection (pipelined `--wait`s) each get their own
+    /// answer, and a half-closed peer is closed once it has both.
+    @Test func everyAnswerOwedLaterIsSent() throws {
+        let scratch = ScratchFile()
+        let path = scratch.directory + "/client.sock"
+        let epoll = try Epoll()
+        final class Later { var server: ControlServer?; var ready = false }
+        let later = Later()
+        let server = try ControlServer(path: path, name: "test socket", listener: try UnixSocket.listen(at: path), tokens: EpollToken.clients, epoll: epoll,
+                                       gate: .owner, maximumRequest: 1 << 20,
+                                       handle: { json, token in
+                                           let name = json["name"]?.stringValue ?? "?"
+                                           later.server?.answerLater(token) { later.ready ? .object([("done", .string(name))]) : nil }
+                                           return nil
+                                       }, say: { _ in })
+        later.server = server
+        defer { server.close() }
+        let peer = try UnixSocket.connect(to: path)
+        defer { peer.close() }
+        try peer.writeAll("{\"command\":\"later\",\"name\":\"a\",\"id\":1}\n{\"command\":\"later\",\"name\":\"b\",\"id\":2}\n")
+        shutdown(peer.rawValue, Int32(SHUT_WR))
+        var buffer = [solo_event](repeating: solo_event(), count: 64)
+        var text = ""
+        var closed = false
+        let deadline = Moment.now() + .seconds(10)
+        while Moment.now() < deadline && !closed {
+            for event in try epoll.wait(timeoutMilliseconds: 20, into: &buffer) { server.event(event) }
+            server.expire(now: .now())
+            later.ready = true
+            server.settle()
+            var bytes = [UInt8](repeating: 0, count: 4096)
+            let n = recv(peer.rawValue, &bytes, bytes.count, Int32(MSG_DONTWAIT))
+            if n > 0 { text += String(decoding: bytes[0..<n], as: UTF8.self) } else if n == 0 { closed = true }
+        }
+        #expect(text == #"{"done":"a","id":1}"# + "\n" + #"{"done":"b","id":2}"# + "\n", "\(text)")
+        #expect(closed, "the half-closed peer was not closed once it had both answers")
+    }
+
     /// Past the bytes of unfinished requests a socket holds over its connections, a large one
     /// is refused; small requests are still served.
     @Test func unfinishedRequestsHaveABudget() throws {

@@ -50,7 +50,7 @@ final class ControlServer: Timed {
     private var following: [UInt64: String] = [:]
     /// `--wait`: the answers owed to connections, each given by its check once the work is done
     /// (with its request's id).
-    private var owed: [UInt64: (check: () -> JSON?, id: JSON?)] = [:]
+    private var owed: [UInt64: [(check: () -> JSON?, id: JSON?)]] = [:]
     /// The `id` of the request being handled: its answer carries it back, now or later.
     private var answeringID: JSON?
     /// How many answers each connection is still to get (requests answered later: a call, a
@@ -282,16 +282,20 @@ final class ControlServer: Timed {
     var hasFollowers: Bool { !following.isEmpty }
 
     /// Answers the request of `token` later: `check` gives the answer once the work is done.
-    func answerLater(_ token: UInt64, when check: @escaping () -> JSON?) { owed[token] = (check, answeringID) }
+    /// Each is owed its own answer: a connection may wait for several (pipelined `--wait`s).
+    func answerLater(_ token: UInt64, when check: @escaping () -> JSON?) { owed[token, default: []].append((check, answeringID)) }
 
     /// Sends the owed answers whose work is done (once every turn of the loop).
     func settle() {
-        for (token, owing) in owed {
+        for (token, owings) in owed {
             guard let connection = sockets.connections[token] else { owed[token] = nil; continue }
-            guard let reply = owing.check() else { continue }
-            owed[token] = nil
-            respond(connection, Self.tagged(reply, owing.id))
-            answered(connection)
+            var waiting: [(check: () -> JSON?, id: JSON?)] = []
+            for owing in owings {
+                guard let reply = owing.check() else { waiting.append(owing); continue }
+                respond(connection, Self.tagged(reply, owing.id))
+                answered(connection)
+            }
+            owed[token] = waiting.isEmpty ? nil : waiting
         }
     }
 
