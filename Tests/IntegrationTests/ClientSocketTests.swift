@@ -186,6 +186,33 @@ import Testing
         #expect((lines.last.flatMap { Int($0) } ?? .max) < 20, "\(kind): 8,000 jobs of a waited group took \(lines.last ?? "?")s")
     }
 
+    /// A push that finds the queue file being written by another process (its lock held for
+    /// 40 ms) waits for it rather than fail with "busy".
+    @Test func aPushWaitsOutAnotherWriter() throws {
+        let place = try Place()
+        let lines = try place.run("/usr/bin/python3", "busy.py", """
+            import json, socket, subprocess, sys
+            HOLD = "import sqlite3, time\\n" \\
+                   "db = sqlite3.connect('state/queue.db', isolation_level=None, timeout=5)\\n" \\
+                   "db.execute('BEGIN IMMEDIATE')\\n" \\
+                   "print('locked', flush=True)\\n" \\
+                   "time.sleep(0.04)\\n" \\
+                   "db.execute('COMMIT')\\n"
+            holder = subprocess.Popen([sys.executable, "-c", HOLD], stdout=subprocess.PIPE, text=True)
+            assert holder.stdout.readline() == "locked\\n"
+            client = socket.socket(socket.AF_UNIX)
+            client.connect(sys.argv[2])
+            client.sendall(b'{"command":"push","payload":"while busy"}\\n')
+            received = b""
+            while not received.endswith(b"\\n"):
+                received += client.recv(65536)
+            holder.wait()
+            answer = json.loads(received)
+            print(answer["ok"], answer.get("queued") or answer.get("error"))
+            """)
+        #expect(lines == ["True 1"], "\(lines)")
+    }
+
     /// A call is answered when its job is done, after the answers to requests sent behind it:
     /// the id a request gives comes back with its answer, now or later.
     @Test func anAnswerCarriesItsRequestsID() throws {

@@ -132,7 +132,9 @@ final class SQLiteFeedStore: FeedStore {
 
     func push(queue: String, template: NewJob, _ jobs: [(payload: [UInt8], uniqueKey: String?)],
               _ done: @escaping (StoreReply<[PushedJob]>) -> Void) {
-        done(using { store throws(QueueError) in
+        // An application's push waits up to 100 ms for the lock (another process's commit takes a
+        // few ms) rather than fail at once with "busy; try again" whenever the file is written.
+        done(using(patience: max(patience, 100)) { store throws(QueueError) in
             let writer = try store.writer(queue: queue, template: template)
             for job in jobs {
                 var failure: QueueError?
