@@ -261,8 +261,7 @@ public final class Supervisor {
                     perform(pool.handle(worker, .waitingForInput, now: Moment.now(), using: &random), for: pool)
                 }
             case .finish(let job, let outcome):
-                let awaited = feeder.source(of: job, in: pool).map { waiters.awaits(job.id, in: $0) } ?? false
-                feeder.record(job, outcome, of: pool, now: Moment.now(), urgent: awaited)
+                feeder.record(job, outcome, of: pool, now: Moment.now()) { waiters.awaits(job.id, in: $0) }
                 if let dead = HookEvent.jobDead(job, outcome, pool: pool.name, queue: pool.config.queueName) { fire(dead) }
             case .log(let message):
                 say("pool \(pool.name): \(message)", alsoTo: pool)

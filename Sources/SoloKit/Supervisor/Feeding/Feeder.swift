@@ -283,18 +283,16 @@ final class Feeder: Timed {
 
     /// Records what became of a job `take` gave the pool, for the queue it came from; it is
     /// written with others shortly (see `flush`).
-    /// `urgent`: a caller waits for this outcome, and it is written now rather than with others.
-    func record(_ job: ReservedJob, _ outcome: JobOutcome, of pool: Pool, now: Moment, urgent: Bool = false) {
+    /// `urgent`: whether a caller awaits the job in the queue it came from; its outcome is then
+    /// written now rather than with others.
+    func record(_ job: ReservedJob, _ outcome: JobOutcome, of pool: Pool, now: Moment, urgent: (FeedQueue.Key) -> Bool = { _ in false }) {
         guard let source = held.removeValue(forKey: HeldJob(pool: ObjectIdentifier(pool), id: job.id)) else { return }
         guard source.generation == source.queue.generation else {
             say("pool \(pool.name): the outcome of job \(job.id) is lost: \(source.queue.store.location) was replaced while the job ran")
             return
         }
-        add(outcome, to: source.queue, now: now, urgent: urgent)
+        add(outcome, to: source.queue, now: now, urgent: urgent(source.queue.key))
     }
-
-    /// The queue a job `take` gave the pool came from.
-    func source(of job: ReservedJob, in pool: Pool) -> FeedQueue.Key? { held[HeldJob(pool: ObjectIdentifier(pool), id: job.id)]?.queue.key }
 
     private func add(_ outcome: JobOutcome, to queue: FeedQueue, now: Moment, urgent: Bool = false) {
         if queue.outcomes.isEmpty { queue.firstOutcome = now }
