@@ -62,8 +62,7 @@ import Testing
             """, executable: true)
         let supervisor = try RunningSupervisor(scratch, environment: environment(scratch))
         try supervisor.waitForLog("started worker 0", count: 3)
-        let pushed = try runSolo(["push", "--config", "solo.conf"], in: scratch, input: Array("always-fail\n".utf8))
-        try #require(pushed.status == 0, "\(pushed.stderr)")
+        try pushAJobThatDies(scratch)
         try waitFor("the three hooks' runs in hooks.log: \(scratch.read("hooks.log"))\nlog:\n\(supervisor.log)", seconds: 30) {
             Set(runs(scratch).map(\.event)).isSuperset(of: ["crash", "recycle", "job_dead"])
         }
@@ -85,6 +84,12 @@ import Testing
         #expect(dead.pool == "feed" && dead.job == "1" && dead.queue == "feed" && dead.error == "nope" && dead.reason == "failed")
         #expect(all.allSatisfy { !$0.host.isEmpty })
         #expect(supervisor.lines(containing: "hook crash (pid ").contains { $0.contains("saw crash of crasher") }, "its output is in the log")
+    }
+
+    /// Pushes the job the worker fails for good: its job_dead runs the hook.
+    func pushAJobThatDies(_ scratch: Scratch) throws {
+        let pushed = try runSolo(["push", "--config", "solo.conf"], in: scratch, input: Array("always-fail\n".utf8))
+        try #require(pushed.status == 0, "\(pushed.stderr)")
     }
 
     /// Pushes 20 jobs and waits until the worker has handled every one: feeding goes on.
@@ -111,8 +116,7 @@ import Testing
         scratch.write("hang.sh", "#!/bin/sh\necho $$ > hang.pid\nsleep 600 &\necho $! > hang-child.pid\nwait\n", executable: true)
         let supervisor = try RunningSupervisor(scratch)
         try supervisor.waitForLog("started worker 0")
-        let fail = try runSolo(["push", "--config", "solo.conf"], in: scratch, input: Array("always-fail\n".utf8))
-        try #require(fail.status == 0, "\(fail.stderr)")
+        try pushAJobThatDies(scratch)
         try waitFor("the hook to start") { !scratch.read("work/hang-child.pid").isEmpty }
         let hook = pid_t(scratch.read("work/hang.pid").trimmed) ?? 0, child = pid_t(scratch.read("work/hang-child.pid").trimmed) ?? 0
         defer { for pid in [hook, child] where pid > 1 && isRunning(pid) { kill(pid, SIGKILL) } }
@@ -139,8 +143,7 @@ import Testing
         scratch.write("flood.sh", "#!/bin/sh\necho $$ > flood.pid\nexec yes flood line from a hook\n", executable: true)
         let supervisor = try RunningSupervisor(scratch)
         try supervisor.waitForLog("started worker 0")
-        let fail = try runSolo(["push", "--config", "solo.conf"], in: scratch, input: Array("always-fail\n".utf8))
-        try #require(fail.status == 0, "\(fail.stderr)")
+        try pushAJobThatDies(scratch)
         try supervisor.waitForLog("its output beyond 64 KiB is not read; its pipe is closed", seconds: 15)
         try pushTwentyJobsAndSeeThemDone(scratch, "after the flood")
         #expect(try runSolo(["status", "--config", "solo.conf"], in: scratch, seconds: 5).status == 0, "the loop answers")
