@@ -241,10 +241,12 @@ final class ContractStore {
     /// was heard before is forgotten.
     func listen() throws {
         store.watch(queue: Self.queue)
+        store.watchEndings(queue: Self.queue)
         if let server {
-            let channel = RedisScripts.prefix(Self.queue) + ":wake"
-            try pump("the subscription to \(channel)", poll: true) {
-                (try? server.command("PUBSUB", "NUMSUB", channel).elements?.last?.integer) == 1
+            for channel in [RedisScripts.prefix(Self.queue) + ":wake", RedisScripts.prefix(Self.queue) + ":ended"] {
+                try pump("the subscription to \(channel)", poll: true) {
+                    (try? server.command("PUBSUB", "NUMSUB", channel).elements?.last?.integer) == 1
+                }
             }
         }
         // Events of the pushes and opens before (inotify's, a new subscription's) are read now.
@@ -255,6 +257,7 @@ final class ContractStore {
             return Moment.now() >= quiet
         }
         heard.jobsMayHaveCome = []
+        heard.jobsMayHaveEnded = []
     }
 
     // MARK: - the loop
@@ -284,8 +287,11 @@ final class ContractStore {
         var up = 0
         /// The queues jobs may have come to (nil: any queue of the store).
         var jobsMayHaveCome: [String?] = []
+        /// The queues jobs may have ended in.
+        var jobsMayHaveEnded: [String] = []
 
         func jobsMayHaveCome(in store: any FeedStore, queue: String?) { jobsMayHaveCome.append(queue) }
+        func jobsMayHaveEnded(in store: any FeedStore, queue: String) { jobsMayHaveEnded.append(queue) }
         func storeIsUp(_ store: any FeedStore) { up += 1 }
         func storeWillBeReplaced(_ store: any FeedStore) {}
         func storeWasReplaced(_ store: any FeedStore) {}

@@ -395,6 +395,22 @@ import Testing
         #expect(s.heard.jobsMayHaveCome.allSatisfy { $0 == nil || $0 == Store.queue })
     }
 
+    /// A caller's supervisor hears of a job another one ends: a server publishes the endings of
+    /// a batch, a file's commit is seen on disk.
+    @Test(arguments: StoreKind.allCases)
+    func aJobEndedIsHeardOf(_ kind: StoreKind) throws {
+        let s = try Store(kind)
+        try s.push(["done", "dead"])
+        let ids = try s.reserve(2).jobs.map(\.id)
+        try s.commit(ids.map { .started(id: $0) })
+        try s.listen()
+        try s.commit([.done(id: ids[0], result: "r"), .dead(id: ids[1], error: "no")])
+        try s.pump("the store to tell of the ended jobs") {
+            kind == .redis ? !s.heard.jobsMayHaveEnded.isEmpty : !s.heard.jobsMayHaveCome.isEmpty
+        }
+        #expect(s.heard.jobsMayHaveEnded.allSatisfy { $0 == Store.queue })
+    }
+
     @Test(arguments: StoreKind.allCases)
     func aPayloadThatWouldBreakTheLineProtocolComesBackMarked(_ kind: StoreKind) throws {
         let s = try Store(kind)

@@ -55,6 +55,7 @@ extension RedisScripts {
         if ARGV[1] ~= '' then candidates = redis.call('ZRANGE', P .. ':reserved', 0, -1)
         else candidates = redis.call('ZRANGEBYSCORE', P .. ':reserved', '-inf', '(' .. t) end
         local n = 0
+        local ended = false
         for _, m in ipairs(candidates) do
             local id = tonumber(m)
             local key = job(id)
@@ -73,6 +74,7 @@ extension RedisScripts {
                     local limit = tonumber(f[4] or ARGV[2])
                     local attempts = tonumber(f[3] or '0')
                     if attempts >= limit then
+                        ended = true
                         to_dead(id, key, f[2], 'reserved', why .. ' (no attempt left: ' .. attempts .. ' of ' .. limit .. ')', t)
                     else
                         redis.call('HSET', key, 'error', why, 'ready_at', t)
@@ -83,6 +85,7 @@ extension RedisScripts {
             end
         end
         if n > 0 then redis.call('PUBLISH', P .. ':wake', '') end
+        if ended then redis.call('PUBLISH', P .. ':ended', '') end
         -- each key with held-back jobs gets as many freed as it has room for (all, a thousand
         -- at a time, with no key_concurrency), as JobStore.freeHeld does
         local key_concurrency = tonumber(ARGV[3])

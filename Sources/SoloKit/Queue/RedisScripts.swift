@@ -305,9 +305,11 @@ public enum RedisScripts {
     /// ARGV: owner, then 5 fields an outcome: kind (start, done, result, dead, retry), id, text
     /// (the result or the error), delay (ms, retry), max_attempts (for jobs that name none).
     /// Only jobs the owner still holds change; `start`: a worker has it, it is no longer ahead.
-    /// Returns the summary.
+    /// Returns the summary. A batch that ends a job is published on P:ended, heard by the
+    /// supervisors whose callers wait for jobs of the queue (ClientWaiters).
     public static let finish = script(#"""
         local t = now_ms()
+        local ended = false
         for i = 2, #ARGV, 5 do
             local kind = ARGV[i]
             local id = tonumber(ARGV[i + 1])
@@ -321,17 +323,20 @@ public enum RedisScripts {
                 redis.call('ZREM', P .. ':reserved', m)
                 let_go(key)
                 if kind == 'done' or kind == 'result' then
+                    ended = true
                     free_unique(id, key, t)
                     redis.call('HSET', key, 'state', 'done', 'finished_at', t)
                     if kind == 'result' then redis.call('HSET', key, 'result', text) end
                     redis.call('ZADD', P .. ':done', t, m)
                     count_group(f[3], 'reserved', 'done')
                 elseif kind == 'dead' then
+                    ended = true
                     to_dead(id, key, f[3], 'reserved', text, t)
                 else
                     local limit = tonumber(f[5] or ARGV[i + 4])
                     local attempts = tonumber(f[4] or '0')
                     if attempts >= limit then
+                        ended = true
                         to_dead(id, key, f[3], 'reserved', text .. ' (no attempt left: ' .. attempts .. ' of ' .. limit .. ')', t)
                     else
                         local run_at = t + tonumber(ARGV[i + 3])
@@ -343,6 +348,7 @@ public enum RedisScripts {
                 end
             end
         end
+        if ended then redis.call('PUBLISH', P .. ':ended', '') end
         return summary(t)
         """#)
 

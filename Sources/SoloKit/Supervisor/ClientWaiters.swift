@@ -1,7 +1,8 @@
 /// The callers waiting for a job's outcome (`call`) or for a group to finish (`wait`), answered
 /// as soon as the outcome is recorded, never by their polling: the outcomes this supervisor
 /// commits answer at once (`committed`); those that other supervisors or hosts record are
-/// looked up when a store tells of a change, and every `lookInterval` at most as a fallback,
+/// looked up when a store tells of a change (a Redis server publishes endings to the queues
+/// waited for here), and every `lookInterval` at most as a fallback,
 /// one request per queue at a time whatever the number of callers. A waited group is known
 /// finished by its counters (a count, however large the group), looked at `groupLookGap` apart
 /// at most however fast outcomes commit; its jobs are read once, when it is.
@@ -38,6 +39,8 @@ final class ClientWaiters: Timed {
     /// When a queue's groups may be looked at next (`groupLookGap` after the last look).
     private var groupLookAt: [FeedQueue.Key: Moment] = [:]
     private var nextLook: Moment?
+    /// The queues whose endings by others this supervisor hears of: those waited for.
+    private var watched: Set<FeedQueue.Key> = []
     /// The store a queue lives in.
     private let store: (FeedQueue.Key) -> any FeedStore
 
@@ -55,12 +58,14 @@ final class ClientWaiters: Timed {
         // Finished before the caller came (another supervisor was quicker): seen at the next look.
         dirty.insert(queue)
         nextLook = nextLook ?? .now() + Self.lookInterval
+        watchWaitedQueues()
     }
 
     func awaitGroup(_ group: String, in queue: FeedQueue.Key, _ waiter: Waiter) {
         groups[queue, default: [:]][group, default: []].append(waiter)
         dirtyGroups.insert(queue)
         nextLook = nextLook ?? .now() + Self.lookInterval
+        watchWaitedQueues()
     }
 
     /// Whether a caller waits for this job (a group's jobs are written with the others: a
@@ -106,9 +111,11 @@ final class ClientWaiters: Timed {
             dirty = []
             dirtyGroups = []
             groupLookAt = [:]
+            watchWaitedQueues()
             return
         }
         endWaits(now: now)
+        watchWaitedQueues()
         if let look = nextLook, look <= now {
             dirty.formUnion(calls.keys)
             dirtyGroups.formUnion(groups.keys)
@@ -204,6 +211,16 @@ final class ClientWaiters: Timed {
         }
     }
 
+    /// A queue comes to be waited for: its store tells of the jobs others end there; no longer
+    /// waited for, it stops.
+    private func watchWaitedQueues() {
+        let waited = Set(calls.keys).union(groups.keys)
+        guard waited != watched else { return }
+        for queue in waited.subtracting(watched) { store(queue).watchEndings(queue: queue.name) }
+        for queue in watched.subtracting(waited) { store(queue).unwatchEndings(queue: queue.name) }
+        watched = waited
+    }
+
     private func lookedAtGroup(in queue: FeedQueue.Key) {
         let left = (groupsLooking[queue] ?? 1) - 1
         groupsLooking[queue] = left > 0 ? left : nil
@@ -215,13 +232,19 @@ final class ClientWaiters: Timed {
 
     private func answer(_ id: Int64, in queue: FeedQueue.Key, _ reply: JSON) {
         guard let waiters = calls[queue]?.removeValue(forKey: id) else { return }
-        if calls[queue]?.isEmpty == true { calls[queue] = nil }
+        if calls[queue]?.isEmpty == true {
+            calls[queue] = nil
+            watchWaitedQueues()
+        }
         for waiter in waiters where !waiter.gone() { waiter.answer(reply) }
     }
 
     private func answerGroup(_ group: String, in queue: FeedQueue.Key, _ reply: JSON) {
         guard let waiters = groups[queue]?.removeValue(forKey: group) else { return }
-        if groups[queue]?.isEmpty == true { groups[queue] = nil }
+        if groups[queue]?.isEmpty == true {
+            groups[queue] = nil
+            watchWaitedQueues()
+        }
         for waiter in waiters where !waiter.gone() { waiter.answer(reply) }
     }
 

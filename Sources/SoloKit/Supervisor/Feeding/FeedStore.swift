@@ -29,6 +29,10 @@ protocol FeedStore: AnyObject, Timed {
     /// Starts (or stops) hearing of jobs committed to `queue` by others.
     func watch(queue: String)
     func unwatch(queue: String)
+    /// Starts (or stops) hearing of jobs that others end in `queue`, while a caller waits for
+    /// one there (a queue file tells of every commit through `watch` already).
+    func watchEndings(queue: String)
+    func unwatchEndings(queue: String)
 
     /// Brings due delayed jobs to ready, then leases up to `count` ready jobs to `owner` for
     /// `lease`, highest priority first, then oldest, within the queue's `limits` (JobLimits:
@@ -138,6 +142,8 @@ struct PurgeStep: Equatable {
 protocol FeedStoreListener: AnyObject {
     /// Jobs may have come to `queue` (nil: to any queue in the store).
     func jobsMayHaveCome(in store: any FeedStore, queue: String?)
+    /// Jobs of `queue` may have ended, by another supervisor's hand.
+    func jobsMayHaveEnded(in store: any FeedStore, queue: String)
     /// The store can be asked (again): connected, reopened, or no longer busy.
     func storeIsUp(_ store: any FeedStore)
     /// The store is about to let go of what it has open for another one (a queue file replaced

@@ -11,6 +11,8 @@ extension Feeder: FeedStoreListener {
         storeChanged(store)
     }
 
+    func jobsMayHaveEnded(in store: any FeedStore, queue: String) { storeChanged(store) }
+
     /// Up (again): the leases of the jobs we hold are renewed first (they may have run out while
     /// the store was away), then our stale ones are taken back, then the outcomes go out.
     func storeIsUp(_ store: any FeedStore) {

@@ -41,6 +41,13 @@ final class RedisFeedStore: FeedStore {
 
     func unwatch(queue: String) { server.unsubscribe(RedisScripts.prefix(queue) + ":wake") }
 
+    func watchEndings(queue: String) {
+        server.subscribe(RedisScripts.prefix(queue) + ":ended", message: { [unowned self] in self.listener?.jobsMayHaveEnded(in: self, queue: queue) },
+                         resubscribed: { [unowned self] in self.listener?.jobsMayHaveEnded(in: self, queue: queue) })
+    }
+
+    func unwatchEndings(queue: String) { server.unsubscribe(RedisScripts.prefix(queue) + ":ended") }
+
     // MARK: - requests
 
     func reserve(queue: String, count: Int, owner: String, lease: Duration, limits: JobLimits,

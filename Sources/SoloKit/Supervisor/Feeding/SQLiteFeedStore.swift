@@ -49,6 +49,8 @@ final class SQLiteFeedStore: FeedStore {
     // FeedStores), for every queue in the file alike.
     func watch(queue: String) {}
     func unwatch(queue: String) {}
+    func watchEndings(queue: String) {}
+    func unwatchEndings(queue: String) {}
 
     /// A file that was busy a moment ago is tried at once: these writes wait for it.
     func stopping() {
