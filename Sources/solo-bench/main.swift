@@ -373,10 +373,19 @@ if options.parts.contains("queue") {
     let feedJobs = options.quick ? 20_000 : 100_000
     let c = options.tools + "/feed-worker", python = ["/usr/bin/env", "python3", options.tools + "/feed-worker.py"]
     let pythonCommand = "python3 " + options.tools + "/feed-worker.py"
-    let feedC = median { feedThroughput(options, command: c, jobs: feedJobs).jobsPerSecond }
+    // Without and with prefetch, alternating, so that both see the same machine.
+    func alternating(_ command: String) -> (plain: Double, ahead: Double) {
+        var plain: [Double] = [], ahead: [Double] = []
+        for _ in 0..<runs {
+            plain.append(feedThroughput(options, command: command, jobs: feedJobs).jobsPerSecond)
+            ahead.append(feedThroughput(options, command: command, jobs: feedJobs, pool: "prefetch = 1\n").jobsPerSecond)
+        }
+        return (percentile(plain, 0.5), percentile(ahead, 0.5))
+    }
+    let (feedC, aheadC) = alternating(c)
     let rawC = median { rawExchange(options, [c], jobs: feedJobs) }
     let perJobC = median { processPerJob([c], jobs: options.quick ? 500 : 3000) }
-    let feedPython = median { feedThroughput(options, command: pythonCommand, jobs: feedJobs).jobsPerSecond }
+    let (feedPython, aheadPython) = alternating(pythonCommand)
     let rawPython = median { rawExchange(options, python, jobs: feedJobs) }
     let perJobPython = median { processPerJob(python, jobs: options.quick ? 100 : 400) }
     print("| two workers, \(feedJobs) jobs (median of \(runs)) | C worker | Python worker |")
@@ -385,7 +394,9 @@ if options.parts.contains("queue") {
     print("| the same worker started once per job | \(format(perJobC, 0)) jobs/s | \(format(perJobPython, 0)) jobs/s |")
     print("| **feed / process per job** | **\(format(feedC / perJobC, 0))x** | **\(format(feedPython / perJobPython, 0))x** |")
     print("| raw limit: lines over pipes, no queue (bench/pingpong.c) | \(format(rawC, 0)) jobs/s | \(format(rawPython, 0)) jobs/s |")
-    print("| solo's cost per job against the raw limit | \(format(rawC / feedC))x | \(format(rawPython / feedPython))x |\n")
+    print("| solo's cost per job against the raw limit | \(format(rawC / feedC))x | \(format(rawPython / feedPython))x |")
+    print("| **solo feed mode, `prefetch = 1`** (the next job written ahead, runs alternating with the first row) | \(format(aheadC, 0)) jobs/s | \(format(aheadPython, 0)) jobs/s |")
+    print("| prefetch's cost per job against the raw limit | \(format(rawC / aheadC))x | \(format(rawPython / aheadPython))x |\n")
     printLimitsCost(store: "SQLite", jobs: feedJobs, pairs: options.quick ? 2 : 5, cpu: "supervisor") { feedThroughput(options, command: c, jobs: feedJobs, pool: $0) }
 
     let lines = options.quick ? 100_000 : 1_000_000

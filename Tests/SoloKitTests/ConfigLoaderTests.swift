@@ -258,6 +258,15 @@ func loadErrors(_ files: [String: String]) -> [String] {
         #expect(warnings.map(\.description) == ["/etc/solo/solo.conf:4: warning: scale_cooldown: has no effect with a fixed number of workers (write workers = MIN-MAX to scale)"])
     }
 
+    @Test func prefetchIsZeroOrOneAndOnlyForFeedMode() throws {
+        let loaded = try memoryLoader(["/etc/solo/solo.conf": "[a]\ncommand = x\nprefetch = 1\n[b]\ncommand = x\n"]).load("solo.conf")
+        #expect(loaded.config.pool(named: "a")?.prefetch == 1 && loaded.config.pool(named: "b")?.prefetch == 0)
+        let errors = loadErrors(["/etc/solo/solo.conf": "[a]\ncommand = x\nprefetch = 2\n"])
+        #expect(errors == ["/etc/solo/solo.conf:3: prefetch: 2 is out of range (0 to 1)"])
+        let warnings = try memoryLoader(["/etc/solo/solo.conf": "[a]\ncommand = x\nqueue = none\nprefetch = 1\n"]).load("solo.conf").warnings
+        #expect(warnings.map(\.description) == ["/etc/solo/solo.conf:4: warning: prefetch: has no effect with queue = none (the workers poll their own queue)"])
+    }
+
     @Test func workersSayWhatTheyTake() {
         #expect(loadErrors(["/etc/solo/solo.conf": "[a]\ncommand = x\nworkers = -1\n"]) == [
             "/etc/solo/solo.conf:3: workers: \"-1\" is not a number of workers (write a count from 0 to 4096, like 4, or a range MIN-MAX, like 2-16)",

@@ -296,22 +296,23 @@ class System:
 
 
 class Solo(System):
-    def __init__(self, name, worker, redis=False, max_jobs="1000-2000"):
-        self.name, self.worker, self.redis, self.max_jobs = name, worker, redis, max_jobs
+    def __init__(self, name, worker, redis=False, max_jobs="1000-2000", prefetch=0):
+        self.name, self.worker, self.redis, self.max_jobs, self.prefetch = name, worker, redis, max_jobs, prefetch
         self.lang = "PHP" if worker[0] == "php" else "Python"
         if not redis:
             self.durable = "yes (SQLite, WAL; push commits with synchronous=FULL)"
         self.config = "2 workers, feed mode, max_jobs %s%s, %s" % (
             max_jobs, " (the default)" if max_jobs == "1000-2000" else " (no recycling, as the peers)",
-            "queue = redis://" if redis else "queue = sqlite: (the embedded queue)")
+            "queue = redis://" if redis else "queue = sqlite: (the embedded queue)") + (
+            ", prefetch = %d (each worker's next job written ahead)" % prefetch if prefetch else "")
 
     def servers(self, run):
         queue = redis_url(redis_server(run)) if self.redis else "sqlite:%s/queue.db" % run.dir
         self.conf = os.path.join(run.dir, "solo.conf")
         with open(self.conf, "w") as f:
             f.write("[global]\nlock_port = %d\nstate_dir = %s/state\n\n[bench]\ncommand = %s\ndirectory = %s\n"
-                    "workers = 2\nqueue = %s\nenvironment = JOBS_OUT=%s\nmax_jobs = %s\n" % (
-                        free_port(), run.dir, " ".join(self.worker), HERE, queue, run.out, self.max_jobs))
+                    "workers = 2\nqueue = %s\nenvironment = JOBS_OUT=%s\nmax_jobs = %s\nprefetch = %d\n" % (
+                        free_port(), run.dir, " ".join(self.worker), HERE, queue, run.out, self.max_jobs, self.prefetch))
         self.queue = queue
         if self.redis:
             import redis
@@ -520,6 +521,7 @@ class PerProcess(System):
 PY = [VENV_BIN + "/python", "solo_worker.py"]
 SYSTEMS = [
     Solo("solo (SQLite)", PY),
+    Solo("solo (SQLite), prefetch = 1", PY, prefetch=1),
     Solo("solo (Redis)", PY, redis=True),
     Celery(),
     RQ("RQ, forking Worker", "rq.worker.Worker", slow=40),
@@ -527,6 +529,7 @@ SYSTEMS = [
     Dramatiq(),
     Solo("solo (SQLite)", ["php", "solo-worker.php"]),
     Solo("solo (SQLite), max_jobs none", ["php", "solo-worker.php"], max_jobs="none"),
+    Solo("solo (SQLite), prefetch = 1", ["php", "solo-worker.php"], prefetch=1),
     Gearman(),
     Beanstalk(),
     Messenger(),

@@ -42,7 +42,7 @@ extension PoolConfig {
     /// The keys that only a pool of workers reads: PHP-FPM runs a fastcgi pool's script, and its
     /// own pool file says how (pm.max_requests, request_terminate_timeout, the user, limits).
     static let workerOnlyKeys = ["directory", "user", "group", "umask", "environment", "clear_env", "pass_env", "stop_signal",
-                                 "start_grace", "spare", "max_jobs", "memory_limit", "memory_kill", "memory_interval",
+                                 "start_grace", "spare", "prefetch", "max_jobs", "memory_limit", "memory_kill", "memory_interval",
                                  "max_lifetime", "backoff_min", "backoff_max", "backoff_reset"]
 
     /// Whether only a pool of workers reads the key (`solo config check` leaves it out of a

@@ -176,6 +176,9 @@ enum Keys {
         KeySpec(name: "spare", apply: { model, value, _ throws(ValueError) in
             model.spare = try Values.integer(value, in: 0...1, example: "1, or 0 for none")
         }, render: { "\($0.spare)" }),
+        KeySpec(name: "prefetch", apply: { model, value, _ throws(ValueError) in
+            model.prefetch = try Values.integer(value, in: 0...1, example: "1, or 0 for none")
+        }, render: { "\($0.prefetch)" }),
         KeySpec(name: "max_lifetime", apply: { model, value, _ throws(ValueError) in
             if isNone(value) { model.maxLifetime = nil; return }
             let range = try Values.range(value, expected: "a range (write LOW-HIGH, like 50m-1h)", Values.duration)

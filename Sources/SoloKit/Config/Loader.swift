@@ -281,7 +281,7 @@ public struct ConfigLoader {
         }
         if !pool.queue.feedsJobs {
             for key in ["queue_name", "job_timeout", "max_attempts", "retry_delay", "keep_done", "concurrency", "rate_limit",
-                        "key_concurrency", "key_rate_limit"] where set.contains(key) {
+                        "key_concurrency", "key_rate_limit", "prefetch"] where set.contains(key) {
                 issues.add(key, "has no effect with queue = none (the workers poll their own queue)", .warning)
             }
         }

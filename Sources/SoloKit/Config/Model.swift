@@ -148,6 +148,9 @@ public struct PoolConfig: Equatable, Sendable {
     public var startGrace: Duration = .seconds(1)
     /// Warm replacements: how many may boot at a time beside the workers they will replace (0 or 1).
     public var spare = 1
+    /// Feed mode: jobs written ahead to a busy worker, so that it finds its next job in its stdin
+    /// as it answers (0 or 1).
+    public var prefetch = 0
 
     /// Each worker draws its job limit from this range; nil: no limit.
     public var maxJobs: ClosedRange<Int>? = 1000...2000

@@ -50,6 +50,15 @@ public final class Pool {
         return idle
     }
 
+    /// Feed mode with prefetch: the busy workers to write a job ahead to, oldest first.
+    public var workersWantingAhead: [UInt64] {
+        guard config.prefetch > 0 && config.queue.feedsJobs && !stopping && !standingBy else { return [] }
+        var wanting: [UInt64] = []
+        for (id, worker) in workers where worker.wantsAhead && !isSpare(worker) { wanting.append(id) }
+        if wanting.count > 1 { wanting.sort() }
+        return wanting
+    }
+
     public init(config: PoolConfig) {
         self.config = config
         policy = WorkerPolicy(pool: config)
@@ -309,7 +318,10 @@ public final class Pool {
         let before = worker.jobsDone
         let jobStarted = worker.jobStarted
         let actions = worker.handle(event, now: now, policy: policy)
-        if case .assigned(let job) = event, let waited = job.waited { counters.handedOut(waited: waited) }
+        switch event {
+        case .assigned(let job), .assignedAhead(let job): if let waited = job.waited { counters.handedOut(waited: waited) }
+        default: break
+        }
         if worker.jobsDone > before {
             jobRate.record(worker.jobsDone - before, now: now)
             // A job got through: the pool can run jobs, so the deaths before were the jobs' fault.
@@ -335,6 +347,8 @@ public final class Pool {
             case .finished(let job, let message):
                 counters.answered(message, duration: jobStarted.map { now - $0 })
                 commands.append(.finish(job, outcome(of: job, message, using: &random)))
+            case .began(let job): commands.append(.began(job, worker: id))
+            case .givenBack(let job): commands.append(.giveBack(job))
             case .log(let message): commands.append(.log(message))
             }
         }

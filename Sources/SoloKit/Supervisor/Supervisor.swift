@@ -254,12 +254,20 @@ public final class Supervisor {
                 // Only while the worker is unreaped: then its pid is still its process group.
                 if pipes[worker] != nil { Processes.signalGroup(pid, signal) }
             case .closeInput(let worker):
-                if let process = pipes[worker] { pipes.closeInput(of: process) }
+                guard let process = pipes[worker] else { continue }
+                // A job written ahead that the worker has not begun to read does not hold it up.
+                takeBackAhead(of: process)
+                pipes.closeInput(of: process)
             case .probeInput(let worker, let pid):
                 // Only while the worker is unreaped, so that its pid still names it.
                 if let process = pipes[worker], !process.reaped, ProcFS.isReadingStandardInput(pid) {
                     perform(pool.handle(worker, .waitingForInput, now: Moment.now(), using: &random), for: pool)
                 }
+            case .began(let job, let worker):
+                feeder.delivered(job, of: pool, now: Moment.now())
+                if job.group != nil { feeder.assign(job, of: pool, to: workerName(pool, worker)) }
+            case .giveBack(let job):
+                feeder.giveBack(job, of: pool)
             case .finish(let job, let outcome):
                 feeder.record(job, outcome, of: pool, now: Moment.now()) { waiters.awaits(job.id, in: $0) }
                 if let dead = HookEvent.jobDead(job, outcome, pool: pool.name, queue: pool.config.queueName) { fire(dead) }
@@ -280,18 +288,48 @@ public final class Supervisor {
                 if pool.config.fastcgi != nil { sendRequests(pool, now: now); continue }
                 // Only workers with a process to write to: a job taken is a job given.
                 let idle = pool.idleWorkers.compactMap { worker in pipes[worker].map { (worker, $0) } }
-                guard !idle.isEmpty else { continue }
-                let jobs = feeder.take(for: pool, count: idle.count, now: now)
-                for ((worker, process), job) in zip(idle, jobs) {
-                    perform(pool.handle(worker, .assigned(job), now: now, using: &random), for: pool)
-                    if job.group != nil { feeder.assign(job, of: pool, to: "\(feeder.owner)/\(pool.name)/\(worker)") }
-                    process.inputPending.append(contentsOf: job.payload.utf8)
-                    process.inputPending.append(UInt8(ascii: "\n"))
-                    writeInput(of: process)
+                if !idle.isEmpty {
+                    let jobs = feeder.take(for: pool, count: idle.count, now: now)
+                    for ((worker, process), job) in zip(idle, jobs) {
+                        perform(pool.handle(worker, .assigned(job), now: now, using: &random), for: pool)
+                        if job.group != nil { feeder.assign(job, of: pool, to: workerName(pool, worker)) }
+                        write(job, to: process)
+                    }
                 }
+                if pool.config.prefetch > 0 { feedAhead(pool, now: now) }
             }
         }
         feeder.flush(now: now)
+    }
+
+    /// Prefetch: a busy worker gets its next job behind the one it runs, so that it finds it in
+    /// its stdin as it answers. Taken as a FastCGI request's job is: its attempt is spent only
+    /// when it begins (`.began`), and it goes back untouched if it never does.
+    private func feedAhead(_ pool: Pool, now: Moment) {
+        let wanting = pool.workersWantingAhead.compactMap { worker in pipes[worker].map { (worker, $0) } }
+        guard !wanting.isEmpty else { return }
+        let jobs = feeder.take(for: pool, count: wanting.count, now: now, given: false)
+        for ((worker, process), job) in zip(wanting, jobs) {
+            perform(pool.handle(worker, .assignedAhead(job), now: now, using: &random), for: pool)
+            write(job, to: process)
+        }
+    }
+
+    private func write(_ job: ReservedJob, to process: WorkerProcess) {
+        process.inputPending.append(contentsOf: job.payload.utf8)
+        process.inputPending.append(UInt8(ascii: "\n"))
+        writeInput(of: process)
+    }
+
+    /// The name a worker's jobs are noted under (SOLO_WORKER_ID), so that a `solo push` it
+    /// runs joins the group of the job it holds.
+    func workerName(_ pool: Pool, _ worker: UInt64) -> String { "\(feeder.owner)/\(pool.name)/\(worker)" }
+
+    /// Prefetch: the job written ahead to a worker, taken back out of its stdin if unread.
+    func takeBackAhead(of process: WorkerProcess) {
+        guard let ahead = process.pool.workers[process.id]?.ahead,
+              pipes.takeBack(Array(ahead.payload.utf8) + [UInt8(ascii: "\n")], from: process) else { return }
+        perform(process.pool.handle(process.id, .aheadTakenBack, now: Moment.now(), using: &random), for: process.pool)
     }
 
     // MARK: - time

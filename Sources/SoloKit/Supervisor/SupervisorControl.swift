@@ -225,6 +225,7 @@ extension Supervisor {
                     fields.append(("job", .object([("id", .number(job.id)), ("attempt", .number(Int64(job.attempts))),
                                                    ("age_ms", .number((now - started).nanoseconds / 1_000_000))])))
                 }
+                if let ahead = worker.ahead { fields.append(("ahead", .number(ahead.id))) }
                 if let reason = worker.retireReason { fields.append(("leaving", .string(reason.description))) }
                 workers.append(.object(fields))
             }

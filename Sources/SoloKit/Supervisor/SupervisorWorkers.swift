@@ -47,7 +47,7 @@ extension Supervisor {
         // that a stale holder's late writes can be told from the current one's.
         if let fleetLock, fleetLock.role == .holding { mark.append(("SOLO_FENCE", String(fleetLock.fence))) }
         guard pool.config.queue.feedsJobs else { return mark }
-        return mark + [("SOLO_QUEUE", pool.config.queueName), ("SOLO_WORKER_ID", "\(feeder.owner)/\(pool.name)/\(id)"),
+        return mark + [("SOLO_QUEUE", pool.config.queueName), ("SOLO_WORKER_ID", workerName(pool, id)),
                        ("SOLO_CONFIG", config.file)]
     }
 
@@ -135,11 +135,21 @@ extension Supervisor {
                 event = .brokeProtocol("it wrote a line over \(process.controlLines.maximumLine / 1024)K on fd 3")
             }
             perform(process.pool.handle(process.id, event, now: now, using: &random), for: process.pool)
+            guard case .message(let message) = event, message.isOutcome else { continue }
             // Memory is checked after every outcome, before the worker can take another job.
-            if case .message(let message) = event, message.isOutcome, let own = process.memory?.residentBytes() {
+            if let own = process.memory?.residentBytes() {
                 perform(process.pool.handle(process.id, .ownMemory(own), now: now, using: &random), for: process.pool)
             }
+            settleAhead(of: process, now: now)
         }
+    }
+
+    /// Prefetch: once a worker answers, the job written ahead to it is the one it runs, unless
+    /// it is leaving (memory_limit's check above, say) and the job can still be taken back.
+    private func settleAhead(of process: WorkerProcess, now: Moment) {
+        guard let worker = process.pool.workers[process.id], worker.job == nil, worker.ahead != nil else { return }
+        if worker.isLeaving { takeBackAhead(of: process) }
+        perform(process.pool.handle(process.id, .aheadBegun, now: now, using: &random), for: process.pool)
     }
 
     /// Writes what the worker's stdin takes now; the rest when it is writable again.

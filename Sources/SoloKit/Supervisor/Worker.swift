@@ -95,6 +95,13 @@ public enum WorkerEvent: Equatable, Sendable {
     case controlClosed
     /// Feed mode: a job was written to the worker's stdin.
     case assigned(ReservedJob)
+    /// Feed mode, prefetch: a job was written to its stdin behind the one it runs.
+    case assignedAhead(ReservedJob)
+    /// The job written ahead is the one it runs now: its predecessor was answered, and it was
+    /// not taken back (or the worker answered it already).
+    case aheadBegun
+    /// The job written ahead was taken back out of its stdin, unread.
+    case aheadTakenBack
     /// Feed mode: the worker was seen blocked reading its stdin, so it has booted and waits
     /// for a job.
     case waitingForInput
@@ -110,6 +117,10 @@ public enum WorkerAction: Equatable, Sendable {
     case replace
     /// Feed mode: the worker reported the outcome of the job it held.
     case finished(ReservedJob, WorkerMessage)
+    /// Feed mode, prefetch: the job written ahead is the one it runs now (its attempt is spent).
+    case began(ReservedJob)
+    /// Feed mode, prefetch: the job written ahead never began; it goes back with its attempt.
+    case givenBack(ReservedJob)
     /// Feed mode: look whether the starting worker waits on its stdin (`.waitingForInput` if so).
     case probeInput
     case log(String)
@@ -151,6 +162,8 @@ public final class Worker {
     public private(set) var jobDeadline: Moment?
     /// Set when the job in hand outlived job_timeout and the worker was killed for it.
     public private(set) var jobTimedOut = false
+    /// Feed mode, prefetch: the job written to its stdin behind the one in hand, not begun.
+    public private(set) var ahead: ReservedJob?
     /// Feed mode: when a worker that closed fd 3 is stopped, unless it has exited by then.
     public private(set) var controlClosedDeadline: Moment?
     /// Feed mode, while starting: when to look next whether it waits on its stdin.
@@ -188,7 +201,13 @@ public final class Worker {
     }
 
     /// Feed mode: ready for a job (alive, not leaving, holding none).
-    public var isIdle: Bool { state == .ready && job == nil }
+    public var isIdle: Bool { state == .ready && job == nil && ahead == nil }
+
+    /// Feed mode, prefetch: running a job with none written behind it, and with room under its
+    /// job limit for one more (a job is never written past the drawn limit).
+    public var wantsAhead: Bool {
+        state == .busy && job != nil && ahead == nil && (jobLimit.map { jobsDone + 2 <= $0 } ?? true)
+    }
 
     /// Jobs left before the limit (nil: no limit).
     public var jobsRemaining: Int? { jobLimit.map { max(0, $0 - jobsDone) } }
@@ -229,16 +248,22 @@ public final class Worker {
             state = .exited
             exitStatus = status
             stageDeadline = nil
-            return []
+            // A job written ahead of one it held never began; one written ahead of an answered
+            // job may have (its outcome is what counts; it is retried as any job in hand).
+            guard let next = ahead else { return [] }
+            if job == nil { return beginAhead(now: now, policy: policy) }
+            ahead = nil
+            return [.givenBack(next)]
 
         case (_, .finalMessage(let message)):
             if case .status(let text) = message { statusText = text }
             guard message.isOutcome else { return [] }
             jobsDone += 1
+            let began = job == nil ? beginAhead(now: now, policy: policy) : []
             guard let held = job else { return [] }
             job = nil
             jobDeadline = nil
-            return [.finished(held, message)]
+            return began + [.finished(held, message)]
 
         case (.ready, .assigned(let next)):
             job = next
@@ -247,6 +272,24 @@ public final class Worker {
             state = .busy
             jobDeadline = policy.jobTimeout.map { now + $0 }
             return []
+
+        case (.busy, .assignedAhead(let next)):
+            precondition(job != nil && ahead == nil, "a job was written ahead to worker \(slot) (pid \(pid)) with \(job == nil ? "none" : "one") in hand")
+            ahead = next
+            return []
+
+        case (.starting, .assignedAhead), (.ready, .assignedAhead), (.draining, .assignedAhead), (.stopping, .assignedAhead):
+            preconditionFailure("a job was written ahead to worker \(slot) (pid \(pid)) in state \(state)")
+
+        case (_, .aheadBegun):
+            guard job == nil else { return [] }
+            return beginAhead(now: now, policy: policy)
+
+        case (_, .aheadTakenBack):
+            guard let next = ahead else { return [] }
+            ahead = nil
+            if job == nil && state == .busy { state = .ready }
+            return [.givenBack(next)]
 
         case (.starting, .waitingForInput):
             becomeReady(now: now)
@@ -339,6 +382,7 @@ public final class Worker {
         case .ok, .fail, .retry:
             var actions: [WorkerAction] = []
             if policy.feedsJobs {
+                if job == nil { actions += beginAhead(now: now, policy: policy) }
                 guard let held = job else {
                     return receive(.invalid("\(message.verb) while holding no job"), now: now, policy: policy)
                 }
@@ -348,7 +392,8 @@ public final class Worker {
             }
             jobsDone += 1
             if state == .starting { becomeReady(now: now) }
-            if state == .busy { state = .ready }
+            // With a job written ahead it stays busy until that one begins or is taken back.
+            if state == .busy && ahead == nil { state = .ready }
             if let jobLimit, jobsDone >= jobLimit, !isLeaving {
                 actions += retire(.jobs(done: jobsDone, limit: jobLimit), replace: true, now: now, policy: policy)
             }
@@ -366,6 +411,17 @@ public final class Worker {
             return retire(.memory(bytes: bytes, limit: limit), replace: true, now: now, policy: policy)
         }
         return []
+    }
+
+    /// The job written ahead becomes the one in hand: its clock starts now.
+    private func beginAhead(now: Moment, policy: WorkerPolicy) -> [WorkerAction] {
+        guard let next = ahead else { return [] }
+        ahead = nil
+        job = next
+        jobStarted = now
+        jobDeadline = policy.jobTimeout.map { now + $0 }
+        if state == .ready { state = .busy }
+        return [.began(next)]
     }
 
     private func becomeReady(now: Moment) {

@@ -142,6 +142,36 @@ final class WorkerPipes {
         return open
     }
 
+    /// Prefetch: takes `line`, the last thing written to the worker's stdin, back out of it if
+    /// the worker has not begun to read it; true if so. Still unwritten, it is dropped; in the
+    /// pipe, what the pipe holds is read out through a reader of our own (the worker's stays
+    /// blocking), and all but the line is written back: nothing else is written meanwhile, so
+    /// the worker reads on as if nothing happened. A line the worker has begun to read (or
+    /// read whole into its buffer) stays its own.
+    func takeBack(_ line: [UInt8], from process: WorkerProcess) -> Bool {
+        guard let input = process.input else { return false }
+        if !process.inputPending.isEmpty {
+            // Wholly unwritten only if the pending bytes end with all of it.
+            guard process.inputPending.count >= line.count, process.inputPending.suffix(line.count).elementsEqual(line) else { return false }
+            process.inputPending.removeLast(line.count)
+            _ = writeInput(of: process)
+            return true
+        }
+        guard let reader = try? input.pipeReader() else { return false }
+        defer { reader.close() }
+        var held: [UInt8] = []
+        while case .success(.bytes(let n)) = Result(catching: { () throws(Errno) in try reader.read(into: &buffer) }) {
+            held += buffer[0..<n]
+        }
+        let took = held.count >= line.count && held.suffix(line.count).elementsEqual(line)
+        if took { held.removeLast(line.count) }
+        if !held.isEmpty {
+            process.inputPending = held
+            _ = writeInput(of: process)
+        }
+        return took
+    }
+
     /// EOF on the worker's stdin ("finish and exit"), once what it was sent is written.
     func closeInput(of process: WorkerProcess) {
         guard let input = process.input else { return }

@@ -27,6 +27,12 @@ public struct FileDescriptor: Hashable, Sendable {
         return (FileDescriptor(rawValue: fds.0), FileDescriptor(rawValue: fds.1))
     }
 
+    /// A non-blocking read end of the pipe this descriptor is an end of (either end), as a file
+    /// description of its own: the other readers' blocking mode is left as it is.
+    public func pipeReader() throws(Errno) -> FileDescriptor {
+        try FileDescriptor.open("/proc/self/fd/\(rawValue)", O_RDONLY | O_NONBLOCK)
+    }
+
     public enum ReadResult: Equatable {
         case bytes(Int)
         case wouldBlock
