@@ -68,8 +68,10 @@ import Testing
 
     /// A shell worker reads its stdin a byte at a time: the job written ahead is still in the
     /// pipe when the pool stops, so it is taken back, unread, with its attempt, and the stop
-    /// waits only for the job in hand.
-    @Test func aStopTakesBackTheJobAheadUnread() throws {
+    /// waits only for the job in hand; a line longer than the pipe holds (partly still to be
+    /// written) too.
+    @Test(arguments: ["second", String(repeating: "s", count: 100_000)])
+    func aStopTakesBackTheJobAheadUnread(second: String) throws {
         let scratch = Scratch()
         let port = try freePort()
         scratch.write("slow.sh", """
@@ -82,7 +84,7 @@ import Testing
             """, executable: true)
         scratch.config(port: port, "[slow]\ncommand = ./slow.sh\nqueue = sqlite:queue.db\nprefetch = 1\nstop_timeout = 10s\n")
         let supervisor = try RunningSupervisor(scratch)
-        try recycle.push(scratch, ["first", "second"], group: "two")
+        try recycle.push(scratch, ["first", second], group: "two")
         try waitFor("the second job written ahead (solo status)") {
             let worker = (try? control.workers(control.status(scratch), "slow").first) ?? .null
             return worker["ahead"]?.intValue != nil
@@ -92,11 +94,11 @@ import Testing
         scratch.write("go", "")
         #expect(try stop.wait(seconds: 15) == 0)
         #expect(scratch.read("handled") == "first\n", "the job ahead never ran")
-        #expect(try attempts(scratch) == ["first": 1, "second": 0], "it went back untouched")
+        #expect(try attempts(scratch) == ["first": 1, second: 0], "it went back untouched")
 
         _ = try runSolo(["start", "slow", "--config", "solo.conf"], in: scratch)
         try recycle.waitForGroup(scratch, "two", jobs: 2)
-        #expect(scratch.read("handled") == "first\nsecond\n")
+        #expect(scratch.read("handled") == "first\n\(second)\n")
         #expect(try supervisor.stop() == 0)
     }
 
@@ -131,6 +133,70 @@ import Testing
         // Which of the two comes first again is the queue's business (a retry is written with
         // the next batch of outcomes, a job given back at once).
         #expect(scratch.read("handled").split(separator: "\n").map { $0.split(separator: " ")[1] }.sorted() == ["first", "first", "second"])
+        #expect(try supervisor.stop() == 0)
+    }
+
+    /// Two workers, a long job and two short ones: the short job written ahead to the worker
+    /// running the long one is handed to the other worker once it is idle, not left behind.
+    @Test func aJobAheadGoesToAnIdleWorkerRatherThanWaitBehindALongOne() throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        scratch.write("work.sh", """
+            #!/bin/sh
+            while IFS= read -r job; do
+                [ "$job" = long ] && while [ ! -e go ]; do sleep 0.01; done
+                [ "$job" = medium ] && sleep 0.3
+                echo "$job" >> handled
+                echo ok >&3
+            done
+            """, executable: true)
+        scratch.config(port: port, "[work]\ncommand = ./work.sh\nqueue = sqlite:queue.db\nworkers = 2\nprefetch = 1\n")
+        let supervisor = try RunningSupervisor(scratch)
+        try waitFor("two workers ready") {
+            // Quietly: the control socket may not be up yet.
+            guard let result = try? runSolo(["status", "--json", "--config", "solo.conf"], in: scratch), result.status == 0,
+                  let status = try? JSON.parse(result.stdout.trimmed) else { return false }
+            return control.workers(status, "work").filter { $0["state"]?.stringValue == "ready" }.count == 2
+        }
+        try recycle.push(scratch, ["long", "medium", "short"], group: "three")
+        try waitFor("the short job done while the long one runs", seconds: 10) { scratch.read("handled").contains("short") }
+        scratch.write("go", "")
+        try recycle.waitForGroup(scratch, "three", jobs: 3)
+        #expect(scratch.read("handled") == "medium\nshort\nlong\n")
+        #expect(try attempts(scratch).values.allSatisfy { $0 == 1 })
+        #expect(try supervisor.stop() == 0)
+    }
+
+    /// A worker that exits on its own after two jobs (its own limit, not solo's) leaves the
+    /// lines written since unread: they go back with their attempt, so with max_attempts = 1
+    /// none dies unrun.
+    @Test(arguments: [0, 1])
+    func aWorkerThatExitsAfterAnAnswerLeavesItsUnreadJobsTheirAttempt(prefetch: Int) throws {
+        let scratch = Scratch()
+        let port = try freePort()
+        scratch.write("two.sh", """
+            #!/bin/sh
+            n=0
+            while [ $n -lt 2 ] && IFS= read -r job; do
+                echo "$job" >> handled
+                echo ok >&3
+                n=$((n + 1))
+            done
+            """, executable: true)
+        scratch.config(port: port, """
+            [two]
+            command = ./two.sh
+            queue = sqlite:queue.db
+            max_jobs = none
+            max_attempts = 1
+            backoff_min = 10ms
+            prefetch = \(prefetch)
+            """)
+        let supervisor = try RunningSupervisor(scratch)
+        try recycle.push(scratch, (1...12).map { "job\($0)" }, group: "all")
+        try recycle.waitForGroup(scratch, "all", jobs: 12)
+        #expect(scratch.read("handled").split(separator: "\n").sorted() == (1...12).map { "job\($0)" }.sorted())
+        #expect(try attempts(scratch).values.allSatisfy { $0 == 1 })
         #expect(try supervisor.stop() == 0)
     }
 }

@@ -271,8 +271,10 @@ public final class Pool {
         guard !stopping, !paused, !removed, !standingBy, var scaler = autoscaler else { return nil }
         // Workers still in their slot with a job: a draining one's slot is being filled anew.
         let busy = workers.values.filter { $0.job != nil && !$0.isLeaving }.count
+        // A job written ahead to a busy worker waits for a worker as much as one in the queue.
+        let ahead = workers.values.filter { $0.ahead != nil }.count
         defer { autoscaler = scaler }
-        return scaler.decide(current: desiredWorkers, busy: busy, waiting: waiting, now: now)
+        return scaler.decide(current: desiredWorkers, busy: busy, waiting: waiting + ahead, now: now)
     }
 
     /// Slots beyond the wanted count go once their workers are gone.
@@ -345,7 +347,9 @@ public final class Pool {
                     promoteSpare(of: worker.slot)
                 }
             case .finished(let job, let message):
-                counters.answered(message, duration: jobStarted.map { now - $0 })
+                // A job written ahead begins in the same event as its answer: its own start.
+                let started = actions.contains(.began(job)) ? worker.jobStarted : jobStarted
+                counters.answered(message, duration: started.map { now - $0 })
                 commands.append(.finish(job, outcome(of: job, message, using: &random)))
             case .began(let job): commands.append(.began(job, worker: id))
             case .givenBack(let job): commands.append(.giveBack(job))

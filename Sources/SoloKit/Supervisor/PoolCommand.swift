@@ -17,9 +17,10 @@ public enum PoolCommand: Equatable, Sendable {
     /// Look whether the worker is blocked reading its stdin; if so, tell it `.waitingForInput`.
     case probeInput(worker: UInt64, pid: pid_t)
     case finish(ReservedJob, JobOutcome)
-    /// Prefetch: a job written ahead is the one the worker runs now.
+    /// Prefetch: a job written ahead is the one the worker runs now (its group is noted for it).
     case began(ReservedJob, worker: UInt64)
-    /// Prefetch: a job written ahead never began; back to its queue with its attempt.
+    /// A job written to a worker never began (it was taken back out of the pipe unread, or was
+    /// ahead of no answered job): back to its queue with its attempt.
     case giveBack(ReservedJob)
     case log(String)
 }

@@ -66,6 +66,13 @@ extension Supervisor {
         readControl(of: process, untilDrained: true)
         readOutput(of: process, untilDrained: true)
         _ = log(process.outputLines.finish(), of: process)
+        // A worker that exits right after an answer leaves the lines written since unread:
+        // those jobs never began, and go back with their attempt (the job ahead first: it is
+        // the pipe's last line).
+        takeBackAhead(of: process)
+        if let job = process.pool.workers[id]?.job, pipes.takeBack(Self.line(of: job), from: process) {
+            perform(process.pool.handle(id, .jobTakenBack, now: now, using: &random), for: process.pool)
+        }
         pipes.close(process)
         let pool = process.pool
         let worker = pool.workers[id]

@@ -102,6 +102,11 @@ public enum WorkerEvent: Equatable, Sendable {
     case aheadBegun
     /// The job written ahead was taken back out of its stdin, unread.
     case aheadTakenBack
+    /// The same, to be handed to an idle worker: it is no longer this worker's.
+    case aheadHandedOver
+    /// It exited without reading the job in hand (its line was still in the pipe): the job
+    /// never began.
+    case jobTakenBack
     /// Feed mode: the worker was seen blocked reading its stdin, so it has booted and waits
     /// for a job.
     case waitingForInput
@@ -117,7 +122,8 @@ public enum WorkerAction: Equatable, Sendable {
     case replace
     /// Feed mode: the worker reported the outcome of the job it held.
     case finished(ReservedJob, WorkerMessage)
-    /// Feed mode, prefetch: the job written ahead is the one it runs now (its attempt is spent).
+    /// Feed mode, prefetch: the job written ahead is the one it runs now (its group is noted
+    /// for the worker; its attempt is spent by its outcome).
     case began(ReservedJob)
     /// Feed mode, prefetch: the job written ahead never began; it goes back with its attempt.
     case givenBack(ReservedJob)
@@ -285,11 +291,18 @@ public final class Worker {
             guard job == nil else { return [] }
             return beginAhead(now: now, policy: policy)
 
-        case (_, .aheadTakenBack):
+        case (_, .aheadTakenBack), (_, .aheadHandedOver):
             guard let next = ahead else { return [] }
             ahead = nil
             if job == nil && state == .busy { state = .ready }
+            if case .aheadHandedOver = event { return [] }
             return [.givenBack(next)]
+
+        case (_, .jobTakenBack):
+            guard let held = job else { return [] }
+            job = nil
+            jobDeadline = nil
+            return [.givenBack(held)]
 
         case (.starting, .waitingForInput):
             becomeReady(now: now)

@@ -98,6 +98,11 @@ final class WorkerProcess {
     var reaped = false
     /// Feed mode: job lines not yet taken by the worker's stdin pipe.
     var inputPending: [UInt8] = []
+    /// Feed mode: what could not be written because the worker's stdin was closed: never read.
+    var inputLost: [UInt8] = []
+    /// Feed mode: a job line held back until the store has noted the worker for its group (no
+    /// line may pass it).
+    var lineHeld = false
     var inputWatched = false
     var closeInputWhenWritten = false
 

@@ -124,6 +124,7 @@ final class WorkerPipes {
             do {
                 written = try process.inputPending.withUnsafeBytes { raw in Result { () throws(Errno) in try input.writeSome(raw) } }.get()
             } catch {
+                process.inputLost += process.inputPending
                 process.inputPending.removeAll()
                 open = false
                 break
@@ -142,33 +143,36 @@ final class WorkerPipes {
         return open
     }
 
-    /// Prefetch: takes `line`, the last thing written to the worker's stdin, back out of it if
-    /// the worker has not begun to read it; true if so. Still unwritten, it is dropped; in the
-    /// pipe, what the pipe holds is read out through a reader of our own (the worker's stays
-    /// blocking), and all but the line is written back: nothing else is written meanwhile, so
-    /// the worker reads on as if nothing happened. A line the worker has begun to read (or
-    /// read whole into its buffer) stays its own.
+    /// Takes `line`, the last thing written to the worker's stdin, back out of it if the worker
+    /// has not begun to read it; true if so. What the worker has not read is the pipe's content
+    /// and then what waits to be written: it is read out of the pipe through a reader of our own
+    /// (the worker's end stays blocking), the line cut off its end, and the rest written back
+    /// first: nothing else is written meanwhile, so the worker reads on as if nothing happened.
+    /// A line the worker has begun to read (or read whole into its buffer) stays its own.
     func takeBack(_ line: [UInt8], from process: WorkerProcess) -> Bool {
+        // Never written: its stdin was closed.
+        if process.inputLost.count >= line.count && process.inputLost.suffix(line.count).elementsEqual(line) {
+            process.inputLost.removeLast(line.count)
+            return true
+        }
         guard let input = process.input else { return false }
-        if !process.inputPending.isEmpty {
-            // Wholly unwritten only if the pending bytes end with all of it.
-            guard process.inputPending.count >= line.count, process.inputPending.suffix(line.count).elementsEqual(line) else { return false }
+        // Wholly unwritten: no need to touch the pipe.
+        if process.inputPending.count >= line.count && process.inputPending.suffix(line.count).elementsEqual(line) {
             process.inputPending.removeLast(line.count)
             _ = writeInput(of: process)
             return true
         }
         guard let reader = try? input.pipeReader() else { return false }
         defer { reader.close() }
-        var held: [UInt8] = []
+        var unread: [UInt8] = []
         while case .success(.bytes(let n)) = Result(catching: { () throws(Errno) in try reader.read(into: &buffer) }) {
-            held += buffer[0..<n]
+            unread += buffer[0..<n]
         }
-        let took = held.count >= line.count && held.suffix(line.count).elementsEqual(line)
-        if took { held.removeLast(line.count) }
-        if !held.isEmpty {
-            process.inputPending = held
-            _ = writeInput(of: process)
-        }
+        unread += process.inputPending
+        let took = unread.count >= line.count && unread.suffix(line.count).elementsEqual(line)
+        if took { unread.removeLast(line.count) }
+        process.inputPending = unread
+        _ = writeInput(of: process)
         return took
     }
 

@@ -270,11 +270,13 @@ final class Feeder: Timed {
     }
 
     /// Notes which worker holds a job of a group, for `solo push` run by that worker, and the
-    /// group among the recent ones (the dashboard's groups).
-    func assign(_ job: ReservedJob, of pool: Pool, to worker: String) {
+    /// group among the recent ones (the dashboard's groups); `then` once the store has answered
+    /// (within the call for a file), so that the job's line goes out after the note is in.
+    func assign(_ job: ReservedJob, of pool: Pool, to worker: String, then: @escaping () -> Void = {}) {
         if let group = job.group { recentGroups.note(group, pool: pool.name) }
-        guard job.group != nil, let source = held[HeldJob(pool: ObjectIdentifier(pool), id: job.id)] else { return }
+        guard job.group != nil, let source = held[HeldJob(pool: ObjectIdentifier(pool), id: job.id)] else { return then() }
         source.queue.store.assign(queue: source.queue.name, id: job.id, to: worker, owner: owner) { [unowned self] reply in
+            defer { then() }
             guard case .answer = reply else {
                 return self.say("pool \(pool.name): could not note that job \(job.id) runs in worker \(worker); jobs it pushes may miss group \(job.group ?? "")")
             }
