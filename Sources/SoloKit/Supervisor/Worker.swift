@@ -125,7 +125,8 @@ public enum WorkerAction: Equatable, Sendable {
     /// Feed mode, prefetch: the job written ahead is the one it runs now (its group is noted
     /// for the worker; its attempt is spent by its outcome).
     case began(ReservedJob)
-    /// Feed mode, prefetch: the job written ahead never began; it goes back with its attempt.
+    /// Feed mode: a job written to the worker never began (written ahead of a job it never
+    /// answered, or its line taken back out of the stdin unread); it goes back with its attempt.
     case givenBack(ReservedJob)
     /// Feed mode: look whether the starting worker waits on its stdin (`.waitingForInput` if so).
     case probeInput
