@@ -264,7 +264,12 @@ public final class JobStore {
     /// finds its group).
     public func assign(_ id: Int64, to worker: String, owner: String) throws(QueueError) {
         try run { () throws(DatabaseError) in
-            try statement("UPDATE jobs SET worker = ? WHERE id = ? AND state = 'reserved' AND lease_owner = ?").run([.text(worker), .integer(id), .text(owner)])
+            // The worker's job before may still be reserved (its outcome is written with others,
+            // after this one was given): it no longer names the worker.
+            try database.transaction { () throws(DatabaseError) in
+                try statement("UPDATE jobs SET worker = NULL WHERE worker = ? AND state = 'reserved' AND id != ?").run([.text(worker), .integer(id)])
+                try statement("UPDATE jobs SET worker = ? WHERE id = ? AND state = 'reserved' AND lease_owner = ?").run([.text(worker), .integer(id), .text(owner)])
+            }
         }
     }
 

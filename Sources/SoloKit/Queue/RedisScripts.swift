@@ -27,6 +27,7 @@
 ///     P:group:G           HASH    how many of group G's jobs are in each state
 ///     P:group:G:jobs      ZSET    the group's jobs, score the id
 ///     P:worker:NAME       STRING  the group of the job worker NAME holds
+///     P:worker:NAME:job   STRING  that job's key (whose ending may clear the two)
 ///     P:unique:KEY        STRING  the id of the job holding unique key KEY: set when the job
 ///                                 is pushed, deleted when it ends (done or dead) or is
 ///                                 deleted; a job pushed with unique_until (Unix ms) that ends
@@ -106,7 +107,11 @@ public enum RedisScripts {
         -- key_concurrency is ready again (as the queue file's jobs_key_freed trigger does).
         local function let_go(key)
             local f = redis.call('HMGET', key, 'worker', 'limit_key')
-            if f[1] then redis.call('DEL', P .. ':worker:' .. f[1]) end
+            -- Only if the worker's note is still this job's: its next job's may be there already
+            -- (this job's outcome is written with others, after the next job was given).
+            if f[1] and redis.call('GET', P .. ':worker:' .. f[1] .. ':job') == key then
+                redis.call('DEL', P .. ':worker:' .. f[1], P .. ':worker:' .. f[1] .. ':job')
+            end
             redis.call('HDEL', key, 'worker', 'owner', 'ahead')
             local k = f[2]
             if not k then return end
@@ -418,6 +423,7 @@ public enum RedisScripts {
         if f[1] ~= 'reserved' or f[2] ~= ARGV[1] or not f[3] then return 0 end
         redis.call('HSET', key, 'worker', ARGV[3])
         redis.call('SET', P .. ':worker:' .. ARGV[3], f[3])
+        redis.call('SET', P .. ':worker:' .. ARGV[3] .. ':job', key)
         return 1
         """#)
 }

@@ -257,7 +257,8 @@ public final class Supervisor {
                 guard let process = pipes[worker] else { continue }
                 // A job written ahead that the worker has not begun to read does not hold it up.
                 takeBackAhead(of: process)
-                pipes.closeInput(of: process)
+                // A line held for its group's note goes out first, then the end of file.
+                if process.lineHeld { process.closeInputWhenWritten = true } else { pipes.closeInput(of: process) }
             case .probeInput(let worker, let pid):
                 // Only while the worker is unreaped, so that its pid still names it.
                 if let process = pipes[worker], !process.reaped, ProcFS.isReadingStandardInput(pid) {
@@ -308,6 +309,8 @@ public final class Supervisor {
         process.lineHeld = true
         feeder.assign(job, of: pool, to: workerName(pool, worker)) { [unowned self] in
             process.lineHeld = false
+            // Gone meanwhile: its exit gave the job back.
+            guard !process.reaped else { return }
             write(job, to: process)
         }
     }

@@ -67,10 +67,13 @@ extension Supervisor {
         readOutput(of: process, untilDrained: true)
         _ = log(process.outputLines.finish(), of: process)
         // A worker that exits right after an answer leaves the lines written since unread:
-        // those jobs never began, and go back with their attempt (the job ahead first: it is
-        // the pipe's last line).
+        // those jobs never began, and go back with their attempt. The job ahead first: it is
+        // the pipe's last line; the job in hand is looked at only once nothing follows it (a
+        // job ahead still there means the worker read past the start of the one in hand). A
+        // line still held for its group's note never reached the worker at all.
         takeBackAhead(of: process)
-        if let job = process.pool.workers[id]?.job, pipes.takeBack(Self.line(of: job), from: process) {
+        if let worker = process.pool.workers[id], let job = worker.job, worker.ahead == nil,
+           process.lineHeld || pipes.takeBack(Self.line(of: job), from: process) {
             perform(process.pool.handle(id, .jobTakenBack, now: now, using: &random), for: process.pool)
         }
         pipes.close(process)

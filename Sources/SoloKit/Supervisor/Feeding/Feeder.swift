@@ -209,6 +209,8 @@ final class Feeder: Timed {
     /// its attempt, as a job taken ahead does.
     func giveBack(_ job: ReservedJob, of pool: Pool) {
         guard let source = held.removeValue(forKey: HeldJob(pool: ObjectIdentifier(pool), id: job.id)) else { return }
+        // A `started` mark not written yet would land on the job's next reserve.
+        source.queue.outcomes.removeAll { $0 == .started(id: job.id) }
         source.queue.store.release(queue: source.queue.name, ids: [job.id], owner: owner) { _ in }
     }
 
