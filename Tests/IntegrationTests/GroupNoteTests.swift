@@ -56,17 +56,19 @@ import Testing
         let supervisor = try RunningSupervisor(scratch)
         let push = try runSolo(["push", "--config", "solo.conf", "--group", "g", "first", "second"], in: scratch)
         try #require(push.status == 0, "\(push.stderr)")
-        try waitFor("the first job in hand (solo status)") {
+        /// The id of the job the worker holds, as `solo status` says.
+        func jobInHand() -> Int? {
             guard let result = try? runSolo(["status", "--json", "--config", "solo.conf"], in: scratch), result.status == 0,
-                  let status = try? JSON.parse(result.stdout.trimmed) else { return false }
-            return ControlTests().workers(status, "gate").first?["job"] != nil
+                  let status = try? JSON.parse(result.stdout.trimmed) else { return nil }
+            return ControlTests().workers(status, "gate").first?["job"]?["id"]?.intValue
         }
+        try waitFor("the first job in hand (solo status)") { jobInHand() == 1 }
         // Redis stops answering: the second job's note waits, and so does its line.
         kill(redis.pid, SIGSTOP)
         defer { kill(redis.pid, SIGCONT) }
         scratch.write("go", "")
-        try waitFor("the first job's answer") { scratch.read("handled") == "first\n" }
-        usleep(100_000)
+        try waitFor("the second job given, its line held (solo status)") { jobInHand() == 2 }
+        #expect(scratch.read("handled") == "first\n")
         let stop = try Child(["stop", "gate", "--config", "solo.conf"], in: scratch, name: "stop")
         try supervisor.waitForLog("pool gate: stopping")
         kill(redis.pid, SIGCONT)

@@ -134,38 +134,28 @@ final class ClientWaiters: Timed {
 
     /// Callers gone are forgotten; those whose time is up are told that their job still waits.
     private func endWaits(now: Moment) {
-        for (queue, waited) in calls {
-            for (id, waiters) in waited {
-                let (ended, kept) = split(waiters, now: now)
-                for waiter in ended where !waiter.gone() {
-                    waiter.answer(.object([("ok", .bool(false)), ("job", .number(id)), ("state", .string("waiting")), ("timeout", .bool(true)),
-                                           ("error", .string("timed out: job \(id) is still queued (it stays queued, and runs; its outcome is kept)"))]))
-                }
-                calls[queue]?[id] = kept.isEmpty ? nil : kept
-            }
-            if calls[queue]?.isEmpty == true { calls[queue] = nil }
+        Self.endWaits(in: &calls, now: now) { id in
+            .object([("ok", .bool(false)), ("job", .number(id)), ("state", .string("waiting")), ("timeout", .bool(true)),
+                     ("error", .string("timed out: job \(id) is still queued (it stays queued, and runs; its outcome is kept)"))])
         }
-        for (queue, waited) in groups {
-            for (group, waiters) in waited {
-                let (ended, kept) = split(waiters, now: now)
-                for waiter in ended where !waiter.gone() {
-                    waiter.answer(.object([("ok", .bool(false)), ("group", .string(group)), ("timeout", .bool(true)),
-                                           ("error", .string("timed out: group \(group) still has jobs queued or running (they stay queued)"))]))
-                }
-                groups[queue]?[group] = kept.isEmpty ? nil : kept
-            }
-            if groups[queue]?.isEmpty == true { groups[queue] = nil }
+        Self.endWaits(in: &groups, now: now) { group in
+            .object([("ok", .bool(false)), ("group", .string(group)), ("timeout", .bool(true)),
+                     ("error", .string("timed out: group \(group) still has jobs queued or running (they stay queued)"))])
         }
     }
 
-    private func split(_ waiters: [Waiter], now: Moment) -> (ended: [Waiter], kept: [Waiter]) {
-        var ended: [Waiter] = []
-        var kept: [Waiter] = []
-        for waiter in waiters {
-            if waiter.gone() { continue }
-            if waiter.deadline <= now { ended.append(waiter) } else { kept.append(waiter) }
+    /// The same for either kind of wait (a job's id, a group's name), with its time-out answer.
+    private static func endWaits<Key: Hashable>(in waited: inout [FeedQueue.Key: [Key: [Waiter]]], now: Moment, timedOut: (Key) -> JSON) {
+        for (queue, byKey) in waited {
+            for (key, waiters) in byKey {
+                var kept: [Waiter] = []
+                for waiter in waiters where !waiter.gone() {
+                    if waiter.deadline <= now { waiter.answer(timedOut(key)) } else { kept.append(waiter) }
+                }
+                waited[queue]?[key] = kept.isEmpty ? nil : kept
+            }
+            if waited[queue]?.isEmpty == true { waited[queue] = nil }
         }
-        return (ended, kept)
     }
 
     /// Looks up the waited jobs of a queue in its store (one request).
@@ -231,20 +221,23 @@ final class ClientWaiters: Timed {
     }
 
     private func answer(_ id: Int64, in queue: FeedQueue.Key, _ reply: JSON) {
-        guard let waiters = calls[queue]?.removeValue(forKey: id) else { return }
-        if calls[queue]?.isEmpty == true {
-            calls[queue] = nil
-            watchWaitedQueues()
-        }
-        for waiter in waiters where !waiter.gone() { waiter.answer(reply) }
+        tell(Self.take(id, in: queue, from: &calls), reply)
     }
 
     private func answerGroup(_ group: String, in queue: FeedQueue.Key, _ reply: JSON) {
-        guard let waiters = groups[queue]?.removeValue(forKey: group) else { return }
-        if groups[queue]?.isEmpty == true {
-            groups[queue] = nil
-            watchWaitedQueues()
-        }
+        tell(Self.take(group, in: queue, from: &groups), reply)
+    }
+
+    /// The callers waiting for `key` in `queue`, no longer waiting.
+    private static func take<Key: Hashable>(_ key: Key, in queue: FeedQueue.Key, from waited: inout [FeedQueue.Key: [Key: [Waiter]]]) -> [Waiter] {
+        guard let waiters = waited[queue]?.removeValue(forKey: key) else { return [] }
+        if waited[queue]?.isEmpty == true { waited[queue] = nil }
+        return waiters
+    }
+
+    private func tell(_ waiters: [Waiter], _ reply: JSON) {
+        guard !waiters.isEmpty else { return }
+        watchWaitedQueues()
         for waiter in waiters where !waiter.gone() { waiter.answer(reply) }
     }
 

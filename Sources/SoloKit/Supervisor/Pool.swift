@@ -41,24 +41,6 @@ public final class Pool {
     public var isIdle: Bool { workers.isEmpty && requestsInFlight == 0 }
     public var samplesMemory: Bool { config.memoryLimit != nil || config.memoryKill != nil }
 
-    /// Feed mode: the workers waiting for a job, oldest first.
-    public var idleWorkers: [UInt64] {
-        guard config.queue.feedsJobs && !stopping && !standingBy else { return [] }
-        var idle: [UInt64] = []
-        for (id, worker) in workers where worker.isIdle && !isSpare(worker) { idle.append(id) }
-        if idle.count > 1 { idle.sort() }
-        return idle
-    }
-
-    /// Feed mode with prefetch: the busy workers to write a job ahead to, oldest first.
-    public var workersWantingAhead: [UInt64] {
-        guard config.prefetch > 0 && config.queue.feedsJobs && !stopping && !standingBy else { return [] }
-        var wanting: [UInt64] = []
-        for (id, worker) in workers where worker.wantsAhead && !isSpare(worker) { wanting.append(id) }
-        if wanting.count > 1 { wanting.sort() }
-        return wanting
-    }
-
     public init(config: PoolConfig) {
         self.config = config
         policy = WorkerPolicy(pool: config)
